@@ -1,0 +1,314 @@
+// Package core is Gigafactory's vocabulary: jobs, their specs and states,
+// sites, pools, organisations, projects, users and allocations.
+//
+// It imports only the standard library and holds no behaviour beyond small
+// pure helpers, so every other package (the pure scheduling core included)
+// can depend on it.
+package core
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// JobID identifies a job across the whole control plane. IDs are assigned by
+// the store, are positive and increase with submission order.
+type JobID int64
+
+// String formats the id as users see it.
+func (id JobID) String() string { return fmt.Sprintf("%d", int64(id)) }
+
+// Milli is an amount of accelerators in thousandths: 1000 is one whole
+// accelerator, 250 a quarter of one (a MIG/MPS-style slice).
+type Milli int64
+
+// Whole reports the number of whole accelerators, rounding up.
+func (m Milli) Whole() int { return int((m + 999) / 1000) }
+
+// String formats the amount as a decimal number of accelerators ("8", "0.25").
+func (m Milli) String() string {
+	if m%1000 == 0 {
+		return fmt.Sprintf("%d", m/1000)
+	}
+	return strings.TrimRight(fmt.Sprintf("%d.%03d", m/1000, m%1000), "0")
+}
+
+// State is where a job is in its life. Terminal states never change again.
+type State string
+
+// Job states. The values are the wire and storage format.
+const (
+	StatePending   State = "pending"   // accepted and durable, waiting for placement
+	StateStarting  State = "starting"  // placed; the driver is launching it
+	StateRunning   State = "running"   // running on a site
+	StateCompleted State = "completed" // exited 0
+	StateFailed    State = "failed"    // exited non-zero, was killed by a signal, or could not start
+	StateCancelled State = "cancelled" // cancelled by a user or operator
+	StateTimeout   State = "timeout"   // ran past its walltime and was stopped
+)
+
+// Terminal reports whether s is a final state.
+func (s State) Terminal() bool {
+	switch s {
+	case StateCompleted, StateFailed, StateCancelled, StateTimeout:
+		return true
+	}
+	return false
+}
+
+// Active reports whether a job in state s holds resources on a site.
+func (s State) Active() bool { return s == StateStarting || s == StateRunning }
+
+// Valid reports whether s is one of the known states.
+func (s State) Valid() bool {
+	switch s {
+	case StatePending, StateStarting, StateRunning, StateCompleted, StateFailed, StateCancelled, StateTimeout:
+		return true
+	}
+	return false
+}
+
+// Access modes (QoS) a job may ask for.
+const (
+	QoSPlayground = "playground"
+	QoSNormal     = "normal"
+	QoSFastLane   = "fast-lane"
+	QoSLargeScale = "large-scale"
+	QoSMoonshot   = "moonshot"
+)
+
+// JobSpec is what a user asks for. It is parsed from YAML, JSON or a script's
+// #SBATCH directives (package spec) and stored as submitted.
+type JobSpec struct {
+	Name           string            `json:"name,omitempty"`
+	Project        string            `json:"project,omitempty"`
+	Command        []string          `json:"command,omitempty"`
+	Script         string            `json:"script,omitempty"`
+	Accelerators   Milli             `json:"accelerators_milli"`
+	Model          string            `json:"model,omitempty"`  // acceptable accelerator models, "|"-separated; empty = any
+	Nodes          int               `json:"nodes,omitempty"`  // 0 = let the scheduler decide
+	PerNode        int               `json:"accelerators_per_node,omitempty"`
+	Walltime       Duration          `json:"walltime,omitempty"` // 0 = site default
+	PriorityClass  string            `json:"priority_class,omitempty"`
+	QoS            string            `json:"qos,omitempty"`
+	Preemptible    bool              `json:"preemptible,omitempty"`
+	Checkpointable bool              `json:"checkpointable,omitempty"`
+	Env            map[string]string `json:"env,omitempty"`
+	WorkDir        string            `json:"workdir,omitempty"`
+	Residency      []string          `json:"residency,omitempty"` // allowed ISO 3166-1 alpha-2 countries; empty = anywhere
+	ModelTag       string            `json:"model_tag,omitempty"`
+	Partition      string            `json:"partition,omitempty"`
+	Output         string            `json:"output,omitempty"`
+	Error          string            `json:"error,omitempty"`
+	Site           string            `json:"site,omitempty"` // pin to one site; empty = broker decides
+	CPUsPerAccel   int               `json:"cpus_per_accelerator,omitempty"`
+	MemMiBPerAccel int               `json:"mem_mib_per_accelerator,omitempty"`
+}
+
+// Duration is a time.Duration that encodes as Go duration text ("1h30m") in
+// JSON and accepts that text or a number of seconds when decoding.
+type Duration time.Duration
+
+// MarshalJSON encodes d as a string such as "1h30m0s".
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Duration(d).String() + `"`), nil
+}
+
+// UnmarshalJSON accepts "1h30m", "90m" or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if s == "null" {
+		return nil
+	}
+	if strings.HasPrefix(s, `"`) {
+		v, err := time.ParseDuration(strings.Trim(s, `"`))
+		if err != nil {
+			return fmt.Errorf("invalid duration %s: %v", s, err)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var secs float64
+	if _, err := fmt.Sscanf(s, "%g", &secs); err != nil {
+		return fmt.Errorf("invalid duration %s: want text like \"1h30m\" or seconds", s)
+	}
+	*d = Duration(time.Duration(secs * float64(time.Second)))
+	return nil
+}
+
+// Job is a submitted job with everything the control plane knows about it.
+type Job struct {
+	ID             JobID       `json:"id"`
+	Name           string      `json:"name"`
+	Project        string      `json:"project"`
+	Org            string      `json:"org"`
+	User           string      `json:"user"`
+	Spec           JobSpec     `json:"spec"`
+	State          State       `json:"state"`
+	Reason         string      `json:"reason,omitempty"` // why it waits, or why it ended
+	Site           string      `json:"site,omitempty"`
+	Alloc          *Allocation `json:"allocation,omitempty"`
+	SubmitTime     time.Time   `json:"submit_time"`
+	StartTime      *time.Time  `json:"start_time,omitempty"`
+	EndTime        *time.Time  `json:"end_time,omitempty"`
+	ExitCode       *int        `json:"exit_code,omitempty"`
+	Signal         string      `json:"signal,omitempty"`
+	Attempt        int         `json:"attempt"` // 0 on first run; incremented on each requeue
+	IdempotencyKey string      `json:"idempotency_key,omitempty"`
+	Handle         string      `json:"handle,omitempty"` // driver's own id (pid, Slurm job id)
+	EstimatedStart *time.Time  `json:"estimated_start,omitempty"`
+	UpdateTime     time.Time   `json:"update_time"`
+}
+
+// Requeueable reports whether the job may be put back to pending after its
+// run was lost (controller restart, site failure, preemption).
+func (j *Job) Requeueable() bool { return j.Spec.Checkpointable || j.Spec.Preemptible }
+
+// Event is one entry of a job's history.
+type Event struct {
+	JobID   JobID     `json:"job_id"`
+	Seq     int64     `json:"seq"`
+	Time    time.Time `json:"time"`
+	Type    string    `json:"type"` // submitted, started, ended, cancelled, requeued, reason...
+	State   State     `json:"state,omitempty"`
+	Message string    `json:"message,omitempty"`
+}
+
+// Allocation is where a job runs: a site and, per node, the accelerators it
+// holds there.
+type Allocation struct {
+	Site  string      `json:"site"`
+	Pool  string      `json:"pool,omitempty"`
+	Nodes []NodeAlloc `json:"nodes"`
+}
+
+// NodeAlloc is the share of one node given to a job.
+type NodeAlloc struct {
+	Node   string `json:"node"`
+	Accels []int  `json:"accelerators"`    // device indices on the node
+	Milli  Milli  `json:"milli,omitempty"` // for a fractional share of Accels[0]; 0 = whole devices
+}
+
+// Accelerators counts the accelerator thousandths held by the allocation.
+func (a *Allocation) Accelerators() Milli {
+	if a == nil {
+		return 0
+	}
+	var m Milli
+	for _, n := range a.Nodes {
+		if n.Milli > 0 {
+			m += n.Milli
+		} else {
+			m += Milli(len(n.Accels)) * 1000
+		}
+	}
+	return m
+}
+
+// Site kinds.
+const (
+	SiteLocal       = "local"
+	SiteFactory     = "factory"
+	SiteGigafactory = "gigafactory"
+	SiteAntenna     = "antenna"
+)
+
+// Site states for operators' lifecycle.
+const (
+	SiteActive   = "active"
+	SiteDraining = "draining"
+	SiteDown     = "down"
+)
+
+// Site is one compute centre (or access point) of the federation.
+type Site struct {
+	ID                 string            `json:"id"`
+	Name               string            `json:"name"`
+	Kind               string            `json:"kind"`
+	Country            string            `json:"country"`
+	Pools              []Pool            `json:"pools"`
+	PricePerAccelHour  float64           `json:"price_per_accelerator_hour"`
+	PUE                float64           `json:"pue"`
+	CarbonGPerKWh      float64           `json:"carbon_g_per_kwh,omitempty"`
+	Driver             string            `json:"driver"`
+	DriverOptions      map[string]string `json:"driver_options,omitempty"`
+	State              string            `json:"state"`
+	DefaultWalltime    Duration          `json:"default_walltime,omitempty"`
+	MaxWalltime        Duration          `json:"max_walltime,omitempty"`
+	Accelerators       int               `json:"accelerators"` // total, filled by Totals
+	AssumedSize        bool              `json:"assumed_size,omitempty"`
+	Source             string            `json:"source,omitempty"`
+}
+
+// Totals returns the number of accelerators over all pools.
+func (s *Site) Totals() int {
+	n := 0
+	for _, p := range s.Pools {
+		n += p.Nodes * p.AccelPerNode
+	}
+	return n
+}
+
+// Pool is a set of identical nodes at a site.
+type Pool struct {
+	Name          string `json:"name"`
+	Model         string `json:"model"`
+	AccelPerNode  int    `json:"accelerators_per_node"`
+	Nodes         int    `json:"nodes"`
+	NodesPerBlock int    `json:"nodes_per_block,omitempty"` // leaf switch / NVLink domain; 0 = one block
+	BlocksPerPod  int    `json:"blocks_per_pod,omitempty"`  // spine; 0 = one pod
+	CPUsPerNode   int    `json:"cpus_per_node,omitempty"`
+	MemMiBPerNode int    `json:"mem_mib_per_node,omitempty"`
+	PowerW        int    `json:"accelerator_power_w,omitempty"` // board power per accelerator
+}
+
+// Organisation kinds.
+const (
+	OrgResearch = "research"
+	OrgSME      = "sme"
+	OrgStartup  = "startup"
+	OrgIndustry = "industry"
+	OrgPublic   = "public"
+)
+
+// ValidOrgKind reports whether k is a known organisation kind.
+func ValidOrgKind(k string) bool {
+	switch k {
+	case OrgResearch, OrgSME, OrgStartup, OrgIndustry, OrgPublic:
+		return true
+	}
+	return false
+}
+
+// Org is an organisation: a university, company or public body.
+type Org struct {
+	Name      string    `json:"name"`
+	Kind      string    `json:"kind"`
+	Country   string    `json:"country"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Project belongs to an organisation and is what jobs are charged to.
+type Project struct {
+	Name           string    `json:"name"`
+	Org            string    `json:"org"`
+	Description    string    `json:"description,omitempty"`
+	BudgetAccelHrs float64   `json:"budget_accelerator_hours,omitempty"` // 0 = unlimited
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+// Roles a user may hold.
+const (
+	RoleAdmin = "admin"
+	RoleUser  = "user"
+)
+
+// User is a person or service account.
+type User struct {
+	Name      string    `json:"name"`
+	Email     string    `json:"email,omitempty"`
+	Org       string    `json:"org,omitempty"`
+	Role      string    `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+}

@@ -1,0 +1,73 @@
+// Package driver defines how Gigafactory runs jobs on a site's real engine.
+//
+// A Driver is deliberately small: start a placed job, cancel it, and report
+// what changed since the last poll. Optional capabilities (re-adopting jobs
+// after a controller restart, signalling, reading a site's inventory, logs)
+// are separate interfaces found by type assertion. Implementations live in
+// subpackages (local, slurm, sim) and all pass the conformance suite in
+// package drivertest.
+package driver
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+)
+
+// Driver runs jobs on one site.
+type Driver interface {
+	// Start launches job (whose Alloc is set) and returns the driver's
+	// handle for it (a pid, a Slurm job id). It must not block until the job
+	// ends. Start is called at most once per job attempt.
+	Start(ctx context.Context, job core.Job) (handle string, err error)
+	// Cancel stops the job; its final state arrives through Poll.
+	Cancel(ctx context.Context, job core.Job) error
+	// Poll returns the state changes observed since the previous call.
+	Poll(ctx context.Context) ([]Update, error)
+}
+
+// Update is one observed change of a job's state on a site.
+type Update struct {
+	JobID    core.JobID
+	Attempt  int
+	Handle   string
+	State    core.State // running or a terminal state
+	ExitCode *int
+	Signal   string // e.g. "SIGKILL" when the job was killed by a signal
+	Reason   string // human-readable cause for failed/timeout/cancelled
+	Time     time.Time
+}
+
+// Adopter is implemented by drivers that can reattach to jobs they started
+// before the controller restarted. For each job given (each was starting or
+// running when the controller stopped) Adopt returns an Update: running when
+// re-adopted, a terminal state when it ended meanwhile, or StateFailed with
+// Reason "controller restarted" when it can no longer be found or followed.
+type Adopter interface {
+	Adopt(ctx context.Context, jobs []core.Job) ([]Update, error)
+}
+
+// Signaler is implemented by drivers that can deliver a signal (for
+// checkpoint-before-preemption) without ending the job.
+type Signaler interface {
+	Signal(ctx context.Context, job core.Job, sig string) error
+}
+
+// Inventory is implemented by drivers that can read the site's nodes into
+// pools (a Slurm cluster's partitions and gres).
+type Inventory interface {
+	Pools(ctx context.Context) ([]core.Pool, error)
+}
+
+// LogReader is implemented by drivers that keep a job's output. stream is
+// "stdout" or "stderr".
+type LogReader interface {
+	Logs(ctx context.Context, job core.Job, stream string) (io.ReadCloser, error)
+}
+
+// Closer is implemented by drivers holding resources to release at shutdown.
+type Closer interface {
+	Close() error
+}
