@@ -34,6 +34,54 @@ func (m Milli) String() string {
 	return strings.TrimRight(fmt.Sprintf("%d.%03d", m/1000, m%1000), "0")
 }
 
+// MarshalJSON encodes m as a decimal number of accelerators (8, 0.25).
+func (m Milli) MarshalJSON() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalJSON decodes a decimal number of accelerators, at most three
+// decimals, not negative.
+func (m *Milli) UnmarshalJSON(b []byte) error {
+	v, err := ParseMilli(string(b))
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+// ParseMilli parses a decimal number of accelerators ("8", "0.25") into
+// thousandths. It refuses negative numbers and more than three decimals.
+func ParseMilli(s string) (Milli, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "null" {
+		return 0, nil
+	}
+	if strings.HasPrefix(s, "-") {
+		return 0, fmt.Errorf("must not be negative, got %s", s)
+	}
+	whole, frac, _ := strings.Cut(s, ".")
+	if len(frac) > 3 {
+		return 0, fmt.Errorf("at most three decimals (thousandths of an accelerator), got %s", s)
+	}
+	var w, f int64
+	if whole != "" {
+		if _, err := fmt.Sscanf(whole, "%d", &w); err != nil || fmt.Sprint(w) != strings.TrimLeft(whole, "0") && !(w == 0 && strings.Trim(whole, "0") == "") {
+			return 0, fmt.Errorf("not a number: %s", s)
+		}
+	}
+	if frac != "" {
+		for len(frac) < 3 {
+			frac += "0"
+		}
+		if _, err := fmt.Sscanf(frac, "%d", &f); err != nil || strings.Trim(frac, "0123456789") != "" {
+			return 0, fmt.Errorf("not a number: %s", s)
+		}
+	}
+	if w > 10_000_000 {
+		return 0, fmt.Errorf("too many accelerators: %s", s)
+	}
+	return Milli(w*1000 + f), nil
+}
+
 // State is where a job is in its life. Terminal states never change again.
 type State string
 
@@ -85,7 +133,7 @@ type JobSpec struct {
 	Project        string            `json:"project,omitempty"`
 	Command        []string          `json:"command,omitempty"`
 	Script         string            `json:"script,omitempty"`
-	Accelerators   Milli             `json:"accelerators_milli"`
+	Accelerators   Milli             `json:"accelerators"` // a decimal number of accelerators on the wire
 	Model          string            `json:"model,omitempty"`  // acceptable accelerator models, "|"-separated; empty = any
 	Nodes          int               `json:"nodes,omitempty"`  // 0 = let the scheduler decide
 	PerNode        int               `json:"accelerators_per_node,omitempty"`
