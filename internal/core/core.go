@@ -133,9 +133,9 @@ type JobSpec struct {
 	Project        string            `json:"project,omitempty"`
 	Command        []string          `json:"command,omitempty"`
 	Script         string            `json:"script,omitempty"`
-	Accelerators   Milli             `json:"accelerators"` // a decimal number of accelerators on the wire
-	Model          string            `json:"model,omitempty"`  // acceptable accelerator models, "|"-separated; empty = any
-	Nodes          int               `json:"nodes,omitempty"`  // 0 = let the scheduler decide
+	Accelerators   Milli             `json:"accelerators"`    // a decimal number of accelerators on the wire
+	Model          string            `json:"model,omitempty"` // acceptable accelerator models, "|"-separated; empty = any
+	Nodes          int               `json:"nodes,omitempty"` // 0 = let the scheduler decide
 	PerNode        int               `json:"accelerators_per_node,omitempty"`
 	Walltime       Duration          `json:"walltime,omitempty"` // 0 = site default
 	PriorityClass  string            `json:"priority_class,omitempty"`
@@ -152,6 +152,10 @@ type JobSpec struct {
 	Site           string            `json:"site,omitempty"` // pin to one site; empty = broker decides
 	CPUsPerAccel   int               `json:"cpus_per_accelerator,omitempty"`
 	MemMiBPerAccel int               `json:"mem_mib_per_accelerator,omitempty"`
+	// Topology is how tightly a multi-node job's nodes must sit: "block"
+	// or "pod" (required), "any" (spread is fine); empty packs into as few
+	// blocks and pods as free capacity allows without requiring it.
+	Topology string `json:"topology,omitempty"`
 }
 
 // Duration is a time.Duration that encodes as Go duration text ("1h30m") in
@@ -271,22 +275,22 @@ const (
 
 // Site is one compute centre (or access point) of the federation.
 type Site struct {
-	ID                 string            `json:"id"`
-	Name               string            `json:"name"`
-	Kind               string            `json:"kind"`
-	Country            string            `json:"country"`
-	Pools              []Pool            `json:"pools"`
-	PricePerAccelHour  float64           `json:"price_per_accelerator_hour"`
-	PUE                float64           `json:"pue"`
-	CarbonGPerKWh      float64           `json:"carbon_g_per_kwh,omitempty"`
-	Driver             string            `json:"driver"`
-	DriverOptions      map[string]string `json:"driver_options,omitempty"`
-	State              string            `json:"state"`
-	DefaultWalltime    Duration          `json:"default_walltime,omitempty"`
-	MaxWalltime        Duration          `json:"max_walltime,omitempty"`
-	Accelerators       int               `json:"accelerators"` // total, filled by Totals
-	AssumedSize        bool              `json:"assumed_size,omitempty"`
-	Source             string            `json:"source,omitempty"`
+	ID                string            `json:"id"`
+	Name              string            `json:"name"`
+	Kind              string            `json:"kind"`
+	Country           string            `json:"country"`
+	Pools             []Pool            `json:"pools"`
+	PricePerAccelHour float64           `json:"price_per_accelerator_hour"`
+	PUE               float64           `json:"pue"`
+	CarbonGPerKWh     float64           `json:"carbon_g_per_kwh,omitempty"`
+	Driver            string            `json:"driver"`
+	DriverOptions     map[string]string `json:"driver_options,omitempty"`
+	State             string            `json:"state"`
+	DefaultWalltime   Duration          `json:"default_walltime,omitempty"`
+	MaxWalltime       Duration          `json:"max_walltime,omitempty"`
+	Accelerators      int               `json:"accelerators"` // total, filled by Totals
+	AssumedSize       bool              `json:"assumed_size,omitempty"`
+	Source            string            `json:"source,omitempty"`
 }
 
 // Totals returns the number of accelerators over all pools.
