@@ -1,0 +1,126 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+)
+
+// Sites lists the federation's sites.
+func (c *Client) Sites(ctx context.Context) ([]core.Site, error) {
+	return listAll[core.Site](ctx, c, "/sites", nil)
+}
+
+// Site returns one site.
+func (c *Client) Site(ctx context.Context, id string) (*core.Site, error) {
+	var s core.Site
+	if err := c.do(ctx, request{method: http.MethodGet, path: "/sites/" + url.PathEscape(id)}, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// NewOrg is the body that creates an organisation.
+type NewOrg struct {
+	Name    string `json:"name"`
+	Kind    string `json:"kind"`    // research, sme, startup, industry or public
+	Country string `json:"country"` // ISO 3166-1 alpha-2
+}
+
+// CreateOrg creates an organisation (administrators only).
+func (c *Client) CreateOrg(ctx context.Context, o NewOrg) (*core.Org, error) {
+	var out core.Org
+	if err := c.do(ctx, request{method: http.MethodPost, path: "/orgs", body: o}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Orgs lists organisations.
+func (c *Client) Orgs(ctx context.Context) ([]core.Org, error) {
+	return listAll[core.Org](ctx, c, "/orgs", nil)
+}
+
+// Org returns one organisation.
+func (c *Client) Org(ctx context.Context, name string) (*core.Org, error) {
+	var out core.Org
+	if err := c.do(ctx, request{method: http.MethodGet, path: "/orgs/" + url.PathEscape(name)}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// NewProject is the body that creates a project.
+type NewProject struct {
+	Name           string  `json:"name"`
+	Org            string  `json:"org"`
+	Description    string  `json:"description,omitempty"`
+	BudgetAccelHrs float64 `json:"budget_accelerator_hours,omitempty"` // 0 = unlimited
+}
+
+// CreateProject creates a project of an organisation.
+func (c *Client) CreateProject(ctx context.Context, p NewProject) (*core.Project, error) {
+	var out core.Project
+	if err := c.do(ctx, request{method: http.MethodPost, path: "/projects", body: p}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Projects lists projects, only those of org when it is not empty.
+func (c *Client) Projects(ctx context.Context, org string) ([]core.Project, error) {
+	q := url.Values{}
+	if org != "" {
+		q.Set("org", org)
+	}
+	return listAll[core.Project](ctx, c, "/projects", q)
+}
+
+// Project returns one project.
+func (c *Client) Project(ctx context.Context, name string) (*core.Project, error) {
+	var out core.Project
+	if err := c.do(ctx, request{method: http.MethodGet, path: "/projects/" + url.PathEscape(name)}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// NewUser is the body that creates a user.
+type NewUser struct {
+	Name  string `json:"name"`
+	Email string `json:"email,omitempty"`
+	Org   string `json:"org,omitempty"`
+	Role  string `json:"role,omitempty"` // admin or user
+}
+
+// CreatedUser is the answer to CreateUser. The token is shown only once.
+type CreatedUser struct {
+	User  core.User `json:"user"`
+	Token string    `json:"token"`
+}
+
+// CreateUser creates a user and returns its API token, which the server
+// never shows again.
+func (c *Client) CreateUser(ctx context.Context, u NewUser) (*CreatedUser, error) {
+	var out CreatedUser
+	if err := c.do(ctx, request{method: http.MethodPost, path: "/users", body: u}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Users lists users.
+func (c *Client) Users(ctx context.Context) ([]core.User, error) {
+	return listAll[core.User](ctx, c, "/users", nil)
+}
+
+// User returns one user.
+func (c *Client) User(ctx context.Context, name string) (*core.User, error) {
+	var out core.User
+	if err := c.do(ctx, request{method: http.MethodGet, path: "/users/" + url.PathEscape(name)}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
