@@ -1,0 +1,371 @@
+package sched
+
+import (
+	"fmt"
+	"math/bits"
+	"strconv"
+	"strings"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+)
+
+// MaxAccelPerNode is the most accelerators one node may have: a node's
+// devices are one 64-bit mask.
+const MaxAccelPerNode = 64
+
+// Cluster is the capacity picture of a set of sites: every pool's nodes,
+// which devices are held, and counters per block and pod that make
+// placement cheap at hundreds of thousands of accelerators.
+//
+// A Cluster is not safe for concurrent use; the engine owns one.
+type Cluster struct {
+	Pools []*Pool
+	Sites []*SiteInfo
+	byKey map[string]*Pool // "site/pool"
+}
+
+// SiteInfo is the part of a core.Site the scheduler filters on.
+type SiteInfo struct {
+	ID      string
+	Country string
+	State   string
+	Pools   []*Pool
+}
+
+// Pool is a set of identical nodes at one site, grouped into blocks (leaf
+// switch, NVLink domain) and blocks into pods (spine).
+type Pool struct {
+	Index         int // position in Cluster.Pools
+	Site          *SiteInfo
+	Name          string
+	Model         string
+	K             int // accelerators per node
+	NodesPerBlock int
+	BlocksPerPod  int
+	CPUsPerNode   int
+	MemMiBPerNode int
+
+	nodes      []node
+	bucket     []bitset // bucket[f]: available nodes with exactly f free devices
+	cnt        []int32  // members of bucket[f]
+	nonEmpty   uint64   // bit f set when cnt[f] > 0
+	blockWhole []int32  // available, entirely free nodes per block
+	podWhole   []int32  // same per pod
+	blockFree  []int32  // free devices per block (available nodes)
+	whole      int      // entirely free available nodes
+	freeDev    int      // free whole devices on available nodes
+	usedMilli  core.Milli
+	frac       map[int32]core.Milli // node<<6|dev -> milli used on a shared device
+	partial    []int32              // keys of frac, ascending
+}
+
+type node struct {
+	used uint64 // devices held, wholly or partly
+	cpu  int32  // CPUs held
+	mem  int32  // MiB held
+	held bool   // set aside for a reservation; not in any bucket
+}
+
+// NewCluster builds the capacity picture of sites, all nodes free. Pools
+// with more than MaxAccelPerNode accelerators per node are rejected.
+func NewCluster(sites []core.Site) (*Cluster, error) {
+	c := &Cluster{byKey: map[string]*Pool{}}
+	for _, s := range sites {
+		si := &SiteInfo{ID: s.ID, Country: s.Country, State: s.State}
+		c.Sites = append(c.Sites, si)
+		for _, p := range s.Pools {
+			if p.AccelPerNode <= 0 || p.AccelPerNode > MaxAccelPerNode || p.Nodes <= 0 {
+				return nil, fmt.Errorf("site %s pool %s: %d nodes of %d accelerators (want 1..%d per node)", s.ID, p.Name, p.Nodes, p.AccelPerNode, MaxAccelPerNode)
+			}
+			pl := newPool(p)
+			pl.Site = si
+			pl.Index = len(c.Pools)
+			c.Pools = append(c.Pools, pl)
+			si.Pools = append(si.Pools, pl)
+			c.byKey[s.ID+"/"+p.Name] = pl
+		}
+	}
+	return c, nil
+}
+
+func newPool(p core.Pool) *Pool {
+	npb := p.NodesPerBlock
+	if npb <= 0 || npb > p.Nodes {
+		npb = p.Nodes
+	}
+	nblocks := (p.Nodes + npb - 1) / npb
+	bpp := p.BlocksPerPod
+	if bpp <= 0 || bpp > nblocks {
+		bpp = nblocks
+	}
+	npods := (nblocks + bpp - 1) / bpp
+	pl := &Pool{
+		Name: p.Name, Model: p.Model, K: p.AccelPerNode,
+		NodesPerBlock: npb, BlocksPerPod: bpp,
+		CPUsPerNode: p.CPUsPerNode, MemMiBPerNode: p.MemMiBPerNode,
+		nodes:      make([]node, p.Nodes),
+		bucket:     make([]bitset, p.AccelPerNode+1),
+		cnt:        make([]int32, p.AccelPerNode+1),
+		blockWhole: make([]int32, nblocks),
+		podWhole:   make([]int32, npods),
+		blockFree:  make([]int32, nblocks),
+		frac:       map[int32]core.Milli{},
+	}
+	for f := range pl.bucket {
+		pl.bucket[f] = newBitset(p.Nodes)
+	}
+	for i := range pl.nodes {
+		pl.enter(i)
+	}
+	return pl
+}
+
+// Nodes is the number of nodes in the pool.
+func (p *Pool) Nodes() int { return len(p.nodes) }
+
+// Blocks is the number of blocks in the pool.
+func (p *Pool) Blocks() int { return len(p.blockWhole) }
+
+// Total is the pool's number of accelerators.
+func (p *Pool) Total() int { return len(p.nodes) * p.K }
+
+// Free is the number of whole free accelerators on available nodes.
+func (p *Pool) Free() int { return p.freeDev }
+
+// WholeNodes is the number of entirely free available nodes.
+func (p *Pool) WholeNodes() int { return p.whole }
+
+// UsedMilli is the amount held by jobs, in thousandths.
+func (p *Pool) UsedMilli() core.Milli { return p.usedMilli }
+
+// NodeName is the name of node i: "POOL-NNNN".
+func (p *Pool) NodeName(i int) string { return fmt.Sprintf("%s-%04d", p.Name, i) }
+
+// BlockOf returns the block of node i.
+func (p *Pool) BlockOf(i int) int { return i / p.NodesPerBlock }
+
+// BlockName names block b for people: "POOL/bN".
+func (p *Pool) BlockName(b int) string { return fmt.Sprintf("%s/b%d", p.Name, b) }
+
+func (p *Pool) freeOf(i int) int { return p.K - bits.OnesCount64(p.nodes[i].used) }
+
+// enter puts available node i into the counters for its free count.
+func (p *Pool) enter(i int) {
+	f := p.freeOf(i)
+	p.bucket[f].set(i)
+	p.cnt[f]++
+	p.nonEmpty |= 1 << uint(f)
+	b := i / p.NodesPerBlock
+	p.blockFree[b] += int32(f)
+	p.freeDev += f
+	if f == p.K {
+		p.blockWhole[b]++
+		p.podWhole[b/p.BlocksPerPod]++
+		p.whole++
+	}
+}
+
+// leave takes node i out of the counters (before a change, or to hold it).
+func (p *Pool) leave(i int) {
+	f := p.freeOf(i)
+	p.bucket[f].clear(i)
+	p.cnt[f]--
+	if p.cnt[f] == 0 {
+		p.nonEmpty &^= 1 << uint(f)
+	}
+	b := i / p.NodesPerBlock
+	p.blockFree[b] -= int32(f)
+	p.freeDev -= f
+	if f == p.K {
+		p.blockWhole[b]--
+		p.podWhole[b/p.BlocksPerPod]--
+		p.whole--
+	}
+}
+
+// Pool returns the pool named name at site, or nil.
+func (c *Cluster) Pool(site, name string) *Pool { return c.byKey[site+"/"+name] }
+
+// Total is the number of accelerators over all pools.
+func (c *Cluster) Total() int {
+	n := 0
+	for _, p := range c.Pools {
+		n += p.Total()
+	}
+	return n
+}
+
+// Placement is where a job goes: one pool and, per node, the devices it
+// takes. It is the scheduler's compact form of a core.Allocation.
+type Placement struct {
+	Pool  int
+	Nodes []NodeShare
+}
+
+// NodeShare is a job's share of one node.
+type NodeShare struct {
+	Node   int32
+	Mask   uint64     // devices held
+	Milli  core.Milli // for a fractional share of the single device in Mask; 0 = whole devices
+	CPUs   int32
+	MemMiB int32
+}
+
+// Milli is the amount of accelerators the placement holds.
+func (pl *Placement) Milli() core.Milli {
+	var m core.Milli
+	for _, n := range pl.Nodes {
+		if n.Milli > 0 {
+			m += n.Milli
+		} else {
+			m += core.Milli(bits.OnesCount64(n.Mask)) * 1000
+		}
+	}
+	return m
+}
+
+// Commit marks a placement's resources held. It does not check that they
+// were free: callers commit what Place returned or what a site reports.
+func (c *Cluster) Commit(pl *Placement) {
+	p := c.Pools[pl.Pool]
+	for _, s := range pl.Nodes {
+		i := int(s.Node)
+		n := &p.nodes[i]
+		if !n.held {
+			p.leave(i)
+		}
+		if s.Milli > 0 {
+			d := bits.TrailingZeros64(s.Mask)
+			key := int32(i)<<6 | int32(d)
+			if _, ok := p.frac[key]; !ok {
+				p.addPartial(key)
+			}
+			p.frac[key] += s.Milli
+			p.usedMilli += s.Milli
+		} else {
+			p.usedMilli += core.Milli(bits.OnesCount64(s.Mask&^n.used)) * 1000
+		}
+		n.used |= s.Mask
+		n.cpu += s.CPUs
+		n.mem += s.MemMiB
+		if !n.held {
+			p.enter(i)
+		}
+	}
+}
+
+// Release frees a committed placement's resources.
+func (c *Cluster) Release(pl *Placement) {
+	p := c.Pools[pl.Pool]
+	for _, s := range pl.Nodes {
+		i := int(s.Node)
+		n := &p.nodes[i]
+		if !n.held {
+			p.leave(i)
+		}
+		if s.Milli > 0 {
+			d := bits.TrailingZeros64(s.Mask)
+			key := int32(i)<<6 | int32(d)
+			p.frac[key] -= s.Milli
+			p.usedMilli -= s.Milli
+			if p.frac[key] <= 0 {
+				delete(p.frac, key)
+				p.removePartial(key)
+				n.used &^= s.Mask
+			}
+		} else {
+			p.usedMilli -= core.Milli(bits.OnesCount64(s.Mask&n.used)) * 1000
+			n.used &^= s.Mask
+		}
+		n.cpu -= s.CPUs
+		n.mem -= s.MemMiB
+		if !n.held {
+			p.enter(i)
+		}
+	}
+}
+
+func (p *Pool) addPartial(key int32) {
+	i := lowerBound(p.partial, key)
+	p.partial = append(p.partial, 0)
+	copy(p.partial[i+1:], p.partial[i:])
+	p.partial[i] = key
+}
+
+func (p *Pool) removePartial(key int32) {
+	i := lowerBound(p.partial, key)
+	if i < len(p.partial) && p.partial[i] == key {
+		p.partial = append(p.partial[:i], p.partial[i+1:]...)
+	}
+}
+
+func lowerBound(s []int32, v int32) int {
+	lo, hi := 0, len(s)
+	for lo < hi {
+		m := (lo + hi) / 2
+		if s[m] < v {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// Allocation converts a placement into the wire form.
+func (c *Cluster) Allocation(pl *Placement) core.Allocation {
+	p := c.Pools[pl.Pool]
+	a := core.Allocation{Site: p.Site.ID, Pool: p.Name, Nodes: make([]core.NodeAlloc, 0, len(pl.Nodes))}
+	for _, s := range pl.Nodes {
+		na := core.NodeAlloc{Node: p.NodeName(int(s.Node)), Milli: s.Milli}
+		for m := s.Mask; m != 0; m &= m - 1 {
+			na.Accels = append(na.Accels, bits.TrailingZeros64(m))
+		}
+		a.Nodes = append(a.Nodes, na)
+	}
+	return a
+}
+
+// FromAllocation converts a site's allocation back into a placement, for
+// jobs the engine did not place itself (reloaded at restart). Node names
+// must have the "POOL-NNNN" form; an allocation without a pool name is
+// matched on the node names' prefix.
+func (c *Cluster) FromAllocation(a core.Allocation) (Placement, error) {
+	var p *Pool
+	if a.Pool != "" {
+		p = c.Pool(a.Site, a.Pool)
+	}
+	var pl Placement
+	for _, na := range a.Nodes {
+		cut := strings.LastIndexByte(na.Node, '-')
+		if cut < 0 {
+			return Placement{}, fmt.Errorf("node %q: want POOL-NNNN", na.Node)
+		}
+		if p == nil {
+			p = c.Pool(a.Site, na.Node[:cut])
+		}
+		if p == nil || na.Node[:cut] != p.Name {
+			return Placement{}, fmt.Errorf("node %q: no such pool at site %q", na.Node, a.Site)
+		}
+		i, err := strconv.Atoi(na.Node[cut+1:])
+		if err != nil || i < 0 || i >= len(p.nodes) {
+			return Placement{}, fmt.Errorf("node %q: no such node in pool %s (%d nodes)", na.Node, p.Name, len(p.nodes))
+		}
+		s := NodeShare{Node: int32(i), Milli: na.Milli}
+		for _, d := range na.Accels {
+			if d < 0 || d >= p.K {
+				return Placement{}, fmt.Errorf("node %q: no accelerator %d (has %d)", na.Node, d, p.K)
+			}
+			s.Mask |= 1 << uint(d)
+		}
+		if s.Milli > 0 && bits.OnesCount64(s.Mask) != 1 {
+			return Placement{}, fmt.Errorf("node %q: a fractional share names exactly one accelerator", na.Node)
+		}
+		pl.Nodes = append(pl.Nodes, s)
+	}
+	if p == nil {
+		return Placement{}, fmt.Errorf("allocation at site %q holds no nodes", a.Site)
+	}
+	pl.Pool = p.Index
+	return pl, nil
+}

@@ -1,0 +1,462 @@
+package sched
+
+import (
+	"fmt"
+	"math/bits"
+	"slices"
+	"strings"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+)
+
+// Topology is how tightly a multi-node job's nodes must sit.
+type Topology uint8
+
+// Topology levels. The zero value packs as tightly as free capacity allows
+// (one block if possible, else one pod, else anywhere) without requiring it.
+const (
+	TopoPreferred Topology = iota // fewest blocks and pods, not required
+	TopoBlock                     // required: all nodes in one block
+	TopoPod                       // required: all nodes in one pod
+	TopoAny                       // no preference: spread is fine
+)
+
+// ParseTopology reads a job spec's topology field: "", "block", "pod", "any".
+func ParseTopology(s string) (Topology, error) {
+	switch s {
+	case "", "preferred":
+		return TopoPreferred, nil
+	case "block":
+		return TopoBlock, nil
+	case "pod":
+		return TopoPod, nil
+	case "any":
+		return TopoAny, nil
+	}
+	return 0, fmt.Errorf("topology %q: want block, pod or any", s)
+}
+
+// Request is what a job needs, in the scheduler's terms.
+type Request struct {
+	Milli          core.Milli // thousandths of an accelerator; < 1000 is a shared device
+	Nodes          int        // explicit node count; 0 = derive from Milli
+	PerNode        int        // accelerators per node for multi-node jobs; 0 = whole nodes
+	Models         []string   // acceptable models; empty = any
+	Site           string     // pinned site; empty = any
+	Countries      []string   // residency; empty = anywhere
+	CPUsPerAccel   int
+	MemMiBPerAccel int
+	Topology       Topology
+}
+
+// RequestOf derives a request from a job spec.
+func RequestOf(s core.JobSpec) Request {
+	r := Request{
+		Milli: s.Accelerators, Nodes: s.Nodes, PerNode: s.PerNode, Site: s.Site,
+		Countries: s.Residency, CPUsPerAccel: s.CPUsPerAccel, MemMiBPerAccel: s.MemMiBPerAccel,
+	}
+	if s.Model != "" {
+		r.Models = strings.Split(s.Model, "|")
+	}
+	r.Topology, _ = ParseTopology(s.Topology)
+	if r.Milli <= 0 {
+		r.Milli = 1000
+	}
+	return r
+}
+
+// nodesIn returns how many whole nodes r takes in pool p, or 0 when r is a
+// single-node request there.
+func (r *Request) nodesIn(p *Pool) int {
+	if r.Nodes > 1 {
+		return r.Nodes
+	}
+	if r.Nodes == 1 || r.Milli <= core.Milli(p.K)*1000 {
+		return 0
+	}
+	per := p.K
+	if r.PerNode > 0 && r.PerNode < per {
+		per = r.PerNode
+	}
+	return (r.Milli.Whole() + per - 1) / per
+}
+
+// Eligible returns the pools r may use, in cluster order: matching model,
+// site and residency, at an active site.
+func (c *Cluster) Eligible(r *Request) []int {
+	var out []int
+	for _, p := range c.Pools {
+		if p.Site.State != "" && p.Site.State != core.SiteActive {
+			continue
+		}
+		if r.Site != "" && r.Site != p.Site.ID {
+			continue
+		}
+		if len(r.Models) > 0 && !slices.Contains(r.Models, p.Model) {
+			continue
+		}
+		if len(r.Countries) > 0 && !slices.Contains(r.Countries, p.Site.Country) {
+			continue
+		}
+		out = append(out, p.Index)
+	}
+	return out
+}
+
+// Code classifies why a request does not fit now.
+type Code uint8
+
+// Miss codes.
+const (
+	MissNone      Code = iota
+	MissNoPool         // no eligible pool at all
+	MissNever          // larger than any eligible pool could ever hold
+	MissResources      // not enough free capacity now
+	MissTopology       // enough capacity, but not within the required block/pod
+)
+
+// Miss is why a request did not fit, as data. String renders it for people.
+type Miss struct {
+	Code  Code
+	Need  core.Milli // what was asked
+	InUse int        // accelerators in use over eligible pools (rounded up)
+	Total int        // accelerators over eligible pools
+	Level Topology   // for MissTopology: the level required
+	Best  int        // for MissTopology: the most accelerators free at that level
+}
+
+func accels(m core.Milli) string {
+	if m == 1000 {
+		return "accelerator"
+	}
+	return "accelerators"
+}
+
+// String renders the miss as a reason people read.
+func (m Miss) String() string {
+	switch m.Code {
+	case MissNoPool:
+		return "no pool matches the job's model, site and residency"
+	case MissNever:
+		return fmt.Sprintf("needs %s accelerators; eligible pools have %d in all", m.Need, m.Total)
+	case MissResources:
+		return fmt.Sprintf("waiting for %s %s (%d of %d in use)", m.Need, accels(m.Need), m.InUse, m.Total)
+	case MissTopology:
+		lvl := "block"
+		if m.Level == TopoPod {
+			lvl = "pod"
+		}
+		return fmt.Sprintf("needs %s accelerators in one %s; the freest %s has %d free", m.Need, lvl, lvl, m.Best)
+	}
+	return ""
+}
+
+// Explain fills m's counts (accelerators in use and in all over pools)
+// from the cluster as it is now, so that a reason rendered later is not
+// stale. Devices partly held by fractional jobs count as in use.
+func (c *Cluster) Explain(m Miss, pools []int) Miss {
+	m.InUse, m.Total = 0, 0
+	for _, pi := range pools {
+		p := c.Pools[pi]
+		m.Total += p.Total()
+		m.InUse += p.Total() - p.freeDev
+	}
+	return m
+}
+
+// Place finds where r fits now among pools (indices into c.Pools, usually
+// from Eligible), without committing it. It is deterministic: ties go to
+// the lower pool, block and node index.
+func (c *Cluster) Place(r *Request, pools []int) (Placement, Miss) {
+	if len(pools) == 0 {
+		return Placement{}, Miss{Code: MissNoPool, Need: r.Milli}
+	}
+	if r.Milli < 1000 && r.Nodes <= 1 {
+		if pl, ok := c.placeFraction(r, pools); ok {
+			return pl, Miss{}
+		}
+	} else if pl, ok := c.placeSingle(r, pools); ok {
+		return pl, Miss{}
+	}
+	if pl, ok, topo := c.placeGang(r, pools); ok {
+		return pl, Miss{}
+	} else if topo.Code != MissNone {
+		return Placement{}, topo
+	}
+	return Placement{}, c.miss(r, pools)
+}
+
+func (c *Cluster) miss(r *Request, pools []int) Miss {
+	m := Miss{Code: MissResources, Need: r.Milli}
+	fits := false
+	for _, pi := range pools {
+		p := c.Pools[pi]
+		m.Total += p.Total()
+		if n := r.nodesIn(p); n == 0 || n <= len(p.nodes) {
+			fits = fits || n > 0 || r.Milli.Whole() <= p.K
+		}
+	}
+	if !fits {
+		m.Code = MissNever
+	}
+	return m
+}
+
+func (p *Pool) cpuFor(r *Request, milli core.Milli) (cpu, mem int32) {
+	if r.CPUsPerAccel > 0 {
+		cpu = int32((int64(r.CPUsPerAccel)*int64(milli) + 999) / 1000)
+	} else if p.CPUsPerNode > 0 {
+		cpu = int32(int64(p.CPUsPerNode) * int64(milli) / (int64(p.K) * 1000))
+	}
+	if r.MemMiBPerAccel > 0 {
+		mem = int32((int64(r.MemMiBPerAccel)*int64(milli) + 999) / 1000)
+	} else if p.MemMiBPerNode > 0 {
+		mem = int32(int64(p.MemMiBPerNode) * int64(milli) / (int64(p.K) * 1000))
+	}
+	return cpu, mem
+}
+
+func (p *Pool) hostFits(i int, cpu, mem int32) bool {
+	n := &p.nodes[i]
+	return (p.CPUsPerNode == 0 || n.cpu+cpu <= int32(p.CPUsPerNode)) &&
+		(p.MemMiBPerNode == 0 || n.mem+mem <= int32(p.MemMiBPerNode))
+}
+
+// placeSingle places a request of w whole devices on one node: best fit
+// (the node with the fewest free devices that still fit, so whole nodes and
+// blocks stay free for gangs), lowest index on ties.
+func (c *Cluster) placeSingle(r *Request, pools []int) (Placement, bool) {
+	w := r.Milli.Whole()
+	bestPool, bestF := -1, MaxAccelPerNode+1
+	for _, pi := range pools {
+		p := c.Pools[pi]
+		if w > p.K || r.Nodes > 1 {
+			continue
+		}
+		m := p.nonEmpty &^ (1<<uint(w) - 1)
+		if m == 0 {
+			continue
+		}
+		if f := bits.TrailingZeros64(m); f < bestF {
+			bestPool, bestF = pi, f
+		}
+	}
+	if bestPool < 0 {
+		return Placement{}, false
+	}
+	// The best pool by free count may fail the CPU/memory check; then try
+	// the others in order.
+	try := func(pi int) (Placement, bool) {
+		p := c.Pools[pi]
+		milli := core.Milli(w) * 1000
+		cpu, mem := p.cpuFor(r, milli)
+		checkHost := r.CPUsPerAccel > 0 || r.MemMiBPerAccel > 0
+		for m := p.nonEmpty &^ (1<<uint(w) - 1); m != 0; m &= m - 1 {
+			f := bits.TrailingZeros64(m)
+			b := &p.bucket[f]
+			for i := b.next(0); i >= 0; i = b.next(i + 1) {
+				if checkHost && !p.hostFits(i, cpu, mem) {
+					continue
+				}
+				mask := lowFree(p.nodes[i].used, p.K, w)
+				return Placement{Pool: pi, Nodes: []NodeShare{{Node: int32(i), Mask: mask, CPUs: cpu, MemMiB: mem}}}, true
+			}
+		}
+		return Placement{}, false
+	}
+	if pl, ok := try(bestPool); ok {
+		return pl, true
+	}
+	for _, pi := range pools {
+		if pi != bestPool && w <= c.Pools[pi].K && r.Nodes <= 1 {
+			if pl, ok := try(pi); ok {
+				return pl, true
+			}
+		}
+	}
+	return Placement{}, false
+}
+
+// lowFree returns the mask of the w lowest free devices of a node.
+func lowFree(used uint64, k, w int) uint64 {
+	free := ^used
+	if k < 64 {
+		free &= 1<<uint(k) - 1
+	}
+	var m uint64
+	for ; w > 0; w-- {
+		b := free & -free
+		m |= b
+		free &^= b
+	}
+	return m
+}
+
+// placeFraction places a share of one device: on the already shared device
+// with the least room that still fits, else on a fresh device chosen like
+// a one-device request.
+func (c *Cluster) placeFraction(r *Request, pools []int) (Placement, bool) {
+	bestPool, bestKey, bestRoom := -1, int32(0), core.Milli(1001)
+	for _, pi := range pools {
+		p := c.Pools[pi]
+		for _, key := range p.partial {
+			room := 1000 - p.frac[key]
+			if room < r.Milli || room >= bestRoom {
+				continue
+			}
+			i := int(key >> 6)
+			if p.nodes[i].held {
+				continue
+			}
+			cpu, mem := p.cpuFor(r, r.Milli)
+			if !p.hostFits(i, cpu, mem) {
+				continue
+			}
+			bestPool, bestKey, bestRoom = pi, key, room
+		}
+	}
+	if bestPool >= 0 {
+		p := c.Pools[bestPool]
+		cpu, mem := p.cpuFor(r, r.Milli)
+		return Placement{Pool: bestPool, Nodes: []NodeShare{{Node: bestKey >> 6, Mask: 1 << uint(bestKey&63), Milli: r.Milli, CPUs: cpu, MemMiB: mem}}}, true
+	}
+	whole := *r
+	whole.Milli = 1000
+	pl, ok := c.placeSingle(&whole, pools)
+	if ok {
+		p := c.Pools[pl.Pool]
+		pl.Nodes[0].Milli = r.Milli
+		pl.Nodes[0].CPUs, pl.Nodes[0].MemMiB = p.cpuFor(r, r.Milli)
+	}
+	return pl, ok
+}
+
+// gangFit is how a multi-node request fits a pool now.
+type gangFit struct {
+	pool  int
+	level Topology // TopoBlock, TopoPod or TopoAny: the tightest level it fits
+	slack int32    // free whole nodes left at that level (best fit)
+	unit  int      // the block or pod chosen
+}
+
+// placeGang places a multi-node request on whole nodes: in one block if
+// any block has room (the block with the least room that fits), else in
+// one pod (fewest blocks), else across pods, unless the request requires a
+// level. The returned Miss is set when capacity exists but not at the
+// required level.
+func (c *Cluster) placeGang(r *Request, pools []int) (Placement, bool, Miss) {
+	best := gangFit{pool: -1}
+	topoMiss := Miss{}
+	for _, pi := range pools {
+		p := c.Pools[pi]
+		n := r.nodesIn(p)
+		if n == 0 || p.whole < n {
+			continue
+		}
+		if r.CPUsPerAccel*p.K > p.CPUsPerNode && p.CPUsPerNode > 0 || r.MemMiBPerAccel*p.K > p.MemMiBPerNode && p.MemMiBPerNode > 0 {
+			continue
+		}
+		f := gangFit{pool: pi, level: TopoAny, slack: int32(p.whole - n), unit: -1}
+		if r.Topology != TopoAny {
+			if b, slack := p.bestUnit(p.blockWhole, n); b >= 0 {
+				f = gangFit{pool: pi, level: TopoBlock, slack: slack, unit: b}
+			} else if r.Topology != TopoBlock {
+				if d, slack := p.bestUnit(p.podWhole, n); d >= 0 {
+					f = gangFit{pool: pi, level: TopoPod, slack: slack, unit: d}
+				}
+			}
+		}
+		if r.Topology == TopoBlock && f.level != TopoBlock || r.Topology == TopoPod && f.level > TopoPod {
+			lvl := p.blockWhole
+			if r.Topology == TopoPod {
+				lvl = p.podWhole
+			}
+			mx := int(slices.Max(lvl)) * p.K
+			if topoMiss.Code == MissNone || mx > topoMiss.Best {
+				topoMiss = Miss{Code: MissTopology, Need: r.Milli, Level: r.Topology, Best: mx}
+			}
+			continue
+		}
+		if best.pool < 0 || f.level < best.level || f.level == best.level && f.slack < best.slack {
+			best = f
+		}
+	}
+	if best.pool < 0 {
+		return Placement{}, false, topoMiss
+	}
+	p := c.Pools[best.pool]
+	n := r.nodesIn(p)
+	pl := Placement{Pool: best.pool, Nodes: make([]NodeShare, 0, n)}
+	all := uint64(1)<<uint(p.K) - 1
+	if p.K == 64 {
+		all = ^uint64(0)
+	}
+	cpu, mem := int32(p.CPUsPerNode), int32(p.MemMiBPerNode)
+	take := func(b int) {
+		lo, hi := b*p.NodesPerBlock, min((b+1)*p.NodesPerBlock, len(p.nodes))
+		bs := &p.bucket[p.K]
+		for i := bs.next(lo); i >= 0 && i < hi && len(pl.Nodes) < n; i = bs.next(i + 1) {
+			pl.Nodes = append(pl.Nodes, NodeShare{Node: int32(i), Mask: all, CPUs: cpu, MemMiB: mem})
+		}
+	}
+	switch best.level {
+	case TopoBlock:
+		take(best.unit)
+	case TopoPod:
+		for _, b := range p.blocksByRoom(best.unit) {
+			take(b)
+		}
+	default:
+		pods := make([]int, len(p.podWhole))
+		for i := range pods {
+			pods[i] = i
+		}
+		sortByRoom(pods, p.podWhole)
+		for _, d := range pods {
+			if len(pl.Nodes) >= n {
+				break
+			}
+			for _, b := range p.blocksByRoom(d) {
+				take(b)
+			}
+		}
+	}
+	return pl, true, Miss{}
+}
+
+// bestUnit returns the unit (block or pod) with the fewest free whole
+// nodes that still holds n, and the nodes it would have left.
+func (p *Pool) bestUnit(whole []int32, n int) (int, int32) {
+	best, slack := -1, int32(0)
+	for u, w := range whole {
+		if int(w) >= n && (best < 0 || w-int32(n) < slack) {
+			best, slack = u, w-int32(n)
+			if slack == 0 {
+				break
+			}
+		}
+	}
+	return best, slack
+}
+
+// blocksByRoom lists pod d's blocks with free whole nodes, most first.
+func (p *Pool) blocksByRoom(d int) []int {
+	lo, hi := d*p.BlocksPerPod, min((d+1)*p.BlocksPerPod, len(p.blockWhole))
+	var bs []int
+	for b := lo; b < hi; b++ {
+		if p.blockWhole[b] > 0 {
+			bs = append(bs, b)
+		}
+	}
+	sortByRoom(bs, p.blockWhole)
+	return bs
+}
+
+func sortByRoom(units []int, whole []int32) {
+	slices.SortStableFunc(units, func(a, b int) int {
+		if whole[a] != whole[b] {
+			return int(whole[b] - whole[a])
+		}
+		return a - b
+	})
+}
