@@ -10,6 +10,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -27,6 +28,12 @@ type Driver interface {
 	// Poll returns the state changes observed since the previous call.
 	Poll(ctx context.Context) ([]Update, error)
 }
+
+// ErrUnknownJob is wrapped by the errors of Cancel and Signal (and, where
+// they apply, the optional interfaces) for a job the driver does not know:
+// never started by it, nor adopted after a restart. Cancelling a job the
+// driver knows but that has already ended is not an error: it does nothing.
+var ErrUnknownJob = errors.New("unknown job")
 
 // Update is one observed change of a job's state on a site.
 type Update struct {
