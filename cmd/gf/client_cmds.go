@@ -1,7 +1,119 @@
 package main
 
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/gigafactory/gigafactory/internal/client"
+	"github.com/gigafactory/gigafactory/internal/core"
+)
+
 // clientCommands lists the commands that talk to a control plane over its
 // REST API.
 func clientCommands() []*command {
-	return nil
+	return []*command{
+		jobsCommand(),
+		showCommand(),
+		cancelCommand(),
+		logsCommand(),
+		explainCommand(),
+		sitesCommand(),
+		orgsCommand(),
+		projectsCommand(),
+		usersCommand(),
+	}
+}
+
+// defaultServerURL is where a local gf serve listens unless told otherwise.
+const defaultServerURL = "http://127.0.0.1:8080"
+
+// Files a local gf serve writes into its data directory.
+const (
+	adminTokenFile = "admin.token" // the administrator's API token
+	addrFile       = "gf.addr"     // the URL the server listens on
+)
+
+// errNoServer is returned when neither flags, environment nor a local data
+// directory say which control plane to talk to.
+var errNoServer = errors.New("no server: set GF_URL and GF_TOKEN, or run gf serve in this directory")
+
+// endpoint is where the CLI talks to, and how it found out.
+type endpoint struct {
+	url, token string
+	from       string // "--url", "DATA/gf.addr", "default"
+}
+
+// discover decides the server and token: --url/GF_URL and --token/GF_TOKEN
+// when set; for what is missing, a local server's data directory (--data,
+// default ./gf-data): admin.token, and gf.addr falling back to
+// 127.0.0.1:8080. With nothing set and no admin.token it fails with
+// errNoServer.
+func discover(env *cliEnv) (endpoint, error) {
+	ep := endpoint{url: strings.TrimSpace(env.url), token: strings.TrimSpace(env.token), from: "--url/GF_URL"}
+	dir := env.data
+	if dir == "" {
+		dir = "gf-data"
+	}
+	if ep.token == "" {
+		if b, err := os.ReadFile(filepath.Join(dir, adminTokenFile)); err == nil {
+			ep.token = strings.TrimSpace(string(b))
+		}
+		if ep.token == "" && ep.url == "" {
+			return ep, errNoServer
+		}
+		// With --url but no token the request goes out without one, and
+		// the server's 401 says what is missing.
+	}
+	if ep.url == "" {
+		ep.url, ep.from = defaultServerURL, "the default address"
+		if b, err := os.ReadFile(filepath.Join(dir, addrFile)); err == nil && strings.TrimSpace(string(b)) != "" {
+			ep.url, ep.from = strings.TrimSpace(string(b)), filepath.Join(dir, addrFile)
+		}
+	}
+	return ep, nil
+}
+
+// connect returns a client for the discovered server.
+func connect(env *cliEnv) (*client.Client, endpoint, error) {
+	ep, err := discover(env)
+	if err != nil {
+		return nil, ep, err
+	}
+	c, err := client.New(ep.url, ep.token, client.WithUserAgent("gf/"+version))
+	if err != nil {
+		return nil, ep, fmt.Errorf("%s: %w", ep.from, err)
+	}
+	return c, ep, nil
+}
+
+// withClient validates -o, connects and runs f, turning "connection
+// refused" into a sentence that says which server was tried and why.
+func withClient(env *cliEnv, f func(c *client.Client) error) error {
+	if err := checkOutput(env); err != nil {
+		return err
+	}
+	c, ep, err := connect(env)
+	if err != nil {
+		return err
+	}
+	err = f(c)
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return fmt.Errorf("cannot reach the control plane at %s (from %s): %v; is gf serve running?", ep.url, ep.from, op.Err)
+	}
+	return err
+}
+
+// parseJobID reads a job id as users write it: "42".
+func parseJobID(env *cliEnv, s string) (core.JobID, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, usagef(env, "invalid job id %q: want a positive number such as 42", s)
+	}
+	return core.JobID(n), nil
 }

@@ -1,0 +1,597 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/client"
+	"github.com/gigafactory/gigafactory/internal/core"
+)
+
+// stateCodes maps squeue's compact state codes to Gigafactory's states, so
+// "gf jobs --state PD,R" works for Slurm users.
+var stateCodes = map[string]core.State{
+	"PD": core.StatePending, "CF": core.StateStarting, "R": core.StateRunning,
+	"CD": core.StateCompleted, "F": core.StateFailed, "CA": core.StateCancelled, "TO": core.StateTimeout,
+}
+
+// activeStates are what gf jobs shows by default, like squeue: jobs that
+// have not ended.
+var activeStates = []core.State{core.StatePending, core.StateStarting, core.StateRunning}
+
+// parseStates reads a comma-separated list of states or squeue codes.
+func parseStates(s string) ([]core.State, error) {
+	var out []core.State
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if st, ok := stateCodes[strings.ToUpper(part)]; ok {
+			out = append(out, st)
+			continue
+		}
+		st := core.State(strings.ToLower(part))
+		if !st.Valid() {
+			return nil, fmt.Errorf("unknown state %q: want pending, starting, running, completed, failed, cancelled or timeout (or PD, CF, R, CD, F, CA, TO)", part)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// jobsOpts are gf jobs' flags.
+type jobsOpts struct {
+	state, project, user, site string
+	all, start, priority       bool
+	limit                      int
+}
+
+func jobsCommand() *command {
+	o := &jobsOpts{}
+	return &command{
+		name:    "jobs",
+		summary: "list jobs like squeue: pending and running ones, newest first (--all adds ended ones)",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&o.state, "state", "", "only jobs in these states, comma-separated (pending,running or PD,R)")
+			fs.StringVar(&o.project, "project", "", "only jobs of this project")
+			fs.StringVar(&o.user, "user", "", "only jobs of this user")
+			fs.StringVar(&o.site, "site", "", "only jobs placed at this site")
+			fs.BoolVar(&o.all, "all", false, "include ended jobs")
+			fs.IntVar(&o.limit, "limit", 0, "show at most this many jobs (0 = all)")
+			fs.BoolVar(&o.start, "start", false, "show the estimated start of pending jobs")
+			fs.BoolVar(&o.priority, "priority", false, "show pending jobs' priority and the factors it is made of")
+		},
+		run: o.run,
+	}
+}
+
+func (o *jobsOpts) filter() (client.JobFilter, error) {
+	f := client.JobFilter{Project: o.project, User: o.user, Site: o.site}
+	switch {
+	case o.state != "":
+		st, err := parseStates(o.state)
+		if err != nil {
+			return f, err
+		}
+		f.States = st
+	case !o.all:
+		f.States = activeStates
+	}
+	if o.limit > 0 {
+		f.Limit = min(o.limit, 1000)
+	}
+	return f, nil
+}
+
+func (o *jobsOpts) run(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) > 0 {
+		return usagef(env, "gf jobs takes no arguments (did you mean gf show %s?)", args[0])
+	}
+	if o.limit < 0 {
+		return usagef(env, "--limit must not be negative")
+	}
+	f, err := o.filter()
+	if err != nil {
+		return usagef(env, "--state: %v", err)
+	}
+	return withClient(env, func(c *client.Client) error {
+		jobs := []core.Job{}
+		for j, err := range c.Jobs(ctx, f) {
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, j)
+			if o.limit > 0 && len(jobs) >= o.limit {
+				break
+			}
+		}
+		v := jobsView{start: o.start}
+		if o.priority {
+			v.explain = map[core.JobID]*client.Explanation{}
+		}
+		for i, j := range jobs {
+			if j.State != core.StatePending {
+				continue
+			}
+			if o.start && j.EstimatedStart == nil {
+				full, err := c.GetJob(ctx, j.ID)
+				if err != nil {
+					return err
+				}
+				jobs[i] = *full
+			}
+			if o.priority {
+				e, err := c.Explain(ctx, j.ID)
+				if err != nil {
+					return err
+				}
+				v.explain[j.ID] = e
+			}
+		}
+		return emit(env, jobs, func(w io.Writer) error {
+			return writeJobsTable(w, jobs, time.Now(), v)
+		})
+	})
+}
+
+// jobsView says which optional columns gf jobs shows.
+type jobsView struct {
+	start   bool
+	explain map[core.JobID]*client.Explanation // non-nil with --priority
+}
+
+// jobTime is squeue's TIME: how long a pending job has waited, a running
+// one has run, or an ended one ran.
+func jobTime(j core.Job, now time.Time) time.Duration {
+	switch {
+	case j.State == core.StatePending:
+		return now.Sub(j.SubmitTime)
+	case j.State.Terminal() && j.EndTime != nil:
+		if j.StartTime == nil {
+			return 0
+		}
+		return j.EndTime.Sub(*j.StartTime)
+	case j.StartTime != nil:
+		return now.Sub(*j.StartTime)
+	}
+	return now.Sub(j.SubmitTime)
+}
+
+// accelText shows what a job asks for: "8", "0.5", "h100:8".
+func accelText(s core.JobSpec) string {
+	if s.Model != "" {
+		return s.Model + ":" + s.Accelerators.String()
+	}
+	return s.Accelerators.String()
+}
+
+// priorityFactors returns the numeric members of an explanation other than
+// the job itself and the status' identity, as (column, value) pairs in
+// document order: whatever the scheduler's priority breakdown contains.
+func priorityFactors(e *client.Explanation) []field {
+	if e == nil || e.Raw == nil {
+		return nil
+	}
+	all, err := flattenJSON(e.Raw)
+	if err != nil {
+		return nil
+	}
+	var out []field
+	for _, f := range all {
+		if !f.num || strings.HasPrefix(f.path, "job.") || f.path == "status.id" || f.path == "status.priority" {
+			continue
+		}
+		name := f.path
+		name = strings.TrimPrefix(name, "status.")
+		if i := strings.LastIndex(name, "."); i >= 0 && !strings.HasSuffix(name, "]") {
+			name = name[i+1:]
+		}
+		out = append(out, field{path: strings.ToUpper(name), value: f.value, num: true})
+	}
+	return out
+}
+
+// writeJobsTable writes gf jobs' table.
+func writeJobsTable(w io.Writer, jobs []core.Job, now time.Time, v jobsView) error {
+	tw := newTable(w)
+	head := []string{"ID", "NAME", "PROJECT", "STATE", "ACCEL", "SITE", "TIME"}
+	if v.start {
+		head = append(head, "START")
+	}
+	var factorCols []string
+	factors := map[core.JobID]map[string]string{}
+	if v.explain != nil {
+		head = append(head, "PRIORITY")
+		seen := map[string]bool{}
+		for _, j := range jobs {
+			vals := map[string]string{}
+			for _, f := range priorityFactors(v.explain[j.ID]) {
+				if !seen[f.path] {
+					seen[f.path] = true
+					factorCols = append(factorCols, f.path)
+				}
+				vals[f.path] = f.value
+			}
+			factors[j.ID] = vals
+		}
+		head = append(head, factorCols...)
+	}
+	head = append(head, "REASON")
+	row(tw, head...)
+	for _, j := range jobs {
+		cells := []string{j.ID.String(), j.Name, j.Project, string(j.State), accelText(j.Spec), j.Site, slurmDuration(jobTime(j, now))}
+		if v.start {
+			t := j.EstimatedStart
+			if j.State != core.StatePending {
+				t = j.StartTime
+			}
+			cells = append(cells, stamp(t))
+		}
+		if v.explain != nil {
+			p := ""
+			if e := v.explain[j.ID]; e != nil {
+				p = number(e.Status.Priority)
+			}
+			cells = append(cells, p)
+			for _, c := range factorCols {
+				cells = append(cells, factors[j.ID][c])
+			}
+		}
+		cells = append(cells, j.Reason)
+		row(tw, cells...)
+	}
+	return tw.Flush()
+}
+
+func showCommand() *command {
+	return &command{
+		name:    "show",
+		summary: "show everything about a job, and its events",
+		usage:   "JOB",
+		run: func(ctx context.Context, env *cliEnv, args []string) error {
+			if len(args) != 1 {
+				return errUsage
+			}
+			id, err := parseJobID(env, args[0])
+			if err != nil {
+				return err
+			}
+			return withClient(env, func(c *client.Client) error {
+				j, err := c.GetJob(ctx, id)
+				if err != nil {
+					return err
+				}
+				events, err := c.JobEvents(ctx, id)
+				if err != nil {
+					return err
+				}
+				if events == nil {
+					events = []core.Event{}
+				}
+				doc := struct {
+					Job    *core.Job    `json:"job"`
+					Events []core.Event `json:"events"`
+				}{j, events}
+				return emit(env, doc, func(w io.Writer) error {
+					return writeJobDetail(w, j, events, time.Now())
+				})
+			})
+		},
+	}
+}
+
+// shellQuote writes argv so that a shell would read it back.
+func shellQuote(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") == "" {
+			q[i] = a
+		} else {
+			q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(q, " ")
+}
+
+// writeJobDetail writes gf show's view of a job: one "Key: value" line per
+// known field, then its events.
+func writeJobDetail(w io.Writer, j *core.Job, events []core.Event, now time.Time) error {
+	tw := newTable(w)
+	kv := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
+		}
+	}
+	s := j.Spec
+	kv("Job", j.ID.String())
+	kv("Name", j.Name)
+	kv("Project", j.Project)
+	kv("Org", j.Org)
+	kv("User", j.User)
+	state := string(j.State)
+	if j.ExitCode != nil {
+		state += fmt.Sprintf(" (exit code %d)", *j.ExitCode)
+	}
+	if j.Signal != "" {
+		state += " (signal " + j.Signal + ")"
+	}
+	kv("State", state)
+	kv("Reason", j.Reason)
+	acc := s.Accelerators.String()
+	if s.Model != "" {
+		acc += " of " + strings.ReplaceAll(s.Model, "|", " or ")
+	}
+	kv("Accelerators", acc)
+	if s.Nodes > 0 {
+		kv("Nodes", fmt.Sprint(s.Nodes))
+	}
+	if s.PerNode > 0 {
+		kv("Per node", fmt.Sprint(s.PerNode))
+	}
+	if s.Walltime > 0 {
+		kv("Walltime", slurmDuration(time.Duration(s.Walltime)))
+	}
+	kv("QoS", s.QoS)
+	kv("Priority class", s.PriorityClass)
+	var flags []string
+	if s.Preemptible {
+		flags = append(flags, "preemptible")
+	}
+	if s.Checkpointable {
+		flags = append(flags, "checkpointable")
+	}
+	kv("Flags", strings.Join(flags, ", "))
+	if len(s.Command) > 0 {
+		kv("Command", shellQuote(s.Command))
+	}
+	if s.Script != "" {
+		lines := strings.Count(strings.TrimRight(s.Script, "\n"), "\n") + 1
+		first, _, _ := strings.Cut(s.Script, "\n")
+		kv("Script", fmt.Sprintf("%s ... (%d lines)", first, lines))
+	}
+	kv("Workdir", s.WorkDir)
+	var env []string
+	for _, k := range sortedKeys(s.Env) {
+		env = append(env, k+"="+s.Env[k])
+	}
+	kv("Env", strings.Join(env, " "))
+	kv("Residency", strings.Join(s.Residency, ","))
+	kv("Model tag", s.ModelTag)
+	if s.Site != "" && s.Site != j.Site {
+		kv("Requested site", s.Site)
+	}
+	kv("Site", j.Site)
+	if j.Alloc != nil {
+		var nodes []string
+		for _, n := range j.Alloc.Nodes {
+			ids := make([]string, len(n.Accels))
+			for i, a := range n.Accels {
+				ids[i] = fmt.Sprint(a)
+			}
+			d := n.Node + "[" + strings.Join(ids, ",") + "]"
+			if n.Milli > 0 {
+				d += " (" + n.Milli.String() + ")"
+			}
+			nodes = append(nodes, d)
+		}
+		pool := ""
+		if j.Alloc.Pool != "" {
+			pool = "pool " + j.Alloc.Pool + ": "
+		}
+		kv("Allocation", pool+strings.Join(nodes, " "))
+	}
+	kv("Submitted", stampRel(&j.SubmitTime, now))
+	kv("Estimated start", stampRel(j.EstimatedStart, now))
+	kv("Started", stampRel(j.StartTime, now))
+	kv("Ended", stampRel(j.EndTime, now))
+	if j.StartTime != nil {
+		kv("Run time", slurmDuration(jobTime(*j, now)))
+	}
+	if j.Attempt > 0 {
+		kv("Attempt", fmt.Sprint(j.Attempt))
+	}
+	kv("Handle", j.Handle)
+	kv("Idempotency key", j.IdempotencyKey)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\nEvents:")
+	tw = newTable(w)
+	row(tw, "  TIME", "TYPE", "STATE", "MESSAGE")
+	for _, e := range events {
+		row(tw, "  "+stamp(&e.Time), e.Type, string(e.State), e.Message)
+	}
+	return tw.Flush()
+}
+
+func cancelCommand() *command {
+	return &command{
+		name:    "cancel",
+		summary: "cancel jobs",
+		usage:   "JOB...",
+		run: func(ctx context.Context, env *cliEnv, args []string) error {
+			if len(args) == 0 {
+				return errUsage
+			}
+			ids := make([]core.JobID, len(args))
+			for i, a := range args {
+				id, err := parseJobID(env, a)
+				if err != nil {
+					return err
+				}
+				ids[i] = id
+			}
+			return withClient(env, func(c *client.Client) error {
+				var errs []error
+				jobs := []core.Job{}
+				for _, id := range ids {
+					j, err := c.CancelJob(ctx, id)
+					if err != nil {
+						errs = append(errs, fmt.Errorf("job %d: %w", id, err))
+						continue
+					}
+					jobs = append(jobs, *j)
+				}
+				err := emit(env, jobs, func(w io.Writer) error {
+					for _, j := range jobs {
+						fmt.Fprintln(w, cancelText(j))
+					}
+					return nil
+				})
+				return errors.Join(append(errs, err)...)
+			})
+		},
+	}
+}
+
+// cancelText says what cancelling j did.
+func cancelText(j core.Job) string {
+	switch {
+	case j.State == core.StateCancelled:
+		return fmt.Sprintf("Cancelled job %d", j.ID)
+	case j.State.Terminal():
+		return fmt.Sprintf("Job %d had already ended: %s", j.ID, j.State)
+	}
+	return fmt.Sprintf("Cancelling job %d (%s)", j.ID, j.State)
+}
+
+// logsOpts are gf logs' flags.
+type logsOpts struct {
+	follow, stderr bool
+	offset         int64
+}
+
+func logsCommand() *command {
+	o := &logsOpts{}
+	return &command{
+		name:    "logs",
+		summary: "print a job's output (-f follows it until the job ends)",
+		usage:   "JOB",
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&o.follow, "f", false, "follow the output until the job ends")
+			fs.BoolVar(&o.follow, "follow", false, "same as -f")
+			fs.BoolVar(&o.stderr, "stderr", false, "print the job's stderr instead of its stdout")
+			fs.Int64Var(&o.offset, "offset", 0, "start at this byte offset")
+		},
+		run: func(ctx context.Context, env *cliEnv, args []string) error {
+			if len(args) != 1 {
+				return errUsage
+			}
+			id, err := parseJobID(env, args[0])
+			if err != nil {
+				return err
+			}
+			if o.offset < 0 {
+				return usagef(env, "--offset must not be negative")
+			}
+			stream := client.Stdout
+			if o.stderr {
+				stream = client.Stderr
+			}
+			return withClient(env, func(c *client.Client) error {
+				rc, err := c.Logs(ctx, id, stream, o.offset, o.follow)
+				if err != nil {
+					return err
+				}
+				defer rc.Close()
+				if _, err := io.Copy(env.stdout, rc); err != nil && ctx.Err() == nil {
+					return fmt.Errorf("reading job %d's %s: %w", id, stream, err)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func explainCommand() *command {
+	return &command{
+		name:    "explain",
+		summary: "explain why a job waits, when it should start and what its priority is made of",
+		usage:   "JOB",
+		run: func(ctx context.Context, env *cliEnv, args []string) error {
+			if len(args) != 1 {
+				return errUsage
+			}
+			id, err := parseJobID(env, args[0])
+			if err != nil {
+				return err
+			}
+			return withClient(env, func(c *client.Client) error {
+				e, err := c.Explain(ctx, id)
+				if err != nil {
+					return err
+				}
+				return emit(env, e, func(w io.Writer) error {
+					return writeExplanation(w, e, time.Now())
+				})
+			})
+		},
+	}
+}
+
+// writeExplanation writes gf explain's view: the status first, then every
+// other member the server sent, flattened.
+func writeExplanation(w io.Writer, e *client.Explanation, now time.Time) error {
+	j, st := e.Job, e.Status
+	id := j.ID
+	if id == 0 {
+		id = st.ID
+	}
+	state := st.State
+	if state == "" {
+		state = j.State
+	}
+	head := fmt.Sprintf("Job %d", id)
+	if j.Name != "" {
+		head += " (" + j.Name + ")"
+	}
+	fmt.Fprintf(w, "%s: %s\n", head, state)
+	tw := newTable(w)
+	reason := st.Reason
+	if reason == "" {
+		reason = j.Reason
+	}
+	if reason != "" {
+		fmt.Fprintf(tw, "Reason:\t%s\n", reason)
+	}
+	for i, r := range st.Reasons {
+		k := ""
+		if i == 0 {
+			k = "Details:"
+		}
+		fmt.Fprintf(tw, "%s\t- %s\n", k, r)
+	}
+	if est := st.EstimatedStart; est != nil || j.EstimatedStart != nil {
+		if est == nil {
+			est = j.EstimatedStart
+		}
+		fmt.Fprintf(tw, "Estimated start:\t%s\n", stampRel(est, now))
+	}
+	fmt.Fprintf(tw, "Priority:\t%s\n", number(st.Priority))
+	if e.Raw != nil {
+		fields, err := flattenJSON(e.Raw)
+		if err != nil {
+			return err
+		}
+		for _, f := range fields {
+			if strings.HasPrefix(f.path, "job.") || f.path == "job" {
+				continue
+			}
+			switch strings.SplitN(f.path, "[", 2)[0] {
+			case "status.id", "status.state", "status.reason", "status.reasons", "status.estimated_start", "status.priority":
+				continue
+			}
+			fmt.Fprintf(tw, "%s:\t%s\n", strings.TrimPrefix(f.path, "status."), f.value)
+		}
+	}
+	return tw.Flush()
+}
