@@ -1,0 +1,154 @@
+package config
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/gigafactory/gigafactory/internal/spec"
+)
+
+// The reference data is compiled in (see eu/SOURCES.md), so nothing is
+// read from disk at run time.
+//
+//go:embed eu/*.json
+var euData embed.FS
+
+// AcceleratorInfo is what metering needs to know of an accelerator model.
+type AcceleratorInfo struct {
+	Model      string  // as in eu/accelerators.json, e.g. "NVIDIA H100 SXM5 80 GB"
+	Vendor     string  // NVIDIA, AMD
+	BF16TFLOPS float64 // peak dense BF16 TFLOP/s; 0 where not public
+	TDPW       int     // board power in watts; 0 where not public
+	MemoryGB   float64
+}
+
+type acceleratorsFile struct {
+	Accelerators []struct {
+		Model    string   `json:"model"`
+		Vendor   string   `json:"vendor"`
+		BF16     *float64 `json:"bf16_dense_tflops"`
+		TDP      *float64 `json:"tdp_w"`
+		MemoryGB *float64 `json:"memory_gb"`
+	} `json:"accelerators"`
+}
+
+type gridFile struct {
+	Data []struct {
+		ISO2   string  `json:"iso2"`
+		Year   int     `json:"year"`
+		GCO2e  float64 `json:"gco2e_per_kwh"`
+		Source string  `json:"source"`
+	} `json:"data"`
+}
+
+var loadRef = sync.OnceValues(func() (refData, error) {
+	var r refData
+	var af acceleratorsFile
+	if err := readJSON("eu/accelerators.json", &af); err != nil {
+		return r, err
+	}
+	for _, a := range af.Accelerators {
+		info := AcceleratorInfo{Model: a.Model, Vendor: a.Vendor}
+		if a.BF16 != nil {
+			info.BF16TFLOPS = *a.BF16
+		}
+		if a.TDP != nil {
+			info.TDPW = int(*a.TDP)
+		}
+		if a.MemoryGB != nil {
+			info.MemoryGB = *a.MemoryGB
+		}
+		r.accels = append(r.accels, info)
+	}
+	var gf gridFile
+	if err := readJSON("eu/grid-carbon-intensity.json", &gf); err != nil {
+		return r, err
+	}
+	r.carbon = map[string]float64{}
+	var sum float64
+	var n int
+	for _, d := range gf.Data {
+		r.carbon[d.ISO2] = d.GCO2e
+		if spec.InEU(d.ISO2) {
+			sum += d.GCO2e
+			n++
+		}
+	}
+	if n == 0 {
+		return r, fmt.Errorf("config: no EU country in eu/grid-carbon-intensity.json")
+	}
+	r.euMean = sum / float64(n)
+	return r, nil
+})
+
+type refData struct {
+	accels []AcceleratorInfo
+	carbon map[string]float64
+	euMean float64
+}
+
+func readJSON(name string, v any) error {
+	b, err := euData.ReadFile(name)
+	if err != nil {
+		return fmt.Errorf("config: embedded %s: %w", name, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("config: embedded %s: %w", name, err)
+	}
+	return nil
+}
+
+// ref returns the embedded reference data. The files are part of the
+// binary and checked by tests, so a failure is a build defect.
+func ref() refData {
+	r, err := loadRef()
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// Accelerators lists the accelerator models of eu/accelerators.json with
+// their peak dense BF16 throughput and board power, for metering.
+func Accelerators() []AcceleratorInfo {
+	return append([]AcceleratorInfo(nil), ref().accels...)
+}
+
+var familyRE = regexp.MustCompile(`(?i)\b(GB200|GH200|B200|H200|H100|A100|MI\d{3}[AX]?)\b`)
+
+// family extracts the chip family from a model name ("NVIDIA H100 80GB
+// HBM3" -> "H100"), or "" when there is none.
+func family(model string) string {
+	return strings.ToUpper(familyRE.FindString(model))
+}
+
+// LookupAccelerator finds the reference entry for a model name as sites
+// or nvidia-smi write it, by chip family: "NVIDIA H100 80GB HBM3" and
+// "h100" both find "NVIDIA H100 SXM5 80 GB".
+func LookupAccelerator(model string) (AcceleratorInfo, bool) {
+	f := family(model)
+	if f == "" {
+		return AcceleratorInfo{}, false
+	}
+	for _, a := range ref().accels {
+		if family(a.Model) == f {
+			return a, true
+		}
+	}
+	return AcceleratorInfo{}, false
+}
+
+// GridCarbon returns the lifecycle grid carbon intensity of a country in
+// gCO2e/kWh from eu/grid-carbon-intensity.json. Countries the file lacks
+// get the unweighted mean of the EU member states it has.
+func GridCarbon(country string) float64 {
+	r := ref()
+	if v, ok := r.carbon[country]; ok {
+		return v
+	}
+	return r.euMean
+}
