@@ -1,0 +1,276 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+)
+
+// insertOnce runs an INSERT ... ON CONFLICT DO NOTHING and reports whether
+// it inserted the row (false: the key already existed).
+func insertOnce(ctx context.Context, ex interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, query string, args ...any) (bool, error) {
+	res, err := ex.ExecContext(ctx, query, args...)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	return n == 1, nil
+}
+
+// CreateOrg stores a new organisation; ErrExists if the name is taken.
+func (db *DB) CreateOrg(ctx context.Context, o core.Org) error {
+	ok, err := insertOnce(ctx, db.w, db.q(`INSERT INTO orgs (name, kind, country, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
+		o.Name, o.Kind, o.Country, micros(o.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("store: create org %q: %w", o.Name, err)
+	}
+	if !ok {
+		return fmt.Errorf("store: create org %q: %w", o.Name, ErrExists)
+	}
+	return nil
+}
+
+// GetOrg returns the organisation called name.
+func (db *DB) GetOrg(ctx context.Context, name string) (core.Org, error) {
+	var o core.Org
+	var created int64
+	err := db.r.QueryRowContext(ctx, db.q(`SELECT name, kind, country, created_at FROM orgs WHERE name = ?`), name).
+		Scan(&o.Name, &o.Kind, &o.Country, &created)
+	if err != nil {
+		return core.Org{}, notFound(err, "get org %q", name)
+	}
+	o.CreatedAt = fromMicros(created)
+	return o, nil
+}
+
+// ListOrgs returns every organisation by name.
+func (db *DB) ListOrgs(ctx context.Context) ([]core.Org, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT name, kind, country, created_at FROM orgs ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list orgs: %w", err)
+	}
+	defer rows.Close()
+	var out []core.Org
+	for rows.Next() {
+		var o core.Org
+		var created int64
+		if err := rows.Scan(&o.Name, &o.Kind, &o.Country, &created); err != nil {
+			return nil, fmt.Errorf("store: list orgs: %w", err)
+		}
+		o.CreatedAt = fromMicros(created)
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list orgs: %w", err)
+	}
+	return out, nil
+}
+
+// CreateProject stores a new project; ErrNotFound if its organisation does
+// not exist, ErrExists if the name is taken.
+func (db *DB) CreateProject(ctx context.Context, p core.Project) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM orgs WHERE name = ?`), p.Org).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("org %q: %w", p.Org, ErrNotFound)
+		}
+		ok, err := insertOnce(ctx, tx, db.q(`INSERT INTO projects (name, org, description, budget_accel_hrs, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
+			p.Name, p.Org, p.Description, p.BudgetAccelHrs, micros(p.CreatedAt))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrExists
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: create project %q: %w", p.Name, err)
+	}
+	return nil
+}
+
+const projectCols = `name, org, description, budget_accel_hrs, created_at`
+
+func scanProject(s interface{ Scan(...any) error }) (core.Project, error) {
+	var p core.Project
+	var created int64
+	if err := s.Scan(&p.Name, &p.Org, &p.Description, &p.BudgetAccelHrs, &created); err != nil {
+		return core.Project{}, err
+	}
+	p.CreatedAt = fromMicros(created)
+	return p, nil
+}
+
+// GetProject returns the project called name.
+func (db *DB) GetProject(ctx context.Context, name string) (core.Project, error) {
+	p, err := scanProject(db.r.QueryRowContext(ctx, db.q(`SELECT `+projectCols+` FROM projects WHERE name = ?`), name))
+	if err != nil {
+		return core.Project{}, notFound(err, "get project %q", name)
+	}
+	return p, nil
+}
+
+// ListProjects returns the projects of org ("" = of every organisation) by
+// name.
+func (db *DB) ListProjects(ctx context.Context, org string) ([]core.Project, error) {
+	query, args := `SELECT `+projectCols+` FROM projects ORDER BY name`, []any(nil)
+	if org != "" {
+		query, args = `SELECT `+projectCols+` FROM projects WHERE org = ? ORDER BY name`, []any{org}
+	}
+	rows, err := db.r.QueryContext(ctx, db.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list projects of %q: %w", org, err)
+	}
+	defer rows.Close()
+	var out []core.Project
+	for rows.Next() {
+		p, err := scanProject(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list projects of %q: %w", org, err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list projects of %q: %w", org, err)
+	}
+	return out, nil
+}
+
+// CreateUser stores a new user; ErrExists if the name is taken.
+func (db *DB) CreateUser(ctx context.Context, u core.User) error {
+	ok, err := insertOnce(ctx, db.w, db.q(`INSERT INTO users (name, email, org, role, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
+		u.Name, u.Email, u.Org, u.Role, micros(u.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("store: create user %q: %w", u.Name, err)
+	}
+	if !ok {
+		return fmt.Errorf("store: create user %q: %w", u.Name, ErrExists)
+	}
+	return nil
+}
+
+const userCols = `name, email, org, role, created_at`
+
+func scanUser(s interface{ Scan(...any) error }) (core.User, error) {
+	var u core.User
+	var created int64
+	if err := s.Scan(&u.Name, &u.Email, &u.Org, &u.Role, &created); err != nil {
+		return core.User{}, err
+	}
+	u.CreatedAt = fromMicros(created)
+	return u, nil
+}
+
+// GetUser returns the user called name.
+func (db *DB) GetUser(ctx context.Context, name string) (core.User, error) {
+	u, err := scanUser(db.r.QueryRowContext(ctx, db.q(`SELECT `+userCols+` FROM users WHERE name = ?`), name))
+	if err != nil {
+		return core.User{}, notFound(err, "get user %q", name)
+	}
+	return u, nil
+}
+
+// ListUsers returns every user by name.
+func (db *DB) ListUsers(ctx context.Context) ([]core.User, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list users: %w", err)
+	}
+	defer rows.Close()
+	var out []core.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list users: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list users: %w", err)
+	}
+	return out, nil
+}
+
+// CreateToken records the SHA-256 hash of an API token for user. The token
+// itself is never stored. ErrNotFound if the user does not exist, ErrExists
+// if the hash is already recorded.
+func (db *DB) CreateToken(ctx context.Context, user string, tokenHash []byte, label string) error {
+	if len(tokenHash) == 0 {
+		return fmt.Errorf("store: create token for %q: empty hash", user)
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM users WHERE name = ?`), user).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("user: %w", ErrNotFound)
+		}
+		ok, err := insertOnce(ctx, tx, db.q(`INSERT INTO tokens (hash, user_name, label, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`),
+			hex.EncodeToString(tokenHash), user, label, time.Now().UnixMicro())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrExists
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: create token %q for %q: %w", label, user, err)
+	}
+	return nil
+}
+
+// UserByToken returns the user a token hash belongs to; ErrNotFound if none.
+func (db *DB) UserByToken(ctx context.Context, tokenHash []byte) (core.User, error) {
+	u, err := scanUser(db.r.QueryRowContext(ctx, db.q(`SELECT u.name, u.email, u.org, u.role, u.created_at
+FROM tokens t JOIN users u ON u.name = t.user_name WHERE t.hash = ?`), hex.EncodeToString(tokenHash)))
+	if err != nil {
+		// The hash is a credential: do not echo it.
+		return core.User{}, notFound(err, "user by token")
+	}
+	return u, nil
+}
+
+// GetMeta returns the value stored under key; ErrNotFound if none.
+func (db *DB) GetMeta(ctx context.Context, key string) (string, error) {
+	var v string
+	if err := db.r.QueryRowContext(ctx, db.q(`SELECT value FROM meta WHERE name = ?`), key).Scan(&v); err != nil {
+		return "", notFound(err, "get meta %q", key)
+	}
+	return v, nil
+}
+
+// SetMeta stores value under key, replacing any previous value.
+func (db *DB) SetMeta(ctx context.Context, key, value string) error {
+	_, err := db.w.ExecContext(ctx, db.q(`INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`), key, value)
+	if err != nil {
+		return fmt.Errorf("store: set meta %q: %w", key, err)
+	}
+	return nil
+}
+
+// notFound wraps err for operation op, turning sql.ErrNoRows into
+// ErrNotFound.
+func notFound(err error, format string, args ...any) error {
+	op := fmt.Sprintf(format, args...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: %s: %w", op, ErrNotFound)
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}

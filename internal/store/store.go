@@ -1,0 +1,228 @@
+// Package store is Gigafactory's one persistence layer: a *DB over
+// database/sql that speaks SQLite (modernc.org/sqlite, pure Go) and
+// PostgreSQL (pgx) with the same schema, the same SQL text and the same
+// tests.
+//
+// It owns organisations, projects, users and API-token hashes, jobs with
+// their event history, a tamper-evident audit log and a small key/value
+// table for controller state. Schema migrations are embedded and applied by
+// Open.
+//
+// Job submissions go through a group committer: concurrent SubmitJobs calls
+// are coalesced into one transaction, so many durable submissions cost one
+// commit. See README.md for the design.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+)
+
+// Errors callers test for with errors.Is. Returned errors wrap them with the
+// operation and the ids involved.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	ErrClosed   = errors.New("store closed")
+)
+
+// Dialect names returned by DB.Dialect.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// DB is the store. It is safe for concurrent use.
+type DB struct {
+	dialect string
+	// w takes every write. For SQLite it is a single connection whose
+	// transactions BEGIN IMMEDIATE, so writers in this process queue in
+	// database/sql instead of failing with SQLITE_BUSY.
+	w *sql.DB
+	// r serves reads. For SQLite it is a separate read-only pool (WAL lets
+	// readers run beside the writer); for PostgreSQL it is w.
+	r *sql.DB
+
+	queries sync.Map // SQL text with ? -> text for this dialect
+
+	gc        *committer
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating if needed) the store named by dsn and applies any
+// pending migrations.
+//
+// A dsn starting with postgres:// or postgresql:// is a PostgreSQL
+// connection string (a search_path=SCHEMA parameter selects a schema).
+// Anything else is a SQLite database file, optionally written "sqlite:PATH".
+// SQLite runs in WAL mode with synchronous=NORMAL: an acknowledged commit
+// survives the process being killed (not a power cut of the machine).
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	db := &DB{}
+	var err error
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		db.dialect = Postgres
+		db.w, err = sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("store: open postgres: %w", err)
+		}
+		db.w.SetMaxOpenConns(16)
+		db.w.SetMaxIdleConns(16)
+		db.r = db.w
+	default:
+		db.dialect = SQLite
+		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite://"), "sqlite:")
+		if path == "" {
+			return nil, errors.New("store: empty database path")
+		}
+		const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+		db.w, err = sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+		if err != nil {
+			return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+		}
+		db.w.SetMaxOpenConns(1)
+		db.w.SetMaxIdleConns(1)
+		db.w.SetConnMaxLifetime(0)
+		db.w.SetConnMaxIdleTime(0)
+	}
+	if err := db.w.PingContext(ctx); err != nil {
+		db.w.Close()
+		return nil, fmt.Errorf("store: connect %s: %w", db.dialect, err)
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.w.Close()
+		return nil, err
+	}
+	if db.dialect == SQLite {
+		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite://"), "sqlite:")
+		db.r, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+		if err != nil {
+			db.w.Close()
+			return nil, fmt.Errorf("store: open sqlite reader %s: %w", path, err)
+		}
+		db.r.SetMaxOpenConns(4)
+		db.r.SetMaxIdleConns(4)
+	}
+	db.gc = newCommitter(db, defaultWindow, defaultMaxBatch)
+	return db, nil
+}
+
+// Close stops the group committer (answering queued submissions first) and
+// closes the connections.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		db.gc.stop()
+		var errs []error
+		if db.r != db.w {
+			errs = append(errs, db.r.Close())
+		}
+		errs = append(errs, db.w.Close())
+		db.closeErr = errors.Join(errs...)
+	})
+	return db.closeErr
+}
+
+// Dialect reports the backend: "sqlite" or "postgres".
+func (db *DB) Dialect() string { return db.dialect }
+
+// q returns query written with ? placeholders in this DB's dialect:
+// PostgreSQL wants $1, $2, ... Our SQL never holds a literal '?'.
+func (db *DB) q(query string) string {
+	if db.dialect != Postgres {
+		return query
+	}
+	if v, ok := db.queries.Load(query); ok {
+		return v.(string)
+	}
+	v := rebind(query)
+	db.queries.Store(query, v)
+	return v
+}
+
+func rebind(query string) string {
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+// inTx runs fn in a write transaction and commits it.
+func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Times are stored as integer microseconds since the epoch, UTC. The zero
+// time is stored as 0 and read back as the zero time.
+
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}
+
+func microsPtr(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: micros(*t), Valid: true}
+}
+
+func fromMicrosPtr(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+// norm is the form a time has after a round trip through the store.
+func norm(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.Truncate(time.Microsecond).UTC()
+}
+
+func normPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := norm(*t)
+	return &v
+}

@@ -1,0 +1,310 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+)
+
+// Group-commit tuning. A batch closes when it holds maxBatch jobs, or when
+// no more requests arrive within window of the last one (the committer only
+// lingers when it has seen concurrency: a lone caller is committed at once).
+const (
+	defaultWindow   = time.Millisecond
+	defaultMaxBatch = 2000
+)
+
+// insertChunk bounds rows per multi-row INSERT: 21 columns x 200 rows stays
+// far below SQLite's and PostgreSQL's bind-parameter limits.
+const insertChunk = 200
+
+// SubmitJobs stores new jobs and returns them as stored, with created[i]
+// reporting whether jobs[i] was new.
+//
+// Each new job gets an id (increasing in submission order), the state
+// pending unless one is set, and a "submitted" event; SubmitTime and
+// UpdateTime are kept as given (UpdateTime defaults to SubmitTime). All of
+// it is durable before SubmitJobs returns.
+//
+// A job with an IdempotencyKey that its user already used is not stored
+// again: the existing job is returned with created[i] false. The same holds
+// for a key repeated within one call.
+//
+// Concurrent calls are coalesced by a group committer into one transaction.
+// One call's jobs are always committed together; if a shared transaction
+// fails, every call in it is retried in a transaction of its own, so one bad
+// call does not fail the others. If ctx ends while the call waits for its
+// commit, SubmitJobs returns the context error and the jobs may or may not
+// be stored (a retry with the same idempotency keys is safe).
+func (db *DB) SubmitJobs(ctx context.Context, jobs []core.Job) ([]core.Job, []bool, error) {
+	if len(jobs) == 0 {
+		return nil, nil, nil
+	}
+	req := &submitReq{jobs: jobs, done: make(chan submitResult, 1)}
+	select {
+	case db.gc.in <- req:
+	case <-db.gc.quit:
+		return nil, nil, fmt.Errorf("store: submit %d jobs: %w", len(jobs), ErrClosed)
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("store: submit %d jobs: %w", len(jobs), ctx.Err())
+	}
+	select {
+	case r := <-req.done:
+		if r.err != nil {
+			return nil, nil, fmt.Errorf("store: submit %d jobs: %w", len(jobs), r.err)
+		}
+		return r.jobs, r.created, nil
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("store: submit %d jobs: %w (they may have been stored)", len(jobs), ctx.Err())
+	}
+}
+
+type submitReq struct {
+	jobs []core.Job
+	done chan submitResult // buffered: the committer never blocks on a caller
+}
+
+type submitResult struct {
+	jobs    []core.Job
+	created []bool
+	err     error
+}
+
+// committer is the one goroutine that inserts jobs. Callers hand it
+// requests over an unbuffered channel; it gathers what is waiting into a
+// batch, commits the batch in one transaction and answers each caller.
+type committer struct {
+	db       *DB
+	window   time.Duration
+	maxBatch int
+	in       chan *submitReq
+	quit     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+
+	// Stats for tests and benchmarks: commits and requests committed.
+	mu      sync.Mutex
+	commits int64
+	reqs    int64
+}
+
+func newCommitter(db *DB, window time.Duration, maxBatch int) *committer {
+	c := &committer{db: db, window: window, maxBatch: maxBatch,
+		in: make(chan *submitReq), quit: make(chan struct{}), done: make(chan struct{})}
+	go c.loop()
+	return c
+}
+
+// stop makes new submissions fail with ErrClosed and waits for the batch in
+// flight to be committed and answered.
+func (c *committer) stop() {
+	c.stopOnce.Do(func() { close(c.quit) })
+	<-c.done
+}
+
+func (c *committer) loop() {
+	defer close(c.done)
+	var timer *time.Timer
+	for {
+		var first *submitReq
+		select {
+		case first = <-c.in:
+		case <-c.quit:
+			return
+		}
+		batch, n := []*submitReq{first}, len(first.jobs)
+	gather:
+		for n < c.maxBatch {
+			select {
+			case r := <-c.in:
+				batch, n = append(batch, r), n+len(r.jobs)
+				continue
+			default:
+			}
+			// Nothing waiting. Linger only if callers are clearly concurrent;
+			// a lone caller should not pay the window in latency.
+			if len(batch) < 2 || c.window <= 0 {
+				break
+			}
+			if timer == nil {
+				timer = time.NewTimer(c.window)
+			} else {
+				timer.Reset(c.window)
+			}
+			select {
+			case r := <-c.in:
+				batch, n = append(batch, r), n+len(r.jobs)
+				timer.Stop()
+			case <-timer.C:
+				break gather
+			case <-c.quit:
+				timer.Stop()
+				break gather
+			}
+		}
+		c.commit(batch)
+	}
+}
+
+func (c *committer) commit(batch []*submitReq) {
+	ctx := context.Background()
+	var all []core.Job
+	if len(batch) == 1 {
+		all = batch[0].jobs
+	} else {
+		for _, r := range batch {
+			all = append(all, r.jobs...)
+		}
+	}
+	var jobs []core.Job
+	var created []bool
+	err := c.db.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		jobs, created, err = c.db.insertJobs(ctx, tx, all)
+		return err
+	})
+	c.mu.Lock()
+	c.commits++
+	c.reqs += int64(len(batch))
+	c.mu.Unlock()
+	if err != nil && len(batch) > 1 {
+		// Find the culprit: commit each request on its own.
+		for _, r := range batch {
+			c.commit([]*submitReq{r})
+		}
+		return
+	}
+	if err != nil {
+		batch[0].done <- submitResult{err: err}
+		return
+	}
+	off := 0
+	for _, r := range batch {
+		k := len(r.jobs)
+		r.done <- submitResult{jobs: jobs[off : off+k : off+k], created: created[off : off+k : off+k]}
+		off += k
+	}
+}
+
+// CommitStats reports how many transactions the group committer has run and
+// how many SubmitJobs calls they carried.
+func (db *DB) CommitStats() (commits, calls int64) {
+	db.gc.mu.Lock()
+	defer db.gc.mu.Unlock()
+	return db.gc.commits, db.gc.reqs
+}
+
+type idemKey struct{ user, key string }
+
+// insertJobs stores jobs in tx. It runs only on the committer goroutine,
+// the single inserter of jobs in this process. Across processes
+// (PostgreSQL), a concurrent insert of the same idempotency key makes the
+// unique index fail the transaction; the retry then finds the winner.
+func (db *DB) insertJobs(ctx context.Context, tx *sql.Tx, in []core.Job) ([]core.Job, []bool, error) {
+	out := make([]core.Job, len(in))
+	created := make([]bool, len(in))
+	// index into out of the job that first used a key in this batch
+	seen := map[idemKey]int{}
+	var fresh []int // indexes of jobs to insert
+	for i, j := range in {
+		j = normJob(j)
+		j.ID = 0
+		if j.UpdateTime.IsZero() {
+			j.UpdateTime = j.SubmitTime
+		}
+		if !j.State.Valid() {
+			return nil, nil, fmt.Errorf("job %d of the batch: invalid state %q", i, j.State)
+		}
+		if j.IdempotencyKey != "" {
+			k := idemKey{j.User, j.IdempotencyKey}
+			if _, ok := seen[k]; ok {
+				continue // a repeat within the batch: filled in below
+			}
+			seen[k] = i
+			old, err := scanJob(tx.QueryRowContext(ctx, db.q(`SELECT `+jobCols+` FROM jobs WHERE user_name = ? AND idem_key = ?`), j.User, j.IdempotencyKey))
+			switch {
+			case err == nil:
+				out[i], created[i] = old, false
+				continue
+			case !errors.Is(err, sql.ErrNoRows):
+				return nil, nil, fmt.Errorf("look up idempotency key: %w", err)
+			}
+		}
+		out[i], created[i] = j, true
+		fresh = append(fresh, i)
+	}
+	if len(fresh) > 0 {
+		var last int64
+		if err := tx.QueryRowContext(ctx, db.q(`UPDATE counters SET value = value + ? WHERE name = 'job' RETURNING value`), len(fresh)).Scan(&last); err != nil {
+			return nil, nil, fmt.Errorf("allocate job ids: %w", err)
+		}
+		first := last - int64(len(fresh)) + 1
+		for k, i := range fresh {
+			out[i].ID = core.JobID(first + int64(k))
+		}
+		for lo := 0; lo < len(fresh); lo += insertChunk {
+			hi := min(lo+insertChunk, len(fresh))
+			if err := db.insertJobRows(ctx, tx, out, fresh[lo:hi]); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	// Repeats of a key within the batch point at the first job with it.
+	for i, j := range in {
+		if j.IdempotencyKey != "" && !created[i] {
+			if first := seen[idemKey{j.User, j.IdempotencyKey}]; first != i {
+				out[i] = out[first]
+			}
+		}
+	}
+	return out, created, nil
+}
+
+func (db *DB) insertJobRows(ctx context.Context, tx *sql.Tx, jobs []core.Job, idx []int) error {
+	const jobRow = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
+	const eventRow = "(?, 1, ?, 'submitted', ?, '')"
+	var jq, eq strings.Builder
+	jq.WriteString(`INSERT INTO jobs (` + jobCols + `, event_seq) VALUES `)
+	eq.WriteString(`INSERT INTO job_events (job_id, seq, time, type, state, message) VALUES `)
+	jargs := make([]any, 0, len(idx)*20)
+	eargs := make([]any, 0, len(idx)*3)
+	for k, i := range idx {
+		j := &jobs[i]
+		if k > 0 {
+			jq.WriteString(", ")
+			eq.WriteString(", ")
+		}
+		jq.WriteString(jobRow)
+		eq.WriteString(eventRow)
+		spec, err := json.Marshal(j.Spec)
+		if err != nil {
+			return fmt.Errorf("job %d: encode spec: %w", j.ID, err)
+		}
+		alloc, err := allocJSON(j.Alloc)
+		if err != nil {
+			return fmt.Errorf("job %d: encode allocation: %w", j.ID, err)
+		}
+		var idem sql.NullString
+		if j.IdempotencyKey != "" {
+			idem = sql.NullString{String: j.IdempotencyKey, Valid: true}
+		}
+		jargs = append(jargs, int64(j.ID), j.Name, j.Project, j.Org, j.User, string(j.State), j.Reason, j.Site,
+			string(spec), alloc, micros(j.SubmitTime), microsPtr(j.StartTime), microsPtr(j.EndTime), exitCodeArg(j.ExitCode),
+			j.Signal, j.Attempt, idem, j.Handle, microsPtr(j.EstimatedStart), micros(j.UpdateTime))
+		eargs = append(eargs, int64(j.ID), micros(j.SubmitTime), string(j.State))
+	}
+	if _, err := tx.ExecContext(ctx, db.q(jq.String()), jargs...); err != nil {
+		return fmt.Errorf("insert jobs: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, db.q(eq.String()), eargs...); err != nil {
+		return fmt.Errorf("insert submitted events: %w", err)
+	}
+	return nil
+}
