@@ -17,6 +17,7 @@ import (
 // REST API.
 func clientCommands() []*command {
 	return []*command{
+		submitCommand(),
 		jobsCommand(),
 		showCommand(),
 		cancelCommand(),

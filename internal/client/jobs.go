@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
-	"github.com/gigafactory/gigafactory/internal/engine"
 )
 
 // Submit submits one job. A non-empty idempotencyKey makes the request safe
@@ -193,8 +192,8 @@ func (c *Client) JobEvents(ctx context.Context, id core.JobID) ([]core.Event, er
 // priority) and whatever else the server explains, such as the factors its
 // priority is made of.
 type Explanation struct {
-	Job    core.Job      `json:"job"`
-	Status engine.Status `json:"status"`
+	Job    core.Job `json:"job"`
+	Status Status   `json:"status"`
 	// Extra holds the document's other top-level members, undecoded.
 	Extra map[string]json.RawMessage `json:"-"`
 	// Raw is the document as the server sent it.
@@ -236,6 +235,18 @@ func (e Explanation) MarshalJSON() ([]byte, error) {
 		m[k] = v
 	}
 	return json.Marshal(m)
+}
+
+// Status is the scheduler's view of a job in an Explanation: the JSON form
+// of engine.Status, declared here so that clients do not depend on the
+// scheduling core. Members the server adds are kept in Explanation.Raw.
+type Status struct {
+	ID             core.JobID `json:"id"`
+	State          core.State `json:"state"`
+	Reason         string     `json:"reason,omitempty"`
+	Reasons        []string   `json:"reasons,omitempty"`
+	EstimatedStart *time.Time `json:"estimated_start,omitempty"`
+	Priority       float64    `json:"priority"`
 }
 
 // Explain returns why a job waits (or where and why it runs), its
