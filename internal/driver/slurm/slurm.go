@@ -1,0 +1,906 @@
+// Package slurm runs Gigafactory jobs on a Slurm cluster through
+// slurmrestd, Slurm's REST API, and leaves the cluster's own scheduler in
+// charge inside the site.
+//
+//	Start ──► find tag ──► POST job/submit ─────────────► handle (Slurm job id)
+//	Poll  ──► GET jobs?update_time (304: nothing new) ──► map state ──► []Update
+//	Adopt ──► GET jobs, index by tag "gf:<id>:<attempt>" ─► running / ended / lost
+//	Pools ──► GET nodes, gres "gpu:h100:4(S:0)" ─────────► []core.Pool per partition
+//
+// Every job carries its Gigafactory id in its name ("gf-<id>") and comment
+// ("gf:<id>:<attempt>"), so a restarted controller finds it again without
+// its handle and a submit whose answer was lost is never repeated. See
+// README.md for the state table and the gotchas of Slurm 22.05.
+package slurm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/driver"
+)
+
+// Compile-time checks of the capabilities this driver offers.
+var (
+	_ driver.Driver    = (*Driver)(nil)
+	_ driver.Adopter   = (*Driver)(nil)
+	_ driver.Signaler  = (*Driver)(nil)
+	_ driver.Inventory = (*Driver)(nil)
+	_ driver.Closer    = (*Driver)(nil)
+)
+
+// Options configure a Driver. FromSite reads them from a site's
+// driver_options.
+type Options struct {
+	URL          string        // slurmrestd base URL, e.g. http://127.0.0.1:6820 (url)
+	User         string        // X-SLURM-USER-NAME (user)
+	Token        string        // a fixed JWT (token)
+	TokenFile    string        // a file holding the JWT, re-read when it changes (token_file)
+	TokenCommand string        // a command printing a JWT, e.g. "scontrol token lifespan=3600" (token_command)
+	Partition    string        // partition for jobs that name none (partition)
+	Account      string        // Slurm account for every job (account)
+	ProjectAs    string        // where the project goes: "wckey" (default), "account", "none" (project_as)
+	WorkDir      string        // working directory of jobs without one (workdir; default /tmp)
+	OutputDir    string        // where stdout/stderr go (output_dir; default the workdir)
+	TagPrefix    string        // tag prefix (tag; default "gf")
+	APIVersion   string        // force an OpenAPI version, e.g. v0.0.38 (api_version)
+	Timeout      time.Duration // per request (timeout; default 10s)
+	Retries      int           // extra attempts for transient failures (retries; default 4)
+	Backoff      time.Duration // first retry backoff (backoff; default 200ms)
+	FullSync     time.Duration // full job listing at least this often (full_sync; default 30s)
+	Logger       *slog.Logger  // default slog.Default()
+	HTTPClient   *http.Client  // default: a client with keep-alive
+}
+
+// FromSite reads Options from site.DriverOptions.
+func FromSite(site core.Site) (Options, error) {
+	o := site.DriverOptions
+	opts := Options{
+		URL: o["url"], User: o["user"], Token: o["token"], TokenFile: o["token_file"],
+		TokenCommand: o["token_command"], Partition: o["partition"], Account: o["account"],
+		ProjectAs: o["project_as"], WorkDir: o["workdir"], OutputDir: o["output_dir"],
+		TagPrefix: o["tag"], APIVersion: o["api_version"],
+	}
+	for key, dst := range map[string]*time.Duration{"timeout": &opts.Timeout, "backoff": &opts.Backoff, "full_sync": &opts.FullSync} {
+		if v := o[key]; v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return opts, fmt.Errorf("site %s: driver option %s: want a duration like 10s, got %q", site.ID, key, v)
+			}
+			*dst = d
+		}
+	}
+	if v := o["retries"]; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return opts, fmt.Errorf("site %s: driver option retries: want a count, got %q", site.ID, v)
+		}
+		opts.Retries = n
+	} else {
+		opts.Retries = -1 // default
+	}
+	return opts, nil
+}
+
+// Driver runs jobs on one Slurm cluster. It is safe for concurrent use.
+type Driver struct {
+	site string
+	opts Options
+	c    *client
+	log  *slog.Logger
+	now  func() time.Time
+
+	negotiate sync.Mutex // held while finding the API version
+	api       dialect
+
+	mu       sync.Mutex
+	tracked  map[int64]*tracked // Slurm id -> job followed by Poll
+	byTag    map[tag]int64      // every tagged job seen or submitted
+	indexed  bool               // a full listing has filled byTag
+	cursor   time.Time          // update_time for the next Poll
+	lastFull time.Time
+	queued   []driver.Update      // updates not from Slurm (cancel before submit)
+	pools    map[string]poolShape // pool name -> partition and GPU type
+}
+
+// tracked is a job Poll reports on.
+type tracked struct {
+	tag      tag
+	reported core.State // last state reported ("" = none)
+	refused  string     // reason when the driver cancelled it as never runnable
+}
+
+// poolShape is how a pool maps back to Slurm.
+type poolShape struct {
+	Partition string
+	GPUType   string
+}
+
+// New returns a Driver for the site whose driver is "slurm", configured
+// from its driver_options. It does not contact slurmrestd: the API version
+// is negotiated on first use, so a controller can start while a site is
+// down.
+func New(site core.Site) (*Driver, error) {
+	opts, err := FromSite(site)
+	if err != nil {
+		return nil, err
+	}
+	return NewWithOptions(site.ID, opts)
+}
+
+// NewWithOptions returns a Driver for site from explicit options.
+func NewWithOptions(site string, opts Options) (*Driver, error) {
+	u, err := url.Parse(opts.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("site %s: driver option url: want http(s)://host:port, got %q", site, opts.URL)
+	}
+	if opts.User == "" {
+		return nil, fmt.Errorf("site %s: driver option user is required (X-SLURM-USER-NAME)", site)
+	}
+	n := 0
+	for _, s := range []string{opts.Token, opts.TokenFile, opts.TokenCommand} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, fmt.Errorf("site %s: set exactly one of the driver options token, token_file, token_command", site)
+	}
+	switch opts.ProjectAs {
+	case "":
+		opts.ProjectAs = "wckey"
+	case "wckey", "account", "none":
+	default:
+		return nil, fmt.Errorf("site %s: driver option project_as: want wckey, account or none, got %q", site, opts.ProjectAs)
+	}
+	if opts.WorkDir == "" {
+		opts.WorkDir = "/tmp"
+	}
+	if opts.OutputDir == "" {
+		opts.OutputDir = opts.WorkDir
+	}
+	if opts.TagPrefix == "" {
+		opts.TagPrefix = "gf"
+	}
+	if strings.ContainsAny(opts.TagPrefix, ": ") {
+		return nil, fmt.Errorf("site %s: driver option tag must not hold ':' or spaces", site)
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	if opts.Retries < 0 {
+		opts.Retries = 4
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = 200 * time.Millisecond
+	}
+	if opts.FullSync <= 0 {
+		opts.FullSync = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 16
+		tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+		hc = &http.Client{Transport: tr}
+	}
+	log := opts.Logger.With("site", site, "driver", "slurm")
+	d := &Driver{
+		site: site, opts: opts, log: log, now: time.Now,
+		tracked: map[int64]*tracked{}, byTag: map[tag]int64{}, pools: map[string]poolShape{},
+	}
+	d.c = &client{
+		base: strings.TrimRight(opts.URL, "/"), user: opts.User,
+		tokens:  &tokenSource{static: secret(opts.Token), file: opts.TokenFile, command: opts.TokenCommand, now: time.Now},
+		hc:      hc,
+		timeout: opts.Timeout, retries: opts.Retries, backoff: opts.Backoff, log: log,
+	}
+	return d, nil
+}
+
+// Close releases idle connections.
+func (d *Driver) Close() error {
+	d.c.hc.CloseIdleConnections()
+	return nil
+}
+
+// Version returns the negotiated OpenAPI version ("v0.0.38"), negotiating
+// it first if needed.
+func (d *Driver) Version(ctx context.Context) (string, error) {
+	api, err := d.dialect(ctx)
+	if err != nil {
+		return "", err
+	}
+	return api.Version(), nil
+}
+
+// dialect negotiates the API version once, from GET /openapi/v3.
+func (d *Driver) dialect(ctx context.Context) (dialect, error) {
+	d.negotiate.Lock()
+	defer d.negotiate.Unlock()
+	if d.api != nil {
+		return d.api, nil
+	}
+	resp, err := d.c.call(ctx, "openapi", http.MethodGet, "/openapi/v3", nil, true)
+	if err != nil {
+		return nil, fmt.Errorf("site %s: find the slurmrestd API version: %w", d.site, err)
+	}
+	paths, err := decodeOpenAPIPaths(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("site %s: %w", d.site, err)
+	}
+	api, err := pickDialect(paths, d.opts.APIVersion)
+	if err != nil {
+		return nil, fmt.Errorf("site %s: %w", d.site, err)
+	}
+	d.api = api
+	d.log.Info("slurmrestd API negotiated", "version", api.Version())
+	return api, nil
+}
+
+// Start submits the job's attempt, unless Slurm already holds a job with
+// its tag (a submit whose answer was lost, or a controller that crashed
+// before recording the handle): then it returns that job's handle.
+func (d *Driver) Start(ctx context.Context, job core.Job) (string, error) {
+	api, err := d.dialect(ctx)
+	if err != nil {
+		return "", err
+	}
+	t := tag{job.ID, job.Attempt}
+	if h, ok, err := d.lookup(ctx, api, t, false); err != nil {
+		return "", fmt.Errorf("start job %d: %w", job.ID, err)
+	} else if ok {
+		return h, nil
+	}
+	req, err := d.request(ctx, api, job)
+	if err != nil {
+		return "", fmt.Errorf("start job %d: %w", job.ID, err)
+	}
+	body, err := api.SubmitBody(req)
+	if err != nil {
+		return "", fmt.Errorf("start job %d: %w", job.ID, err)
+	}
+	wait := d.opts.Backoff
+	for attempt := 0; ; attempt++ {
+		resp, err := d.c.call(ctx, "submit", http.MethodPost, api.SubmitPath(), body, false)
+		if err == nil {
+			id, errs, derr := api.DecodeSubmit(resp.Body)
+			if derr != nil {
+				err = &requestError{Op: "submit", Status: resp.Status, Err: derr, Retryable: true}
+			} else if id == 0 {
+				return "", fmt.Errorf("start job %d: slurm refused it: %s", job.ID, joinErrors(errs))
+			} else {
+				d.mu.Lock()
+				d.byTag[t] = id
+				tr := d.track(id, t)
+				d.mu.Unlock()
+				if len(errs) > 0 {
+					// Slurm took the job but says it cannot run as asked
+					// (e.g. more nodes than the partition has): Poll sees it
+					// pending for a reason that never clears and refuses it.
+					d.log.Warn("slurm accepted the job with errors", "job", job.ID, "slurm_job", id, "errors", joinErrors(errs))
+					d.mu.Lock()
+					tr.refused = joinErrors(errs)
+					d.mu.Unlock()
+				}
+				return strconv.FormatInt(id, 10), nil
+			}
+		}
+		var re *requestError
+		if !errors.As(err, &re) || !re.Retryable || attempt >= d.opts.Retries || ctx.Err() != nil {
+			return "", fmt.Errorf("start job %d: %w", job.ID, err)
+		}
+		d.log.Warn("submit failed; checking whether Slurm has the job before retrying", "job", job.ID, "attempt", attempt+1, "err", err)
+		if serr := sleep(ctx, jitter(wait)); serr != nil {
+			return "", fmt.Errorf("start job %d: %w", job.ID, err)
+		}
+		wait = min(2*wait, maxBackoff)
+		// The request may have reached slurmctld before the answer was
+		// lost: look for the tag before submitting again.
+		if h, ok, lerr := d.lookup(ctx, api, t, true); lerr == nil && ok {
+			return h, nil
+		} else if lerr != nil {
+			d.log.Warn("cannot check for the job's tag yet", "job", job.ID, "err", lerr)
+			continue // never resubmit without having looked
+		}
+	}
+}
+
+// lookup finds the tag's Slurm job: in memory, else (on the first call of
+// this Driver, or when fresh) in a full listing.
+func (d *Driver) lookup(ctx context.Context, api dialect, t tag, fresh bool) (string, bool, error) {
+	d.mu.Lock()
+	id, ok := d.byTag[t]
+	indexed := d.indexed
+	d.mu.Unlock()
+	if ok {
+		d.mu.Lock()
+		if _, followed := d.tracked[id]; !followed {
+			d.track(id, t)
+		}
+		d.mu.Unlock()
+		return strconv.FormatInt(id, 10), true, nil
+	}
+	if indexed && !fresh {
+		return "", false, nil
+	}
+	if _, err := d.listAll(ctx, api); err != nil {
+		return "", false, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if id, ok := d.byTag[t]; ok {
+		if _, followed := d.tracked[id]; !followed {
+			d.track(id, t)
+		}
+		d.log.Info("found the job already in Slurm by its tag; not submitting again", "job", t.ID, "attempt", t.Attempt, "slurm_job", id)
+		return strconv.FormatInt(id, 10), true, nil
+	}
+	return "", false, nil
+}
+
+// track starts following Slurm job id. d.mu must be held.
+func (d *Driver) track(id int64, t tag) *tracked {
+	tr := &tracked{tag: t}
+	d.tracked[id] = tr
+	return tr
+}
+
+// listAll reads every job and indexes the tagged ones.
+func (d *Driver) listAll(ctx context.Context, api dialect) ([]jobInfo, error) {
+	started := d.now()
+	resp, err := d.c.call(ctx, "list jobs", http.MethodGet, api.JobsPath(time.Time{}), nil, true)
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := api.DecodeJobs(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.index(jobs)
+	d.indexed = true
+	d.lastFull = started
+	return jobs, nil
+}
+
+// index records tagged jobs; the lowest Slurm id wins a tag. d.mu held.
+func (d *Driver) index(jobs []jobInfo) {
+	for _, j := range jobs {
+		t, ok := parseTag(d.opts.TagPrefix, j.Comment)
+		if !ok || j.Name != t.name(d.opts.TagPrefix) {
+			continue
+		}
+		if old, ok := d.byTag[t]; !ok || j.ID < old {
+			d.byTag[t] = j.ID
+		}
+	}
+}
+
+// request maps a job to a Slurm submission. The allocation (what
+// Gigafactory's scheduler placed) wins over the spec's shape.
+func (d *Driver) request(ctx context.Context, api dialect, job core.Job) (submitRequest, error) {
+	s := job.Spec
+	t := tag{job.ID, job.Attempt}
+	r := submitRequest{
+		Name:      t.name(d.opts.TagPrefix),
+		Comment:   t.comment(d.opts.TagPrefix),
+		Partition: s.Partition,
+		Account:   d.opts.Account,
+		TimeLimit: time.Duration(s.Walltime),
+		WorkDir:   s.WorkDir,
+	}
+	// Shape: nodes and GPUs per node.
+	if a := job.Alloc; a != nil && len(a.Nodes) > 0 {
+		r.Nodes = len(a.Nodes)
+		for _, n := range a.Nodes {
+			r.GPUsPerNode = max(r.GPUsPerNode, len(n.Accels))
+		}
+	} else {
+		r.Nodes = max(s.Nodes, 1)
+		whole := s.Accelerators.Whole()
+		switch {
+		case s.PerNode > 0:
+			r.GPUsPerNode = s.PerNode
+			if s.Nodes == 0 && whole > 0 {
+				r.Nodes = (whole + s.PerNode - 1) / s.PerNode
+			}
+		case whole > 0:
+			r.GPUsPerNode = (whole + r.Nodes - 1) / r.Nodes
+		}
+	}
+	r.Tasks = r.Nodes
+	if s.CPUsPerAccel > 0 && r.GPUsPerNode > 0 {
+		r.CPUsPerTask = s.CPUsPerAccel * r.GPUsPerNode
+	}
+	if s.MemMiBPerAccel > 0 && r.GPUsPerNode > 0 {
+		r.MemPerNode = s.MemMiBPerAccel * r.GPUsPerNode
+	}
+	// Partition and GPU model: the spec, else the pool placed on, else the
+	// site default.
+	if job.Alloc != nil && job.Alloc.Pool != "" {
+		shape, err := d.poolShape(ctx, api, job.Alloc.Pool)
+		if err != nil {
+			return r, err
+		}
+		if r.Partition == "" {
+			r.Partition = shape.Partition
+		}
+		r.GPUType = shape.GPUType
+	}
+	if r.Partition == "" {
+		r.Partition = d.opts.Partition
+	}
+	if r.GPUType == "" && s.Model != "" && !strings.Contains(s.Model, "|") {
+		r.GPUType = strings.ToLower(s.Model)
+	}
+	switch d.opts.ProjectAs {
+	case "wckey":
+		r.WCKey = job.Project
+	case "account":
+		if r.Account == "" {
+			r.Account = job.Project
+		}
+	}
+	if r.WorkDir == "" {
+		r.WorkDir = d.opts.WorkDir
+	}
+	base := fmt.Sprintf("%s-%d.%d", d.opts.TagPrefix, int64(job.ID), job.Attempt)
+	r.Stdout = orDefault(s.Output, filepath.Join(d.opts.OutputDir, base+".out"))
+	r.Stderr = orDefault(s.Error, filepath.Join(d.opts.OutputDir, base+".err"))
+	r.Env = map[string]string{"PATH": "/usr/local/bin:/usr/bin:/bin"}
+	for k, v := range s.Env {
+		r.Env[k] = v
+	}
+	r.Env["GF_JOB_ID"] = job.ID.String()
+	r.Env["GF_ATTEMPT"] = strconv.Itoa(job.Attempt)
+	script, err := batchScript(s, r.Nodes)
+	if err != nil {
+		return r, err
+	}
+	r.Script = script
+	return r, nil
+}
+
+func orDefault(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
+}
+
+// batchScript is the job's script, or one that runs its command: directly
+// on one node, with srun once per node on several.
+func batchScript(s core.JobSpec, nodes int) (string, error) {
+	if s.Script != "" {
+		if !strings.HasPrefix(s.Script, "#!") {
+			return "#!/bin/bash\n" + s.Script, nil
+		}
+		return s.Script, nil
+	}
+	if len(s.Command) == 0 {
+		return "", errors.New("job has neither a command nor a script")
+	}
+	var b strings.Builder
+	b.WriteString("#!/bin/bash\n# written by Gigafactory's slurm driver\nexec ")
+	if nodes > 1 {
+		b.WriteString("srun --ntasks-per-node=1 ")
+	}
+	for i, a := range s.Command {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(shellQuote(a))
+	}
+	b.WriteByte('\n')
+	return b.String(), nil
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=+,./:@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// Poll reports what changed since the previous call. It asks with
+// update_time, so an idle cluster answers 304 cheaply, and lists every job
+// at least every FullSync to notice jobs that left slurmctld's memory.
+func (d *Driver) Poll(ctx context.Context) ([]driver.Update, error) {
+	d.mu.Lock()
+	out := d.queued
+	d.queued = nil
+	idle := len(d.tracked) == 0
+	full := !d.indexed || d.now().Sub(d.lastFull) >= d.opts.FullSync
+	since := d.cursor
+	d.mu.Unlock()
+	if idle {
+		return out, nil
+	}
+	api, err := d.dialect(ctx)
+	if err != nil {
+		d.requeue(out)
+		return nil, err
+	}
+	started := d.now()
+	var jobs []jobInfo
+	if full || since.IsZero() {
+		jobs, err = d.listAll(ctx, api)
+		if err != nil {
+			d.requeue(out)
+			return nil, fmt.Errorf("site %s: poll: %w", d.site, err)
+		}
+	} else {
+		// Slurm's clock and ours differ and its times are whole seconds:
+		// ask from a little earlier; reporting is idempotent.
+		resp, err := d.c.call(ctx, "poll jobs", http.MethodGet, api.JobsPath(since.Add(-2*time.Second)), nil, true)
+		if err != nil {
+			d.requeue(out)
+			return nil, fmt.Errorf("site %s: poll: %w", d.site, err)
+		}
+		if resp.Status == http.StatusNotModified {
+			return out, nil
+		}
+		if jobs, err = api.DecodeJobs(resp.Body); err != nil {
+			d.requeue(out)
+			return nil, fmt.Errorf("site %s: poll: %w", d.site, err)
+		}
+		d.mu.Lock()
+		d.index(jobs)
+		d.mu.Unlock()
+		full = true // slurmctld answers every job or none
+	}
+	ups, refuse := d.observe(jobs, full)
+	for _, id := range refuse {
+		if err := d.cancelID(ctx, api, id, ""); err != nil {
+			d.log.Warn("cannot cancel a job Slurm will never run", "slurm_job", id, "err", err)
+		}
+	}
+	d.mu.Lock()
+	d.cursor = started
+	d.mu.Unlock()
+	return append(out, ups...), nil
+}
+
+// requeue puts updates taken by a failed Poll back for the next one.
+func (d *Driver) requeue(ups []driver.Update) {
+	if len(ups) == 0 {
+		return
+	}
+	d.mu.Lock()
+	d.queued = append(ups, d.queued...)
+	d.mu.Unlock()
+}
+
+// observe turns a listing into updates for the tracked jobs. It returns
+// the ids of jobs to cancel because Slurm will never run them.
+func (d *Driver) observe(jobs []jobInfo, complete bool) ([]driver.Update, []int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.now()
+	seen := map[int64]bool{}
+	var out []driver.Update
+	var refuse []int64
+	for _, j := range jobs {
+		tr, ok := d.tracked[j.ID]
+		if !ok {
+			continue
+		}
+		seen[j.ID] = true
+		o := mapState(j)
+		if tr.refused != "" && o.State == "" && j.State == "PENDING" {
+			// Accepted with errors: refuse even if the reason is new to us.
+			o = outcome{State: core.StateFailed, Never: true, Reason: "refused by Slurm: " + tr.refused + " (" + j.Reason + ")"}
+		}
+		if o.Never {
+			refuse = append(refuse, j.ID)
+			if tr.refused == "" || !strings.HasPrefix(o.Reason, "refused") {
+				tr.refused = o.Reason
+			}
+			out = append(out, d.update(j.ID, tr, outcome{State: core.StateFailed, Reason: o.Reason}, now))
+			delete(d.tracked, j.ID)
+			continue
+		}
+		if o.State == "" || o.State == tr.reported {
+			continue
+		}
+		if o.State.Terminal() && tr.reported != core.StateRunning && !j.Start.IsZero() && !j.End.IsZero() && j.End.After(j.Start) {
+			// It ran while we were not looking: say so first.
+			out = append(out, d.update(j.ID, tr, outcome{State: core.StateRunning}, j.Start))
+		}
+		at := now
+		switch {
+		case o.State == core.StateRunning && !j.Start.IsZero():
+			at = j.Start
+		case o.State.Terminal() && !j.End.IsZero():
+			at = j.End
+		}
+		out = append(out, d.update(j.ID, tr, o, at))
+		if o.State.Terminal() {
+			delete(d.tracked, j.ID)
+		}
+	}
+	if complete {
+		for id, tr := range d.tracked {
+			if !seen[id] {
+				out = append(out, d.update(id, tr, outcome{State: core.StateFailed,
+					Reason: "job no longer known to Slurm (purged before its end was seen)"}, now))
+				delete(d.tracked, id)
+			}
+		}
+	}
+	sort.SliceStable(out, func(a, b int) bool { return out[a].JobID < out[b].JobID })
+	return out, refuse
+}
+
+// update builds an Update and records it as reported. d.mu held.
+func (d *Driver) update(id int64, tr *tracked, o outcome, at time.Time) driver.Update {
+	tr.reported = o.State
+	return driver.Update{
+		JobID: tr.tag.ID, Attempt: tr.tag.Attempt, Handle: strconv.FormatInt(id, 10),
+		State: o.State, ExitCode: o.ExitCode, Signal: o.Signal, Reason: o.Reason, Time: at,
+	}
+}
+
+// Cancel ends the job in Slurm; Poll reports it cancelled. Cancelling a job
+// that already ended does nothing.
+func (d *Driver) Cancel(ctx context.Context, job core.Job) error {
+	api, err := d.dialect(ctx)
+	if err != nil {
+		return err
+	}
+	id, err := d.resolve(ctx, api, job)
+	if err != nil {
+		return fmt.Errorf("cancel job %d: %w", job.ID, err)
+	}
+	if err := d.cancelID(ctx, api, id, ""); err != nil {
+		return fmt.Errorf("cancel job %d (slurm %d): %w", job.ID, id, err)
+	}
+	return nil
+}
+
+// Signal delivers sig (e.g. "SIGUSR1") to every process of the job, the
+// batch script included, without ending it.
+func (d *Driver) Signal(ctx context.Context, job core.Job, sig string) error {
+	s, err := signalArg(sig)
+	if err != nil {
+		return fmt.Errorf("signal job %d: %w", job.ID, err)
+	}
+	api, err := d.dialect(ctx)
+	if err != nil {
+		return err
+	}
+	id, err := d.resolve(ctx, api, job)
+	if err != nil {
+		return fmt.Errorf("signal job %d: %w", job.ID, err)
+	}
+	if err := d.cancelID(ctx, api, id, s); err != nil {
+		return fmt.Errorf("signal job %d (slurm %d) with %s: %w", job.ID, id, s, err)
+	}
+	return nil
+}
+
+// resolve finds the Slurm job of a job this driver started or adopted.
+func (d *Driver) resolve(ctx context.Context, api dialect, job core.Job) (int64, error) {
+	t := tag{job.ID, job.Attempt}
+	d.mu.Lock()
+	id, ok := d.byTag[t]
+	d.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	if job.Handle != "" {
+		// Known by handle only if the Slurm job carries our tag: a wiped
+		// slurmctld reuses ids.
+		if h, err := strconv.ParseInt(job.Handle, 10, 64); err == nil {
+			if _, err := d.listAll(ctx, api); err != nil {
+				return 0, err
+			}
+			d.mu.Lock()
+			id, ok = d.byTag[t]
+			d.mu.Unlock()
+			if ok && id == h {
+				return id, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("%w: no Slurm job tagged %s", driver.ErrUnknownJob, t.comment(d.opts.TagPrefix))
+}
+
+// cancelID sends DELETE job/{id}, with a signal or (none) to end it. A job
+// that already ended is not an error.
+func (d *Driver) cancelID(ctx context.Context, api dialect, id int64, signal string) error {
+	_, err := d.c.call(ctx, "cancel", http.MethodDelete, api.CancelPath(id, signal), nil, true)
+	if err != nil && signal == "" && (hasSlurmError(err, esAlreadyDone) || hasSlurmError(err, esInvalidJobID)) {
+		return nil
+	}
+	return err
+}
+
+// Adopt reattaches to jobs started before a controller restart, finding
+// each by its tag (the handle may never have been recorded). A job Slurm
+// holds twice under one tag (it cannot happen through this driver, but an
+// operator may resubmit) keeps its lowest id; the others are cancelled.
+func (d *Driver) Adopt(ctx context.Context, jobs []core.Job) ([]driver.Update, error) {
+	api, err := d.dialect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all, err := d.listAll(ctx, api)
+	if err != nil {
+		return nil, fmt.Errorf("site %s: adopt: %w", d.site, err)
+	}
+	byID := map[int64]jobInfo{}
+	dups := map[tag][]int64{}
+	for _, j := range all {
+		byID[j.ID] = j
+		if t, ok := parseTag(d.opts.TagPrefix, j.Comment); ok && j.Name == t.name(d.opts.TagPrefix) {
+			dups[t] = append(dups[t], j.ID)
+		}
+	}
+	now := d.now()
+	var out []driver.Update
+	for _, job := range jobs {
+		t := tag{job.ID, job.Attempt}
+		d.mu.Lock()
+		id, ok := d.byTag[t]
+		d.mu.Unlock()
+		if !ok {
+			out = append(out, driver.Update{JobID: job.ID, Attempt: job.Attempt, Handle: job.Handle,
+				State: core.StateFailed, Reason: "controller restarted", Time: now})
+			continue
+		}
+		for _, other := range dups[t] {
+			if other != id && mapState(byID[other]).State != core.StateRunning && mapState(byID[other]).State.Terminal() {
+				continue
+			}
+			if other != id {
+				d.log.Warn("cancelling a duplicate Slurm job of one attempt", "job", job.ID, "slurm_job", other, "kept", id)
+				if err := d.cancelID(ctx, api, other, ""); err != nil {
+					d.log.Warn("cannot cancel duplicate", "slurm_job", other, "err", err)
+				}
+			}
+		}
+		j := byID[id]
+		o := mapState(j)
+		d.mu.Lock()
+		tr := d.track(id, t)
+		switch {
+		case o.State.Terminal() && !o.Never:
+			out = append(out, d.update(id, tr, o, orNow(j.End, now)))
+			delete(d.tracked, id)
+		default:
+			// Running, or waiting in Slurm's queue: re-adopted. A never
+			// runnable one is refused by the next Poll.
+			out = append(out, d.update(id, tr, outcome{State: core.StateRunning}, orNow(j.Start, now)))
+		}
+		d.mu.Unlock()
+	}
+	return out, nil
+}
+
+func orNow(t, now time.Time) time.Time {
+	if t.IsZero() {
+		return now
+	}
+	return t
+}
+
+// Pools reads the nodes into one pool per partition and GPU shape. A node
+// in several partitions counts once, in the first Slurm lists. Nodes
+// without GPUs are left out.
+func (d *Driver) Pools(ctx context.Context) ([]core.Pool, error) {
+	api, err := d.dialect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := d.c.call(ctx, "list nodes", http.MethodGet, api.NodesPath(), nil, true)
+	if err != nil {
+		return nil, fmt.Errorf("site %s: read nodes: %w", d.site, err)
+	}
+	nodes, err := api.DecodeNodes(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("site %s: %w", d.site, err)
+	}
+	pools, shapes, err := poolsOf(nodes)
+	if err != nil {
+		return nil, fmt.Errorf("site %s: %w", d.site, err)
+	}
+	d.mu.Lock()
+	d.pools = shapes
+	d.mu.Unlock()
+	return pools, nil
+}
+
+// poolsOf groups nodes by (partition, GPU model, GPUs per node); a
+// partition with one group names the pool after itself, else
+// "<partition>-<model>-<n>".
+func poolsOf(nodes []nodeInfo) ([]core.Pool, map[string]poolShape, error) {
+	type key struct {
+		part, model string
+		per         int
+	}
+	groups := map[key]*core.Pool{}
+	perPart := map[string]int{}
+	for _, n := range nodes {
+		gres, err := parseGres(n.Gres)
+		if err != nil {
+			return nil, nil, fmt.Errorf("node %s: %w", n.Name, err)
+		}
+		if len(gres) == 0 || len(n.Partitions) == 0 {
+			continue
+		}
+		model, per := gres[0].Type, 0
+		for _, g := range gres {
+			per += g.Count
+		}
+		if model == "" {
+			model = "gpu"
+		}
+		k := key{n.Partitions[0], model, per}
+		p, ok := groups[k]
+		if !ok {
+			p = &core.Pool{Model: model, AccelPerNode: per, CPUsPerNode: n.CPUs, MemMiBPerNode: n.MemMiB}
+			groups[k] = p
+			perPart[k.part]++
+		}
+		p.Nodes++
+		p.CPUsPerNode = min(p.CPUsPerNode, n.CPUs)
+		p.MemMiBPerNode = min(p.MemMiBPerNode, n.MemMiB)
+	}
+	var out []core.Pool
+	shapes := map[string]poolShape{}
+	for k, p := range groups {
+		p.Name = k.part
+		if perPart[k.part] > 1 {
+			p.Name = fmt.Sprintf("%s-%s-%d", k.part, k.model, k.per)
+		}
+		gpuType := k.model
+		if gpuType == "gpu" {
+			gpuType = ""
+		}
+		shapes[p.Name] = poolShape{Partition: k.part, GPUType: gpuType}
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
+	return out, shapes, nil
+}
+
+// poolShape maps a pool name to its partition, reading the nodes when the
+// pool is not known yet.
+func (d *Driver) poolShape(ctx context.Context, api dialect, pool string) (poolShape, error) {
+	d.mu.Lock()
+	s, ok := d.pools[pool]
+	d.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	if _, err := d.Pools(ctx); err != nil {
+		return poolShape{}, err
+	}
+	d.mu.Lock()
+	s, ok = d.pools[pool]
+	d.mu.Unlock()
+	if !ok {
+		// Not one of ours (a configured pool): treat its name as a
+		// partition only if the site has no default.
+		return poolShape{}, nil
+	}
+	return s, nil
+}
