@@ -106,12 +106,12 @@ func ParseJSON(data []byte) (core.JobSpec, error) {
 // and places validation problems on the lines of their fields.
 func finish(l *diag.List, root *yaml.Node) (core.JobSpec, error) {
 	lines := map[string]int{}
-	s, failed := decode(l, root, lines)
+	s := decode(l, root, lines)
+	failed := failedFields(l.Errs)
 	normalize(&s)
 	for _, e := range Validate(s) {
-		r := rootField(e.Field)
-		if failed[r] || (r == "command" && failed["script"]) {
-			continue // already reported as a type error
+		if failed[e.Field] || failed[rootField(e.Field)] || e.Field == "command" && (failed["script"] || failed[""]) {
+			continue // already reported by the decoder
 		}
 		e.File = l.File
 		e.Line = lineOf(lines, e.Field)
@@ -165,21 +165,36 @@ func yamlLine(err error) (int, string) {
 	return 0, strings.Replace(msg, "yaml: ", "invalid YAML: ", 1)
 }
 
-// decode reads the fields of a spec. failed holds the top-level fields that
-// had type errors, whose semantic checks are then skipped.
-func decode(l *diag.List, root *yaml.Node, lines map[string]int) (core.JobSpec, map[string]bool) {
-	var s core.JobSpec
+// failedFields lists the fields the decoder refused, so that Validate's
+// checks of their zero values are not reported as well. A refused element
+// (command[1]) counts for its whole field, except in env, whose entries are
+// independent of one another.
+func failedFields(errs Errors) map[string]bool {
 	failed := map[string]bool{}
+	for _, e := range errs {
+		failed[e.Field] = true
+		if r := rootField(e.Field); r != "env" {
+			failed[r] = true
+		}
+		if e.Field == "gpus" {
+			failed["accelerators"] = true
+		}
+	}
+	return failed
+}
+
+// decode reads the fields of a spec, recording the line of each field (and
+// list element, and env entry) in lines.
+func decode(l *diag.List, root *yaml.Node, lines map[string]int) core.JobSpec {
+	var s core.JobSpec
 	root = diag.Resolve(root)
 	if root == nil || root.Kind != yaml.MappingNode {
 		l.Add(diag.Line(root), "", "want a mapping of fields, got %s", diag.Describe(root))
-		failed["command"], failed["script"] = true, true
-		return s, failed
+		return s
 	}
 	seenAccel := ""
 	for _, p := range diag.Fields(l, root, "", fields) {
 		lines[p.Key] = p.KeyN.Line
-		n0 := len(l.Errs)
 		v := p.Value
 		switch p.Key {
 		case "name":
@@ -198,9 +213,7 @@ func decode(l *diag.List, root *yaml.Node, lines map[string]int) (core.JobSpec, 
 			seenAccel = p.Key
 			s.Accelerators, _ = decodeMilli(l, p.Key, v)
 			lines["accelerators"] = p.KeyN.Line
-			if len(l.Errs) > n0 {
-				failed["accelerators"] = true
-			}
+
 		case "model":
 			s.Model, _ = diag.String(l, p.Key, v)
 		case "nodes":
@@ -243,11 +256,8 @@ func decode(l *diag.List, root *yaml.Node, lines map[string]int) (core.JobSpec, 
 		case "mem_mib_per_accelerator":
 			s.MemMiBPerAccel = decodeCount(l, p.Key, v, MaxMemMiB)
 		}
-		if len(l.Errs) > n0 {
-			failed[p.Key] = true
-		}
 	}
-	return s, failed
+	return s
 }
 
 // decodeCommand accepts a list of strings, or one string run by "sh -c".
