@@ -417,3 +417,30 @@ func TestSupervisorKilled(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestLeftoversKilled: when the job's main process exits, what it left
+// running in its group is ended, as Slurm does at the end of a batch script.
+func TestLeftoversKilled(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	d := newDriver(t, dir)
+	start(t, d, shJob(1, `sleep 1000 & echo $! > child; exit 0`))
+	if u := waitEnd(t, d, 1, 5*time.Second); u.State != core.StateCompleted {
+		t.Fatalf("state %s %s", u.State, u.Reason)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "jobs/1/child"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	for i := 0; ; i++ {
+		st, err := readStat(pid)
+		if err != nil || st.state == 'Z' {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("the job's background sleep (pid %d) survived its end", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
