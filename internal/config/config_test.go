@@ -260,8 +260,16 @@ func TestAccelerators(t *testing.T) {
 		t.Fatalf("only %d accelerators", len(as))
 	}
 	h100, ok := LookupAccelerator("h100")
-	if !ok || h100.BF16TFLOPS != 989.4 || h100.TDPW != 700 {
+	if !ok || h100.BF16TFLOPS != 989.4 || h100.TDPW != 700 || h100.Name != "NVIDIA H100" || h100.Model != "NVIDIA H100 SXM5 80 GB" {
 		t.Errorf("LookupAccelerator(h100) = %+v, %v", h100, ok)
+	}
+	for _, a := range as {
+		if a.Family == "" || a.Vendor == "" {
+			t.Errorf("accelerator without family or vendor: %+v", a)
+		}
+	}
+	if mi, ok := LookupAccelerator("AMD Instinct MI250X"); !ok || mi.Name != "AMD Instinct MI250X" || mi.BF16TFLOPS != 383 {
+		t.Errorf("LookupAccelerator(MI250X) = %+v, %v", mi, ok)
 	}
 	if _, ok := LookupAccelerator("virtual"); ok {
 		t.Error("LookupAccelerator(virtual) found something")

@@ -20,6 +20,8 @@ var euData embed.FS
 // AcceleratorInfo is what metering needs to know of an accelerator model.
 type AcceleratorInfo struct {
 	Model      string  // as in eu/accelerators.json, e.g. "NVIDIA H100 SXM5 80 GB"
+	Family     string  // chip family, e.g. "H100", "MI250X"
+	Name       string  // short name used as a pool's model: "NVIDIA H100", "AMD Instinct MI250X"
 	Vendor     string  // NVIDIA, AMD
 	BF16TFLOPS float64 // peak dense BF16 TFLOP/s; 0 where not public
 	TDPW       int     // board power in watts; 0 where not public
@@ -52,7 +54,11 @@ var loadRef = sync.OnceValues(func() (refData, error) {
 		return r, err
 	}
 	for _, a := range af.Accelerators {
-		info := AcceleratorInfo{Model: a.Model, Vendor: a.Vendor}
+		info := AcceleratorInfo{Model: a.Model, Vendor: a.Vendor, Family: family(a.Model)}
+		info.Name = a.Vendor + " " + info.Family
+		if a.Vendor == "AMD" {
+			info.Name = "AMD Instinct " + info.Family
+		}
 		if a.BF16 != nil {
 			info.BF16TFLOPS = *a.BF16
 		}
