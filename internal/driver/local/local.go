@@ -526,6 +526,9 @@ func (d *Driver) Signal(ctx context.Context, job core.Job, sig string) error {
 	if p == nil || !alive(p.pid, p.start) {
 		return fmt.Errorf("signal job %d: it has ended", job.ID)
 	}
+	if p.pgid <= 0 {
+		return fmt.Errorf("signal job %d: its process group is unknown (%s lost)", job.ID, supervisorFile)
+	}
 	if err := syscall.Kill(-p.pgid, s); err != nil {
 		return fmt.Errorf("signal job %d: %w", job.ID, err)
 	}
@@ -621,7 +624,9 @@ func (d *Driver) adopt(job core.Job) driver.Update {
 	if info.PID == p.pid && info.StartTime == p.start {
 		p.pgid = info.PGID
 	}
-	if alive(p.pid, p.start) && p.pgid > 0 {
+	if alive(p.pid, p.start) {
+		// Followed even if supervisor.json is lost (pgid 0): it can still
+		// be cancelled through the supervisor, just not signalled.
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if d.closed {

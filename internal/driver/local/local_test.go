@@ -22,8 +22,24 @@ func newDriver(t *testing.T, dir string) *Driver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.Close() })
+	t.Cleanup(func() {
+		d.Close()
+		killAll(dir)
+	})
 	return d
+}
+
+// killAll ends every job left running under dir, so a failing test leaves
+// no sleep 1000 behind.
+func killAll(dir string) {
+	paths, _ := filepath.Glob(filepath.Join(dir, "jobs", "*", supervisorFile))
+	for _, p := range paths {
+		var info supervisorInfo
+		if readJSON(p, &info) == nil && alive(info.PID, info.StartTime) {
+			killOrphans(info.PID, info.PGID)
+			syscall.Kill(info.PID, syscall.SIGKILL)
+		}
+	}
 }
 
 func shJob(id core.JobID, script string) core.Job {
