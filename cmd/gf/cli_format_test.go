@@ -133,6 +133,22 @@ func TestGoldenExplain(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "explain", b.String())
+
+	// The server may nest the status under "explanation"; gf shows the same.
+	nested := explanation(t, `{"job": {"id": 12, "name": "llama-ft", "state": "pending"},
+		"explanation": {"id": 12, "known": true, "status": {"id": 12, "state": "pending", "reason": "Resources",
+		"priority": 7, "factors": {"age": 0.5}}}}`)
+	if nested.Status.Priority != 7 || nested.Status.Reason != "Resources" {
+		t.Errorf("nested status = %+v, want priority 7 and reason Resources", nested.Status)
+	}
+	b.Reset()
+	if err := writeExplanation(&b, nested, t0); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "explain_nested", b.String())
+	if got := priorityFactors(nested); len(got) != 1 || got[0].path != "AGE" || got[0].value != "0.5" {
+		t.Errorf("priorityFactors(nested) = %+v, want AGE 0.5", got)
+	}
 }
 
 func fixtureSites() []core.Site {

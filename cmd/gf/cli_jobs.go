@@ -171,10 +171,23 @@ func accelText(s core.JobSpec) string {
 	return s.Accelerators.String()
 }
 
-// priorityFactors returns the numeric members of an explanation other than
-// the job itself and the status' identity, as (column, value) pairs in
-// document order: whatever the scheduler's priority breakdown contains.
-func priorityFactors(e *client.Explanation) []field {
+// explainPath strips the envelope from a flattened explain member's path:
+// "explanation.status.factors.age" and "status.factors.age" both become
+// "factors.age".
+func explainPath(p string) string {
+	p = strings.TrimPrefix(p, "explanation.")
+	return strings.TrimPrefix(p, "status.")
+}
+
+// statusMembers are the explain members gf shows in their own lines, or
+// that only identify the job.
+var statusMembers = map[string]bool{
+	"id": true, "known": true, "state": true, "reason": true, "reasons": true, "estimated_start": true, "priority": true,
+}
+
+// extraMembers lists an explanation's members beyond the job and the
+// status' own fields, in document order, paths without the envelope.
+func extraMembers(e *client.Explanation) []field {
 	if e == nil || e.Raw == nil {
 		return nil
 	}
@@ -184,11 +197,29 @@ func priorityFactors(e *client.Explanation) []field {
 	}
 	var out []field
 	for _, f := range all {
-		if !f.num || strings.HasPrefix(f.path, "job.") || f.path == "status.id" || f.path == "status.priority" {
+		if strings.HasPrefix(f.path, "job.") || f.path == "job" {
+			continue
+		}
+		p := explainPath(f.path)
+		if statusMembers[strings.SplitN(p, "[", 2)[0]] {
+			continue
+		}
+		f.path = p
+		out = append(out, f)
+	}
+	return out
+}
+
+// priorityFactors returns the numeric members of an explanation beyond
+// the status' own fields, as (column, value) pairs in document order:
+// whatever the scheduler's priority breakdown contains.
+func priorityFactors(e *client.Explanation) []field {
+	var out []field
+	for _, f := range extraMembers(e) {
+		if !f.num {
 			continue
 		}
 		name := f.path
-		name = strings.TrimPrefix(name, "status.")
 		if i := strings.LastIndex(name, "."); i >= 0 && !strings.HasSuffix(name, "]") {
 			name = name[i+1:]
 		}
@@ -577,21 +608,8 @@ func writeExplanation(w io.Writer, e *client.Explanation, now time.Time) error {
 		fmt.Fprintf(tw, "Estimated start:\t%s\n", stampRel(est, now))
 	}
 	fmt.Fprintf(tw, "Priority:\t%s\n", number(st.Priority))
-	if e.Raw != nil {
-		fields, err := flattenJSON(e.Raw)
-		if err != nil {
-			return err
-		}
-		for _, f := range fields {
-			if strings.HasPrefix(f.path, "job.") || f.path == "job" {
-				continue
-			}
-			switch strings.SplitN(f.path, "[", 2)[0] {
-			case "status.id", "status.state", "status.reason", "status.reasons", "status.estimated_start", "status.priority":
-				continue
-			}
-			fmt.Fprintf(tw, "%s:\t%s\n", strings.TrimPrefix(f.path, "status."), f.value)
-		}
+	for _, f := range extraMembers(e) {
+		fmt.Fprintf(tw, "%s:\t%s\n", f.path, f.value)
 	}
 	return tw.Flush()
 }

@@ -190,7 +190,8 @@ func (c *Client) JobEvents(ctx context.Context, id core.JobID) ([]core.Event, er
 // Explanation is the answer of the explain endpoint: the job, the
 // scheduler's status for it (why it waits, when it should start, its
 // priority) and whatever else the server explains, such as the factors its
-// priority is made of.
+// priority is made of. The status is read from the top-level "status"
+// member (docs/API.md) or from "explanation.status".
 type Explanation struct {
 	Job    core.Job `json:"job"`
 	Status Status   `json:"status"`
@@ -213,11 +214,22 @@ func (e *Explanation) UnmarshalJSON(b []byte) error {
 		}
 		delete(m, "job")
 	}
-	if v, ok := m["status"]; ok {
-		if err := json.Unmarshal(v, &e.Status); err != nil {
+	status, ok := m["status"]
+	if !ok {
+		// The server may nest the status one level down, as
+		// {"explanation": {"known": true, "status": {...}}}.
+		var inner struct {
+			Status json.RawMessage `json:"status"`
+		}
+		if v, found := m["explanation"]; found && json.Unmarshal(v, &inner) == nil && inner.Status != nil {
+			status = inner.Status
+		}
+	}
+	delete(m, "status")
+	if status != nil && string(status) != "null" {
+		if err := json.Unmarshal(status, &e.Status); err != nil {
 			return fmt.Errorf("explanation status: %w", err)
 		}
-		delete(m, "status")
 	}
 	if len(m) > 0 {
 		e.Extra = m
