@@ -119,7 +119,7 @@ type Driver struct {
 type tracked struct {
 	tag      tag
 	reported core.State // last state reported ("" = none)
-	refused  string     // reason when the driver cancelled it as never runnable
+	refused  string     // Slurm's errors when it accepted the job with errors
 }
 
 // poolShape is how a pool maps back to Slurm.
@@ -604,15 +604,13 @@ func (d *Driver) observe(jobs []jobInfo, complete bool) ([]driver.Update, []int6
 		}
 		seen[j.ID] = true
 		o := mapState(j)
-		if tr.refused != "" && o.State == "" && j.State == "PENDING" {
-			// Accepted with errors: refuse even if the reason is new to us.
+		if tr.refused != "" && j.State == "PENDING" {
+			// Accepted with errors: refuse with Slurm's own words, even
+			// when the pending reason is new to us.
 			o = outcome{State: core.StateFailed, Never: true, Reason: "refused by Slurm: " + tr.refused + " (" + j.Reason + ")"}
 		}
 		if o.Never {
 			refuse = append(refuse, j.ID)
-			if tr.refused == "" || !strings.HasPrefix(o.Reason, "refused") {
-				tr.refused = o.Reason
-			}
 			out = append(out, d.update(j.ID, tr, outcome{State: core.StateFailed, Reason: o.Reason}, now))
 			delete(d.tracked, j.ID)
 			continue
@@ -620,8 +618,8 @@ func (d *Driver) observe(jobs []jobInfo, complete bool) ([]driver.Update, []int6
 		if o.State == "" || o.State == tr.reported {
 			continue
 		}
-		if o.State.Terminal() && tr.reported != core.StateRunning && !j.Start.IsZero() && !j.End.IsZero() && j.End.After(j.Start) {
-			// It ran while we were not looking: say so first.
+		if o.State.Terminal() && tr.reported != core.StateRunning && !j.Start.IsZero() && j.Nodes != "" {
+			// It ran (it had nodes) while we were not looking: say so first.
 			out = append(out, d.update(j.ID, tr, outcome{State: core.StateRunning}, j.Start))
 		}
 		at := now
