@@ -89,3 +89,28 @@ type Status struct {
 	EstimatedStart *time.Time `json:"estimated_start,omitempty"`
 	Priority       float64    `json:"priority"`
 }
+
+// Reservation creates or replaces an advance reservation: Accelerators
+// (whole nodes) of one pool set aside for [Start, End) for the listed
+// projects or jobs, for moonshot runs. From the moment it is applied the
+// engine drains the chosen nodes: other jobs may use them only if their
+// walltime ends before Start. Blocks pins the reservation to those
+// blocks of the pool (indices, as in node names' blocks of NodesPerBlock).
+type Reservation struct {
+	Name         string
+	Site         string // empty = any site
+	Pool         string // empty = any pool of Model at Site
+	Model        string
+	Accelerators int
+	Blocks       []int
+	Start, End   time.Time
+	Projects     []string
+	Jobs         []core.JobID
+}
+
+// ReservationDeleted removes an advance reservation; its nodes return to
+// ordinary use.
+type ReservationDeleted struct{ Name string }
+
+func (Reservation) isEvent()        {}
+func (ReservationDeleted) isEvent() {}

@@ -2,53 +2,165 @@ package engine
 
 import (
 	"cmp"
-	"fmt"
+	"container/heap"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/sched"
 )
 
-// Config tunes the engine. The zero value is usable: FIFO order by id,
-// first fit, 24 h assumed walltime.
-type Config struct {
-	// DefaultWalltime bounds jobs that give none, for backfill and
-	// estimated starts. 0 = 24h.
-	DefaultWalltime time.Duration
-}
-
-func (c Config) walltime() time.Duration {
-	if c.DefaultWalltime > 0 {
-		return c.DefaultWalltime
-	}
-	return 24 * time.Hour
-}
-
 // Engine is the scheduling state machine. It is not safe for concurrent
 // use: one goroutine of the shell owns it.
+//
+// A Step is, in order (see internal/sched/README.md):
+//  1. reservations: activate and expire advance reservations;
+//  2. order: every PriorityInterval recompute fair share and priorities,
+//     otherwise merge new jobs into the kept order;
+//  3. for each job by priority, through per-shape queues so that jobs
+//     identical for placement are decided once:
+//     quotas -> place now -> backfill onto held nodes -> preempt ->
+//     reserve (top BackfillDepth blocked jobs);
+//  4. explain: reasons are kept as data and rendered by Status.
 type Engine struct {
 	cfg     Config
 	cluster *sched.Cluster
-	err     error // from building the cluster; reported as every job's reason
+	err     error // from building the cluster; every job's reason
 	jobs    map[core.JobID]*job
-	pending []*job // priority order after a pass; new jobs appended
-	sorted  bool
-	now     time.Time
+
+	order  []*job // pending jobs by priority; entries whose job left pending are tombstones
+	fresh  []*job // pending jobs not yet merged into order
+	tombs  int
+	shapes map[shapeKey]*shape
+	groups map[groupKey]*group
+	live   []*shape // shapes with queued jobs, creation order
+
+	holds    []*hold // backfill and preemption holds, creation order
+	resv     []*advance
+	fair     *sched.FairTree
+	accounts map[sched.Account]*account
+	acctList []*account
+	projects map[string]*project
+	classes  map[string]core.Milli // accelerators held per org class
+
+	now      time.Time
+	lastPrio time.Time
+	prioDone bool
+	pass     uint64
+	epoch    uint64 // bumped when capacity returns within a pass
+	total    core.Milli
+	intents  []Intent
 }
 
 // job is the engine's record of one job.
 type job struct {
 	core.Job
-	req    sched.Request
-	pools  []int // eligible pools; nil = not computed
-	placed bool  // holds pl on the cluster
-	pl     sched.Placement
-	start  time.Time
-	prio   float64
-	miss   sched.Miss // why it waits, as data; rendered by Status
-	reason string     // overrides miss when set (configuration errors)
-	extra  []string
+	req     sched.Request
+	shape   *shape
+	acct    *account
+	wall    time.Duration
+	tier    int
+	prio    float64
+	rank    int // position among pending at the last merge
+	placed  bool
+	pl      sched.Placement
+	start   time.Time
+	charged bool // counted in account/project/class running totals
+	hold    *hold
+	est     time.Time
+	inOrder bool
+	inShape bool
+	preempt bool // a Preempt intent was issued
+
+	miss     sched.Miss // why it waits, as data
+	quota    string     // quota reason, when held by a quota
+	seenPass uint64     // pass in which miss/quota were set
+	reason   string     // fixed reason (unknown job shapes)
+}
+
+// shapeKey groups pending jobs that the scheduler cannot tell apart: same
+// request, walltime, project and tier. Within a shape, jobs start in
+// priority order, and once one cannot start nor be reserved, none can.
+type shapeKey struct {
+	group   groupKey
+	project string
+	wall    time.Duration
+	tier    int
+	class   string
+}
+
+// groupKey is the placement-relevant part of a request.
+type groupKey struct {
+	milli          core.Milli
+	nodes, perNode int
+	model, site    string
+	countries      string
+	cpu, mem       int
+	topo           sched.Topology
+}
+
+type shape struct {
+	key   shapeKey
+	grp   *group
+	q     []*job // priority order
+	cur   int    // cursor within the pass
+	pass  uint64
+	dead  bool
+	miss  sched.Miss
+	quota string
+	idx   int // heap index
+}
+
+// group memoises per pass what failed for a request, so later jobs with
+// the same request skip the work.
+type group struct {
+	req        sched.Request
+	pools      []int
+	failEpoch  uint64 // epoch+1 in which ordinary placement failed
+	failPass   uint64
+	holdFail   time.Duration // shortest walltime that found no backfill room this pass
+	holdPass   uint64
+	preemptRun uint64 // pass in which preemption failed
+}
+
+// hold is a set of nodes set aside: for a blocked job's EASY reservation,
+// for a job whose victims are being preempted, or for an advance
+// reservation.
+type hold struct {
+	kind  holdKind
+	job   *job
+	adv   *advance
+	pool  int
+	nodes []int32
+	at    time.Time // when the holder starts; others may use the nodes only if they end by then
+}
+
+type holdKind uint8
+
+const (
+	holdBackfill holdKind = iota
+	holdPreempt
+	holdAdvance
+)
+
+type advance struct {
+	Reservation
+	h      *hold
+	active bool
+	miss   string
+}
+
+type account struct {
+	key     sched.Account
+	running core.Milli
+	last    time.Time
+}
+
+type project struct {
+	running core.Milli
+	last    time.Time
+	usedSec float64
 }
 
 // New returns an engine over sites, all capacity free. A site whose pools
@@ -58,7 +170,14 @@ func New(cfg Config, sites []core.Site) *Engine {
 	if err != nil {
 		cl, _ = sched.NewCluster(nil)
 	}
-	return &Engine{cfg: cfg, cluster: cl, err: err, jobs: map[core.JobID]*job{}}
+	e := &Engine{
+		cfg: cfg, cluster: cl, err: err, jobs: map[core.JobID]*job{},
+		shapes: map[shapeKey]*shape{}, groups: map[groupKey]*group{},
+		fair: sched.NewFairTree(cfg.FairShare), accounts: map[sched.Account]*account{},
+		projects: map[string]*project{}, classes: map[string]core.Milli{},
+	}
+	e.total = core.Milli(cl.Total()) * 1000
+	return e
 }
 
 // Cluster exposes the capacity picture, read-only by convention, for
@@ -73,36 +192,38 @@ func (e *Engine) Apply(ev Event) {
 	case Started:
 		e.started(ev)
 	case Ended:
-		e.ended(ev.ID, ev.State, ev.At, ev.Requeue)
+		e.ended(ev.ID, ev.At, ev.Requeue)
 	case Cancelled:
-		e.ended(ev.ID, core.StateCancelled, ev.At, false)
+		e.ended(ev.ID, ev.At, false)
 	case SiteChanged:
 		for _, s := range e.cluster.Sites {
 			if s.ID == ev.Site {
 				s.State = ev.State
 			}
 		}
-		for _, j := range e.pending {
-			j.pools = nil
+		for _, g := range e.groups {
+			g.pools = nil
 		}
+	case Reservation:
+		e.reserve(ev)
+	case ReservationDeleted:
+		e.unreserve(ev.Name)
 	}
 }
 
 func (e *Engine) submit(cj core.Job) {
 	if old, ok := e.jobs[cj.ID]; ok {
-		// A resubmission of a known job refreshes its spec while pending.
-		if old.State == core.StatePending {
+		if old.State == core.StatePending && !old.inOrder && !old.inShape {
 			old.Job = cj
 			old.State = core.StatePending
-			old.req, old.pools = sched.RequestOf(cj.Spec), nil
-			e.sorted = false
+			e.classify(old)
 		}
 		return
 	}
-	j := &job{Job: cj, req: sched.RequestOf(cj.Spec)}
+	j := &job{Job: cj}
+	e.classify(j)
 	e.jobs[cj.ID] = j
 	if cj.State.Active() && cj.Alloc != nil {
-		// Reloaded at restart while running: hold its resources.
 		at := cj.SubmitTime
 		if cj.StartTime != nil {
 			at = *cj.StartTime
@@ -111,38 +232,52 @@ func (e *Engine) submit(cj core.Job) {
 		return
 	}
 	j.State = core.StatePending
-	e.pending = append(e.pending, j)
-	e.sorted = false
+	e.fresh = append(e.fresh, j)
+}
+
+// classify derives a job's request, walltime, tier and account.
+func (e *Engine) classify(j *job) {
+	j.req = sched.RequestOf(j.Spec)
+	j.wall = time.Duration(j.Spec.Walltime)
+	if j.wall <= 0 {
+		j.wall = e.cfg.walltime()
+	}
+	j.tier = e.cfg.tier(j.Spec.QoS)
+	key := sched.Account{Org: j.Org, Project: j.Project, User: j.User}
+	a := e.accounts[key]
+	if a == nil {
+		a = &account{key: key}
+		e.accounts[key] = a
+		e.acctList = append(e.acctList, a)
+	}
+	j.acct = a
 }
 
 func (e *Engine) started(ev Started) {
 	j, ok := e.jobs[ev.ID]
 	if !ok {
 		j = &job{Job: core.Job{ID: ev.ID, State: core.StateRunning}}
+		e.classify(j)
 		j.req = sched.Request{Milli: ev.Alloc.Accelerators()}
 		e.jobs[ev.ID] = j
 	}
 	pl, err := e.cluster.FromAllocation(ev.Alloc)
 	if err != nil {
-		// The site holds resources the engine cannot model; keep the job
-		// as running without a placement rather than drop the event.
 		j.reason = err.Error()
 	}
-	if j.placed && !samePlacement(j.pl, pl) {
-		e.cluster.Release(&j.pl)
-		j.placed = false
-	}
-	if !j.placed && err == nil {
-		e.cluster.Commit(&pl)
-		j.pl, j.placed = pl, true
+	if j.placed && (err != nil || !samePlacement(j.pl, pl)) {
+		e.release(j, ev.At)
 	}
 	if j.State == core.StatePending {
-		e.removePending(j)
+		e.dropHold(j)
 	}
-	j.State = core.StateRunning
-	if j.start.IsZero() || !ev.At.IsZero() {
+	if j.start.IsZero() || !j.charged {
 		j.start = ev.At
 	}
+	if !j.placed && err == nil {
+		e.hold(j, pl, ev.At)
+	}
+	j.State = core.StateRunning
 	alloc := ev.Alloc
 	j.Alloc = &alloc
 }
@@ -153,134 +288,573 @@ func samePlacement(a, b sched.Placement) bool {
 	})
 }
 
-func (e *Engine) ended(id core.JobID, st core.State, at time.Time, requeue bool) {
+// hold commits a placement for j and starts charging its use.
+func (e *Engine) hold(j *job, pl sched.Placement, at time.Time) {
+	end := at.Add(j.wall).Unix()
+	e.cluster.Commit(&pl, end)
+	j.pl, j.placed = pl, true
+	m := pl.Milli()
+	e.flush(j.acct, at)
+	j.acct.running += m
+	p := e.project(j.Project)
+	e.flushProject(p, at)
+	p.running += m
+	e.classes[e.classOf(j)] += m
+	j.charged = true
+}
+
+func (e *Engine) release(j *job, at time.Time) {
+	if !j.placed {
+		return
+	}
+	if at.IsZero() || at.Before(j.start) {
+		at = e.now
+		if j.start.After(at) {
+			at = j.start
+		}
+	}
+	m := j.pl.Milli()
+	e.cluster.Release(&j.pl)
+	j.placed = false
+	j.pl = sched.Placement{}
+	if j.charged {
+		e.flush(j.acct, at)
+		j.acct.running -= m
+		p := e.project(j.Project)
+		e.flushProject(p, at)
+		p.running -= m
+		e.classes[e.classOf(j)] -= m
+		j.charged = false
+	}
+	if j.hold != nil && j.hold.kind == holdAdvance {
+		j.hold = nil
+	}
+	// Capacity came back: placements that failed this pass may fit now.
+	e.epoch++
+}
+
+func (e *Engine) classOf(j *job) string { return sched.ClassOf(e.cfg.FairShare.OrgKind[j.Org]) }
+
+func (e *Engine) project(name string) *project {
+	p := e.projects[name]
+	if p == nil {
+		p = &project{}
+		e.projects[name] = p
+	}
+	return p
+}
+
+// flush charges an account's running use up to at into the fair tree.
+func (e *Engine) flush(a *account, at time.Time) {
+	if !a.last.IsZero() && at.After(a.last) && a.running > 0 {
+		e.fair.Charge(a.key, float64(a.running)/1000*at.Sub(a.last).Seconds(), at)
+	}
+	if at.After(a.last) {
+		a.last = at
+	}
+}
+
+func (e *Engine) flushProject(p *project, at time.Time) {
+	if !p.last.IsZero() && at.After(p.last) && p.running > 0 {
+		p.usedSec += float64(p.running) / 1000 * at.Sub(p.last).Seconds()
+	}
+	if at.After(p.last) {
+		p.last = at
+	}
+}
+
+func (e *Engine) ended(id core.JobID, at time.Time, requeue bool) {
 	j, ok := e.jobs[id]
 	if !ok {
 		return
 	}
-	if j.placed {
-		e.cluster.Release(&j.pl)
-		j.placed = false
-		j.pl = sched.Placement{}
-	}
+	e.release(j, at)
 	if j.State == core.StatePending {
 		if requeue {
 			return
 		}
-		e.removePending(j)
+		e.dropHold(j)
+		j.State = core.StateCancelled
+		e.tomb(j)
 		delete(e.jobs, id)
 		return
 	}
+	j.preempt = false
 	if requeue {
 		j.State = core.StatePending
 		j.Alloc = nil
 		j.start = time.Time{}
-		e.pending = append(e.pending, j)
-		e.sorted = false
+		e.unlink(j)
+		e.fresh = append(e.fresh, j)
 		return
 	}
+	j.State = core.StateCompleted
 	delete(e.jobs, id)
 }
 
-func (e *Engine) removePending(j *job) {
-	if i := slices.Index(e.pending, j); i >= 0 {
-		e.pending = slices.Delete(e.pending, i, i+1)
+// unlink removes a job that left pending from the order and its shape,
+// so that it can come back (requeue) as a new entry.
+func (e *Engine) unlink(j *job) {
+	if j.inOrder {
+		if i := slices.Index(e.order, j); i >= 0 {
+			e.order = slices.Delete(e.order, i, i+1)
+			e.tombs--
+		}
+		j.inOrder = false
+	}
+	if j.inShape && j.shape != nil {
+		if i := slices.Index(j.shape.q, j); i >= 0 {
+			j.shape.q = slices.Delete(j.shape.q, i, i+1)
+		}
+	}
+	j.inShape = false
+}
+
+// tomb notes that a job in the order left pending.
+func (e *Engine) tomb(j *job) {
+	if j.inOrder {
+		e.tombs++
+	}
+	if i := slices.Index(e.fresh, j); i >= 0 {
+		e.fresh = slices.Delete(e.fresh, i, i+1)
 	}
 }
 
-// order sorts the pending jobs by priority, then id.
-func (e *Engine) order() {
-	if e.sorted {
+func (e *Engine) dropHold(j *job) {
+	h := j.hold
+	if h == nil {
 		return
 	}
-	slices.SortStableFunc(e.pending, func(a, b *job) int {
-		if a.prio != b.prio {
-			return cmp.Compare(b.prio, a.prio)
+	j.hold = nil
+	if h.kind == holdAdvance {
+		return
+	}
+	e.freeHold(h)
+}
+
+func (e *Engine) freeHold(h *hold) {
+	p := e.cluster.Pools[h.pool]
+	for _, n := range h.nodes {
+		p.Unhold(int(n))
+	}
+	if i := slices.Index(e.holds, h); i >= 0 {
+		e.holds = slices.Delete(e.holds, i, i+1)
+	}
+	e.epoch++
+}
+
+// less orders jobs by priority, then id.
+func less(a, b *job) int {
+	if a.prio != b.prio {
+		return cmp.Compare(b.prio, a.prio)
+	}
+	return cmp.Compare(a.ID, b.ID)
+}
+
+// reprioritise recomputes fair share and every pending job's priority,
+// and rebuilds the order and the shape queues.
+func (e *Engine) reprioritise(now time.Time) {
+	for _, a := range e.acctList {
+		e.flush(a, now)
+	}
+	for _, name := range sortedKeys(e.projects) {
+		e.flushProject(e.projects[name], now)
+	}
+	e.fair.Rank(now)
+	all := make([]*job, 0, len(e.order)-e.tombs+len(e.fresh))
+	for _, j := range e.order {
+		if j.State == core.StatePending {
+			all = append(all, j)
 		}
-		return cmp.Compare(a.ID, b.ID)
-	})
-	e.sorted = true
+		j.inOrder = false
+	}
+	all = append(all, e.fresh...)
+	e.fresh = e.fresh[:0]
+	for _, j := range all {
+		j.prio = e.priority(j, now).Total
+	}
+	slices.SortFunc(all, less)
+	e.order, e.tombs = all, 0
+	for i, j := range all {
+		j.rank, j.inOrder = i, true
+	}
+	for _, s := range e.live {
+		for _, j := range s.q {
+			j.inShape = false
+		}
+		s.q = s.q[:0]
+	}
+	for _, j := range all {
+		s := e.shapeOf(j)
+		s.q = append(s.q, j)
+		j.inShape = true
+	}
+	e.pruneShapes()
+	// Reservations follow the new order.
+	for _, h := range slices.Clone(e.holds) {
+		if h.kind == holdBackfill {
+			h.job.hold = nil
+			e.freeHold(h)
+		}
+	}
+	e.lastPrio, e.prioDone = now, true
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+func (e *Engine) priority(j *job, now time.Time) sched.Breakdown {
+	f, rank, users := e.fair.Factor(j.acct.key)
+	return e.cfg.Priority.Priority(sched.PriorityInput{
+		ID: j.ID, Submit: j.SubmitTime, QoS: j.Spec.QoS, Milli: j.req.Milli,
+		Account: j.acct.key, Total: e.total, FairShare: f, FSRank: rank, FSUsers: users,
+	}, now)
+}
+
+// merge inserts new pending jobs into the order and their shapes.
+func (e *Engine) merge(now time.Time) {
+	if len(e.fresh) == 0 {
+		return
+	}
+	if e.fair.Dirty() {
+		e.fair.Rank(now)
+	}
+	for _, j := range e.fresh {
+		j.prio = e.priority(j, now).Total
+	}
+	slices.SortFunc(e.fresh, less)
+	merged := make([]*job, 0, len(e.order)-e.tombs+len(e.fresh))
+	i, k := 0, 0
+	for i < len(e.order) || k < len(e.fresh) {
+		var j *job
+		if k >= len(e.fresh) || i < len(e.order) && less(e.order[i], e.fresh[k]) <= 0 {
+			j = e.order[i]
+			i++
+			if j.State != core.StatePending {
+				j.inOrder = false
+				continue
+			}
+		} else {
+			j = e.fresh[k]
+			k++
+			s := e.shapeOf(j)
+			at, _ := slices.BinarySearchFunc(s.q, j, less)
+			s.q = slices.Insert(s.q, at, j)
+			j.inShape = true
+		}
+		j.rank, j.inOrder = len(merged), true
+		merged = append(merged, j)
+	}
+	e.order, e.tombs = merged, 0
+	e.fresh = e.fresh[:0]
+}
+
+func (e *Engine) shapeOf(j *job) *shape {
+	r := &j.req
+	gk := groupKey{milli: r.Milli, nodes: r.Nodes, perNode: r.PerNode, model: j.Spec.Model, site: r.Site,
+		countries: strings.Join(r.Countries, ","), cpu: r.CPUsPerAccel, mem: r.MemMiBPerAccel, topo: r.Topology}
+	k := shapeKey{group: gk, project: j.Org + "/" + j.Project, wall: j.wall, tier: j.tier, class: e.classOf(j)}
+	s := e.shapes[k]
+	if s == nil {
+		g := e.groups[gk]
+		if g == nil {
+			g = &group{req: *r}
+			e.groups[gk] = g
+		}
+		s = &shape{key: k, grp: g}
+		e.shapes[k] = s
+		e.live = append(e.live, s)
+	}
+	j.shape = s
+	return s
+}
+
+// pruneShapes compacts queues and forgets empty shapes.
+func (e *Engine) pruneShapes() {
+	live := e.live[:0]
+	for _, s := range e.live {
+		q := s.q[:0]
+		for _, j := range s.q {
+			if j.State == core.StatePending && j.shape == s {
+				q = append(q, j)
+			} else {
+				j.inShape = false
+			}
+		}
+		clear(s.q[len(q):])
+		s.q = q
+		if len(q) > 0 {
+			live = append(live, s)
+		} else {
+			delete(e.shapes, s.key)
+		}
+	}
+	clear(e.live[len(live):])
+	e.live = live
 }
 
 // Step runs a scheduling pass at now and returns the intents to carry out
 // and when the engine next wants a Step (zero: only on the next event).
 func (e *Engine) Step(now time.Time) (intents []Intent, next time.Time) {
 	e.now = now
-	e.order()
-	started := 0
-	kept := e.pending[:0]
-	for rank, j := range e.pending {
-		j.extra = nil
-		if e.err != nil {
-			j.reason = e.err.Error()
-			kept = append(kept, j)
-			continue
-		}
-		if j.pools == nil {
-			j.pools = e.cluster.Eligible(&j.req)
-		}
-		pl, miss := e.cluster.Place(&j.req, j.pools)
-		if miss.Code != sched.MissNone {
-			j.miss = miss
-			if ahead := rank - started; ahead > 0 {
-				j.extra = []string{fmt.Sprintf("behind %d %s of higher priority", ahead, plural(ahead, "job", "jobs"))}
-			}
-			kept = append(kept, j)
-			continue
-		}
-		e.cluster.Commit(&pl)
-		j.pl, j.placed = pl, true
-		j.State = core.StateStarting
-		j.start = now
-		j.miss = sched.Miss{}
-		alloc := e.cluster.Allocation(&pl)
-		j.Alloc = &alloc
-		intents = append(intents, Start{ID: j.ID, Alloc: alloc})
-		started++
+	e.pass++
+	e.intents = nil
+	e.advanceReservations(now)
+	if !e.prioDone || now.Sub(e.lastPrio) >= e.cfg.PriorityInterval {
+		e.reprioritise(now)
+		defer e.estimate(now)
+	} else {
+		e.merge(now)
 	}
-	clear(e.pending[len(kept):])
-	e.pending = kept
-	return intents, time.Time{}
+	if e.err == nil {
+		e.schedule(now)
+	}
+	if e.tombs > len(e.order)/4 {
+		e.compact()
+	}
+	return e.intents, e.nextWake(now)
 }
 
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
+func (e *Engine) compact() {
+	o := e.order[:0]
+	for _, j := range e.order {
+		if j.State == core.StatePending {
+			j.rank = len(o)
+			o = append(o, j)
+		} else {
+			j.inOrder = false
+		}
 	}
-	return many
+	clear(e.order[len(o):])
+	e.order, e.tombs = o, 0
+	e.pruneShapes()
 }
 
-// Status reports a job the engine knows: why a pending job waits, or that
-// an active one holds resources.
-func (e *Engine) Status(id core.JobID) (Status, bool) {
-	j, ok := e.jobs[id]
-	if !ok {
-		return Status{}, false
+func (e *Engine) nextWake(now time.Time) time.Time {
+	var next time.Time
+	soon := func(t time.Time) {
+		if t.After(now) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
 	}
-	return e.status(j), true
+	if len(e.order)-e.tombs+len(e.fresh) > 0 {
+		soon(e.lastPrio.Add(max(e.cfg.PriorityInterval, time.Second)))
+	}
+	for _, a := range e.resv {
+		soon(a.Start)
+		soon(a.End)
+	}
+	for _, h := range e.holds {
+		if h.kind == holdPreempt {
+			soon(h.at)
+		}
+	}
+	return next
 }
 
-func (e *Engine) status(j *job) Status {
-	s := Status{ID: j.ID, State: j.State, Priority: j.prio}
-	if j.State == core.StatePending {
-		s.Reason = j.reason
-		if s.Reason == "" && j.miss.Code != sched.MissNone {
-			s.Reason = e.cluster.Explain(j.miss, j.pools).String()
-		}
-		if s.Reason == "" {
-			s.Reason = "not yet considered by the scheduler"
-		}
-		s.Reasons = append([]string{s.Reason}, j.extra...)
-	}
+// shapeHeap orders shapes by their next job.
+type shapeHeap []*shape
+
+func (h shapeHeap) Len() int { return len(h) }
+func (h shapeHeap) Less(a, b int) bool {
+	return less(h[a].q[h[a].cur], h[b].q[h[b].cur]) < 0
+}
+func (h shapeHeap) Swap(a, b int) { h[a], h[b] = h[b], h[a]; h[a].idx = a; h[b].idx = b }
+func (h *shapeHeap) Push(x any)   { *h = append(*h, x.(*shape)) }
+func (h *shapeHeap) Pop() any {
+	old := *h
+	s := old[len(old)-1]
+	*h = old[:len(old)-1]
 	return s
 }
 
-// Pending returns the status of every pending job, highest priority first.
-func (e *Engine) Pending() []Status {
-	e.order()
-	out := make([]Status, len(e.pending))
-	for i, j := range e.pending {
-		out[i] = e.status(j)
+// advanceCursor moves s to its next pending job; false when none is left.
+func (s *shape) advance() bool {
+	for s.cur < len(s.q) && (s.q[s.cur].State != core.StatePending || s.q[s.cur].shape != s) {
+		s.cur++
 	}
-	return out
+	return s.cur < len(s.q)
+}
+
+// schedule is one pass over the pending jobs in priority order.
+func (e *Engine) schedule(now time.Time) {
+	h := make(shapeHeap, 0, len(e.live))
+	for _, s := range e.live {
+		s.cur, s.pass, s.dead, s.quota = 0, e.pass, false, ""
+		if s.advance() {
+			h = append(h, s)
+		}
+	}
+	heap.Init(&h)
+	reserved := 0
+	for _, hd := range e.holds {
+		if hd.kind == holdBackfill {
+			reserved++
+		}
+	}
+	startedAny := false
+	for h.Len() > 0 {
+		s := h[0]
+		j := s.q[s.cur]
+		ok, dead := e.consider(s, j, now, &reserved)
+		if ok {
+			startedAny = true
+		}
+		s.cur++
+		if dead || !s.advance() {
+			heap.Pop(&h)
+			continue
+		}
+		heap.Fix(&h, 0)
+	}
+	if startedAny {
+		for _, s := range e.live {
+			k := 0
+			for k < len(s.q) && s.q[k].State != core.StatePending {
+				s.q[k].inShape = false
+				k++
+			}
+			if k > 0 {
+				s.q = s.q[k:]
+			}
+		}
+	}
+}
+
+// consider decides one job: start it, backfill it, preempt for it, reserve
+// for it, or leave it waiting. dead reports that no later job of the same
+// shape can do better in this pass.
+func (e *Engine) consider(s *shape, j *job, now time.Time, reserved *int) (started, dead bool) {
+	j.seenPass, j.quota = e.pass, ""
+	g := s.grp
+	if g.pools == nil {
+		g.pools = e.cluster.Eligible(&g.req)
+	}
+	if q := e.quotaBlock(j); q != "" {
+		j.quota, s.quota = q, q
+		return false, true
+	}
+	// A job with a hold goes there first.
+	if hd := j.hold; hd != nil {
+		if pl, ok := e.cluster.PlaceOn(&j.req, hd.pool, hd.nodes); ok {
+			e.launch(j, pl, now)
+			return true, false
+		}
+	}
+	if a := e.advanceFor(j, now); a != nil {
+		if pl, ok := e.cluster.PlaceOn(&j.req, a.h.pool, a.h.nodes); ok {
+			e.launch(j, pl, now)
+			return true, false
+		}
+	}
+	if g.failPass != e.pass || g.failEpoch != e.epoch {
+		pl, miss := e.cluster.Place(&j.req, g.pools)
+		if miss.Code == sched.MissNone {
+			e.launch(j, pl, now)
+			return true, false
+		}
+		j.miss, s.miss = miss, miss
+		g.failPass, g.failEpoch = e.pass, e.epoch
+	} else {
+		j.miss = s.miss
+	}
+	if j.miss.Code == sched.MissNoPool || j.miss.Code == sched.MissNever {
+		return false, true
+	}
+	if e.backfill(j, g, now) {
+		return true, false
+	}
+	if j.hold != nil {
+		return false, false
+	}
+	if e.preemptFor(j, g, now) {
+		return false, false
+	}
+	if *reserved < e.cfg.BackfillDepth {
+		if e.reserveFor(j, g, now) {
+			*reserved++
+			return false, false
+		}
+	}
+	return false, true
+}
+
+// backfill starts j on nodes held for others if it ends before they need
+// them.
+func (e *Engine) backfill(j *job, g *group, now time.Time) bool {
+	if len(e.holds) == 0 && len(e.resv) == 0 {
+		return false
+	}
+	if g.holdPass == e.pass && j.wall >= g.holdFail {
+		return false
+	}
+	end := now.Add(j.wall)
+	try := func(h *hold) bool {
+		if h == j.hold || end.After(h.at) || !slices.Contains(g.pools, h.pool) {
+			return false
+		}
+		if pl, ok := e.cluster.PlaceOn(&j.req, h.pool, h.nodes); ok {
+			e.launch(j, pl, now)
+			return true
+		}
+		return false
+	}
+	for _, h := range e.holds {
+		if try(h) {
+			return true
+		}
+	}
+	for _, a := range e.resv {
+		if a.h != nil && !a.active && try(a.h) {
+			return true
+		}
+	}
+	if g.holdPass != e.pass || j.wall < g.holdFail {
+		g.holdPass, g.holdFail = e.pass, j.wall
+	}
+	return false
+}
+
+// reserveFor gives a blocked job an EASY reservation: the nodes it will
+// use at the earliest time it can start, set aside so that nothing
+// started later delays it.
+func (e *Engine) reserveFor(j *job, g *group, now time.Time) bool {
+	ea, ok := e.cluster.EarliestStart(&j.req, g.pools, now.Unix())
+	if !ok {
+		return false
+	}
+	h := &hold{kind: holdBackfill, job: j, pool: ea.Pool, nodes: ea.Nodes, at: time.Unix(ea.At, 0).UTC()}
+	e.setAside(h)
+	j.hold = h
+	j.est = h.at
+	return true
+}
+
+func (e *Engine) setAside(h *hold) {
+	p := e.cluster.Pools[h.pool]
+	for _, n := range h.nodes {
+		p.Hold(int(n))
+	}
+	e.holds = append(e.holds, h)
+}
+
+// launch commits j's placement and emits its Start.
+func (e *Engine) launch(j *job, pl sched.Placement, now time.Time) {
+	e.dropHold(j)
+	e.hold(j, pl, now)
+	j.State = core.StateStarting
+	j.start = now
+	j.miss, j.quota = sched.Miss{}, ""
+	alloc := e.cluster.Allocation(&pl)
+	j.Alloc = &alloc
+	if j.inOrder {
+		e.tombs++
+	}
+	e.intents = append(e.intents, Start{ID: j.ID, Alloc: alloc})
 }

@@ -57,6 +57,14 @@ type Pool struct {
 	usedMilli  core.Milli
 	frac       map[int32]core.Milli // node<<6|dev -> milli used on a shared device
 	partial    []int32              // keys of frac, ascending
+
+	// Time picture, for reservations and estimated starts: when each
+	// device is expected to be free (unix seconds; 0 = free), and per
+	// block a lazily rebuilt summary of it.
+	devEnd  []int64
+	dirty   []bool    // block summary stale
+	blockAt [][]int64 // [block][w]: earliest time some available node of the block has w free devices
+	wholeAt [][]int64 // [block]: sorted times at which its available nodes are entirely free
 }
 
 type node struct {
@@ -110,6 +118,13 @@ func newPool(p core.Pool) *Pool {
 		podWhole:   make([]int32, npods),
 		blockFree:  make([]int32, nblocks),
 		frac:       map[int32]core.Milli{},
+	}
+	pl.devEnd = make([]int64, p.Nodes*p.AccelPerNode)
+	pl.dirty = make([]bool, nblocks)
+	pl.blockAt = make([][]int64, nblocks)
+	pl.wholeAt = make([][]int64, nblocks)
+	for b := range pl.dirty {
+		pl.dirty[b] = true
 	}
 	for f := range pl.bucket {
 		pl.bucket[f] = newBitset(p.Nodes)
@@ -224,13 +239,20 @@ func (pl *Placement) Milli() core.Milli {
 	return m
 }
 
-// Commit marks a placement's resources held. It does not check that they
-// were free: callers commit what Place returned or what a site reports.
-func (c *Cluster) Commit(pl *Placement) {
+// Commit marks a placement's resources held until end (unix seconds; the
+// expected end, start plus walltime, used for reservations). It does not
+// check that they were free: callers commit what Place returned or what a
+// site reports.
+func (c *Cluster) Commit(pl *Placement, end int64) {
 	p := c.Pools[pl.Pool]
 	for _, s := range pl.Nodes {
 		i := int(s.Node)
 		n := &p.nodes[i]
+		p.dirty[i/p.NodesPerBlock] = true
+		for m := s.Mask; m != 0; m &= m - 1 {
+			d := i*p.K + bits.TrailingZeros64(m)
+			p.devEnd[d] = max(p.devEnd[d], end)
+		}
 		if !n.held {
 			p.leave(i)
 		}
@@ -260,6 +282,7 @@ func (c *Cluster) Release(pl *Placement) {
 	for _, s := range pl.Nodes {
 		i := int(s.Node)
 		n := &p.nodes[i]
+		p.dirty[i/p.NodesPerBlock] = true
 		if !n.held {
 			p.leave(i)
 		}
@@ -276,6 +299,9 @@ func (c *Cluster) Release(pl *Placement) {
 		} else {
 			p.usedMilli -= core.Milli(bits.OnesCount64(s.Mask&n.used)) * 1000
 			n.used &^= s.Mask
+		}
+		for m := s.Mask &^ n.used; m != 0; m &= m - 1 {
+			p.devEnd[i*p.K+bits.TrailingZeros64(m)] = 0
 		}
 		n.cpu -= s.CPUs
 		n.mem -= s.MemMiB

@@ -460,3 +460,19 @@ func sortByRoom(units []int, whole []int32) {
 		return a - b
 	})
 }
+
+func core1000(m core.Milli, w int) core.Milli {
+	if m < 1000 {
+		return m
+	}
+	return core.Milli(w) * 1000
+}
+
+// Devices is how many whole devices r holds in pool p: whole nodes for a
+// multi-node request, else its accelerators rounded up.
+func (r *Request) Devices(p *Pool) int {
+	if n := r.nodesIn(p); n > 0 {
+		return n * p.K
+	}
+	return r.Milli.Whole()
+}

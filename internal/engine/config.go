@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/sched"
+)
+
+// Config tunes the engine. The zero value is usable: FIFO order by id,
+// greedy best fit (no reservations, no preemption, no quotas), 24 h
+// assumed walltime. DefaultConfig is the recommended starting point.
+type Config struct {
+	// DefaultWalltime bounds jobs that give none, for backfill and
+	// estimated starts. 0 = 24h.
+	DefaultWalltime time.Duration
+	// BackfillDepth is how many of the highest-priority blocked jobs get
+	// a reservation (EASY backfill; like Slurm's bf_max_job_test bounding
+	// the work per pass). Lower-priority jobs start only where they cannot
+	// delay a reservation. 0 = no reservations: plain greedy order.
+	BackfillDepth int
+	// PriorityInterval is how often priorities, fair share and estimated
+	// starts are recomputed (Slurm's PriorityCalcPeriod); between
+	// recomputations the order is kept and new jobs are merged into it.
+	// Reservations are recomputed at the same time. 0 = every Step.
+	PriorityInterval time.Duration
+	// Priority weighs the multifactor priority.
+	Priority sched.PriorityConfig
+	// FairShare configures the fair-share tree.
+	FairShare sched.FairShareConfig
+	// Preemption configures preemption; disabled when Enabled is false.
+	Preemption Preemption
+	// Quotas limits concurrent use and spending.
+	Quotas Quotas
+}
+
+// Preemption configures preempting running preemptible jobs of lower
+// tiers for higher ones.
+type Preemption struct {
+	Enabled bool
+	// MinRuntime protects a job from preemption until it has run this long.
+	MinRuntime time.Duration
+	// Grace is how long a checkpointable job has between Signal and stop.
+	// 0 = 5 minutes.
+	Grace time.Duration
+	// Signal tells a checkpointable job to checkpoint. "" = "SIGUSR1".
+	Signal string
+	// Tiers ranks access modes (QoS); a job may preempt only preemptible
+	// jobs of strictly lower tier. nil = DefaultTiers.
+	Tiers map[string]int
+}
+
+// DefaultTiers: playground < normal < large-scale < fast-lane, moonshot.
+var DefaultTiers = map[string]int{
+	core.QoSPlayground: 0,
+	"":                 1,
+	core.QoSNormal:     1,
+	core.QoSLargeScale: 2,
+	core.QoSFastLane:   3,
+	core.QoSMoonshot:   3,
+}
+
+// Quotas are limits a job must respect to start. Missing entries mean no
+// limit.
+type Quotas struct {
+	// ProjectAccelerators caps the accelerators a project (by name) holds
+	// at once.
+	ProjectAccelerators map[string]int
+	// ClassAccelerators caps the accelerators an org class (research,
+	// sme, industry, public) holds at once.
+	ClassAccelerators map[string]int
+	// ProjectBudgetHours is a project's accelerator-hour budget; once its
+	// recorded use reaches it, its jobs are held.
+	ProjectBudgetHours map[string]float64
+}
+
+// DefaultConfig returns the recommended configuration: EASY backfill with
+// 16 reservations, fair share dominating the priority, recomputed every
+// minute, preemption of lower tiers after 10 minutes of runtime.
+func DefaultConfig() Config {
+	return Config{
+		DefaultWalltime:  24 * time.Hour,
+		BackfillDepth:    16,
+		PriorityInterval: time.Minute,
+		Priority:         sched.DefaultPriority(),
+		FairShare: sched.FairShareConfig{
+			HalfLife:    7 * 24 * time.Hour,
+			ClassShares: map[string]float64{sched.ClassResearch: 40, sched.ClassSME: 20, sched.ClassIndustry: 20, sched.ClassPublic: 20},
+		},
+		Preemption: Preemption{Enabled: true, MinRuntime: 10 * time.Minute, Grace: 5 * time.Minute, Signal: "SIGUSR1"},
+	}
+}
+
+func (c *Config) walltime() time.Duration {
+	if c.DefaultWalltime > 0 {
+		return c.DefaultWalltime
+	}
+	return 24 * time.Hour
+}
+
+func (c *Config) tier(qos string) int {
+	t := c.Preemption.Tiers
+	if t == nil {
+		t = DefaultTiers
+	}
+	if v, ok := t[qos]; ok {
+		return v
+	}
+	return t[""]
+}

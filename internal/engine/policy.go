@@ -1,0 +1,298 @@
+package engine
+
+import (
+	"cmp"
+	"container/heap"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/sched"
+)
+
+// quotaBlock returns why a quota holds j now, or "".
+func (e *Engine) quotaBlock(j *job) string {
+	q := &e.cfg.Quotas
+	if len(q.ProjectAccelerators) == 0 && len(q.ClassAccelerators) == 0 && len(q.ProjectBudgetHours) == 0 {
+		return ""
+	}
+	m := j.req.Milli
+	if lim, ok := q.ClassAccelerators[e.classOf(j)]; ok && e.classes[e.classOf(j)]+m > core.Milli(lim)*1000 {
+		return fmt.Sprintf("org class %s at its limit of %d concurrent accelerators (%s in use)", e.classOf(j), lim, e.classes[e.classOf(j)])
+	}
+	p := e.project(j.Project)
+	if lim, ok := q.ProjectAccelerators[j.Project]; ok && p.running+m > core.Milli(lim)*1000 {
+		return fmt.Sprintf("project %s at its limit of %d concurrent accelerators (%s in use)", j.Project, lim, p.running)
+	}
+	if b, ok := q.ProjectBudgetHours[j.Project]; ok {
+		used := p.usedSec
+		if p.running > 0 && e.now.After(p.last) {
+			used += float64(p.running) / 1000 * e.now.Sub(p.last).Seconds()
+		}
+		if used/3600 >= b {
+			return fmt.Sprintf("project budget exhausted (%.1f of %.1f accelerator-hours used)", used/3600, b)
+		}
+	}
+	return ""
+}
+
+// preemptFor preempts lower-tier preemptible jobs for j when doing so
+// lets j start; the freed nodes are held for j meanwhile.
+func (e *Engine) preemptFor(j *job, g *group, now time.Time) bool {
+	pc := &e.cfg.Preemption
+	if !pc.Enabled || g.preemptRun == e.pass {
+		return false
+	}
+	var cands []*job
+	for _, id := range e.sortedIDs() {
+		v := e.jobs[id]
+		if v.placed && v.Spec.Preemptible && !v.preempt && v.tier < j.tier && now.Sub(v.start) >= pc.MinRuntime && v.hold == nil {
+			cands = append(cands, v)
+		}
+	}
+	if len(cands) == 0 {
+		g.preemptRun = e.pass
+		return false
+	}
+	vs := make([]sched.Victim, len(cands))
+	for i, v := range cands {
+		cost := float64(v.pl.Milli()) / 1000 * now.Sub(v.start).Seconds()
+		if v.Spec.Checkpointable {
+			cost *= 0.1 // loses only the work since its checkpoint
+		}
+		vs[i] = sched.Victim{Index: i, Pl: &v.pl, Cost: cost}
+	}
+	pr, ok := e.cluster.PreemptFor(&j.req, g.pools, vs)
+	if !ok {
+		g.preemptRun = e.pass
+		return false
+	}
+	grace := pc.Grace
+	if grace <= 0 {
+		grace = 5 * time.Minute
+	}
+	sig := pc.Signal
+	if sig == "" {
+		sig = "SIGUSR1"
+	}
+	until := now
+	for _, vi := range pr.Victims {
+		v := cands[vi]
+		v.preempt = true
+		in := Preempt{ID: v.ID, For: j.ID, Signal: "SIGTERM"}
+		if v.Spec.Checkpointable {
+			in.Grace, in.Signal = grace, sig
+			if now.Add(grace).After(until) {
+				until = now.Add(grace)
+			}
+		}
+		e.intents = append(e.intents, in)
+	}
+	h := &hold{kind: holdPreempt, job: j, pool: pr.Pool, nodes: pr.Nodes, at: until}
+	e.setAside(h)
+	j.hold, j.est = h, until
+	return true
+}
+
+func (e *Engine) sortedIDs() []core.JobID {
+	ids := make([]core.JobID, 0, len(e.jobs))
+	for id := range e.jobs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// reserve creates or replaces an advance reservation.
+func (e *Engine) reserve(r Reservation) {
+	e.unreserve(r.Name)
+	a := &advance{Reservation: r}
+	e.resv = append(e.resv, a)
+	slices.SortStableFunc(e.resv, func(x, y *advance) int {
+		if c := x.Start.Compare(y.Start); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Name, y.Name)
+	})
+	var pools []int
+	for _, p := range e.cluster.Pools {
+		if (r.Site == "" || p.Site.ID == r.Site) && (r.Pool == "" || p.Name == r.Pool) && (r.Model == "" || p.Model == r.Model) {
+			pools = append(pools, p.Index)
+		}
+	}
+	if len(pools) == 0 {
+		a.miss = "no pool matches the reservation"
+		return
+	}
+	if len(r.Blocks) > 0 {
+		p := e.cluster.Pools[pools[0]]
+		need := (r.Accelerators + p.K - 1) / p.K
+		var nodes []int32
+		for _, b := range r.Blocks {
+			for i := b * p.NodesPerBlock; i < min((b+1)*p.NodesPerBlock, p.Nodes()) && len(nodes) < need; i++ {
+				if !p.Held(i) {
+					nodes = append(nodes, int32(i))
+				}
+			}
+		}
+		if len(nodes) < need {
+			a.miss = fmt.Sprintf("blocks %v hold %d free nodes, %d needed", r.Blocks, len(nodes), need)
+			return
+		}
+		a.h = &hold{kind: holdAdvance, adv: a, pool: p.Index, nodes: nodes, at: r.Start}
+	} else {
+		req := sched.Request{Milli: core.Milli(r.Accelerators) * 1000, Nodes: 0}
+		// Force whole nodes even for a reservation smaller than one.
+		if p := e.cluster.Pools[pools[0]]; r.Accelerators <= p.K {
+			req.Nodes = 1
+			req.Milli = core.Milli(p.K) * 1000
+		}
+		ea, ok := e.cluster.EarliestStart(&req, pools, r.Start.Unix())
+		if !ok || req.Nodes == 1 && len(ea.Nodes) == 0 {
+			a.miss = fmt.Sprintf("no pool can hold %d accelerators", r.Accelerators)
+			return
+		}
+		nodes := ea.Nodes
+		if req.Nodes == 1 {
+			// A one-node reservation takes the node entirely.
+			nodes = nodes[:1]
+		}
+		a.h = &hold{kind: holdAdvance, adv: a, pool: ea.Pool, nodes: nodes, at: r.Start}
+	}
+	p := e.cluster.Pools[a.h.pool]
+	for _, n := range a.h.nodes {
+		p.Hold(int(n))
+	}
+}
+
+func (e *Engine) unreserve(name string) {
+	for i, a := range e.resv {
+		if a.Name != name {
+			continue
+		}
+		if a.h != nil {
+			p := e.cluster.Pools[a.h.pool]
+			for _, n := range a.h.nodes {
+				p.Unhold(int(n))
+			}
+			e.epoch++
+		}
+		e.resv = slices.Delete(e.resv, i, i+1)
+		return
+	}
+}
+
+// advanceReservations starts and ends advance reservations by the clock.
+func (e *Engine) advanceReservations(now time.Time) {
+	for _, a := range slices.Clone(e.resv) {
+		if !now.Before(a.End) {
+			e.unreserve(a.Name)
+			continue
+		}
+		a.active = !now.Before(a.Start)
+	}
+}
+
+// advanceFor returns the active reservation j may use, or nil.
+func (e *Engine) advanceFor(j *job, now time.Time) *advance {
+	for _, a := range e.resv {
+		if a.active && a.h != nil && (slices.Contains(a.Projects, j.Project) || slices.Contains(a.Jobs, j.ID)) {
+			return a
+		}
+	}
+	return nil
+}
+
+// endEvent is a running or simulated job's expected end, for estimates.
+type endEvent struct {
+	at   int64
+	id   core.JobID
+	pool int
+	dev  int
+}
+
+type endHeap []endEvent
+
+func (h endHeap) Len() int { return len(h) }
+func (h endHeap) Less(a, b int) bool {
+	if h[a].at != h[b].at {
+		return h[a].at < h[b].at
+	}
+	return h[a].id < h[b].id
+}
+func (h endHeap) Swap(a, b int) { h[a], h[b] = h[b], h[a] }
+func (h *endHeap) Push(x any)   { *h = append(*h, x.(endEvent)) }
+func (h *endHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// estimate sets every pending job's estimated start by simulating the
+// queue in priority order on per-pool accelerator counts, with running
+// jobs ending at their walltime (like `squeue --start`, without
+// topology, so an approximation; reserved jobs keep their reservation's
+// time when it is sooner).
+func (e *Engine) estimate(now time.Time) {
+	free := make([]int, len(e.cluster.Pools))
+	for i, p := range e.cluster.Pools {
+		free[i] = p.Total() - int(p.UsedMilli().Whole())
+	}
+	var h endHeap
+	for _, id := range e.sortedIDs() {
+		j := e.jobs[id]
+		if j.placed {
+			at := max(j.start.Add(j.wall).Unix(), now.Unix())
+			h = append(h, endEvent{at: at, id: j.ID, pool: j.pl.Pool, dev: int(j.pl.Milli().Whole())})
+		}
+	}
+	heap.Init(&h)
+	t := now.Unix()
+	for _, j := range e.order {
+		if j.State != core.StatePending {
+			continue
+		}
+		j.est = time.Time{}
+		pools := j.shape.grp.pools
+		if pools == nil {
+			pools = e.cluster.Eligible(&j.req)
+			j.shape.grp.pools = pools
+		}
+		fits := false
+		for _, pi := range pools {
+			if j.req.Devices(e.cluster.Pools[pi]) <= e.cluster.Pools[pi].Total() {
+				fits = true
+			}
+		}
+		if !fits {
+			continue
+		}
+		for {
+			placed := false
+			for _, pi := range pools {
+				p := e.cluster.Pools[pi]
+				if d := j.req.Devices(p); d <= free[pi] {
+					free[pi] -= d
+					heap.Push(&h, endEvent{at: t + int64(j.wall/time.Second), id: j.ID, pool: pi, dev: d})
+					placed = true
+					break
+				}
+			}
+			if placed {
+				break
+			}
+			if h.Len() == 0 {
+				break
+			}
+			ev := heap.Pop(&h).(endEvent)
+			t = max(t, ev.at)
+			free[ev.pool] += ev.dev
+		}
+		j.est = time.Unix(t, 0).UTC()
+		if j.hold != nil && j.hold.at.Before(j.est) {
+			j.est = j.hold.at
+		}
+	}
+}

@@ -1,0 +1,153 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/sched"
+)
+
+// PriorityBreakdown is a job's priority factor by factor, like sprio.
+type PriorityBreakdown = sched.Breakdown
+
+// Explain returns job id's priority factor by factor as of the last Step.
+func (e *Engine) Explain(id core.JobID) (PriorityBreakdown, bool) {
+	j, ok := e.jobs[id]
+	if !ok {
+		return PriorityBreakdown{}, false
+	}
+	return e.priority(j, e.now), true
+}
+
+// Status reports a job the engine knows: why a pending job waits and when
+// it is expected to start, or that an active one holds resources.
+func (e *Engine) Status(id core.JobID) (Status, bool) {
+	j, ok := e.jobs[id]
+	if !ok {
+		return Status{}, false
+	}
+	return e.status(j), true
+}
+
+// Pending returns the status of every pending job, highest priority first.
+func (e *Engine) Pending() []Status {
+	out := make([]Status, 0, len(e.order)-e.tombs+len(e.fresh))
+	for _, j := range e.order {
+		if j.State == core.StatePending {
+			out = append(out, e.status(j))
+		}
+	}
+	for _, j := range e.fresh {
+		out = append(out, e.status(j))
+	}
+	return out
+}
+
+func (e *Engine) when(t time.Time) string {
+	if t.Sub(e.now) < 20*time.Hour {
+		return t.UTC().Format("15:04")
+	}
+	return t.UTC().Format("Jan 2 15:04")
+}
+
+func (e *Engine) status(j *job) Status {
+	s := Status{ID: j.ID, State: j.State, Priority: j.prio}
+	if j.State != core.StatePending {
+		return s
+	}
+	if !j.est.IsZero() {
+		est := j.est
+		s.EstimatedStart = &est
+	}
+	var rs []string
+	add := func(r string) {
+		if r != "" {
+			rs = append(rs, r)
+		}
+	}
+	sh := j.shape
+	visited := j.seenPass == e.pass && e.pass > 0
+	switch {
+	case e.err != nil:
+		add(e.err.Error())
+	case j.reason != "":
+		add(j.reason)
+	case visited && j.quota != "":
+		add(j.quota)
+	case !visited && sh != nil && sh.pass == e.pass && sh.quota != "":
+		add(sh.quota)
+	default:
+		m := j.miss
+		if !visited && sh != nil && sh.pass == e.pass {
+			m = sh.miss
+		}
+		if m.Code != sched.MissNone {
+			var pools []int
+			if sh != nil {
+				pools = sh.grp.pools
+			}
+			add(e.cluster.Explain(m, pools).String())
+			if j.hold == nil {
+				e.heldReasons(pools, add)
+			}
+		}
+	}
+	if h := j.hold; h != nil {
+		p := e.cluster.Pools[h.pool]
+		switch h.kind {
+		case holdBackfill:
+			add(fmt.Sprintf("reserved: %d %s of %s set aside to start it by %s", len(h.nodes), plural(len(h.nodes), "node", "nodes"), p.Name, e.when(h.at)))
+		case holdPreempt:
+			add(fmt.Sprintf("preempting lower-tier jobs on %d %s of %s; starts after %s", len(h.nodes), plural(len(h.nodes), "node", "nodes"), p.Name, e.when(h.at)))
+		}
+	}
+	if j.rank > 0 && j.inOrder {
+		add(fmt.Sprintf("behind %d %s of higher priority", j.rank, plural(j.rank, "job", "jobs")))
+	}
+	if len(rs) == 0 {
+		add("not yet considered by the scheduler")
+	}
+	s.Reason, s.Reasons = rs[0], rs
+	return s
+}
+
+// heldReasons names up to three holds in pools that keep capacity from
+// a waiting job: "block gpu/b7 reserved for job 1234 from 14:00".
+func (e *Engine) heldReasons(pools []int, add func(string)) {
+	n := 0
+	say := func(pi int, nodes []int32, who string, at time.Time) {
+		if n >= 3 {
+			return
+		}
+		for _, x := range pools {
+			if x == pi {
+				p := e.cluster.Pools[pi]
+				where := fmt.Sprintf("%d %s of %s", len(nodes), plural(len(nodes), "node", "nodes"), p.Name)
+				if b := p.BlockOf(int(nodes[0])); p.BlockOf(int(nodes[len(nodes)-1])) == b {
+					where = "block " + p.BlockName(b)
+				}
+				add(fmt.Sprintf("%s reserved for %s from %s", where, who, e.when(at)))
+				n++
+				return
+			}
+		}
+	}
+	for _, h := range e.holds {
+		if h.kind == holdBackfill {
+			say(h.pool, h.nodes, "job "+h.job.ID.String(), h.at)
+		}
+	}
+	for _, a := range e.resv {
+		if a.h != nil {
+			say(a.h.pool, a.h.nodes, "reservation "+a.Name, a.Start)
+		}
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -1,0 +1,309 @@
+package sched
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+)
+
+// Org classes: the first level of the fair-share tree. Startups and SMEs
+// share one class.
+const (
+	ClassResearch = core.OrgResearch
+	ClassSME      = core.OrgSME
+	ClassIndustry = core.OrgIndustry
+	ClassPublic   = core.OrgPublic
+)
+
+// ClassOf maps an organisation kind to its fair-share class.
+func ClassOf(kind string) string {
+	switch kind {
+	case core.OrgStartup, core.OrgSME:
+		return ClassSME
+	case core.OrgResearch, core.OrgIndustry, core.OrgPublic:
+		return kind
+	}
+	return ClassResearch
+}
+
+// FairShareConfig configures hierarchical fair share: network -> org class
+// -> org -> project -> user. Missing shares default to 1, so siblings
+// without configuration share equally.
+type FairShareConfig struct {
+	// HalfLife of recorded usage. 0 = 7 days (Slurm's PriorityDecayHalfLife).
+	HalfLife time.Duration
+	// ClassShares by class (research, sme, industry, public).
+	ClassShares map[string]float64
+	// OrgKind maps an organisation to its kind (core.Org.Kind); unknown
+	// organisations count as research.
+	OrgKind map[string]string
+	// OrgShares, ProjectShares ("org/project") and UserShares
+	// ("org/project/user") weigh siblings below a class.
+	OrgShares     map[string]float64
+	ProjectShares map[string]float64
+	UserShares    map[string]float64
+}
+
+// Account identifies a fair-share leaf: who a job is charged to.
+type Account struct{ Org, Project, User string }
+
+type acct struct {
+	name     string
+	share    float64
+	usage    float64 // decayed accelerator-seconds
+	stamp    int64   // unix seconds usage was decayed to
+	children []*acct // sorted by name
+	rank     int     // leaves: position in Fair Tree order
+	lf       float64
+}
+
+// FairTree is the fair-share tree with decayed usage. It ranks users the
+// way Slurm's Fair Tree does: siblings are ordered by level fairshare
+// (normalised share over normalised usage), depth first, and a user's
+// factor is its place in that order.
+type FairTree struct {
+	cfg    FairShareConfig
+	root   *acct
+	leaves map[Account]*acct
+	nodes  map[string]*acct
+	users  int
+	dirty  bool
+}
+
+// NewFairTree returns an empty tree under cfg.
+func NewFairTree(cfg FairShareConfig) *FairTree {
+	if cfg.HalfLife <= 0 {
+		cfg.HalfLife = 7 * 24 * time.Hour
+	}
+	return &FairTree{cfg: cfg, root: &acct{share: 1}, leaves: map[Account]*acct{}, nodes: map[string]*acct{}}
+}
+
+func share(m map[string]float64, k string) float64 {
+	if v, ok := m[k]; ok && v >= 0 {
+		return v
+	}
+	return 1
+}
+
+func (t *FairTree) child(parent *acct, key, name string, sh float64) *acct {
+	if a, ok := t.nodes[key]; ok {
+		return a
+	}
+	a := &acct{name: name, share: sh}
+	t.nodes[key] = a
+	i, _ := slices.BinarySearchFunc(parent.children, name, func(x *acct, n string) int { return strings.Compare(x.name, n) })
+	parent.children = slices.Insert(parent.children, i, a)
+	t.dirty = true
+	return a
+}
+
+// leaf returns (creating) the account of a, and its path from the class.
+func (t *FairTree) leaf(a Account) *acct {
+	if l, ok := t.leaves[a]; ok {
+		return l
+	}
+	class := ClassOf(t.cfg.OrgKind[a.Org])
+	c := t.child(t.root, class, class, share(t.cfg.ClassShares, class))
+	o := t.child(c, class+"/"+a.Org, a.Org, share(t.cfg.OrgShares, a.Org))
+	p := t.child(o, class+"/"+a.Org+"/"+a.Project, a.Project, share(t.cfg.ProjectShares, a.Org+"/"+a.Project))
+	u := t.child(p, class+"/"+a.Org+"/"+a.Project+"/"+a.User, a.User, share(t.cfg.UserShares, a.Org+"/"+a.Project+"/"+a.User))
+	t.leaves[a] = u
+	t.users++
+	return u
+}
+
+func (t *FairTree) decay(x *acct, now int64) {
+	if now > x.stamp {
+		if x.usage != 0 {
+			x.usage *= math.Exp2(-float64(now-x.stamp) / t.cfg.HalfLife.Seconds())
+		}
+		x.stamp = now
+	}
+}
+
+// Charge records accelerator-seconds of use by a at time now, on the
+// account and every level above it.
+func (t *FairTree) Charge(a Account, accelSeconds float64, now time.Time) {
+	l := t.leaf(a)
+	_ = l
+	s := now.Unix()
+	class := ClassOf(t.cfg.OrgKind[a.Org])
+	for _, key := range []string{class, class + "/" + a.Org, class + "/" + a.Org + "/" + a.Project, class + "/" + a.Org + "/" + a.Project + "/" + a.User} {
+		x := t.nodes[key]
+		t.decay(x, s)
+		x.usage += accelSeconds
+	}
+	t.dirty = true
+}
+
+// Usage reports the decayed usage (accelerator-seconds) of a path such as
+// "research", "research/org" or "research/org/project/user", as of now.
+func (t *FairTree) Usage(path string, now time.Time) float64 {
+	x, ok := t.nodes[path]
+	if !ok {
+		return 0
+	}
+	t.decay(x, now.Unix())
+	return x.usage
+}
+
+// Rank recomputes every user's place as of now. Call it before Factor
+// when usage changed.
+func (t *FairTree) Rank(now time.Time) {
+	s := now.Unix()
+	n := 0
+	var walk func(x *acct)
+	walk = func(x *acct) {
+		if len(x.children) == 0 {
+			x.rank = n
+			n++
+			return
+		}
+		var sumS, sumU float64
+		for _, c := range x.children {
+			t.decay(c, s)
+			sumS += c.share
+			sumU += c.usage
+		}
+		for _, c := range x.children {
+			sn, un := 0.0, 0.0
+			if sumS > 0 {
+				sn = c.share / sumS
+			}
+			if sumU > 0 {
+				un = c.usage / sumU
+			}
+			switch {
+			case sn == 0:
+				c.lf = 0
+			case un == 0:
+				c.lf = math.Inf(1)
+			default:
+				c.lf = sn / un
+			}
+		}
+		order := slices.Clone(x.children)
+		slices.SortStableFunc(order, func(a, b *acct) int { return cmp.Compare(b.lf, a.lf) })
+		for _, c := range order {
+			if c.share > 0 || len(c.children) > 0 {
+				walk(c)
+			}
+		}
+	}
+	walk(t.root)
+	t.dirty = false
+}
+
+// Factor is a's fair-share factor in [0,1]: 1 for the first user in Fair
+// Tree order, falling linearly to 1/users for the last.
+func (t *FairTree) Factor(a Account) (factor float64, rank, users int) {
+	l := t.leaf(a)
+	if t.users == 0 {
+		return 1, 0, 0
+	}
+	return float64(t.users-l.rank) / float64(t.users), l.rank + 1, t.users
+}
+
+// Dirty reports whether usage or accounts changed since the last Rank.
+func (t *FairTree) Dirty() bool { return t.dirty }
+
+// PriorityConfig weighs the multifactor priority, in the manner of Slurm's
+// priority/multifactor. Each factor is in [0,1]; the priority is the
+// weighted sum. All weights zero gives FIFO (ties by id).
+type PriorityConfig struct {
+	AgeWeight       float64
+	FairShareWeight float64
+	QoSWeight       float64
+	SizeWeight      float64
+	// MaxAge is the age at which the age factor saturates. 0 = 7 days.
+	MaxAge time.Duration
+	// QoS maps an access mode to its factor. Missing modes use
+	// DefaultQoSFactors.
+	QoS map[string]float64
+}
+
+// DefaultQoSFactors rank the access modes: fast-lane first, then
+// moonshot and large-scale, normal, playground last.
+var DefaultQoSFactors = map[string]float64{
+	core.QoSFastLane:   1,
+	core.QoSMoonshot:   0.8,
+	core.QoSLargeScale: 0.6,
+	core.QoSNormal:     0.4,
+	"":                 0.4,
+	core.QoSPlayground: 0.1,
+}
+
+// DefaultPriority is a reasonable starting point: fair share dominates,
+// then QoS, then age.
+func DefaultPriority() PriorityConfig {
+	return PriorityConfig{AgeWeight: 1000, FairShareWeight: 10000, QoSWeight: 2000, SizeWeight: 500, MaxAge: 7 * 24 * time.Hour}
+}
+
+// Factor is one term of a job's priority, as `sprio` shows it.
+type Factor struct {
+	Name   string  `json:"name"`
+	Value  float64 `json:"value"`  // in [0,1]
+	Weight float64 `json:"weight"` // from configuration
+	Points float64 `json:"points"` // Value * Weight
+	Note   string  `json:"note,omitempty"`
+}
+
+// Breakdown is a job's priority factor by factor.
+type Breakdown struct {
+	ID      core.JobID `json:"id"`
+	Total   float64    `json:"priority"`
+	Factors []Factor   `json:"factors"`
+}
+
+// PriorityInput is what the priority of one job depends on.
+type PriorityInput struct {
+	ID        core.JobID
+	Submit    time.Time
+	QoS       string
+	Milli     core.Milli
+	Account   Account
+	Total     core.Milli // size of the network, for the size factor
+	FairShare float64    // from FairTree.Factor
+	FSRank    int
+	FSUsers   int
+}
+
+// Priority computes a job's priority at now, factor by factor.
+func (c PriorityConfig) Priority(in PriorityInput, now time.Time) Breakdown {
+	maxAge := c.MaxAge
+	if maxAge <= 0 {
+		maxAge = 7 * 24 * time.Hour
+	}
+	age := min(max(now.Sub(in.Submit).Seconds()/maxAge.Seconds(), 0), 1)
+	q, ok := c.QoS[in.QoS]
+	if !ok {
+		q = DefaultQoSFactors[in.QoS]
+	}
+	size := 0.0
+	if in.Total > 0 {
+		size = min(float64(in.Milli)/float64(in.Total), 1)
+	}
+	b := Breakdown{ID: in.ID, Factors: []Factor{
+		{Name: "age", Value: age, Weight: c.AgeWeight},
+		{Name: "fairshare", Value: in.FairShare, Weight: c.FairShareWeight},
+		{Name: "qos", Value: q, Weight: c.QoSWeight},
+		{Name: "size", Value: size, Weight: c.SizeWeight},
+	}}
+	if in.FSUsers > 0 {
+		b.Factors[1].Note = strings.Join([]string{in.Account.Org, in.Account.Project, in.Account.User}, "/") + " is user " + strconv.Itoa(in.FSRank) + " of " + strconv.Itoa(in.FSUsers) + " in fair-tree order"
+	}
+	if in.QoS != "" {
+		b.Factors[2].Note = in.QoS
+	}
+	for i := range b.Factors {
+		f := &b.Factors[i]
+		f.Points = f.Value * f.Weight
+		b.Total += f.Points
+	}
+	return b
+}

@@ -1,0 +1,297 @@
+package sched
+
+import (
+	"slices"
+)
+
+// This file answers "when": the earliest time a request could start if
+// running jobs end at their walltime, and on which nodes. It backs EASY
+// backfill reservations, advance reservations and preemption, all of
+// which set nodes aside ("hold" them) so that ordinary placement skips
+// them.
+
+// Hold sets node i of pool p aside: ordinary placement no longer sees it.
+// Jobs already on it keep running.
+func (p *Pool) Hold(i int) {
+	if p.nodes[i].held {
+		return
+	}
+	p.leave(i)
+	p.nodes[i].held = true
+	p.dirty[i/p.NodesPerBlock] = true
+}
+
+// Unhold returns a held node to ordinary placement.
+func (p *Pool) Unhold(i int) {
+	if !p.nodes[i].held {
+		return
+	}
+	p.nodes[i].held = false
+	p.enter(i)
+	p.dirty[i/p.NodesPerBlock] = true
+}
+
+// Held reports whether node i is set aside.
+func (p *Pool) Held(i int) bool { return p.nodes[i].held }
+
+// NodeFreeDevices is the number of devices of node i held by no job.
+func (p *Pool) NodeFreeDevices(i int) int { return p.freeOf(i) }
+
+// nodeAt returns when node i has w free devices, from its devices'
+// expected ends (0 = now).
+func (p *Pool) nodeAt(i, w int) int64 {
+	var buf [MaxAccelPerNode]int64
+	e := buf[:p.K]
+	copy(e, p.devEnd[i*p.K:(i+1)*p.K])
+	if w == p.K {
+		return slices.Max(e)
+	}
+	slices.Sort(e)
+	return e[w-1]
+}
+
+// refresh rebuilds block b's time summary if stale.
+func (p *Pool) refresh(b int) {
+	if !p.dirty[b] {
+		return
+	}
+	p.dirty[b] = false
+	at := p.blockAt[b]
+	if at == nil {
+		at = make([]int64, p.K+1)
+		p.blockAt[b] = at
+	}
+	const never = int64(1<<63 - 1)
+	for w := range at {
+		at[w] = never
+	}
+	whole := p.wholeAt[b][:0]
+	lo, hi := b*p.NodesPerBlock, min((b+1)*p.NodesPerBlock, len(p.nodes))
+	var buf [MaxAccelPerNode]int64
+	for i := lo; i < hi; i++ {
+		if p.nodes[i].held {
+			continue
+		}
+		e := buf[:p.K]
+		copy(e, p.devEnd[i*p.K:(i+1)*p.K])
+		slices.Sort(e)
+		for w := 1; w <= p.K; w++ {
+			at[w] = min(at[w], e[w-1])
+		}
+		whole = append(whole, e[p.K-1])
+	}
+	slices.Sort(whole)
+	p.wholeAt[b] = whole
+}
+
+// Earliest is where and when a request could start at the soonest.
+type Earliest struct {
+	Pool  int
+	Nodes []int32 // the nodes to set aside
+	At    int64   // unix seconds; never before the now given
+}
+
+// EarliestStart finds the soonest time, not before now, at which r could
+// start on available (not held) nodes of pools if every running job ends
+// at its expected end, and the nodes it would use then. ok is false when r
+// can never fit those pools.
+func (c *Cluster) EarliestStart(r *Request, pools []int, now int64) (Earliest, bool) {
+	best := Earliest{Pool: -1}
+	better := func(pi int, at int64, nodes []int32) {
+		at = max(at, now)
+		if best.Pool < 0 || at < best.At {
+			best = Earliest{Pool: pi, Nodes: nodes, At: at}
+		}
+	}
+	for _, pi := range pools {
+		p := c.Pools[pi]
+		n := r.nodesIn(p)
+		if n == 0 {
+			w := r.Milli.Whole()
+			if w > p.K || r.Nodes > 1 {
+				continue
+			}
+			bb, at := -1, int64(0)
+			for b := range p.blockAt {
+				p.refresh(b)
+				if v := p.blockAt[b][w]; len(p.wholeAt[b]) > 0 && (bb < 0 || v < at) {
+					bb, at = b, v
+				}
+			}
+			if bb < 0 {
+				continue
+			}
+			lo, hi := bb*p.NodesPerBlock, min((bb+1)*p.NodesPerBlock, len(p.nodes))
+			for i := lo; i < hi; i++ {
+				if !p.nodes[i].held && p.nodeAt(i, w) == at {
+					better(pi, at, []int32{int32(i)})
+					break
+				}
+			}
+			continue
+		}
+		if n > len(p.nodes) {
+			continue
+		}
+		// Gangs: the n-th soonest entirely free node, per block, pod or pool.
+		if r.Topology != TopoAny && n <= p.NodesPerBlock {
+			bb, at := -1, int64(0)
+			for b := range p.wholeAt {
+				p.refresh(b)
+				if ws := p.wholeAt[b]; len(ws) >= n && (bb < 0 || ws[n-1] < at) {
+					bb, at = b, ws[n-1]
+				}
+			}
+			if bb >= 0 {
+				better(pi, at, p.soonestWhole(bb, bb+1, n))
+				if best.Pool == pi && at <= now {
+					continue // the tightest level is free now: nothing beats it
+				}
+			}
+		}
+		if r.Topology == TopoBlock {
+			continue
+		}
+		nb := len(p.blockAt)
+		if r.Topology != TopoAny {
+			for d := 0; d*p.BlocksPerPod < nb; d++ {
+				lo, hi := d*p.BlocksPerPod, min((d+1)*p.BlocksPerPod, nb)
+				if at, ok := p.nthWhole(lo, hi, n); ok {
+					if best.Pool < 0 || max(at, now) < best.At {
+						better(pi, at, p.soonestWhole(lo, hi, n))
+					}
+				}
+			}
+		}
+		if r.Topology == TopoPod {
+			continue
+		}
+		if at, ok := p.nthWhole(0, nb, n); ok && (best.Pool < 0 || max(at, now) < best.At) {
+			better(pi, at, p.soonestWhole(0, nb, n))
+		}
+	}
+	return best, best.Pool >= 0
+}
+
+// nthWhole returns the n-th soonest time a node of blocks [lo,hi) is
+// entirely free.
+func (p *Pool) nthWhole(lo, hi, n int) (int64, bool) {
+	var all []int64
+	for b := lo; b < hi; b++ {
+		p.refresh(b)
+		all = append(all, p.wholeAt[b]...)
+	}
+	if len(all) < n {
+		return 0, false
+	}
+	slices.Sort(all)
+	return all[n-1], true
+}
+
+// soonestWhole lists the n available nodes of blocks [lo,hi) that are
+// entirely free soonest, ties to the lower index.
+func (p *Pool) soonestWhole(lo, hi, n int) []int32 {
+	type cand struct {
+		at int64
+		i  int32
+	}
+	var cs []cand
+	for i := lo * p.NodesPerBlock; i < min(hi*p.NodesPerBlock, len(p.nodes)); i++ {
+		if !p.nodes[i].held {
+			cs = append(cs, cand{p.nodeAt(i, p.K), int32(i)})
+		}
+	}
+	slices.SortFunc(cs, func(a, b cand) int {
+		if a.at != b.at {
+			if a.at < b.at {
+				return -1
+			}
+			return 1
+		}
+		return int(a.i - b.i)
+	})
+	out := make([]int32, 0, n)
+	for _, c := range cs[:n] {
+		out = append(out, c.i)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// HeldAt reports when held node i of pool p has w free devices (w = 0
+// asks for the whole node), from expected ends.
+func (p *Pool) HeldAt(i, w int) int64 {
+	if w <= 0 || w > p.K {
+		w = p.K
+	}
+	return p.nodeAt(i, w)
+}
+
+// PlaceOn places r on nodes of pool pi only (held nodes, typically: a
+// reservation's or a backfill hold's), best fit, lowest index on ties. It
+// ignores fractions' sharing of devices and gives them a device of their
+// own.
+func (c *Cluster) PlaceOn(r *Request, pi int, nodes []int32) (Placement, bool) {
+	p := c.Pools[pi]
+	n := r.nodesIn(p)
+	if n == 0 {
+		w := r.Milli.Whole()
+		if w > p.K || r.Nodes > 1 {
+			return Placement{}, false
+		}
+		best, bestF := int32(-1), p.K+1
+		milli := core1000(r.Milli, w)
+		cpu, mem := p.cpuFor(r, milli)
+		for _, i := range nodes {
+			if f := p.freeOf(int(i)); f >= w && f < bestF && p.hostFits(int(i), cpu, mem) {
+				best, bestF = i, f
+			}
+		}
+		if best < 0 {
+			return Placement{}, false
+		}
+		share := NodeShare{Node: best, Mask: lowFree(p.nodes[best].used, p.K, w), CPUs: cpu, MemMiB: mem}
+		if r.Milli < 1000 {
+			share.Milli = r.Milli
+		}
+		return Placement{Pool: pi, Nodes: []NodeShare{share}}, true
+	}
+	// Whole nodes: the block with the most free ones first, so the gang
+	// spans as few blocks as the set allows.
+	perBlock := map[int][]int32{}
+	var blocks []int
+	for _, i := range nodes {
+		if p.nodes[i].used != 0 {
+			continue
+		}
+		b := int(i) / p.NodesPerBlock
+		if perBlock[b] == nil {
+			blocks = append(blocks, b)
+		}
+		perBlock[b] = append(perBlock[b], i)
+	}
+	slices.SortFunc(blocks, func(a, b int) int {
+		if la, lb := len(perBlock[a]), len(perBlock[b]); la != lb {
+			return lb - la
+		}
+		return a - b
+	})
+	var picked []int32
+	for _, b := range blocks {
+		picked = append(picked, perBlock[b]...)
+		if len(picked) >= n {
+			break
+		}
+	}
+	if len(picked) < n || r.Topology == TopoBlock && len(perBlock[blocks[0]]) < n {
+		return Placement{}, false
+	}
+	picked = picked[:n]
+	slices.Sort(picked)
+	all := ^uint64(0) >> uint(64-p.K)
+	pl := Placement{Pool: pi}
+	for _, i := range picked {
+		pl.Nodes = append(pl.Nodes, NodeShare{Node: i, Mask: all, CPUs: int32(p.CPUsPerNode), MemMiB: int32(p.MemMiBPerNode)})
+	}
+	return pl, true
+}
