@@ -594,7 +594,11 @@ func writeExplanation(w io.Writer, e *client.Explanation, now time.Time) error {
 	if reason != "" {
 		fmt.Fprintf(tw, "Reason:\t%s\n", reason)
 	}
-	for i, r := range st.Reasons {
+	reasons := st.Reasons
+	if len(reasons) == 1 && reasons[0] == reason {
+		reasons = nil // already said
+	}
+	for i, r := range reasons {
 		k := ""
 		if i == 0 {
 			k = "Details:"

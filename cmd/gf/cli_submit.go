@@ -382,7 +382,7 @@ func (o *submitOpts) run(ctx context.Context, env *cliEnv, args []string) error 
 				if j.Signal != "" {
 					msg += " (" + j.Signal + ")"
 				}
-				if j.Reason != "" {
+				if j.Reason != "" && !strings.Contains(msg, j.Reason) {
 					msg += ": " + j.Reason
 				}
 				return &exitError{code: code, msg: msg}
