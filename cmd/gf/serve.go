@@ -1,6 +1,250 @@
 package main
 
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/api"
+	"github.com/gigafactory/gigafactory/internal/config"
+	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/daemon"
+	"github.com/gigafactory/gigafactory/internal/driver"
+	"github.com/gigafactory/gigafactory/internal/driver/local"
+	"github.com/gigafactory/gigafactory/internal/driver/sim"
+	"github.com/gigafactory/gigafactory/internal/engine"
+	"github.com/gigafactory/gigafactory/internal/store"
+)
+
 // serverCommands lists the commands that run Gigafactory itself.
 func serverCommands() []*command {
+	o := &serveOptions{}
+	return []*command{{
+		name:    "serve",
+		summary: "run the control plane (embedded SQLite in --data, local executor by default)",
+		flags:   o.flags,
+		run:     func(ctx context.Context, env *cliEnv, args []string) error { return o.run(ctx, env, args) },
+	}}
+}
+
+type serveOptions struct {
+	listen   string
+	config   string
+	storeDSN string
+	virtual  int
+	network  string
+	logLevel string
+}
+
+func (o *serveOptions) flags(fs *flag.FlagSet) {
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to serve the API on (port 0 picks a free one; the URL is written to DATA/gf.addr)")
+	fs.StringVar(&o.config, "config", "", "federation config (YAML); default: one local site for this machine")
+	fs.StringVar(&o.storeDSN, "store", "", "store DSN: postgres://... for PostgreSQL; default: SQLite in DATA/gf.db")
+	fs.IntVar(&o.virtual, "virtual-accelerators", 0, "virtual accelerators of the default local site when no GPU is found (default 8)")
+	fs.StringVar(&o.network, "network", "", "a built-in network instead of --config: eu (the EU reference network, simulated sites)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) > 0 {
+		return errUsage
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level}))
+	dir := env.data
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	cfg, err := o.loadConfig()
+	if err != nil {
+		return err
+	}
+	for _, w := range cfg.Warnings {
+		log.Info("config", "note", w)
+	}
+	dsn := o.storeDSN
+	if dsn == "" {
+		dsn = "sqlite:" + filepath.Join(dir, "gf.db")
+	}
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tokenMsg, err := bootstrap(ctx, st, dir, cfg)
+	if err != nil {
+		return err
+	}
+	drivers, closeDrivers, err := openDrivers(cfg.Sites, dir)
+	if err != nil {
+		return err
+	}
+	defer closeDrivers()
+	d, err := daemon.New(daemon.Options{Store: st, Sites: cfg.Sites, Drivers: drivers, Engine: engine.Config{}, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := d.Recover(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", o.listen, err)
+	}
+	url := "http://" + ln.Addr().String()
+	if err := writeFileAtomic(filepath.Join(dir, "gf.addr"), []byte(url+"\n"), 0o644); err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: api.New(d, log, version).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	loopCtx, stopLoop := context.WithCancel(context.Background())
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		_ = d.Run(loopCtx)
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	total := 0
+	for _, s := range cfg.Sites {
+		total += s.Totals()
+	}
+	fmt.Fprintf(env.stdout, "Gigafactory %s serving %s (%d sites, %d accelerators; store %s)\n", version, url, len(cfg.Sites), total, st.Dialect())
+	if tokenMsg != "" {
+		fmt.Fprint(env.stdout, tokenMsg)
+	}
+	log.Info("serving", "url", url, "data", dir)
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			stopLoop()
+			<-loopDone
+			return err
+		}
+	}
+	log.Info("shutting down")
+	shCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shCtx)
+	stopLoop()
+	<-loopDone
 	return nil
+}
+
+func (o *serveOptions) loadConfig() (*config.Config, error) {
+	switch {
+	case o.network != "" && o.config != "":
+		return nil, errors.New("--network and --config exclude each other")
+	case o.network == "eu":
+		return config.EU(), nil
+	case o.network != "":
+		return nil, fmt.Errorf("--network %q: the only built-in network is eu", o.network)
+	case o.config != "":
+		return config.Load(o.config)
+	}
+	return config.Default(config.DefaultOptions{VirtualAccelerators: o.virtual}), nil
+}
+
+// openDrivers makes one driver per site that has compute.
+func openDrivers(sites []core.Site, dir string) (map[string]driver.Driver, func(), error) {
+	drivers := map[string]driver.Driver{}
+	closeAll := func() {
+		for _, d := range drivers {
+			if c, ok := d.(driver.Closer); ok {
+				_ = c.Close()
+			}
+		}
+	}
+	for _, s := range sites {
+		if len(s.Pools) == 0 {
+			continue
+		}
+		switch s.Driver {
+		case "local":
+			d, err := local.New(local.Options{Dir: filepath.Join(dir, "sites", s.ID)})
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("site %s: %w", s.ID, err)
+			}
+			drivers[s.ID] = d
+		case "sim":
+			drivers[s.ID] = sim.New(time.Now)
+		default:
+			closeAll()
+			return nil, nil, fmt.Errorf("site %s: driver %q is not available in this build", s.ID, s.Driver)
+		}
+	}
+	return drivers, closeAll, nil
+}
+
+// bootstrap creates, on first start, the administrator, its token and the
+// organisation and project named default. It returns what to tell the user.
+func bootstrap(ctx context.Context, st *store.DB, dir string, cfg *config.Config) (string, error) {
+	tokenPath := filepath.Join(dir, "admin.token")
+	done, err := st.GetMeta(ctx, "bootstrap_done")
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	if done == "" {
+		now := time.Now().UTC()
+		country := "LU"
+		if len(cfg.Sites) > 0 && len(cfg.Sites[0].Country) == 2 {
+			country = cfg.Sites[0].Country
+		}
+		for _, f := range []func() error{
+			func() error {
+				return st.CreateOrg(ctx, core.Org{Name: "default", Kind: core.OrgResearch, Country: country, CreatedAt: now})
+			},
+			func() error {
+				return st.CreateProject(ctx, core.Project{Name: api.DefaultProject, Org: "default", Description: "created at first start", CreatedAt: now})
+			},
+			func() error {
+				return st.CreateUser(ctx, core.User{Name: "admin", Org: "default", Role: core.RoleAdmin, CreatedAt: now})
+			},
+		} {
+			if err := f(); err != nil && !errors.Is(err, store.ErrExists) {
+				return "", fmt.Errorf("first start: %w", err)
+			}
+		}
+		if _, err := st.AppendAudit(ctx, store.AuditEntry{Actor: "gf", Action: "bootstrap", Object: "org/default", Detail: "organisation, project and administrator created at first start"}); err != nil {
+			return "", err
+		}
+	}
+	if _, err := os.Stat(tokenPath); err == nil && done != "" {
+		return "", nil
+	}
+	tok, hash := api.NewToken()
+	if err := st.CreateToken(ctx, "admin", hash, "admin.token"); err != nil {
+		return "", err
+	}
+	if err := writeFileAtomic(tokenPath, []byte(tok+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	if err := st.SetMeta(ctx, "bootstrap_done", time.Now().UTC().Format(time.RFC3339)); err != nil {
+		return "", err
+	}
+	abs, _ := filepath.Abs(tokenPath)
+	return fmt.Sprintf("Administrator token written to %s (mode 0600). In this directory gf finds it by itself; elsewhere:\n  export GF_URL=<the URL above> GF_TOKEN=$(cat %s)\nThen: gf submit -- sh -c 'echo hello'; gf jobs; gf logs 1\n", abs, strings.TrimSpace(abs)), nil
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

@@ -1,0 +1,9 @@
+package api
+
+import (
+	"reflect"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+)
+
+func reflectTypeOfJobSpec() reflect.Type { return reflect.TypeOf(core.JobSpec{}) }

@@ -1,0 +1,433 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/spec"
+	"github.com/gigafactory/gigafactory/internal/store"
+)
+
+// DefaultProject is used when a spec names no project.
+const DefaultProject = "default"
+
+// MaxBatch bounds the jobs of one batch submission.
+const MaxBatch = 10000
+
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &apiError{status: http.StatusRequestEntityTooLarge, kind: "too-large", detail: fmt.Sprintf("request body over %d bytes", MaxBody)}
+		}
+		return nil, badRequest("reading request body: %v", err)
+	}
+	return b, nil
+}
+
+// project returns a project, cached briefly: every submission checks one.
+func (s *Server) project(ctx context.Context, name string) (core.Project, error) {
+	now := time.Now()
+	s.projMu.Lock()
+	c, ok := s.projects[name]
+	s.projMu.Unlock()
+	if ok && now.Before(c.exp) {
+		return c.p, nil
+	}
+	p, err := s.st.GetProject(ctx, name)
+	if err != nil {
+		return core.Project{}, err
+	}
+	s.projMu.Lock()
+	s.projects[name] = cachedProject{p: p, exp: now.Add(5 * time.Second)}
+	s.projMu.Unlock()
+	return p, nil
+}
+
+// newJob turns a validated spec into a job for user u, checking the project
+// and the user's right to charge it. field prefixes error field names.
+func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field string) (core.Job, error) {
+	if sp.Project == "" {
+		sp.Project = DefaultProject
+	}
+	p, err := s.project(ctx, sp.Project)
+	if errors.Is(err, store.ErrNotFound) {
+		return core.Job{}, invalidField(field+"project", "unknown project %q", sp.Project)
+	}
+	if err != nil {
+		return core.Job{}, err
+	}
+	if u.Role != core.RoleAdmin && u.Org != p.Org {
+		return core.Job{}, forbidden("user %s may not charge project %s of organisation %s", u.Name, p.Name, p.Org)
+	}
+	if sp.Site != "" && !s.siteExists(sp.Site) {
+		return core.Job{}, invalidField(field+"site", "unknown site %q", sp.Site)
+	}
+	name := sp.Name
+	if name == "" {
+		name = defaultName(sp)
+	}
+	return core.Job{Name: name, Project: p.Name, Org: p.Org, User: u.Name, Spec: sp}, nil
+}
+
+func defaultName(sp core.JobSpec) string {
+	if len(sp.Command) > 0 {
+		n := sp.Command[0]
+		if i := strings.LastIndex(n, "/"); i >= 0 {
+			n = n[i+1:]
+		}
+		return n
+	}
+	return "script"
+}
+
+func (s *Server) siteExists(id string) bool {
+	for _, st := range s.d.Sites() {
+		if st.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	u := userFrom(ctx)
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	sp, err := spec.ParseJSON(body)
+	if err != nil {
+		return err
+	}
+	j, err := s.newJob(ctx, u, sp, "")
+	if err != nil {
+		return err
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > 200 {
+		return invalidField("Idempotency-Key", "at most 200 characters, got %d", len(key))
+	}
+	j.IdempotencyKey = key
+	jobs, created, err := s.d.Submit(ctx, []core.Job{j})
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if !created[0] {
+		status = http.StatusOK
+	} else if err := s.audit(ctx, "job.submit", "job/"+jobs[0].ID.String(), "project "+jobs[0].Project); err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/jobs/"+jobs[0].ID.String())
+	return writeJSON(w, status, jobs[0])
+}
+
+// batchRequest is the body of POST /api/v1/jobs:batch.
+type batchRequest struct {
+	Jobs           []json.RawMessage `json:"jobs"`
+	IdempotencyKey string            `json:"idempotency_key,omitempty"`
+}
+
+func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	u := userFrom(ctx)
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	var req batchRequest
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return badRequest("invalid batch body: %v (want {\"jobs\": [spec, ...]})", err)
+	}
+	if len(req.Jobs) == 0 {
+		return invalidField("jobs", "must hold at least one job")
+	}
+	if len(req.Jobs) > MaxBatch {
+		return invalidField("jobs", "at most %d jobs per batch, got %d", MaxBatch, len(req.Jobs))
+	}
+	if len(req.IdempotencyKey) > 180 {
+		return invalidField("idempotency_key", "at most 180 characters, got %d", len(req.IdempotencyKey))
+	}
+	jobs := make([]core.Job, len(req.Jobs))
+	var all spec.Errors
+	for i, raw := range req.Jobs {
+		prefix := fmt.Sprintf("jobs[%d].", i)
+		sp, err := spec.ParseJSON(raw)
+		var se spec.Errors
+		if errors.As(err, &se) {
+			for _, e := range se {
+				c := *e
+				c.Field = prefix + c.Field
+				all = append(all, &c)
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		j, err := s.newJob(ctx, u, sp, prefix)
+		if err != nil {
+			return err
+		}
+		if req.IdempotencyKey != "" {
+			j.IdempotencyKey = req.IdempotencyKey + "#" + strconv.Itoa(i)
+		}
+		jobs[i] = j
+	}
+	if len(all) > 0 {
+		return all
+	}
+	stored, created, err := s.d.Submit(ctx, jobs)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, c := range created {
+		if c {
+			n++
+		}
+	}
+	if n > 0 {
+		if err := s.audit(ctx, "job.submit-batch", fmt.Sprintf("jobs/%d..%d", stored[0].ID, stored[len(stored)-1].ID), fmt.Sprintf("%d new jobs", n)); err != nil {
+			return err
+		}
+	}
+	status := http.StatusCreated
+	if n == 0 {
+		status = http.StatusOK
+	}
+	return writeJSON(w, status, list[core.Job]{Items: stored})
+}
+
+// fillStatus adds the engine's reason and estimated start to pending jobs.
+func (s *Server) fillStatus(ctx context.Context, jobs []core.Job) {
+	var ids []core.JobID
+	for _, j := range jobs {
+		if j.State == core.StatePending {
+			ids = append(ids, j.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	st, err := s.d.Statuses(ctx, ids)
+	if err != nil {
+		return
+	}
+	for i := range jobs {
+		if x, ok := st[jobs[i].ID]; ok && jobs[i].State == core.StatePending {
+			if x.Reason != "" {
+				jobs[i].Reason = strings.Join(x.Reasons, "; ")
+				if jobs[i].Reason == "" {
+					jobs[i].Reason = x.Reason
+				}
+			}
+			jobs[i].EstimatedStart = x.EstimatedStart
+		}
+	}
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	u := userFrom(ctx)
+	q := r.URL.Query()
+	f := store.JobFilter{Project: q.Get("project"), User: q.Get("user"), Org: q.Get("org"), Site: q.Get("site"), Cursor: q.Get("cursor")}
+	if v := q.Get("state"); v != "" {
+		for _, st := range strings.Split(v, ",") {
+			st := core.State(strings.TrimSpace(st))
+			if !st.Valid() {
+				return invalidField("state", "unknown state %q (want pending, starting, running, completed, failed, cancelled or timeout)", st)
+			}
+			f.States = append(f.States, st)
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return invalidField("limit", "want a whole number from 1 to 1000, got %q", v)
+		}
+		f.Limit = n
+	}
+	if u.Role != core.RoleAdmin {
+		// Tenant isolation: a user sees the jobs of their own organisation.
+		if f.Org != "" && f.Org != u.Org {
+			return forbidden("user %s may not list jobs of organisation %s", u.Name, f.Org)
+		}
+		f.Org = u.Org
+	}
+	jobs, next, err := s.st.ListJobs(ctx, f)
+	if err != nil {
+		return err
+	}
+	s.fillStatus(ctx, jobs)
+	if jobs == nil {
+		jobs = []core.Job{}
+	}
+	return writeJSON(w, http.StatusOK, list[core.Job]{Items: jobs, NextCursor: next})
+}
+
+// jobFor loads the job of the path's {id} and checks that the caller may see it.
+func (s *Server) jobFor(r *http.Request) (core.Job, error) {
+	raw := r.PathValue("id")
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n <= 0 {
+		return core.Job{}, invalidField("id", "want a positive job id, got %q", raw)
+	}
+	j, err := s.st.GetJob(r.Context(), core.JobID(n))
+	if errors.Is(err, store.ErrNotFound) {
+		return core.Job{}, notFound("no job %d", n)
+	}
+	if err != nil {
+		return core.Job{}, err
+	}
+	u := userFrom(r.Context())
+	if u.Role != core.RoleAdmin && u.Org != j.Org {
+		return core.Job{}, notFound("no job %d", n) // do not reveal other tenants' jobs
+	}
+	return j, nil
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.jobFor(r)
+	if err != nil {
+		return err
+	}
+	js := []core.Job{j}
+	s.fillStatus(r.Context(), js)
+	return writeJSON(w, http.StatusOK, js[0])
+}
+
+func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.jobFor(r)
+	if err != nil {
+		return err
+	}
+	u := userFrom(r.Context())
+	if u.Role != core.RoleAdmin && u.Name != j.User {
+		return forbidden("user %s may not cancel job %d of user %s", u.Name, j.ID, j.User)
+	}
+	if j.State.Terminal() {
+		return writeJSON(w, http.StatusOK, j)
+	}
+	if err := s.audit(r.Context(), "job.cancel", "job/"+j.ID.String(), ""); err != nil {
+		return err
+	}
+	out, err := s.d.Cancel(r.Context(), j.ID, u.Name)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.jobFor(r)
+	if err != nil {
+		return err
+	}
+	evs, err := s.st.JobEvents(r.Context(), j.ID)
+	if err != nil {
+		return err
+	}
+	if evs == nil {
+		evs = []core.Event{}
+	}
+	return writeJSON(w, http.StatusOK, list[core.Event]{Items: evs})
+}
+
+func (s *Server) explainJob(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.jobFor(r)
+	if err != nil {
+		return err
+	}
+	ex, err := s.d.Explain(r.Context(), j.ID)
+	if err != nil {
+		return err
+	}
+	js := []core.Job{j}
+	s.fillStatus(r.Context(), js)
+	return writeJSON(w, http.StatusOK, map[string]any{"job": js[0], "explanation": ex})
+}
+
+// jobLogs serves a job's output; with follow=true it streams until the job
+// has ended and its output is drained.
+func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.jobFor(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	stream := q.Get("stream")
+	if stream == "" {
+		stream = "stdout"
+	}
+	if stream != "stdout" && stream != "stderr" {
+		return invalidField("stream", "want stdout or stderr, got %q", stream)
+	}
+	var offset int64
+	if v := q.Get("offset"); v != "" {
+		offset, err = strconv.ParseInt(v, 10, 64)
+		if err != nil || offset < 0 {
+			return invalidField("offset", "want a byte offset >= 0, got %q", v)
+		}
+	}
+	follow := q.Get("follow") == "true" || q.Get("follow") == "1"
+	if j.State == core.StatePending && !follow {
+		return &apiError{status: http.StatusConflict, kind: "conflict", detail: fmt.Sprintf("job %d has not started: no output yet", j.ID)}
+	}
+	ctx := r.Context()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	flusher, _ := w.(http.Flusher)
+	wroteHeader := false
+	for {
+		if j.Site != "" {
+			rc, err := s.d.Logs(ctx, j, stream)
+			if err == nil {
+				if offset > 0 {
+					if sk, ok := rc.(io.Seeker); ok {
+						_, _ = sk.Seek(offset, io.SeekStart)
+					} else {
+						_, _ = io.CopyN(io.Discard, rc, offset)
+					}
+				}
+				n, _ := io.Copy(w, bufio.NewReader(rc))
+				rc.Close()
+				offset += n
+				wroteHeader = wroteHeader || n > 0
+			} else if !follow && !j.State.Active() {
+				return notFound("no %s kept for job %d: %v", stream, j.ID, err)
+			}
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		if !follow || j.State.Terminal() {
+			if !wroteHeader {
+				w.WriteHeader(http.StatusOK)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(250 * time.Millisecond):
+		}
+		if j, err = s.st.GetJob(ctx, j.ID); err != nil {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,157 @@
+package api
+
+import (
+	"net/http"
+	"reflect"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/store"
+)
+
+// schemaTypes names the Go types behind the schemas the routes refer to.
+var schemaTypes = map[string]any{
+	"Job":           core.Job{},
+	"JobSpec":       core.JobSpec{},
+	"JobBatch":      batchRequest{},
+	"JobList":       list[core.Job]{},
+	"Event":         core.Event{},
+	"EventList":     list[core.Event]{},
+	"Site":          core.Site{},
+	"SiteList":      list[core.Site]{},
+	"Org":           core.Org{},
+	"OrgList":       list[core.Org]{},
+	"Project":       core.Project{},
+	"ProjectList":   list[core.Project]{},
+	"User":          core.User{},
+	"UserList":      list[core.User]{},
+	"UserWithToken": userWithToken{},
+	"Explanation":   map[string]any{},
+	"AuditList":     list[store.AuditEntry]{},
+	"Problem":       Problem{},
+}
+
+var pathParam = regexp.MustCompile(`\{([a-z]+)\}`)
+
+// OpenAPI returns the OpenAPI 3.1 document of the API, built from the route
+// table and the Go types themselves.
+func OpenAPI(version string) map[string]any {
+	paths := map[string]any{}
+	for _, rt := range routes() {
+		item, _ := paths[rt.path].(map[string]any)
+		if item == nil {
+			item = map[string]any{}
+			paths[rt.path] = item
+		}
+		op := map[string]any{
+			"summary":     rt.summary,
+			"operationId": strings.ToLower(rt.method) + strings.NewReplacer("/", "_", "{", "", "}", "", ":", "_", ".", "_").Replace(rt.path),
+		}
+		var params []any
+		for _, m := range pathParam.FindAllStringSubmatch(rt.path, -1) {
+			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+		}
+		if len(params) > 0 {
+			op["parameters"] = params
+		}
+		if rt.body != "" {
+			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": ref(rt.body)}}}
+		}
+		ok := map[string]any{"description": "success"}
+		if rt.answer != "" {
+			ok["content"] = map[string]any{"application/json": map[string]any{"schema": ref(rt.answer)}}
+		}
+		problem := map[string]any{"description": "problem", "content": map[string]any{"application/problem+json": map[string]any{"schema": ref("Problem")}}}
+		op["responses"] = map[string]any{"200": ok, "default": problem}
+		if !rt.public {
+			op["security"] = []any{map[string]any{"bearer": []any{}}}
+		}
+		item[strings.ToLower(rt.method)] = op
+	}
+	schemas := map[string]any{}
+	for name, v := range schemaTypes {
+		schemas[name] = schemaOf(reflect.TypeOf(v), 0)
+	}
+	return map[string]any{
+		"openapi": "3.1.0",
+		"info": map[string]any{
+			"title":       "Gigafactory control plane",
+			"version":     version,
+			"description": "One front door to a network of AI compute centres. Errors are RFC 9457 problem documents.",
+		},
+		"servers": []any{map[string]any{"url": "/"}},
+		"paths":   paths,
+		"components": map[string]any{
+			"schemas":         schemas,
+			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer"}},
+		},
+	}
+}
+
+func ref(name string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + name} }
+
+var (
+	timeType     = reflect.TypeOf(time.Time{})
+	milliType    = reflect.TypeOf(core.Milli(0))
+	durationType = reflect.TypeOf(core.Duration(0))
+)
+
+// schemaOf derives a JSON Schema from a Go type and its json tags.
+func schemaOf(t reflect.Type, depth int) map[string]any {
+	if depth > 6 {
+		return map[string]any{}
+	}
+	switch t {
+	case timeType:
+		return map[string]any{"type": "string", "format": "date-time"}
+	case milliType:
+		return map[string]any{"type": "number", "minimum": 0, "description": "accelerators; thousandths allowed"}
+	case durationType:
+		return map[string]any{"type": []any{"string", "number"}, "description": "a duration such as \"1h30m\" or a number of seconds"}
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return schemaOf(t.Elem(), depth)
+	case reflect.String:
+		return map[string]any{"type": "string"}
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		return map[string]any{"type": "integer"}
+	case reflect.Float64, reflect.Float32:
+		return map[string]any{"type": "number"}
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return map[string]any{"type": "string"}
+		}
+		return map[string]any{"type": "array", "items": schemaOf(t.Elem(), depth+1)}
+	case reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": schemaOf(t.Elem(), depth+1)}
+	case reflect.Interface:
+		return map[string]any{}
+	case reflect.Struct:
+		props := map[string]any{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			props[name] = schemaOf(f.Type, depth+1)
+		}
+		return map[string]any{"type": "object", "properties": props}
+	}
+	return map[string]any{}
+}
+
+func (s *Server) openapi(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, OpenAPI(s.version))
+}

@@ -1,0 +1,113 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gigafactory/gigafactory/internal/daemon"
+	"github.com/gigafactory/gigafactory/internal/spec"
+	"github.com/gigafactory/gigafactory/internal/store"
+)
+
+// Problem is an RFC 9457 problem document.
+type Problem struct {
+	Type     string       `json:"type"`
+	Title    string       `json:"title"`
+	Status   int          `json:"status"`
+	Detail   string       `json:"detail,omitempty"`
+	Instance string       `json:"instance,omitempty"`
+	Errors   []FieldError `json:"errors,omitempty"`
+}
+
+// FieldError names one offending field of a request.
+type FieldError struct {
+	Field  string `json:"field"`
+	Detail string `json:"detail"`
+	Line   int    `json:"line,omitempty"`
+}
+
+// apiError is an error that already knows its HTTP status.
+type apiError struct {
+	status int
+	kind   string
+	detail string
+	fields []FieldError
+}
+
+func (e *apiError) Error() string { return e.detail }
+
+func badRequest(format string, args ...any) error {
+	return &apiError{status: http.StatusBadRequest, kind: "bad-request", detail: fmt.Sprintf(format, args...)}
+}
+
+func invalidField(field, format string, args ...any) error {
+	d := fmt.Sprintf(format, args...)
+	return &apiError{status: http.StatusUnprocessableEntity, kind: "invalid-field", detail: field + ": " + d, fields: []FieldError{{Field: field, Detail: d}}}
+}
+
+func notFound(format string, args ...any) error {
+	return &apiError{status: http.StatusNotFound, kind: "not-found", detail: fmt.Sprintf(format, args...)}
+}
+
+func forbidden(format string, args ...any) error {
+	return &apiError{status: http.StatusForbidden, kind: "forbidden", detail: fmt.Sprintf(format, args...)}
+}
+
+var errUnauthenticated = &apiError{status: http.StatusUnauthorized, kind: "unauthenticated", detail: "missing or invalid bearer token"}
+
+// problemFor maps an error to its problem document: the one table from
+// error kinds to HTTP statuses.
+func problemFor(err error) Problem {
+	var ae *apiError
+	var se spec.Errors
+	switch {
+	case errors.As(err, &ae):
+		return Problem{Status: ae.status, Type: ae.kind, Detail: ae.detail, Errors: ae.fields}
+	case errors.As(err, &se):
+		p := Problem{Status: http.StatusUnprocessableEntity, Type: "invalid-field", Detail: se.Error()}
+		for _, e := range se {
+			p.Errors = append(p.Errors, FieldError{Field: e.Field, Detail: e.Msg, Line: e.Line})
+		}
+		return p
+	case errors.Is(err, store.ErrNotFound):
+		return Problem{Status: http.StatusNotFound, Type: "not-found", Detail: err.Error()}
+	case errors.Is(err, store.ErrExists):
+		return Problem{Status: http.StatusConflict, Type: "exists", Detail: err.Error()}
+	case errors.Is(err, store.ErrBadCursor):
+		return Problem{Status: http.StatusBadRequest, Type: "invalid-field", Detail: err.Error(), Errors: []FieldError{{Field: "cursor", Detail: "invalid cursor"}}}
+	case errors.Is(err, daemon.ErrConflict):
+		return Problem{Status: http.StatusConflict, Type: "conflict", Detail: err.Error()}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return Problem{Status: http.StatusServiceUnavailable, Type: "unavailable", Detail: err.Error()}
+	}
+	return Problem{Status: http.StatusInternalServerError, Type: "internal", Detail: "internal error"}
+}
+
+var titles = map[string]string{
+	"bad-request":     "Bad request",
+	"invalid-field":   "Invalid field",
+	"not-found":       "Not found",
+	"forbidden":       "Forbidden",
+	"unauthenticated": "Unauthenticated",
+	"exists":          "Already exists",
+	"conflict":        "Conflict",
+	"unavailable":     "Service unavailable",
+	"internal":        "Internal error",
+	"too-large":       "Request too large",
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	p := problemFor(err)
+	p.Title = titles[p.Type]
+	p.Type = "https://gigafactory.eu/problems/" + p.Type
+	p.Instance = r.URL.Path
+	if p.Status >= 500 {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}

@@ -1,0 +1,180 @@
+// Package api is Gigafactory's REST API v1: JSON over HTTP, bearer-token
+// authentication, RFC 9457 problem documents for every error, an OpenAPI 3.1
+// description of itself, and Prometheus metrics.
+//
+// Handlers are thin: they authenticate, authorise, decode and validate
+// (package spec), then call the daemon or the store, audit the mutation and
+// encode the answer. The mapping from errors to HTTP statuses is one table,
+// problemFor.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/daemon"
+	"github.com/gigafactory/gigafactory/internal/store"
+)
+
+// MaxBody bounds a request body (a batch of jobs included).
+const MaxBody = 32 << 20
+
+// Server serves the REST API over a daemon.
+type Server struct {
+	d       *daemon.Daemon
+	st      *store.DB
+	log     *slog.Logger
+	version string
+	tokens  tokenCache
+	stats   httpStats
+
+	projMu   sync.Mutex
+	projects map[string]cachedProject
+}
+
+type cachedProject struct {
+	p   core.Project
+	exp time.Time
+}
+
+// New returns the API server for d.
+func New(d *daemon.Daemon, log *slog.Logger, version string) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Server{d: d, st: d.Store(), log: log, version: version, tokens: tokenCache{m: map[string]cachedUser{}}, projects: map[string]cachedProject{}}
+}
+
+// route is one endpoint; the table drives both the mux and the OpenAPI
+// document, so the two cannot disagree.
+type route struct {
+	method, path string
+	summary      string
+	public       bool
+	handler      func(s *Server, w http.ResponseWriter, r *http.Request) error
+	body         string // schema name of the request body, if any
+	answer       string // schema name of the answer, if any
+}
+
+func routes() []route {
+	return []route{
+		{method: "GET", path: "/healthz", summary: "Liveness", public: true, handler: (*Server).healthz},
+		{method: "GET", path: "/readyz", summary: "Readiness: recovery done and the scheduler loop running", public: true, handler: (*Server).readyz},
+		{method: "GET", path: "/metrics", summary: "Prometheus metrics", public: true, handler: (*Server).metrics},
+		{method: "GET", path: "/api/v1/openapi.json", summary: "This API's OpenAPI 3.1 document", public: true, handler: (*Server).openapi},
+		{method: "GET", path: "/api/v1/sites", summary: "List sites", handler: (*Server).listSites, answer: "SiteList"},
+		{method: "GET", path: "/api/v1/sites/{id}", summary: "Get a site", handler: (*Server).getSite, answer: "Site"},
+		{method: "POST", path: "/api/v1/orgs", summary: "Create an organisation (admin)", handler: (*Server).createOrg, body: "Org", answer: "Org"},
+		{method: "GET", path: "/api/v1/orgs", summary: "List organisations", handler: (*Server).listOrgs, answer: "OrgList"},
+		{method: "GET", path: "/api/v1/orgs/{name}", summary: "Get an organisation", handler: (*Server).getOrg, answer: "Org"},
+		{method: "POST", path: "/api/v1/projects", summary: "Create a project (admin)", handler: (*Server).createProject, body: "Project", answer: "Project"},
+		{method: "GET", path: "/api/v1/projects", summary: "List projects (?org=)", handler: (*Server).listProjects, answer: "ProjectList"},
+		{method: "GET", path: "/api/v1/projects/{name}", summary: "Get a project", handler: (*Server).getProject, answer: "Project"},
+		{method: "POST", path: "/api/v1/users", summary: "Create a user and its first API token (admin)", handler: (*Server).createUser, body: "User", answer: "UserWithToken"},
+		{method: "GET", path: "/api/v1/users", summary: "List users (admin)", handler: (*Server).listUsers, answer: "UserList"},
+		{method: "GET", path: "/api/v1/users/{name}", summary: "Get a user", handler: (*Server).getUser, answer: "User"},
+		{method: "POST", path: "/api/v1/jobs", summary: "Submit a job (Idempotency-Key header optional)", handler: (*Server).submitJob, body: "JobSpec", answer: "Job"},
+		{method: "POST", path: "/api/v1/jobs:batch", summary: "Submit many jobs in one transaction", handler: (*Server).submitBatch, body: "JobBatch", answer: "JobList"},
+		{method: "GET", path: "/api/v1/jobs", summary: "List jobs (?state=&project=&user=&org=&site=&limit=&cursor=)", handler: (*Server).listJobs, answer: "JobList"},
+		{method: "GET", path: "/api/v1/jobs/{id}", summary: "Get a job, with why it waits", handler: (*Server).getJob, answer: "Job"},
+		{method: "DELETE", path: "/api/v1/jobs/{id}", summary: "Cancel a job", handler: (*Server).cancelJob, answer: "Job"},
+		{method: "POST", path: "/api/v1/jobs/{id}/cancel", summary: "Cancel a job", handler: (*Server).cancelJob, answer: "Job"},
+		{method: "GET", path: "/api/v1/jobs/{id}/logs", summary: "A job's output (?stream=stdout|stderr&offset=&follow=true)", handler: (*Server).jobLogs},
+		{method: "GET", path: "/api/v1/jobs/{id}/events", summary: "A job's history", handler: (*Server).jobEvents, answer: "EventList"},
+		{method: "GET", path: "/api/v1/jobs/{id}/explain", summary: "Why a job waits or where it runs", handler: (*Server).explainJob, answer: "Explanation"},
+		{method: "GET", path: "/api/v1/audit", summary: "The tamper-evident audit log (admin; ?after=&limit=&verify=true)", handler: (*Server).listAudit, answer: "AuditList"},
+	}
+}
+
+// Handler returns the API's http.Handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range routes() {
+		rt := rt
+		mux.HandleFunc(rt.method+" "+rt.path, func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			sw := &statusWriter{ResponseWriter: w, status: 200}
+			s.serve(rt, sw, r)
+			s.stats.observe(rt.method+" "+rt.path, sw.status, time.Since(start))
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path != "/" {
+			s.writeError(w, r, notFound("no such endpoint: %s %s (see /api/v1/openapi.json)", r.Method, r.URL.Path))
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("Gigafactory control plane " + s.version + "\nAPI: /api/v1 (OpenAPI: /api/v1/openapi.json)\n"))
+	})
+	return mux
+}
+
+func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) {
+	if !rt.public {
+		u, err := s.authenticate(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), userKey, u))
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	if err := rt.handler(s, w, r); err != nil {
+		s.writeError(w, r, err)
+	}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+// list is the shape of every list answer.
+type list[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "text/plain")
+	_, err := w.Write([]byte("ok\n"))
+	return err
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	if !s.d.Ready() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, err := w.Write([]byte("recovering\n"))
+		return err
+	}
+	return s.healthz(w, r)
+}
+
+// audit records a mutation in the tamper-evident log.
+func (s *Server) audit(ctx context.Context, action, object, detail string) error {
+	_, err := s.st.AppendAudit(ctx, store.AuditEntry{Actor: userFrom(ctx).Name, Action: action, Object: object, Detail: detail})
+	return err
+}

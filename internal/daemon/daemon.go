@@ -1,0 +1,684 @@
+// Package daemon is the live shell around the pure scheduling engine.
+//
+// One goroutine (Run) owns the engine. Everything that changes what the
+// engine knows reaches it as an event through that goroutine: submissions
+// (made durable in the store first, by the caller's goroutine, with group
+// commit), cancellations, and the state changes the site drivers report.
+// Each turn of the loop applies the queued events, polls the drivers, runs
+// one engine Step with the real clock and carries out the intents it
+// returns: record the placement, then start the job on its site's driver.
+//
+//	API ──Submit──▶ store (durable) ──event──▶ ┌──────────── loop ────────────┐
+//	API ──Cancel────────────────────────────▶ │ Apply(events) → Step(now)    │──▶ driver.Start/Cancel
+//	drivers ──Poll updates────────────────────▶ │ → intents → store → driver   │
+//	                                            └──────────────────────────────┘
+//
+// At start, Recover reloads every unfinished job: pending jobs wait again;
+// jobs that were starting or running are re-adopted through the driver or,
+// when they can no longer be followed, failed with reason "controller
+// restarted" and requeued when their spec allows it.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/driver"
+	"github.com/gigafactory/gigafactory/internal/engine"
+	"github.com/gigafactory/gigafactory/internal/store"
+)
+
+// ReasonRestarted is the reason given to a job whose run was lost because the
+// controller restarted and the driver could not re-adopt it.
+const ReasonRestarted = "controller restarted"
+
+// Options configure a Daemon.
+type Options struct {
+	Store   *store.DB
+	Sites   []core.Site
+	Drivers map[string]driver.Driver // by site id
+	Engine  engine.Config
+	// Clock returns the current time; default time.Now.
+	Clock func() time.Time
+	// PollEvery is how often drivers are polled; default 200ms.
+	PollEvery time.Duration
+	Logger    *slog.Logger
+}
+
+// Daemon drives the engine with the real clock, the store and the drivers.
+type Daemon struct {
+	st      *store.DB
+	sites   []core.Site
+	drivers map[string]driver.Driver
+	clock   func() time.Time
+	poll    time.Duration
+	log     *slog.Logger
+
+	eng *engine.Engine // owned by the loop goroutine
+
+	mu    sync.Mutex
+	queue []engine.Event
+	wake  chan struct{}
+	calls chan call
+
+	// Owned by the loop goroutine.
+	active     map[core.JobID]core.Job // starting or running jobs
+	preempting map[core.JobID]preemption
+
+	ready   atomic.Bool
+	metrics Metrics
+}
+
+type preemption struct {
+	deadline time.Time
+	killed   bool
+}
+
+// call is a function the loop runs on behalf of another goroutine, so that
+// engine state is only ever touched by the loop.
+type call struct {
+	fn   func(ctx context.Context)
+	done chan struct{}
+}
+
+// Metrics are the daemon's counters, read by the /metrics endpoint.
+type Metrics struct {
+	Submitted atomic.Int64
+	Started   atomic.Int64
+	Ended     sync.Map // core.State -> *atomic.Int64
+	StepNanos atomic.Int64
+	Steps     atomic.Int64
+}
+
+// EndedCount reports how many jobs ended in state s.
+func (m *Metrics) EndedCount(s core.State) int64 {
+	if v, ok := m.Ended.Load(s); ok {
+		return v.(*atomic.Int64).Load()
+	}
+	return 0
+}
+
+func (m *Metrics) ended(s core.State) {
+	v, _ := m.Ended.LoadOrStore(s, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+}
+
+// New returns a daemon; call Recover, then Run.
+func New(o Options) (*Daemon, error) {
+	if o.Store == nil {
+		return nil, errors.New("daemon: no store")
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.PollEvery <= 0 {
+		o.PollEvery = 200 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	for _, s := range o.Sites {
+		if len(s.Pools) > 0 && o.Drivers[s.ID] == nil {
+			return nil, fmt.Errorf("daemon: site %s has no driver", s.ID)
+		}
+	}
+	return &Daemon{
+		st: o.Store, sites: o.Sites, drivers: o.Drivers, clock: o.Clock, poll: o.PollEvery, log: o.Logger,
+		eng:        engine.New(o.Engine, o.Sites),
+		wake:       make(chan struct{}, 1),
+		calls:      make(chan call),
+		active:     map[core.JobID]core.Job{},
+		preempting: map[core.JobID]preemption{},
+	}, nil
+}
+
+// Sites returns the federation's sites.
+func (d *Daemon) Sites() []core.Site { return d.sites }
+
+// Metrics exposes the daemon's counters.
+func (d *Daemon) Metrics() *Metrics { return &d.metrics }
+
+// Ready reports whether recovery is done and the loop runs.
+func (d *Daemon) Ready() bool { return d.ready.Load() }
+
+// Store returns the daemon's store.
+func (d *Daemon) Store() *store.DB { return d.st }
+
+func (d *Daemon) enqueue(evs ...engine.Event) {
+	d.mu.Lock()
+	d.queue = append(d.queue, evs...)
+	d.mu.Unlock()
+	d.kick()
+}
+
+func (d *Daemon) kick() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// do runs fn on the loop goroutine and waits for it.
+func (d *Daemon) do(ctx context.Context, fn func(ctx context.Context)) error {
+	c := call{fn: fn, done: make(chan struct{})}
+	select {
+	case d.calls <- c:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Submit makes jobs durable, then hands the new ones to the scheduler. It
+// returns the stored jobs and, per job, whether it was new (false for an
+// idempotent retry).
+func (d *Daemon) Submit(ctx context.Context, jobs []core.Job) ([]core.Job, []bool, error) {
+	now := d.clock().UTC()
+	for i := range jobs {
+		jobs[i].State = core.StatePending
+		jobs[i].SubmitTime = now
+		jobs[i].UpdateTime = now
+		if jobs[i].Name == "" {
+			jobs[i].Name = jobs[i].Spec.Name
+		}
+	}
+	stored, created, err := d.st.SubmitJobs(ctx, jobs)
+	if err != nil {
+		return nil, nil, err
+	}
+	evs := make([]engine.Event, 0, len(stored))
+	for i, j := range stored {
+		if created[i] {
+			evs = append(evs, engine.Submitted{Job: j})
+		}
+	}
+	d.metrics.Submitted.Add(int64(len(evs)))
+	if len(evs) > 0 {
+		d.enqueue(evs...)
+	}
+	return stored, created, nil
+}
+
+// ErrConflict is returned when an operation does not fit the job's state.
+var ErrConflict = errors.New("conflict")
+
+// Cancel cancels a job: a pending job at once, an active one through its
+// driver (its final state arrives when the driver reports it).
+func (d *Daemon) Cancel(ctx context.Context, id core.JobID, actor string) (core.Job, error) {
+	var out core.Job
+	var err error
+	derr := d.do(ctx, func(ctx context.Context) {
+		out, err = d.cancel(ctx, id, actor)
+	})
+	if derr != nil {
+		return core.Job{}, derr
+	}
+	return out, err
+}
+
+func (d *Daemon) cancel(ctx context.Context, id core.JobID, actor string) (core.Job, error) {
+	j, err := d.st.GetJob(ctx, id)
+	if err != nil {
+		return core.Job{}, err
+	}
+	if j.State.Terminal() {
+		return j, nil
+	}
+	d.applyQueued() // the job may still sit in the queue
+	now := d.clock().UTC()
+	msg := "cancelled by " + actor
+	if j.State == core.StatePending {
+		from := j.State
+		j.State, j.Reason, j.EndTime, j.UpdateTime = core.StateCancelled, msg, &now, now
+		ok, err := d.st.UpdateJobIf(ctx, j, from, core.Event{JobID: id, Time: now, Type: "cancelled", State: j.State, Message: msg})
+		if err != nil {
+			return core.Job{}, err
+		}
+		if !ok {
+			return d.st.GetJob(ctx, id)
+		}
+		d.eng.Apply(engine.Cancelled{ID: id, At: now})
+		d.metrics.ended(core.StateCancelled)
+		d.kick()
+		return j, nil
+	}
+	drv := d.drivers[j.Site]
+	if drv == nil {
+		return core.Job{}, fmt.Errorf("cancel job %d: site %q has no driver", id, j.Site)
+	}
+	if err := drv.Cancel(ctx, j); err != nil {
+		return core.Job{}, fmt.Errorf("cancel job %d on %s: %w", id, j.Site, err)
+	}
+	j.Reason = msg
+	j.UpdateTime = now
+	if err := d.st.UpdateJob(ctx, j, core.Event{JobID: id, Time: now, Type: "cancel-requested", State: j.State, Message: msg}); err != nil {
+		return core.Job{}, err
+	}
+	if a, ok := d.active[id]; ok {
+		a.Reason = msg
+		d.active[id] = a
+	}
+	return j, nil
+}
+
+// Statuses returns the engine's view (reason, estimated start, priority)
+// of the given jobs; unknown ids are left out.
+func (d *Daemon) Statuses(ctx context.Context, ids []core.JobID) (map[core.JobID]engine.Status, error) {
+	out := make(map[core.JobID]engine.Status, len(ids))
+	err := d.do(ctx, func(ctx context.Context) {
+		d.applyQueued()
+		for _, id := range ids {
+			if s, ok := d.eng.Status(id); ok {
+				out[id] = s
+			}
+		}
+	})
+	return out, err
+}
+
+// Explain returns the engine's full explanation of a job.
+func (d *Daemon) Explain(ctx context.Context, id core.JobID) (any, error) {
+	var out any
+	err := d.do(ctx, func(ctx context.Context) {
+		d.applyQueued()
+		out = explain(d.eng, id)
+	})
+	return out, err
+}
+
+// Usage reports accelerators in use and pending jobs, for metrics.
+type Usage struct {
+	Pending   int
+	Active    int
+	InUse     core.Milli
+	Capacity  int
+	StepsDone int64
+}
+
+// Usage reports the current load.
+func (d *Daemon) Usage(ctx context.Context) (Usage, error) {
+	var u Usage
+	err := d.do(ctx, func(ctx context.Context) {
+		d.applyQueued()
+		u.Pending = len(d.eng.Pending())
+		u.Active = len(d.active)
+		for _, j := range d.active {
+			u.InUse += j.Alloc.Accelerators()
+		}
+		for _, s := range d.sites {
+			u.Capacity += s.Totals()
+		}
+	})
+	return u, err
+}
+
+// Logs opens a job's output through its site's driver.
+func (d *Daemon) Logs(ctx context.Context, j core.Job, stream string) (io.ReadCloser, error) {
+	drv := d.drivers[j.Site]
+	lr, ok := drv.(driver.LogReader)
+	if !ok {
+		return nil, fmt.Errorf("site %q keeps no logs for gf", j.Site)
+	}
+	return lr.Logs(ctx, j, stream)
+}
+
+// Recover reloads every unfinished job after a (re)start. It must run
+// before Run and before the API accepts requests.
+func (d *Daemon) Recover(ctx context.Context) error {
+	jobs, err := d.st.UnfinishedJobs(ctx)
+	if err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	bySite := map[string][]core.Job{}
+	for _, j := range jobs {
+		if j.State == core.StatePending {
+			d.eng.Apply(engine.Submitted{Job: j})
+			continue
+		}
+		bySite[j.Site] = append(bySite[j.Site], j)
+	}
+	siteIDs := make([]string, 0, len(bySite))
+	for s := range bySite {
+		siteIDs = append(siteIDs, s)
+	}
+	sort.Strings(siteIDs)
+	for _, site := range siteIDs {
+		list := bySite[site]
+		var updates []driver.Update
+		if ad, ok := d.drivers[site].(driver.Adopter); ok {
+			updates, err = ad.Adopt(ctx, list)
+			if err != nil {
+				d.log.Warn("adopt failed; treating jobs as lost", "site", site, "err", err)
+				updates = nil
+			}
+		}
+		got := map[core.JobID]driver.Update{}
+		for _, u := range updates {
+			got[u.JobID] = u
+		}
+		for _, j := range list {
+			u, ok := got[j.ID]
+			if !ok {
+				u = driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed, Reason: ReasonRestarted, Time: d.clock()}
+			}
+			if u.State == core.StateRunning || u.State == core.StateStarting {
+				d.active[j.ID] = j
+				d.eng.Apply(engine.Submitted{Job: j})
+				if j.Alloc != nil {
+					at := j.SubmitTime
+					if j.StartTime != nil {
+						at = *j.StartTime
+					}
+					d.eng.Apply(engine.Started{ID: j.ID, Alloc: *j.Alloc, At: at})
+				}
+				if j.State != core.StateRunning {
+					d.handleUpdate(ctx, u)
+				}
+				continue
+			}
+			d.finish(ctx, j, u, false)
+		}
+	}
+	d.log.Info("recovered", "unfinished", len(jobs))
+	return nil
+}
+
+// Run is the loop; it returns when ctx ends.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.ready.Store(true)
+	defer d.ready.Store(false)
+	poll := time.NewTicker(d.poll)
+	defer poll.Stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		d.turn(ctx)
+		next := d.nextWake()
+		if !next.IsZero() {
+			wait := next.Sub(d.clock())
+			if wait < time.Millisecond {
+				wait = time.Millisecond
+			}
+			timer.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.wake:
+		case <-poll.C:
+			d.pollDrivers(ctx)
+		case <-timer.C:
+		case c := <-d.calls:
+			c.fn(ctx)
+			close(c.done)
+		}
+	}
+}
+
+func (d *Daemon) nextWake() time.Time {
+	var next time.Time
+	for _, p := range d.preempting {
+		if !p.killed && (next.IsZero() || p.deadline.Before(next)) {
+			next = p.deadline
+		}
+	}
+	return next
+}
+
+// applyQueued feeds queued events into the engine.
+func (d *Daemon) applyQueued() {
+	d.mu.Lock()
+	q := d.queue
+	d.queue = nil
+	d.mu.Unlock()
+	for _, ev := range q {
+		d.eng.Apply(ev)
+	}
+}
+
+// turn applies queued events, runs one engine step and carries out its
+// intents.
+func (d *Daemon) turn(ctx context.Context) {
+	d.applyQueued()
+	now := d.clock()
+	t0 := time.Now()
+	intents, next := d.eng.Step(now)
+	d.metrics.StepNanos.Add(int64(time.Since(t0)))
+	d.metrics.Steps.Add(1)
+	for _, in := range intents {
+		switch in := in.(type) {
+		case engine.Start:
+			d.start(ctx, in)
+		case engine.Preempt:
+			d.preempt(ctx, in)
+		}
+	}
+	d.expirePreemptions(ctx)
+	if !next.IsZero() {
+		// The engine asks to be woken; the poll ticker bounds the delay.
+		_ = next
+	}
+}
+
+func (d *Daemon) start(ctx context.Context, in engine.Start) {
+	j, err := d.st.GetJob(ctx, in.ID)
+	if err != nil {
+		d.log.Error("start: load job", "job", in.ID, "err", err)
+		d.eng.Apply(engine.Ended{ID: in.ID, State: core.StateFailed, At: d.clock()})
+		return
+	}
+	if j.State != core.StatePending {
+		// Cancelled meanwhile: give the resources back.
+		d.eng.Apply(engine.Ended{ID: in.ID, State: j.State, At: d.clock()})
+		return
+	}
+	now := d.clock().UTC()
+	alloc := in.Alloc
+	j.State, j.Site, j.Alloc, j.Reason, j.UpdateTime = core.StateStarting, alloc.Site, &alloc, "", now
+	ok, err := d.st.UpdateJobIf(ctx, j, core.StatePending, core.Event{JobID: j.ID, Time: now, Type: "placed", State: j.State, Message: describeAlloc(alloc)})
+	if err != nil || !ok {
+		if err != nil {
+			d.log.Error("start: record placement", "job", j.ID, "err", err)
+		}
+		d.eng.Apply(engine.Ended{ID: j.ID, State: core.StateCancelled, At: now})
+		return
+	}
+	drv := d.drivers[alloc.Site]
+	if drv == nil {
+		d.finish(ctx, j, driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed, Reason: "site " + alloc.Site + " has no driver", Time: now}, true)
+		return
+	}
+	handle, err := drv.Start(ctx, j)
+	if err != nil {
+		d.finish(ctx, j, driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed, Reason: "could not start: " + err.Error(), Time: d.clock()}, true)
+		return
+	}
+	j.Handle = handle
+	d.active[j.ID] = j
+	d.metrics.Started.Add(1)
+	if err := d.st.UpdateJob(ctx, j, core.Event{JobID: j.ID, Time: d.clock().UTC(), Type: "launched", State: j.State, Message: "handle " + handle}); err != nil {
+		d.log.Error("start: record handle", "job", j.ID, "err", err)
+	}
+}
+
+func describeAlloc(a core.Allocation) string {
+	s := "on " + a.Site + ":"
+	for i, n := range a.Nodes {
+		if i == 8 {
+			s += fmt.Sprintf(" ... (%d nodes)", len(a.Nodes))
+			break
+		}
+		s += fmt.Sprintf(" %s%v", n.Node, n.Accels)
+		if n.Milli > 0 {
+			s += fmt.Sprintf("(%s)", n.Milli)
+		}
+	}
+	return s
+}
+
+func (d *Daemon) preempt(ctx context.Context, in engine.Preempt) {
+	j, ok := d.active[in.ID]
+	if !ok {
+		return
+	}
+	drv := d.drivers[j.Site]
+	now := d.clock()
+	if sg, ok := drv.(driver.Signaler); ok && in.Grace > 0 && in.Signal != "" {
+		if err := sg.Signal(ctx, j, in.Signal); err == nil {
+			d.preempting[j.ID] = preemption{deadline: now.Add(in.Grace)}
+			d.record(ctx, j, "preempting", fmt.Sprintf("preempted for job %d: %s sent, stopping in %s", in.For, in.Signal, in.Grace))
+			return
+		}
+	}
+	d.preempting[j.ID] = preemption{deadline: now, killed: true}
+	d.record(ctx, j, "preempting", fmt.Sprintf("preempted for job %d", in.For))
+	if err := drv.Cancel(ctx, j); err != nil {
+		d.log.Error("preempt: cancel", "job", j.ID, "err", err)
+	}
+}
+
+func (d *Daemon) expirePreemptions(ctx context.Context) {
+	now := d.clock()
+	for id, p := range d.preempting {
+		if p.killed || now.Before(p.deadline) {
+			continue
+		}
+		j := d.active[id]
+		if err := d.drivers[j.Site].Cancel(ctx, j); err != nil {
+			d.log.Error("preempt: cancel after grace", "job", id, "err", err)
+		}
+		p.killed = true
+		d.preempting[id] = p
+	}
+}
+
+func (d *Daemon) record(ctx context.Context, j core.Job, typ, msg string) {
+	if err := d.st.UpdateJob(ctx, j, core.Event{JobID: j.ID, Time: d.clock().UTC(), Type: typ, State: j.State, Message: msg}); err != nil {
+		d.log.Error("record event", "job", j.ID, "type", typ, "err", err)
+	}
+}
+
+func (d *Daemon) pollDrivers(ctx context.Context) {
+	ids := make([]string, 0, len(d.drivers))
+	for id := range d.drivers {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		ups, err := d.drivers[id].Poll(ctx)
+		if err != nil {
+			d.log.Warn("poll failed", "site", id, "err", err)
+			continue
+		}
+		for _, u := range ups {
+			d.handleUpdate(ctx, u)
+		}
+	}
+}
+
+// handleUpdate records one driver update.
+func (d *Daemon) handleUpdate(ctx context.Context, u driver.Update) {
+	j, ok := d.active[u.JobID]
+	if !ok {
+		return // an update for a job we no longer follow (already ended)
+	}
+	if u.Attempt != j.Attempt {
+		return
+	}
+	if u.State == core.StateRunning {
+		if j.State == core.StateRunning {
+			return
+		}
+		at := u.Time.UTC()
+		if at.IsZero() {
+			at = d.clock().UTC()
+		}
+		j.State, j.StartTime, j.UpdateTime = core.StateRunning, &at, d.clock().UTC()
+		if u.Handle != "" {
+			j.Handle = u.Handle
+		}
+		d.active[j.ID] = j
+		if j.Alloc != nil {
+			d.eng.Apply(engine.Started{ID: j.ID, Alloc: *j.Alloc, At: at})
+		}
+		if err := d.st.UpdateJob(ctx, j, core.Event{JobID: j.ID, Time: at, Type: "started", State: j.State, Message: "running on " + j.Site}); err != nil {
+			d.log.Error("record start", "job", j.ID, "err", err)
+		}
+		return
+	}
+	if u.State.Terminal() {
+		_, preempted := d.preempting[j.ID]
+		delete(d.preempting, j.ID)
+		d.finish(ctx, j, u, preempted)
+	}
+}
+
+// finish records a job's end and releases its resources. A run that was
+// lost or preempted goes back to pending when the job allows it.
+func (d *Daemon) finish(ctx context.Context, j core.Job, u driver.Update, preempted bool) {
+	now := d.clock().UTC()
+	end := u.Time.UTC()
+	if u.Time.IsZero() {
+		end = now
+	}
+	delete(d.active, j.ID)
+	lost := u.Reason == ReasonRestarted
+	requeue := (preempted || lost) && j.Requeueable()
+	if requeue {
+		reason := u.Reason
+		if preempted {
+			reason = "preempted"
+		}
+		j.State, j.Reason, j.Alloc, j.Site, j.Handle = core.StatePending, reason+"; requeued", nil, "", ""
+		j.StartTime, j.EndTime, j.ExitCode, j.Signal = nil, nil, nil, ""
+		j.Attempt++
+		j.UpdateTime = now
+		if err := d.st.UpdateJob(ctx, j, core.Event{JobID: j.ID, Time: end, Type: "requeued", State: j.State, Message: reason}); err != nil {
+			d.log.Error("record requeue", "job", j.ID, "err", err)
+		}
+		d.eng.Apply(engine.Ended{ID: j.ID, State: core.StatePending, At: end, Requeue: true})
+		d.kick()
+		return
+	}
+	st := u.State
+	if preempted && st == core.StateCancelled {
+		st = core.StateFailed
+		u.Reason = "preempted (not requeueable)"
+	}
+	j.State, j.EndTime, j.UpdateTime = st, &end, now
+	j.ExitCode, j.Signal = u.ExitCode, u.Signal
+	if u.Reason != "" {
+		j.Reason = u.Reason
+	} else if st == core.StateCompleted {
+		j.Reason = ""
+	}
+	msg := string(st)
+	if j.ExitCode != nil {
+		msg += fmt.Sprintf(", exit code %d", *j.ExitCode)
+	}
+	if j.Signal != "" {
+		msg += ", signal " + j.Signal
+	}
+	if j.Reason != "" {
+		msg += ": " + j.Reason
+	}
+	if err := d.st.UpdateJob(ctx, j, core.Event{JobID: j.ID, Time: end, Type: "ended", State: st, Message: msg}); err != nil {
+		d.log.Error("record end", "job", j.ID, "err", err)
+	}
+	d.eng.Apply(engine.Ended{ID: j.ID, State: st, At: end})
+	d.metrics.ended(st)
+	d.kick()
+}
