@@ -51,6 +51,20 @@ type tokenSource struct {
 	modTime time.Time // of file when read
 }
 
+// String describes where the token comes from, never the token.
+func (s *tokenSource) String() string {
+	switch {
+	case s.command != "":
+		return "token from command"
+	case s.file != "":
+		return "token from file " + s.file
+	}
+	return "fixed token"
+}
+
+// LogValue logs the description of String.
+func (s *tokenSource) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
 // commandTokenTTL is how long a token from a command without a readable
 // expiry is used before the command runs again.
 const commandTokenTTL = 10 * time.Minute

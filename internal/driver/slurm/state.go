@@ -60,6 +60,10 @@ func mapState(j jobInfo) outcome {
 		}
 		return o
 	case "FAILED":
+		if why, ok := neverReasons[j.Reason]; ok {
+			// Refused at submission; the exit status means nothing.
+			return outcome{State: core.StateFailed, Reason: fmt.Sprintf("refused by Slurm: %s (%s)", why, j.Reason)}
+		}
 		o := exitOutcome(j.ExitStatus)
 		o.State = core.StateFailed
 		switch {
@@ -67,9 +71,6 @@ func mapState(j jobInfo) outcome {
 			o.Reason = "killed by " + o.Signal
 		case j.Reason != "" && j.Reason != "None" && j.Reason != "NonZeroExitCode":
 			o.Reason = "Slurm: " + slurmReason(j)
-			if j.Reason == "BadConstraints" {
-				o.Reason = "refused by Slurm: constraints no node satisfies (BadConstraints)"
-			}
 		case o.ExitCode != nil:
 			o.Reason = fmt.Sprintf("exit code %d", *o.ExitCode)
 		}
