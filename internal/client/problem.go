@@ -28,8 +28,7 @@ type FieldError struct {
 }
 
 // Error formats the detail (or the title when there is none) and then each
-// field error on its own indented line, unless the detail already says
-// exactly that.
+// field error the detail does not already state, one per indented line.
 func (p *Problem) Error() string {
 	var b strings.Builder
 	switch {
@@ -48,8 +47,8 @@ func (p *Problem) Error() string {
 		if fe.Field == "" {
 			line = fe.Detail
 		}
-		if len(p.Errors) == 1 && strings.Contains(p.Detail, line) {
-			continue
+		if strings.Contains(p.Detail, line) {
+			continue // the detail already says it
 		}
 		b.WriteString("\n  " + line)
 	}
