@@ -203,6 +203,7 @@ func parseSite(l *diag.List, path string, v *yaml.Node) (core.Site, int, bool) {
 	}
 	have := map[string]*yaml.Node{} // field -> its key node
 	var idLine int
+	poolsFailed := false
 	for _, p := range diag.Fields(l, n, path, siteFields) {
 		have[p.Key] = p.KeyN
 		f := path + "." + p.Key
@@ -245,7 +246,9 @@ func parseSite(l *diag.List, path string, v *yaml.Node) (core.Site, int, bool) {
 		case "state":
 			s.State = oneOf(l, f, val, States)
 		case "pools":
+			n0 := len(l.Errs)
 			s.Pools = parsePools(l, f, val)
+			poolsFailed = len(l.Errs) > n0
 		case "source":
 			s.Source, _ = diag.String(l, f, val)
 		case "assumed_size":
@@ -260,8 +263,12 @@ func parseSite(l *diag.List, path string, v *yaml.Node) (core.Site, int, bool) {
 	if s.Kind == core.SiteAntenna && len(s.Pools) > 0 {
 		l.Add(diag.Line(have["pools"]), path+".pools", "an antenna is an access point with no compute of its own; give it no pools")
 	}
-	if s.Kind != "" && s.Kind != core.SiteAntenna && have["pools"] == nil {
-		l.Add(diag.Line(n), path+".pools", "required: a %s site needs at least one pool", s.Kind)
+	if s.Kind != "" && s.Kind != core.SiteAntenna && len(s.Pools) == 0 && !poolsFailed {
+		line := diag.Line(n)
+		if k := have["pools"]; k != nil {
+			line = k.Line
+		}
+		l.Add(line, path+".pools", "required: a %s site needs at least one pool", s.Kind)
 	}
 	if s.DefaultWalltime > 0 && s.MaxWalltime > 0 && s.DefaultWalltime > s.MaxWalltime {
 		l.Add(diag.Line(have["default_walltime"]), path+".default_walltime",

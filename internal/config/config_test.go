@@ -152,6 +152,10 @@ func TestParseErrors(t *testing.T) {
 			in:   "sites:\n  - {id: a, kind: factory, country: FR, driver: sim}\n",
 			want: []string{"cfg.yaml:2: sites[0].pools: required: a factory site needs at least one pool"},
 		},
+		"empty pools": {
+			in:   "sites:\n  - id: a\n    kind: factory\n    country: FR\n    driver: sim\n    pools:\n",
+			want: []string{"cfg.yaml:6: sites[0].pools: required: a factory site needs at least one pool"},
+		},
 		"bad id": {
 			in:   strings.Replace(site, "id: a", "id: A/B", 1),
 			want: []string{`cfg.yaml:2: sites[0].id: want lower-case letters, digits, '.', '_' or '-' (at most 63), got "A/B"`},
