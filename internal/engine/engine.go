@@ -43,6 +43,10 @@ type Engine struct {
 	acctList []*account
 	projects map[string]*project
 	classes  map[string]core.Milli // accelerators held per org class
+	// preemptible holds the placed preemptible jobs: the candidates for
+	// preemption, kept apart so that looking for victims does not walk
+	// every running job.
+	preemptible map[core.JobID]*job
 
 	now      time.Time
 	lastPrio time.Time
@@ -122,6 +126,7 @@ type group struct {
 	holdFail   time.Duration // shortest walltime that found no backfill room this pass
 	holdPass   uint64
 	preemptRun uint64 // pass in which preemption failed
+	miss       sched.Miss
 }
 
 // hold is a set of nodes set aside: for a blocked job's EASY reservation,
@@ -175,6 +180,7 @@ func New(cfg Config, sites []core.Site) *Engine {
 		shapes: map[shapeKey]*shape{}, groups: map[groupKey]*group{},
 		fair: sched.NewFairTree(cfg.FairShare), accounts: map[sched.Account]*account{},
 		projects: map[string]*project{}, classes: map[string]core.Milli{},
+		preemptible: map[core.JobID]*job{},
 	}
 	e.total = core.Milli(cl.Total()) * 1000
 	return e
@@ -251,6 +257,7 @@ func (e *Engine) classify(j *job) {
 		e.acctList = append(e.acctList, a)
 	}
 	j.acct = a
+	e.fair.Add(key)
 }
 
 func (e *Engine) started(ev Started) {
@@ -301,6 +308,9 @@ func (e *Engine) hold(j *job, pl sched.Placement, at time.Time) {
 	p.running += m
 	e.classes[e.classOf(j)] += m
 	j.charged = true
+	if j.Spec.Preemptible {
+		e.preemptible[j.ID] = j
+	}
 }
 
 func (e *Engine) release(j *job, at time.Time) {
@@ -315,6 +325,7 @@ func (e *Engine) release(j *job, at time.Time) {
 	}
 	m := j.pl.Milli()
 	e.cluster.Release(&j.pl)
+	delete(e.preemptible, j.ID)
 	j.placed = false
 	j.pl = sched.Placement{}
 	if j.charged {
@@ -643,8 +654,8 @@ func (e *Engine) nextWake(now time.Time) time.Time {
 			next = t
 		}
 	}
-	if len(e.order)-e.tombs+len(e.fresh) > 0 {
-		soon(e.lastPrio.Add(max(e.cfg.PriorityInterval, time.Second)))
+	if len(e.order)-e.tombs+len(e.fresh) > 0 && e.cfg.PriorityInterval > 0 {
+		soon(e.lastPrio.Add(e.cfg.PriorityInterval))
 	}
 	for _, a := range e.resv {
 		soon(a.Start)
@@ -692,17 +703,11 @@ func (e *Engine) schedule(now time.Time) {
 		}
 	}
 	heap.Init(&h)
-	reserved := 0
-	for _, hd := range e.holds {
-		if hd.kind == holdBackfill {
-			reserved++
-		}
-	}
 	startedAny := false
 	for h.Len() > 0 {
 		s := h[0]
 		j := s.q[s.cur]
-		ok, dead := e.consider(s, j, now, &reserved)
+		ok, dead := e.consider(s, j, now)
 		if ok {
 			startedAny = true
 		}
@@ -730,7 +735,7 @@ func (e *Engine) schedule(now time.Time) {
 // consider decides one job: start it, backfill it, preempt for it, reserve
 // for it, or leave it waiting. dead reports that no later job of the same
 // shape can do better in this pass.
-func (e *Engine) consider(s *shape, j *job, now time.Time, reserved *int) (started, dead bool) {
+func (e *Engine) consider(s *shape, j *job, now time.Time) (started, dead bool) {
 	j.seenPass, j.quota = e.pass, ""
 	g := s.grp
 	if g.pools == nil {
@@ -759,30 +764,37 @@ func (e *Engine) consider(s *shape, j *job, now time.Time, reserved *int) (start
 			e.launch(j, pl, now)
 			return true, false
 		}
-		j.miss, s.miss = miss, miss
+		g.miss = miss
 		g.failPass, g.failEpoch = e.pass, e.epoch
-	} else {
-		j.miss = s.miss
 	}
+	j.miss, s.miss = g.miss, g.miss
 	if j.miss.Code == sched.MissNoPool || j.miss.Code == sched.MissNever {
 		return false, true
 	}
 	if e.backfill(j, g, now) {
 		return true, false
 	}
-	if j.hold != nil {
-		return false, false
-	}
 	if e.preemptFor(j, g, now) {
 		return false, false
 	}
-	if *reserved < e.cfg.BackfillDepth {
-		if e.reserveFor(j, g, now) {
-			*reserved++
-			return false, false
-		}
+	if j.hold != nil {
+		return false, false
+	}
+	if e.reservations() < e.cfg.BackfillDepth && e.reserveFor(j, g, now) {
+		return false, false
 	}
 	return false, true
+}
+
+// reservations counts the EASY reservations held now.
+func (e *Engine) reservations() int {
+	n := 0
+	for _, h := range e.holds {
+		if h.kind == holdBackfill {
+			n++
+		}
+	}
+	return n
 }
 
 // backfill starts j on nodes held for others if it ends before they need

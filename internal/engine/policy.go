@@ -41,16 +41,16 @@ func (e *Engine) quotaBlock(j *job) string {
 // lets j start; the freed nodes are held for j meanwhile.
 func (e *Engine) preemptFor(j *job, g *group, now time.Time) bool {
 	pc := &e.cfg.Preemption
-	if !pc.Enabled || g.preemptRun == e.pass {
+	if !pc.Enabled || g.preemptRun == e.pass || j.hold != nil && j.hold.kind != holdBackfill {
 		return false
 	}
 	var cands []*job
-	for _, id := range e.sortedIDs() {
-		v := e.jobs[id]
-		if v.placed && v.Spec.Preemptible && !v.preempt && v.tier < j.tier && now.Sub(v.start) >= pc.MinRuntime && v.hold == nil {
+	for _, v := range e.preemptible {
+		if v.placed && !v.preempt && v.tier < j.tier && now.Sub(v.start) >= pc.MinRuntime {
 			cands = append(cands, v)
 		}
 	}
+	slices.SortFunc(cands, func(a, b *job) int { return cmp.Compare(a.ID, b.ID) })
 	if len(cands) == 0 {
 		g.preemptRun = e.pass
 		return false
@@ -63,10 +63,28 @@ func (e *Engine) preemptFor(j *job, g *group, now time.Time) bool {
 		}
 		vs[i] = sched.Victim{Index: i, Pl: &v.pl, Cost: cost}
 	}
+	// A reservation the job already holds is given up only if preemption
+	// succeeds; its nodes are candidates too.
+	old := j.hold
+	if old != nil {
+		p := e.cluster.Pools[old.pool]
+		for _, n := range old.nodes {
+			p.Unhold(int(n))
+		}
+	}
 	pr, ok := e.cluster.PreemptFor(&j.req, g.pools, vs)
+	if old != nil {
+		p := e.cluster.Pools[old.pool]
+		for _, n := range old.nodes {
+			p.Hold(int(n))
+		}
+	}
 	if !ok {
 		g.preemptRun = e.pass
 		return false
+	}
+	if old != nil {
+		e.dropHold(j)
 	}
 	grace := pc.Grace
 	if grace <= 0 {
@@ -95,14 +113,6 @@ func (e *Engine) preemptFor(j *job, g *group, now time.Time) bool {
 	return true
 }
 
-func (e *Engine) sortedIDs() []core.JobID {
-	ids := make([]core.JobID, 0, len(e.jobs))
-	for id := range e.jobs {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
-}
 
 // reserve creates or replaces an advance reservation.
 func (e *Engine) reserve(r Reservation) {
@@ -233,16 +243,16 @@ func (h *endHeap) Pop() any {
 // estimate sets every pending job's estimated start by simulating the
 // queue in priority order on per-pool accelerator counts, with running
 // jobs ending at their walltime (like `squeue --start`, without
-// topology, so an approximation; reserved jobs keep their reservation's
-// time when it is sooner).
+// topology, so an approximation; a job with a reservation gets the
+// reservation's time).
 func (e *Engine) estimate(now time.Time) {
 	free := make([]int, len(e.cluster.Pools))
 	for i, p := range e.cluster.Pools {
-		free[i] = p.Total() - int(p.UsedMilli().Whole())
+		free[i] = p.Free()
 	}
 	var h endHeap
-	for _, id := range e.sortedIDs() {
-		j := e.jobs[id]
+	// Map order does not matter: the heap's order is total (time, id).
+	for _, j := range e.jobs {
 		if j.placed {
 			at := max(j.start.Add(j.wall).Unix(), now.Unix())
 			h = append(h, endEvent{at: at, id: j.ID, pool: j.pl.Pool, dev: int(j.pl.Milli().Whole())})
@@ -255,6 +265,13 @@ func (e *Engine) estimate(now time.Time) {
 			continue
 		}
 		j.est = time.Time{}
+		if j.quota != "" && j.seenPass == e.pass || j.seenPass != e.pass && j.shape.pass == e.pass && j.shape.quota != "" {
+			continue // held by a quota: no estimate
+		}
+		if j.hold != nil && j.hold.kind != holdAdvance {
+			j.est = j.hold.at // the reservation is the estimate
+			continue
+		}
 		pools := j.shape.grp.pools
 		if pools == nil {
 			pools = e.cluster.Eligible(&j.req)
@@ -269,9 +286,15 @@ func (e *Engine) estimate(now time.Time) {
 		if !fits {
 			continue
 		}
+		// A job this pass found no room for cannot start before something
+		// ends, whatever the counts say (fragmentation, topology).
+		blocked := j.seenPass == e.pass && j.miss.Code != sched.MissNone && t == now.Unix()
 		for {
 			placed := false
 			for _, pi := range pools {
+				if blocked {
+					break
+				}
 				p := e.cluster.Pools[pi]
 				if d := j.req.Devices(p); d <= free[pi] {
 					free[pi] -= d
@@ -289,6 +312,7 @@ func (e *Engine) estimate(now time.Time) {
 			ev := heap.Pop(&h).(endEvent)
 			t = max(t, ev.at)
 			free[ev.pool] += ev.dev
+			blocked = blocked && t == now.Unix()
 		}
 		j.est = time.Unix(t, 0).UTC()
 		if j.hold != nil && j.hold.at.Before(j.est) {

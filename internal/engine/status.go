@@ -88,7 +88,7 @@ func (e *Engine) status(j *job) Status {
 				pools = sh.grp.pools
 			}
 			add(e.cluster.Explain(m, pools).String())
-			if j.hold == nil {
+			if j.hold == nil && m.Code != sched.MissNever && m.Code != sched.MissNoPool {
 				e.heldReasons(pools, add)
 			}
 		}

@@ -54,6 +54,7 @@ type Pool struct {
 	blockFree  []int32  // free devices per block (available nodes)
 	whole      int      // entirely free available nodes
 	freeDev    int      // free whole devices on available nodes
+	heldFree   int      // free whole devices on held nodes
 	usedMilli  core.Milli
 	frac       map[int32]core.Milli // node<<6|dev -> milli used on a shared device
 	partial    []int32              // keys of frac, ascending
@@ -255,6 +256,8 @@ func (c *Cluster) Commit(pl *Placement, end int64) {
 		}
 		if !n.held {
 			p.leave(i)
+		} else {
+			p.heldFree -= p.freeOf(i)
 		}
 		if s.Milli > 0 {
 			d := bits.TrailingZeros64(s.Mask)
@@ -272,6 +275,8 @@ func (c *Cluster) Commit(pl *Placement, end int64) {
 		n.mem += s.MemMiB
 		if !n.held {
 			p.enter(i)
+		} else {
+			p.heldFree += p.freeOf(i)
 		}
 	}
 }
@@ -285,6 +290,8 @@ func (c *Cluster) Release(pl *Placement) {
 		p.dirty[i/p.NodesPerBlock] = true
 		if !n.held {
 			p.leave(i)
+		} else {
+			p.heldFree -= p.freeOf(i)
 		}
 		if s.Milli > 0 {
 			d := bits.TrailingZeros64(s.Mask)
@@ -307,6 +314,8 @@ func (c *Cluster) Release(pl *Placement) {
 		n.mem -= s.MemMiB
 		if !n.held {
 			p.enter(i)
+		} else {
+			p.heldFree += p.freeOf(i)
 		}
 	}
 }

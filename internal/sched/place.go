@@ -121,6 +121,7 @@ type Miss struct {
 	Need  core.Milli // what was asked
 	InUse int        // accelerators in use over eligible pools (rounded up)
 	Total int        // accelerators over eligible pools
+	Held  int        // free accelerators set aside for reservations
 	Level Topology   // for MissTopology: the level required
 	Best  int        // for MissTopology: the most accelerators free at that level
 }
@@ -140,6 +141,9 @@ func (m Miss) String() string {
 	case MissNever:
 		return fmt.Sprintf("needs %s accelerators; eligible pools have %d in all", m.Need, m.Total)
 	case MissResources:
+		if m.Held > 0 {
+			return fmt.Sprintf("waiting for %s %s (%d of %d in use, %d free but set aside for reservations)", m.Need, accels(m.Need), m.InUse, m.Total, m.Held)
+		}
 		return fmt.Sprintf("waiting for %s %s (%d of %d in use)", m.Need, accels(m.Need), m.InUse, m.Total)
 	case MissTopology:
 		lvl := "block"
@@ -155,11 +159,12 @@ func (m Miss) String() string {
 // from the cluster as it is now, so that a reason rendered later is not
 // stale. Devices partly held by fractional jobs count as in use.
 func (c *Cluster) Explain(m Miss, pools []int) Miss {
-	m.InUse, m.Total = 0, 0
+	m.InUse, m.Total, m.Held = 0, 0, 0
 	for _, pi := range pools {
 		p := c.Pools[pi]
 		m.Total += p.Total()
-		m.InUse += p.Total() - p.freeDev
+		m.InUse += p.Total() - p.freeDev - p.heldFree
+		m.Held += p.heldFree
 	}
 	return m
 }

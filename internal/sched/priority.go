@@ -126,6 +126,10 @@ func (t *FairTree) decay(x *acct, now int64) {
 	}
 }
 
+// Add makes sure a has a place in the tree (with no usage), so that it is
+// ranked at the next Rank.
+func (t *FairTree) Add(a Account) { t.leaf(a) }
+
 // Charge records accelerator-seconds of use by a at time now, on the
 // account and every level above it.
 func (t *FairTree) Charge(a Account, accelSeconds float64, now time.Time) {

@@ -18,6 +18,7 @@ func (p *Pool) Hold(i int) {
 	}
 	p.leave(i)
 	p.nodes[i].held = true
+	p.heldFree += p.freeOf(i)
 	p.dirty[i/p.NodesPerBlock] = true
 }
 
@@ -27,6 +28,7 @@ func (p *Pool) Unhold(i int) {
 		return
 	}
 	p.nodes[i].held = false
+	p.heldFree -= p.freeOf(i)
 	p.enter(i)
 	p.dirty[i/p.NodesPerBlock] = true
 }
