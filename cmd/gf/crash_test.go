@@ -238,3 +238,76 @@ func TestCrashDuringSubmissionBurst(t *testing.T) {
 		t.Errorf("store holds %d jobs, want exactly %d", count, total)
 	}
 }
+
+// TestRestartReadoptsRunningJobs kills gf serve while local jobs run: after
+// the restart they are re-adopted and end with their real exit codes, each
+// having run exactly once.
+func TestRestartReadoptsRunningJobs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real gf processes")
+	}
+	dir := t.TempDir()
+	marks := t.TempDir()
+	srv := startCrashServer(t, dir, "--virtual-accelerators", "8")
+	type jobRef struct {
+		ID int64 `json:"id"`
+	}
+	submit := func(cmd string) int64 {
+		body, _ := json.Marshal(map[string]any{"command": []string{"sh", "-c", cmd}, "accelerators": 1})
+		code, out, err := srv.request("POST", "/api/v1/jobs", string(body))
+		if err != nil || code != 201 {
+			t.Fatalf("submit: %d %s %v", code, out, err)
+		}
+		var j jobRef
+		_ = json.Unmarshal(out, &j)
+		return j.ID
+	}
+	ok := submit(fmt.Sprintf("echo run >> %s/a; sleep 2; echo done", marks))
+	bad := submit(fmt.Sprintf("echo run >> %s/b; sleep 2; exit 7", marks))
+	state := func(s *crashServer, id int64) (string, *int) {
+		_, out, _ := s.request("GET", fmt.Sprintf("/api/v1/jobs/%d", id), "")
+		var j struct {
+			State    string `json:"state"`
+			ExitCode *int   `json:"exit_code"`
+		}
+		_ = json.Unmarshal(out, &j)
+		return j.State, j.ExitCode
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		a, _ := state(srv, ok)
+		b, _ := state(srv, bad)
+		if a == "running" && b == "running" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jobs did not start: %s %s", a, b)
+		}
+	}
+	srv.kill()
+	srv = startCrashServer(t, dir, "--virtual-accelerators", "8")
+	want := map[int64]struct {
+		state string
+		code  int
+	}{ok: {"completed", 0}, bad: {"failed", 7}}
+	for id, w := range want {
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			st, code := state(srv, id)
+			if st == w.state && code != nil && *code == w.code {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("job %d: %s exit %v, want %s exit %d\n%s", id, st, code, w.state, w.code, srv.log)
+			}
+		}
+	}
+	for _, f := range []string{"a", "b"} {
+		b, _ := os.ReadFile(filepath.Join(marks, f))
+		if got := strings.Count(string(b), "run"); got != 1 {
+			t.Errorf("job %s ran %d times, want exactly once", f, got)
+		}
+	}
+	code, out, _ := srv.request("GET", fmt.Sprintf("/api/v1/jobs/%d/logs", ok), "")
+	if code != 200 || string(out) != "done\n" {
+		t.Errorf("logs of the re-adopted job: %d %q", code, out)
+	}
+}
