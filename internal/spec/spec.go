@@ -70,7 +70,15 @@ func Parse(filename string, data []byte) (core.JobSpec, error) {
 		l.Add(0, "", "file too large: %d bytes, at most %d", len(data), MaxInputBytes)
 		return core.JobSpec{}, l.Errs
 	}
-	root, err := parseYAML(data)
+	var root *yaml.Node
+	var err error
+	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '{' && json.Valid(t) {
+		// Valid JSON takes the JSON path: YAML lacks some of JSON's string
+		// escapes ("\/"), and the lines are kept either way.
+		root, err = jsonNode(data, true)
+	} else {
+		root, err = parseYAML(data)
+	}
 	if err != nil {
 		var ye *yaml.TypeError
 		if errors.As(err, &ye) {
@@ -94,7 +102,7 @@ func ParseJSON(data []byte) (core.JobSpec, error) {
 		l.Add(0, "", "body too large: %d bytes, at most %d", len(data), MaxInputBytes)
 		return core.JobSpec{}, l.Errs
 	}
-	root, err := jsonNode(data)
+	root, err := jsonNode(data, false)
 	if err != nil {
 		l.Add(0, "", "invalid JSON: %v", err)
 		return core.JobSpec{}, l.Errs
@@ -593,13 +601,15 @@ func lineOf(lines map[string]int, path string) int {
 	return lines[rootField(path)]
 }
 
-// jsonNode converts a JSON document into a yaml.Node tree (with no line
-// numbers) so that JSON bodies go through the same field decoders as files.
-// Key order is kept, so duplicate keys are seen and refused.
-func jsonNode(data []byte) (*yaml.Node, error) {
+// jsonNode converts a JSON document into a yaml.Node tree so that JSON
+// goes through the same field decoders as YAML. Key order is kept, so
+// duplicate keys are seen and refused. With lines, each node records the
+// line its value starts on; without, lines are 0 (a request body).
+func jsonNode(data []byte, lines bool) (*yaml.Node, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	n, err := jsonValue(dec, 0)
+	j := &jsonReader{dec: dec, data: data, lines: lines, line: 1}
+	n, err := j.value(0)
 	if err != nil {
 		return nil, err
 	}
@@ -609,11 +619,41 @@ func jsonNode(data []byte) (*yaml.Node, error) {
 	return n, nil
 }
 
-func jsonValue(dec *json.Decoder, depth int) (*yaml.Node, error) {
+// jsonReader walks a JSON token stream, counting lines as it goes.
+type jsonReader struct {
+	dec   *json.Decoder
+	data  []byte
+	lines bool
+	pos   int // bytes of data already counted
+	line  int // line at pos
+}
+
+// next returns the next token and the line it starts on.
+func (j *jsonReader) next() (json.Token, int, error) {
+	line := 0
+	if j.lines {
+		// The token starts after the separators that follow the previous
+		// token's end.
+		end := int(j.dec.InputOffset())
+		for end < len(j.data) && strings.IndexByte(" \t\r\n,:", j.data[end]) >= 0 {
+			end++
+		}
+		for ; j.pos < end; j.pos++ {
+			if j.data[j.pos] == '\n' {
+				j.line++
+			}
+		}
+		line = j.line
+	}
+	tok, err := j.dec.Token()
+	return tok, line, err
+}
+
+func (j *jsonReader) value(depth int) (*yaml.Node, error) {
 	if depth > 64 {
 		return nil, errors.New("nested too deeply")
 	}
-	tok, err := dec.Token()
+	tok, line, err := j.next()
 	if err != nil {
 		if err == io.EOF {
 			return nil, errors.New("empty body")
@@ -624,9 +664,9 @@ func jsonValue(dec *json.Decoder, depth int) (*yaml.Node, error) {
 	case json.Delim:
 		switch t {
 		case '{':
-			n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-			for dec.More() {
-				kt, err := dec.Token()
+			n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: line}
+			for j.dec.More() {
+				kt, kline, err := j.next()
 				if err != nil {
 					return nil, err
 				}
@@ -634,39 +674,39 @@ func jsonValue(dec *json.Decoder, depth int) (*yaml.Node, error) {
 				if !ok {
 					return nil, fmt.Errorf("object key is not a string")
 				}
-				v, err := jsonValue(dec, depth+1)
+				v, err := j.value(depth + 1)
 				if err != nil {
 					return nil, err
 				}
-				n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k}, v)
+				n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k, Line: kline}, v)
 			}
-			_, err := dec.Token() // '}'
+			_, _, err := j.next() // '}'
 			return n, err
 		case '[':
-			n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-			for dec.More() {
-				v, err := jsonValue(dec, depth+1)
+			n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: line}
+			for j.dec.More() {
+				v, err := j.value(depth + 1)
 				if err != nil {
 					return nil, err
 				}
 				n.Content = append(n.Content, v)
 			}
-			_, err := dec.Token() // ']'
+			_, _, err := j.next() // ']'
 			return n, err
 		}
 		return nil, fmt.Errorf("unexpected %v", t)
 	case string:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: t}, nil
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: t, Line: line}, nil
 	case json.Number:
 		tag := "!!int"
 		if strings.ContainsAny(string(t), ".eE") {
 			tag = "!!float"
 		}
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: string(t)}, nil
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: string(t), Line: line}, nil
 	case bool:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(t)}, nil
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(t), Line: line}, nil
 	case nil:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}, nil
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null", Line: line}, nil
 	}
 	return nil, fmt.Errorf("unexpected token %v", tok)
 }
