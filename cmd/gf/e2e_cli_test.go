@@ -132,8 +132,11 @@ func startServer(t *testing.T) *server {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	started := time.Now()
 	t.Cleanup(func() {
+		stopping := time.Now()
 		_ = cmd.Process.Signal(syscall.SIGTERM)
+		defer func() { t.Logf("gf serve stopped in %v", time.Since(stopping).Round(time.Millisecond)) }()
 		select {
 		case <-exited:
 		case <-time.After(15 * time.Second):
@@ -154,6 +157,7 @@ func startServer(t *testing.T) *server {
 			if resp, err := http.Get(s.url + "/readyz"); err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
+					t.Logf("gf serve ready at %s in %v", s.url, time.Since(started).Round(time.Millisecond))
 					return s
 				}
 			}
@@ -536,6 +540,8 @@ func TestE2EOutputFormats(t *testing.T) {
 func TestE2ELifecycle(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
+	begin := time.Now()
+	step := func(name string) { t.Logf("%6.2fs %s", time.Since(begin).Seconds(), name) }
 
 	// An idempotency key makes a repeated submission return the same job.
 	a := s.submit("--idempotency-key", "retry-1", "--", "true")
@@ -543,6 +549,7 @@ func TestE2ELifecycle(t *testing.T) {
 		t.Errorf("same idempotency key gave jobs %d and %d", a, b)
 	}
 
+	step("logs -f follows")
 	// logs -f follows a job until it ends.
 	f := s.submit("--", "sh", "-c", "echo a; sleep 1; echo b")
 	if got := s.must("logs", "-f", f.String()); got != "a\nb\n" {
@@ -552,6 +559,7 @@ func TestE2ELifecycle(t *testing.T) {
 		t.Errorf("gf logs -f returned while job %d is %s", f, j.State)
 	}
 
+	step("Cancel a running job")
 	// Cancel a running job.
 	long := s.submit("--", "sleep", "60")
 	out := s.must("cancel", long.String())
@@ -562,24 +570,47 @@ func TestE2ELifecycle(t *testing.T) {
 		t.Errorf("cancelled job %d ended %s", long, j.State)
 	}
 
+	step("explain")
 	// explain, --start and --priority answer for a job.
 	s.must("explain", long.String())
 	if out := s.must("jobs", "--all", "--start", "--priority"); !strings.Contains(out, "START") || !strings.Contains(out, "PRIORITY") {
 		t.Errorf("gf jobs --start --priority lacks its columns:\n%s", out)
 	}
 
+	step("--wait exits")
 	// --wait exits with the job's exit code.
 	r := s.gf("submit", "--wait", "--", "sh", "-c", "exit 3")
 	if r.code == 0 || !strings.Contains(r.stderr, "exit code 3") {
 		t.Errorf("gf submit --wait of a failing job: %s", r)
 	}
 	if r.code != 3 {
-		t.Logf("gf submit --wait exited %d, not 3: main.go does not yet honour errors with an ExitCode() method", r.code)
+		// main.go's run must return an error's ExitCode() for this; until
+		// it does, gf exits 1 for every failure.
+		if src, _ := os.ReadFile("main.go"); bytes.Contains(src, []byte("ExitCode()")) {
+			t.Errorf("gf submit --wait of a job that exited 3: exit %d, want 3", r.code)
+		} else {
+			t.Logf("gf submit --wait exited %d, not 3: main.go does not yet honour errors with an ExitCode() method", r.code)
+		}
 	}
 	if r := s.gf("submit", "--wait", "--", "true"); r.code != 0 {
 		t.Errorf("gf submit --wait true: %s", r)
 	}
 
+	step("A batch script")
+	// A batch script with #SBATCH directives, as sbatch takes it.
+	script := filepath.Join(s.dir, "train.sbatch")
+	os.WriteFile(script, []byte("#!/bin/sh\n#SBATCH --job-name=train\n#SBATCH --gres=gpu:1\n#SBATCH --time=10:00\necho \"script on $CUDA_VISIBLE_DEVICES\"\n"), 0o644)
+	sb := s.submit("train.sbatch")
+	if j := s.waitEnded(sb, 60*time.Second); j.State != core.StateCompleted || j.Name != "train" ||
+		j.Spec.Accelerators != 1000 || time.Duration(j.Spec.Walltime) != 10*time.Minute {
+		t.Errorf("job from train.sbatch: state %s name %q accelerators %v walltime %v, want completed train 1 10m",
+			j.State, j.Name, j.Spec.Accelerators, time.Duration(j.Spec.Walltime))
+	}
+	if got := s.must("logs", sb.String()); !regexp.MustCompile(`^script on [0-7]\n$`).MatchString(got) {
+		t.Errorf("gf logs of the script job = %q", got)
+	}
+
+	step("--limit and --state")
 	// --limit and --state filter the list.
 	var js []core.Job
 	json.Unmarshal([]byte(s.must("jobs", "--all", "--limit", "2", "-o", "json")), &js)
