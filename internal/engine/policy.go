@@ -113,7 +113,6 @@ func (e *Engine) preemptFor(j *job, g *group, now time.Time) bool {
 	return true
 }
 
-
 // reserve creates or replaces an advance reservation.
 func (e *Engine) reserve(r Reservation) {
 	e.unreserve(r.Name)

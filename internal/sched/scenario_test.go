@@ -84,7 +84,7 @@ type scenario struct {
 			Start, End   time.Duration
 			Projects     []string
 		}
-		Site []struct{ ID, State string }
+		Site    []struct{ ID, State string }
 		Explain []int64
 	}
 }
