@@ -278,3 +278,27 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, list[store.AuditEntry]{Items: es})
 }
+
+func (s *Server) siteAction(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if err := requireAdmin(userFrom(ctx)); err != nil {
+		return err
+	}
+	id, action := r.PathValue("id"), r.PathValue("action")
+	state, ok := map[string]string{"drain": core.SiteDraining, "resume": core.SiteActive, "down": core.SiteDown}[action]
+	if !ok {
+		return invalidField("action", "want drain, resume or down; got %q", action)
+	}
+	if !s.siteExists(id) {
+		return notFound("no site %q", id)
+	}
+	if err := s.audit(ctx, "site."+action, "site/"+id, "state "+state); err != nil {
+		return err
+	}
+	site, err := s.d.SetSiteState(ctx, id, state)
+	if err != nil {
+		return err
+	}
+	site.Accelerators = site.Totals()
+	return writeJSON(w, http.StatusOK, site)
+}

@@ -133,3 +133,43 @@ func TestEightAtOnceNinthWaits(t *testing.T) {
 		ts.waitState(t, id, core.State.Terminal)
 	}
 }
+
+// A drained site starts nothing new; resumed, it does; the state survives
+// in the store and the change is audited.
+func TestSiteDrainResume(t *testing.T) {
+	ts := newTestServer(t, localSite(8))
+	var s core.Site
+	if got := ts.do(t, ts.admin, "POST", "/api/v1/sites/local/drain", nil, &s); got != 200 || s.State != core.SiteDraining {
+		t.Fatalf("drain: %d %+v", got, s)
+	}
+	var j core.Job
+	ts.do(t, ts.admin, "POST", "/api/v1/jobs", `{"command":["true"],"accelerators":1}`, &j)
+	time.Sleep(300 * time.Millisecond)
+	ts.do(t, ts.admin, "GET", fmt.Sprintf("/api/v1/jobs/%d", j.ID), nil, &j)
+	if j.State != core.StatePending {
+		t.Fatalf("job on a draining site is %s, want pending", j.State)
+	}
+	t.Logf("waits on the drained site: %s", j.Reason)
+	if got := ts.do(t, ts.admin, "POST", "/api/v1/sites/local/resume", nil, &s); got != 200 || s.State != core.SiteActive {
+		t.Fatalf("resume: %d %+v", got, s)
+	}
+	ts.waitState(t, j.ID, core.State.Terminal)
+	var p Problem
+	if got := ts.do(t, ts.admin, "POST", "/api/v1/sites/local/explode", nil, &p); got != 422 || p.Errors[0].Field != "action" {
+		t.Errorf("bad action: %d %+v", got, p)
+	}
+	if got := ts.do(t, ts.admin, "POST", "/api/v1/sites/mars/drain", nil, nil); got != 404 {
+		t.Errorf("unknown site: %d", got)
+	}
+	var audit list[map[string]any]
+	ts.do(t, ts.admin, "GET", "/api/v1/audit?limit=1000", nil, &audit)
+	n := 0
+	for _, e := range audit.Items {
+		if e["action"] == "site.drain" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("audit has %d site.drain entries, want 1", n)
+	}
+}

@@ -70,6 +70,7 @@ func routes() []route {
 		{method: "GET", path: "/api/v1/openapi.json", summary: "This API's OpenAPI 3.1 document", public: true, handler: (*Server).openapi},
 		{method: "GET", path: "/api/v1/sites", summary: "List sites", handler: (*Server).listSites, answer: "SiteList"},
 		{method: "GET", path: "/api/v1/sites/{id}", summary: "Get a site", handler: (*Server).getSite, answer: "Site"},
+		{method: "POST", path: "/api/v1/sites/{id}/{action}", summary: "Site lifecycle (admin): action drain, resume or down", handler: (*Server).siteAction, answer: "Site"},
 		{method: "POST", path: "/api/v1/orgs", summary: "Create an organisation (admin)", handler: (*Server).createOrg, body: "Org", answer: "Org"},
 		{method: "GET", path: "/api/v1/orgs", summary: "List organisations", handler: (*Server).listOrgs, answer: "OrgList"},
 		{method: "GET", path: "/api/v1/orgs/{name}", summary: "Get an organisation", handler: (*Server).getOrg, answer: "Org"},

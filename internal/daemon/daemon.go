@@ -56,6 +56,7 @@ type Options struct {
 // Daemon drives the engine with the real clock, the store and the drivers.
 type Daemon struct {
 	st      *store.DB
+	siteMu  sync.Mutex
 	sites   []core.Site
 	drivers map[string]driver.Driver
 	clock   func() time.Time
@@ -130,8 +131,10 @@ func New(o Options) (*Daemon, error) {
 			return nil, fmt.Errorf("daemon: site %s has no driver", s.ID)
 		}
 	}
+	sites := make([]core.Site, len(o.Sites))
+	copy(sites, o.Sites)
 	return &Daemon{
-		st: o.Store, sites: o.Sites, drivers: o.Drivers, clock: o.Clock, poll: o.PollEvery, log: o.Logger,
+		st: o.Store, sites: sites, drivers: o.Drivers, clock: o.Clock, poll: o.PollEvery, log: o.Logger,
 		eng:        engine.New(o.Engine, o.Sites),
 		wake:       make(chan struct{}, 1),
 		calls:      make(chan call),
@@ -140,8 +143,64 @@ func New(o Options) (*Daemon, error) {
 	}, nil
 }
 
-// Sites returns the federation's sites.
-func (d *Daemon) Sites() []core.Site { return d.sites }
+// Sites returns the federation's sites with their current lifecycle state.
+func (d *Daemon) Sites() []core.Site {
+	d.siteMu.Lock()
+	defer d.siteMu.Unlock()
+	out := make([]core.Site, len(d.sites))
+	copy(out, d.sites)
+	return out
+}
+
+// SetSiteState moves a site through its operator lifecycle (active,
+// draining, down). The state is kept in the store and survives restarts. A
+// draining site receives no new jobs; running ones finish.
+func (d *Daemon) SetSiteState(ctx context.Context, id, state string) (core.Site, error) {
+	switch state {
+	case core.SiteActive, core.SiteDraining, core.SiteDown:
+	default:
+		return core.Site{}, fmt.Errorf("unknown site state %q", state)
+	}
+	d.siteMu.Lock()
+	idx := -1
+	for i := range d.sites {
+		if d.sites[i].ID == id {
+			idx = i
+		}
+	}
+	d.siteMu.Unlock()
+	if idx < 0 {
+		return core.Site{}, fmt.Errorf("site %q: %w", id, store.ErrNotFound)
+	}
+	if err := d.st.SetMeta(ctx, "site_state/"+id, state); err != nil {
+		return core.Site{}, err
+	}
+	d.siteMu.Lock()
+	d.sites[idx].State = state
+	site := d.sites[idx]
+	d.siteMu.Unlock()
+	d.enqueue(engine.SiteChanged{Site: id, State: state})
+	return site, nil
+}
+
+// loadSiteStates restores the operators' site states from the store.
+func (d *Daemon) loadSiteStates(ctx context.Context) error {
+	for i := range d.sites {
+		v, err := d.st.GetMeta(ctx, "site_state/"+d.sites[i].ID)
+		if errors.Is(err, store.ErrNotFound) {
+			if d.sites[i].State == "" {
+				d.sites[i].State = core.SiteActive
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		d.sites[i].State = v
+		d.eng.Apply(engine.SiteChanged{Site: d.sites[i].ID, State: v})
+	}
+	return nil
+}
 
 // Metrics exposes the daemon's counters.
 func (d *Daemon) Metrics() *Metrics { return &d.metrics }
@@ -338,6 +397,9 @@ func (d *Daemon) Logs(ctx context.Context, j core.Job, stream string) (io.ReadCl
 // Recover reloads every unfinished job after a (re)start. It must run
 // before Run and before the API accepts requests.
 func (d *Daemon) Recover(ctx context.Context) error {
+	if err := d.loadSiteStates(ctx); err != nil {
+		return fmt.Errorf("recover site states: %w", err)
+	}
 	jobs, err := d.st.UnfinishedJobs(ctx)
 	if err != nil {
 		return fmt.Errorf("recover: %w", err)
