@@ -220,7 +220,6 @@ func orgsCommand() *command {
 				return usagef(env, "--kind and --country go with gf orgs create NAME")
 			}
 			return withClient(env, func(c *client.Client) error {
-				var orgs []core.Org
 				if len(args) == 1 {
 					org, err := c.Org(ctx, args[0])
 					if err != nil {

@@ -303,8 +303,9 @@ func (e *exitError) Error() string { return e.msg }
 // ExitCode is the process exit code gf should end with.
 func (e *exitError) ExitCode() int { return e.code }
 
-// jobExitCode is the exit code gf submit --wait ends with for j: its own,
-// 128+signal-ish 1 when it was killed or never ran.
+// jobExitCode is the exit code gf submit --wait ends with for j: 0 when it
+// completed, its own exit code when it has one, else 1 (killed by a
+// signal, cancelled, timed out or never started).
 func jobExitCode(j *core.Job) int {
 	switch {
 	case j.State == core.StateCompleted:
