@@ -405,8 +405,15 @@ func normalize(s *core.JobSpec) {
 		}
 		s.Residency = out
 	}
+	// An empty list or map is the same as none, and encodes as none.
 	if len(s.Env) == 0 {
 		s.Env = nil
+	}
+	if len(s.Residency) == 0 {
+		s.Residency = nil
+	}
+	if len(s.Command) == 0 {
+		s.Command = nil
 	}
 	whole := s.Accelerators > 0 && s.Accelerators%1000 == 0
 	n := int(s.Accelerators / 1000)
