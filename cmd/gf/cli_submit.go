@@ -192,7 +192,8 @@ func readSpec(env *cliEnv, name string) (core.JobSpec, error) {
 
 // specs builds the job specs args ask for.
 func (o *submitOpts) specs(env *cliEnv, args []string) ([]core.JobSpec, error) {
-	files := len(args) > 0
+	// After "--" everything is a command, as with sbatch --wrap.
+	files := len(args) > 0 && !env.dashdash
 	for _, a := range args {
 		files = files && isSpecFile(a)
 	}

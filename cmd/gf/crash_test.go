@@ -17,33 +17,6 @@ import (
 	"time"
 )
 
-var (
-	crashBinOnce sync.Once
-	crashBinPath string
-	crashBinErr  error
-)
-
-// gfBinary builds the real gf binary once per test run.
-func crashBinary(t *testing.T) string {
-	t.Helper()
-	crashBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "gf-bin-")
-		if err != nil {
-			crashBinErr = err
-			return
-		}
-		crashBinPath = filepath.Join(dir, "gf")
-		out, err := exec.Command("go", "build", "-o", crashBinPath, ".").CombinedOutput()
-		if err != nil {
-			crashBinErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if crashBinErr != nil {
-		t.Fatal(crashBinErr)
-	}
-	return crashBinPath
-}
-
 // server is a real `gf serve` process.
 type crashServer struct {
 	cmd   *exec.Cmd
@@ -57,7 +30,7 @@ func startCrashServer(t *testing.T, dir string, extra ...string) *crashServer {
 	t.Helper()
 	_ = os.Remove(filepath.Join(dir, "gf.addr"))
 	args := append([]string{"--data", dir, "serve", "--listen", "127.0.0.1:0"}, extra...)
-	cmd := exec.Command(crashBinary(t), args...)
+	cmd := exec.Command(gfBinary(t), args...)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Start(); err != nil {

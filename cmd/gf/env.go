@@ -15,6 +15,7 @@ type cliEnv struct {
 	token          string // --token or GF_TOKEN
 	output         string // -o/--output: table, json or yaml
 	data           string // --data: where to find a local server's admin.token
+	dashdash       bool   // the command's arguments came after "--"
 }
 
 // globalFlags registers the flags every command accepts.

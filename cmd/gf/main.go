@@ -103,12 +103,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return 2
 	}
+	for _, a := range rest[1:] {
+		if a == "--" {
+			env.dashdash = true
+			break
+		}
+	}
 	if err := cmd.run(ctx, env, fs.Args()); err != nil {
 		if errors.Is(err, errUsage) {
 			fs.Usage()
 			return 2
 		}
 		fmt.Fprintf(stderr, "gf %s: %v\n", cmd.name, err)
+		// A command may carry a job's exit code (gf submit --wait).
+		var ec interface{ ExitCode() int }
+		if errors.As(err, &ec) {
+			return ec.ExitCode()
+		}
 		return 1
 	}
 	return 0
