@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/engine"
 	"github.com/gigafactory/gigafactory/internal/spec"
 	"github.com/gigafactory/gigafactory/internal/store"
 )
@@ -359,7 +360,15 @@ func (s *Server) explainJob(w http.ResponseWriter, r *http.Request) error {
 	}
 	js := []core.Job{j}
 	s.fillStatus(r.Context(), js)
-	return writeJSON(w, http.StatusOK, map[string]any{"job": js[0], "explanation": ex})
+	return writeJSON(w, http.StatusOK, explainAnswer{Job: js[0], Known: ex.Known, Status: ex.Status, Priority: ex.Priority})
+}
+
+// explainAnswer is the body of GET /api/v1/jobs/{id}/explain.
+type explainAnswer struct {
+	Job      core.Job                  `json:"job"`
+	Known    bool                      `json:"known"`
+	Status   *engine.Status            `json:"status,omitempty"`
+	Priority *engine.PriorityBreakdown `json:"priority,omitempty"`
 }
 
 // jobLogs serves a job's output; with follow=true it streams until the job

@@ -28,7 +28,7 @@ var schemaTypes = map[string]any{
 	"User":          core.User{},
 	"UserList":      list[core.User]{},
 	"UserWithToken": userWithToken{},
-	"Explanation":   map[string]any{},
+	"Explanation":   explainAnswer{},
 	"AuditList":     list[store.AuditEntry]{},
 	"Problem":       Problem{},
 }

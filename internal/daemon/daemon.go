@@ -349,8 +349,8 @@ func (d *Daemon) Statuses(ctx context.Context, ids []core.JobID) (map[core.JobID
 }
 
 // Explain returns the engine's full explanation of a job.
-func (d *Daemon) Explain(ctx context.Context, id core.JobID) (any, error) {
-	var out any
+func (d *Daemon) Explain(ctx context.Context, id core.JobID) (Explanation, error) {
+	var out Explanation
 	err := d.do(ctx, func(ctx context.Context) {
 		d.applyQueued()
 		out = explain(d.eng, id)

@@ -6,11 +6,12 @@ import (
 )
 
 // Explanation is what `gf explain` shows for a job: the engine's status
-// (reasons, estimated start, priority).
+// (reasons, estimated start) and its priority factor by factor.
 type Explanation struct {
-	ID     core.JobID     `json:"id"`
-	Known  bool           `json:"known"`
-	Status *engine.Status `json:"status,omitempty"`
+	ID       core.JobID                `json:"id"`
+	Known    bool                      `json:"known"` // false once the engine has forgotten an ended job
+	Status   *engine.Status            `json:"status,omitempty"`
+	Priority *engine.PriorityBreakdown `json:"priority,omitempty"`
 }
 
 func explain(e *engine.Engine, id core.JobID) Explanation {
@@ -18,5 +19,9 @@ func explain(e *engine.Engine, id core.JobID) Explanation {
 	if !ok {
 		return Explanation{ID: id}
 	}
-	return Explanation{ID: id, Known: true, Status: &st}
+	ex := Explanation{ID: id, Known: true, Status: &st}
+	if pb, ok := e.Explain(id); ok {
+		ex.Priority = &pb
+	}
+	return ex
 }
