@@ -156,6 +156,9 @@ type JobSpec struct {
 	// or "pod" (required), "any" (spread is fine); empty packs into as few
 	// blocks and pods as free capacity allows without requiring it.
 	Topology string `json:"topology,omitempty"`
+	// Datasets names the job's input datasets; the federation broker
+	// prefers sites that already hold them (data gravity).
+	Datasets []string `json:"datasets,omitempty"`
 }
 
 // Duration is a time.Duration that encodes as Go duration text ("1h30m") in
