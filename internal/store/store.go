@@ -18,6 +18,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,6 +53,8 @@ type DB struct {
 	// r serves reads. For SQLite it is a separate read-only pool (WAL lets
 	// readers run beside the writer); for PostgreSQL it is w.
 	r *sql.DB
+	// sqlitePath is the SQLite file, "" for PostgreSQL and :memory:.
+	sqlitePath string
 
 	queries sync.Map // SQL text with ? -> text for this dialect
 
@@ -64,7 +68,9 @@ type DB struct {
 //
 // A dsn starting with postgres:// or postgresql:// is a PostgreSQL
 // connection string (a search_path=SCHEMA parameter selects a schema).
-// Anything else is a SQLite database file, optionally written "sqlite:PATH".
+// Anything else is a SQLite database file, optionally written "sqlite:PATH";
+// missing parent directories are created. ":memory:" is a private in-memory
+// SQLite database for tests, gone at Close.
 // SQLite runs in WAL mode with synchronous=NORMAL: an acknowledged commit
 // survives the process being killed (not a power cut of the machine).
 func Open(ctx context.Context, dsn string) (*DB, error) {
@@ -86,11 +92,27 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		if path == "" {
 			return nil, errors.New("store: empty database path")
 		}
-		const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
-		db.w, err = sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+		if path == ":memory:" {
+			// One connection serves reads and writes: every connection
+			// to :memory: would otherwise be a database of its own.
+			db.w, err = sql.Open("sqlite", "file::memory:?_pragma=foreign_keys(1)&_txlock=immediate")
+			if err != nil {
+				return nil, fmt.Errorf("store: open sqlite :memory:: %w", err)
+			}
+			db.r = db.w
+			break
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+		}
+		db.w, err = sql.Open("sqlite", "file:"+path+"?"+sqlitePragmas+"&_txlock=immediate")
 		if err != nil {
 			return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 		}
+		// The reader pool opens after the migrations, below.
+		db.sqlitePath = path
+	}
+	if db.dialect == SQLite {
 		db.w.SetMaxOpenConns(1)
 		db.w.SetMaxIdleConns(1)
 		db.w.SetConnMaxLifetime(0)
@@ -104,8 +126,8 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		db.w.Close()
 		return nil, err
 	}
-	if db.dialect == SQLite {
-		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite://"), "sqlite:")
+	if db.sqlitePath != "" {
+		path := db.sqlitePath
 		db.r, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
 		if err != nil {
 			db.w.Close()
@@ -116,6 +138,19 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	}
 	db.gc = newCommitter(db, defaultWindow, defaultMaxBatch)
 	return db, nil
+}
+
+// sqlitePragmas make SQLite durable across a process crash (WAL with
+// synchronous=NORMAL: a commit is in the WAL file, in the OS's hands, before
+// it returns) and patient with other processes' locks.
+const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+
+// Ping checks that the database answers, for readiness probes.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping %s: %w", db.dialect, err)
+	}
+	return nil
 }
 
 // Close stops the group committer (answering queued submissions first) and

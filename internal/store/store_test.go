@@ -706,3 +706,55 @@ func TestReopen(t *testing.T) {
 		})
 	}
 }
+
+// A call that fails must not take the calls it was batched with down with
+// it: the committer retries each call of a failed batch on its own.
+func TestSubmitBadCallIsolated(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		const callers = 200
+		errs := make([]error, callers)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				j := jobOf(fmt.Sprint("j", i), "ada", "p1")
+				if i%50 == 7 {
+					j.State = "bogus"
+				}
+				<-start
+				_, _, errs[i] = db.SubmitJobs(ctx, []core.Job{j})
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			if bad := i%50 == 7; bad != (err != nil) {
+				t.Errorf("call %d (bad: %v): err = %v", i, bad, err)
+			}
+		}
+		if n, _ := db.CountJobs(ctx, store.JobFilter{}); n != callers-4 {
+			t.Errorf("CountJobs = %d, want %d", n, callers-4)
+		}
+	})
+}
+
+func TestMemory(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, ":memory:")
+	j := submitOne(t, db, jobOf("a", "ada", "p1"))
+	got, err := db.GetJob(ctx, j.ID)
+	if err != nil || got.Name != "a" {
+		t.Fatalf("GetJob = %+v, %v", got, err)
+	}
+	if err := db.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Another :memory: store is a different database.
+	other := open(t, "sqlite::memory:")
+	if _, err := other.GetJob(ctx, j.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second :memory: store sees job %d: %v", j.ID, err)
+	}
+}
