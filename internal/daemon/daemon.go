@@ -50,7 +50,9 @@ type Options struct {
 	Clock func() time.Time
 	// PollEvery is how often drivers are polled; default 200ms.
 	PollEvery time.Duration
-	Logger    *slog.Logger
+	// StepGap is the least time between two scheduling passes; default 5ms.
+	StepGap time.Duration
+	Logger  *slog.Logger
 }
 
 // Daemon drives the engine with the real clock, the store and the drivers.
@@ -61,6 +63,7 @@ type Daemon struct {
 	drivers map[string]driver.Driver
 	clock   func() time.Time
 	poll    time.Duration
+	gap     time.Duration
 	log     *slog.Logger
 
 	eng *engine.Engine // owned by the loop goroutine
@@ -123,6 +126,9 @@ func New(o Options) (*Daemon, error) {
 	if o.PollEvery <= 0 {
 		o.PollEvery = 200 * time.Millisecond
 	}
+	if o.StepGap <= 0 {
+		o.StepGap = 5 * time.Millisecond
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -134,7 +140,7 @@ func New(o Options) (*Daemon, error) {
 	sites := make([]core.Site, len(o.Sites))
 	copy(sites, o.Sites)
 	return &Daemon{
-		st: o.Store, sites: sites, drivers: o.Drivers, clock: o.Clock, poll: o.PollEvery, log: o.Logger,
+		st: o.Store, sites: sites, drivers: o.Drivers, clock: o.Clock, poll: o.PollEvery, gap: o.StepGap, log: o.Logger,
 		eng:        engine.New(o.Engine, o.Sites),
 		wake:       make(chan struct{}, 1),
 		calls:      make(chan call),
@@ -459,6 +465,10 @@ func (d *Daemon) Recover(ctx context.Context) error {
 }
 
 // Run is the loop; it returns when ctx ends.
+//
+// Scheduling passes are coalesced: however many submissions arrive, the
+// engine steps at most once per StepGap, so a burst costs a few passes
+// rather than one pass per job.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.ready.Store(true)
 	defer d.ready.Store(false)
@@ -466,26 +476,46 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer poll.Stop()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var lastStep, engineNext time.Time
+	dirty := true
 	for {
-		d.turn(ctx)
-		next := d.nextWake()
-		if !next.IsZero() {
-			wait := next.Sub(d.clock())
-			if wait < time.Millisecond {
-				wait = time.Millisecond
-			}
-			timer.Reset(wait)
+		now := time.Now()
+		if dirty && now.Sub(lastStep) >= d.gap {
+			engineNext = d.turn(ctx)
+			lastStep, dirty = now, false
 		}
+		wake := d.nextWake()
+		if !engineNext.IsZero() && (wake.IsZero() || engineNext.Before(wake)) {
+			wake = engineNext
+		}
+		var wait time.Duration
+		switch {
+		case dirty:
+			wait = d.gap - time.Since(lastStep)
+		case !wake.IsZero():
+			wait = wake.Sub(d.clock())
+		default:
+			wait = time.Hour
+		}
+		if wait < 0 {
+			wait = 0
+		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-d.wake:
+			dirty = true
 		case <-poll.C:
-			d.pollDrivers(ctx)
+			if d.pollDrivers(ctx) > 0 {
+				dirty = true
+			}
 		case <-timer.C:
+			dirty = true
 		case c := <-d.calls:
 			c.fn(ctx)
 			close(c.done)
+			dirty = true
 		}
 	}
 }
@@ -512,8 +542,9 @@ func (d *Daemon) applyQueued() {
 }
 
 // turn applies queued events, runs one engine step and carries out its
-// intents.
-func (d *Daemon) turn(ctx context.Context) {
+// intents. It returns when the engine next wants a step (zero: only on
+// the next event).
+func (d *Daemon) turn(ctx context.Context) time.Time {
 	d.applyQueued()
 	now := d.clock()
 	t0 := time.Now()
@@ -529,10 +560,7 @@ func (d *Daemon) turn(ctx context.Context) {
 		}
 	}
 	d.expirePreemptions(ctx)
-	if !next.IsZero() {
-		// The engine asks to be woken; the poll ticker bounds the delay.
-		_ = next
-	}
+	return next
 }
 
 func (d *Daemon) start(ctx context.Context, in engine.Start) {
@@ -633,7 +661,9 @@ func (d *Daemon) record(ctx context.Context, j core.Job, typ, msg string) {
 	}
 }
 
-func (d *Daemon) pollDrivers(ctx context.Context) {
+// pollDrivers handles every driver's updates and returns how many there were.
+func (d *Daemon) pollDrivers(ctx context.Context) int {
+	n := 0
 	ids := make([]string, 0, len(d.drivers))
 	for id := range d.drivers {
 		ids = append(ids, id)
@@ -648,7 +678,9 @@ func (d *Daemon) pollDrivers(ctx context.Context) {
 		for _, u := range ups {
 			d.handleUpdate(ctx, u)
 		}
+		n += len(ups)
 	}
+	return n
 }
 
 // handleUpdate records one driver update.
