@@ -1,0 +1,401 @@
+package sim
+
+import (
+	"cmp"
+	"container/heap"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/engine"
+	"github.com/gigafactory/gigafactory/internal/sched"
+)
+
+// Epoch is virtual time zero: the engine sees Epoch + simulated time. A
+// fixed date keeps runs reproducible.
+var Epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Policies the replay knows, as --policy spells them.
+const (
+	PolicyFIFO        = "fifo"
+	PolicyBackfill    = "backfill"
+	PolicyGigafactory = "gigafactory"
+)
+
+// PolicyConfig returns the engine configuration for a policy name.
+// orgKind maps each tenant (the job's org) to its organisation class, for
+// fair share.
+//
+//   - fifo: the engine's zero Config: submission order, first fit, no
+//     reservations, no preemption.
+//   - backfill: Slurm-like multifactor priority (sched.DefaultPriority:
+//     fair share, QoS, age, size) with EASY backfill (one reservation, the
+//     head of the queue), flat fair share between organisations, no
+//     preemption.
+//   - gigafactory: engine.DefaultConfig(): hierarchical fair share by
+//     organisation class, 16 reservations, QoS tiers with preemption.
+func PolicyConfig(name string, orgKind map[string]string) (engine.Config, error) {
+	switch name {
+	case PolicyFIFO:
+		return engine.Config{}, nil
+	case PolicyBackfill:
+		return engine.Config{
+			DefaultWalltime:  24 * time.Hour,
+			BackfillDepth:    1,
+			PriorityInterval: time.Minute,
+			Priority:         sched.DefaultPriority(),
+			FairShare:        sched.FairShareConfig{HalfLife: 7 * 24 * time.Hour},
+		}, nil
+	case PolicyGigafactory:
+		c := engine.DefaultConfig()
+		c.FairShare.OrgKind = orgKind
+		return c, nil
+	}
+	return engine.Config{}, fmt.Errorf("unknown policy %q (fifo, backfill, gigafactory)", name)
+}
+
+// ReplayConfig is one replay of one policy.
+type ReplayConfig struct {
+	Policy  string
+	Sites   []core.Site
+	Jobs    Stream
+	Outages []Outage
+	// OrgKind maps tenants to organisation classes for fair share.
+	OrgKind map[string]string
+	// Horizon stops the simulation at this virtual time (0 = when the
+	// last job ends, or nothing more can start).
+	Horizon time.Duration
+	// Sample is the time series interval (0 = Horizon/400, at least 1 min).
+	Sample time.Duration
+	// JobsOut receives jobs.csv rows; nil = do not write them.
+	JobsOut io.Writer
+	// Progress is called now and then with the virtual time reached.
+	Progress func(now time.Duration)
+	// Clock reads the wall clock for the timing figures; nil = no timing
+	// (deterministic output). The core never reads it.
+	Clock func() time.Time
+}
+
+// running is the simulator's record of an active job.
+type running struct {
+	id      core.JobID
+	arr     Arrival
+	start   time.Duration
+	end     time.Duration
+	site    int
+	timeout bool
+	requeue bool // preempted: the run ends early and the job waits again
+	idx     int  // heap index
+}
+
+// endHeap orders running jobs by end time, then id.
+type endHeap []*running
+
+func (h endHeap) Len() int { return len(h) }
+func (h endHeap) Less(i, j int) bool {
+	if h[i].end != h[j].end {
+		return h[i].end < h[j].end
+	}
+	return h[i].id < h[j].id
+}
+func (h endHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i]; h[i].idx = i; h[j].idx = j }
+func (h *endHeap) Push(x any)   { r := x.(*running); r.idx = len(*h); *h = append(*h, r) }
+func (h *endHeap) Pop() any {
+	old := *h
+	r := old[len(old)-1]
+	*h = old[:len(old)-1]
+	r.idx = -1
+	return r
+}
+func (h endHeap) peek() (*running, bool) {
+	if len(h) == 0 {
+		return nil, false
+	}
+	return h[0], true
+}
+
+// Replay drives the engine over the job stream in virtual time: arrivals
+// become Submitted events, Step's Start intents become runs that end after
+// the job's duration (or its walltime), site outages take sites down and
+// end or requeue the jobs there. It returns the policy's results.
+func Replay(cfg ReplayConfig) (*PolicyResult, error) {
+	ecfg, err := PolicyConfig(cfg.Policy, cfg.OrgKind)
+	if err != nil {
+		return nil, err
+	}
+	var wallStart time.Time
+	if cfg.Clock != nil {
+		wallStart = cfg.Clock()
+	}
+	eng := engine.New(ecfg, cfg.Sites)
+	st := newStats(cfg.Sites, cfg.Policy)
+
+	siteIdx := map[string]int{}
+	for i, s := range cfg.Sites {
+		siteIdx[s.ID] = i
+	}
+	outs, err := outageEvents(cfg.Outages, siteIdx)
+	if err != nil {
+		return nil, err
+	}
+	sample := cfg.Sample
+	if sample <= 0 {
+		sample = max(cfg.Horizon/400, time.Minute)
+	}
+
+	var (
+		now      time.Duration
+		ends     endHeap
+		active   = map[core.JobID]*running{}
+		waiting  = map[core.JobID]Arrival{}
+		nextID   core.JobID
+		next     Arrival
+		haveNext bool
+		wake     time.Duration = -1
+		idle     int
+		nextSamp time.Duration
+		nextProg time.Duration
+	)
+	pull := func() error {
+		a, err := cfg.Jobs.Next()
+		if err == io.EOF {
+			haveNext = false
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if haveNext && a.Submit < next.Submit {
+			return fmt.Errorf("replay: arrivals out of order (%v after %v)", a.Submit, next.Submit)
+		}
+		next, haveNext = a, true
+		return nil
+	}
+	if err := pull(); err != nil {
+		return nil, err
+	}
+	finish := func(r *running, state core.State, requeue bool) {
+		eng.Apply(engine.Ended{ID: r.id, State: state, At: Epoch.Add(now), Requeue: requeue})
+		st.events++
+		delete(active, r.id)
+		st.released(r, now)
+		if requeue {
+			waiting[r.id] = r.arr
+			return
+		}
+		st.ended(r, now, state, cfg.JobsOut)
+	}
+
+	for {
+		// The next thing to happen.
+		t := time.Duration(-1)
+		consider := func(c time.Duration) {
+			if c >= 0 && (t < 0 || c < t) {
+				t = c
+			}
+		}
+		if haveNext {
+			consider(next.Submit)
+		}
+		if r, ok := ends.peek(); ok {
+			consider(r.end)
+		}
+		if len(outs) > 0 {
+			consider(outs[0].at)
+		}
+		if wake > now && idle < 2 {
+			// Only a wake-up is left when nothing arrives, runs or
+			// changes: allow two idle passes (reservations may start
+			// jobs), then stop rather than tick forever.
+			consider(wake)
+		}
+		if t < 0 || (cfg.Horizon > 0 && t > cfg.Horizon) {
+			break
+		}
+		for nextSamp <= t {
+			st.sample(nextSamp, eng, len(waiting))
+			nextSamp += sample
+		}
+		st.advance(t)
+		now = t
+		if cfg.Progress != nil && now >= nextProg {
+			cfg.Progress(now)
+			nextProg = now + sample
+		}
+
+		// 1. Runs that end now.
+		for {
+			r, ok := ends.peek()
+			if !ok || r.end > now {
+				break
+			}
+			heap.Pop(&ends)
+			state := core.StateCompleted
+			if r.timeout {
+				state = core.StateTimeout
+			}
+			finish(r, state, r.requeue)
+		}
+		// 2. Sites that go down or come back.
+		for len(outs) > 0 && outs[0].at <= now {
+			o := outs[0]
+			outs = outs[1:]
+			state := core.SiteActive
+			if o.down {
+				state = core.SiteDown
+			}
+			eng.Apply(engine.SiteChanged{Site: cfg.Sites[o.site].ID, State: state})
+			st.events++
+			if o.down {
+				var lost []*running
+				for _, r := range active {
+					if r.site == o.site {
+						lost = append(lost, r)
+					}
+				}
+				slices.SortFunc(lost, func(a, b *running) int { return cmp.Compare(a.id, b.id) })
+				for _, r := range lost {
+					heap.Remove(&ends, r.idx)
+					requeue := r.arr.Preemptible
+					st.lost++
+					finish(r, core.StateFailed, requeue)
+				}
+			}
+		}
+		// 3. Arrivals.
+		for haveNext && next.Submit <= now {
+			nextID++
+			a := next
+			waiting[nextID] = a
+			eng.Apply(engine.Submitted{Job: coreJob(nextID, a)})
+			st.submitted(a)
+			st.events++
+			if err := pull(); err != nil {
+				return nil, err
+			}
+		}
+		// 4. A scheduling pass.
+		if !haveNext && len(ends) == 0 && len(outs) == 0 {
+			idle++
+		} else {
+			idle = 0
+		}
+		intents, w := eng.Step(Epoch.Add(now))
+		if len(intents) > 0 {
+			idle = 0
+		}
+		st.steps++
+		wake = -1
+		if !w.IsZero() {
+			wake = w.Sub(Epoch)
+		}
+		for _, in := range intents {
+			switch in := in.(type) {
+			case engine.Start:
+				a, ok := waiting[in.ID]
+				if !ok {
+					return nil, fmt.Errorf("replay: engine started unknown job %d", in.ID)
+				}
+				delete(waiting, in.ID)
+				r := &running{id: in.ID, arr: a, start: now, end: now + a.Duration, site: siteIdx[in.Alloc.Site]}
+				if a.Walltime > 0 && a.Duration > a.Walltime {
+					r.end, r.timeout = now+a.Walltime, true
+				}
+				active[in.ID] = r
+				heap.Push(&ends, r)
+				eng.Apply(engine.Started{ID: in.ID, Alloc: in.Alloc, At: Epoch.Add(now)})
+				st.events++
+				st.started(r, now)
+			case engine.Preempt:
+				// Stopped after the grace period; the run is lost and the
+				// job waits again.
+				if r, ok := active[in.ID]; ok {
+					heap.Remove(&ends, r.idx)
+					r.end, r.timeout, r.requeue = now+in.Grace, false, true
+					heap.Push(&ends, r)
+					st.preempted++
+				}
+			}
+		}
+	}
+	end := now
+	if cfg.Horizon > 0 {
+		end = cfg.Horizon
+	}
+	st.advance(end)
+	st.sample(end, eng, len(waiting))
+	st.res.Unfinished = len(waiting) + len(active)
+	st.finish(end)
+	if cfg.Clock != nil {
+		st.res.WallSeconds = cfg.Clock().Sub(wallStart).Seconds()
+		if st.res.WallSeconds > 0 {
+			st.res.EventsPerSecond = float64(st.events) / st.res.WallSeconds
+		}
+	}
+	return st.res, nil
+}
+
+// coreJob is the job as the control plane would hold it after submission.
+func coreJob(id core.JobID, a Arrival) core.Job {
+	qos := core.QoSNormal
+	if a.Moonshot {
+		qos = core.QoSMoonshot
+	}
+	return core.Job{
+		ID: id, Name: "sim-" + id.String(), Project: a.Tenant, Org: a.Tenant, User: a.Tenant,
+		Spec: core.JobSpec{
+			Accelerators: a.Milli, Model: a.Model, Walltime: core.Duration(a.Walltime),
+			QoS: qos, Preemptible: a.Preemptible, Residency: a.Residency,
+		},
+		State:      core.StatePending,
+		SubmitTime: Epoch.Add(a.Submit),
+		UpdateTime: Epoch.Add(a.Submit),
+	}
+}
+
+// Outage takes a site down at At for For (0 = for the rest of the run).
+type Outage struct {
+	Site string        `yaml:"site" json:"site"`
+	At   time.Duration `yaml:"-" json:"-"`
+	For  time.Duration `yaml:"-" json:"-"`
+	AtS  float64       `yaml:"at_s" json:"at_s"`
+	ForS float64       `yaml:"for_s" json:"for_s"`
+}
+
+type outageEvent struct {
+	at   time.Duration
+	site int
+	down bool
+}
+
+func outageEvents(os []Outage, siteIdx map[string]int) ([]outageEvent, error) {
+	var evs []outageEvent
+	for _, o := range os {
+		i, ok := siteIdx[o.Site]
+		if !ok {
+			var known []string
+			for id := range siteIdx {
+				known = append(known, id)
+			}
+			slices.Sort(known)
+			if len(known) > 8 {
+				known = append(known[:8], "...")
+			}
+			return nil, fmt.Errorf("outage: unknown site %q (sites: %s)", o.Site, strings.Join(known, ", "))
+		}
+		evs = append(evs, outageEvent{at: o.At, site: i, down: true})
+		if o.For > 0 {
+			evs = append(evs, outageEvent{at: o.At + o.For, site: i})
+		}
+	}
+	slices.SortStableFunc(evs, func(a, b outageEvent) int {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.site, b.site)
+	})
+	return evs, nil
+}

@@ -1,0 +1,326 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/engine"
+)
+
+// PolicyResult is one policy's figures; it is what summary.json holds per
+// policy. Times are in seconds of simulated time unless named wall_.
+type PolicyResult struct {
+	Policy     string `json:"policy"`
+	EngineNote string `json:"engine_note,omitempty"` // a limit of the engine the figures reflect
+
+	Jobs        int `json:"jobs"` // submitted
+	Started     int `json:"started"`
+	Completed   int `json:"completed"`
+	Failed      int `json:"failed"`    // lost in an outage and not requeueable
+	TimedOut    int `json:"timed_out"` // ran past their walltime
+	Unfinished  int `json:"unfinished"`
+	LostRuns    int `json:"lost_runs"` // runs cut by an outage (requeued or failed)
+	Preemptions int `json:"preemptions"`
+	SkippedRows int `json:"skipped_rows"`
+
+	SimulatedSpanS  float64 `json:"simulated_span_s"`
+	WallSeconds     float64 `json:"wall_seconds"`
+	Events          int64   `json:"events"` // engine.Apply calls
+	Steps           int64   `json:"steps"`  // engine.Step calls
+	EventsPerSecond float64 `json:"events_per_second"`
+
+	Capacity          int                `json:"capacity_accelerators"`
+	OfferedLoad       float64            `json:"offered_load"` // accelerator-seconds submitted / (capacity x span)
+	Utilisation       float64            `json:"utilisation"`
+	UtilisationBySite map[string]float64 `json:"utilisation_by_site"`
+	Fragmentation     float64            `json:"fragmentation"` // time-mean share of free accelerators not on entirely free nodes
+
+	Wait            Dist                    `json:"wait_s"`
+	JCT             Dist                    `json:"jct_s"`
+	BoundedSlowdown float64                 `json:"bounded_slowdown"` // mean of max(1, JCT / max(run, 10 s))
+	ByClass         map[string]*ClassResult `json:"by_class"`
+
+	series []SeriesRow
+}
+
+// ClassResult is the figures of one organisation class.
+type ClassResult struct {
+	Jobs            int     `json:"jobs"`
+	Completed       int     `json:"completed"`
+	Wait            Dist    `json:"wait_s"`
+	JCT             Dist    `json:"jct_s"`
+	BoundedSlowdown float64 `json:"bounded_slowdown"`
+	// OfferedShare is the class's share of the accelerator-seconds
+	// submitted; DeliveredShare its share of those run. FairShareDeviation
+	// = DeliveredShare - OfferedShare: negative means the class got less
+	// than it asked for, relative to the others.
+	OfferedShare       float64 `json:"offered_share"`
+	DeliveredShare     float64 `json:"delivered_share"`
+	FairShareDeviation float64 `json:"fair_share_deviation"`
+
+	offered, delivered float64
+	waits, jcts        []float32
+	bsld               float64
+}
+
+// Dist is a distribution's mean and quantiles.
+type Dist struct {
+	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+}
+
+// SeriesRow is one line of timeseries.csv: a site's state at a time.
+type SeriesRow struct {
+	T           time.Duration
+	Site        string // "" = the whole network
+	Utilisation float64
+	Running     int
+	Queued      int // jobs waiting (network rows only)
+}
+
+type stats struct {
+	res       *PolicyResult
+	sites     []core.Site
+	capacity  []float64 // accelerators per site
+	used      []float64 // accelerators held now, per site
+	running   []int
+	usedInt   []float64 // accelerator-seconds per site
+	last      time.Duration
+	events    int64
+	steps     int64
+	lost      int
+	preempted int
+	offered   float64
+	fragSum   float64
+	fragN     int
+	all       ClassResult
+}
+
+func newStats(sites []core.Site, policy string) *stats {
+	st := &stats{
+		res:      &PolicyResult{Policy: policy, UtilisationBySite: map[string]float64{}, ByClass: map[string]*ClassResult{}},
+		sites:    sites,
+		capacity: make([]float64, len(sites)),
+		used:     make([]float64, len(sites)),
+		running:  make([]int, len(sites)),
+		usedInt:  make([]float64, len(sites)),
+	}
+	for i, s := range sites {
+		st.capacity[i] = float64(s.Totals())
+		st.res.Capacity += s.Totals()
+	}
+	return st
+}
+
+func (st *stats) class(c string) *ClassResult {
+	r, ok := st.res.ByClass[c]
+	if !ok {
+		r = &ClassResult{}
+		st.res.ByClass[c] = r
+	}
+	return r
+}
+
+// advance integrates the accelerators held up to t.
+func (st *stats) advance(t time.Duration) {
+	if t <= st.last {
+		return
+	}
+	dt := (t - st.last).Seconds()
+	for i, u := range st.used {
+		st.usedInt[i] += u * dt
+	}
+	st.last = t
+}
+
+func (st *stats) submitted(a Arrival) {
+	st.res.Jobs++
+	c := st.class(a.Class)
+	c.Jobs++
+	as := float64(a.Milli) / 1000 * a.Duration.Seconds()
+	c.offered += as
+	st.offered += as
+}
+
+func (st *stats) started(r *running, now time.Duration) {
+	st.res.Started++
+	st.used[r.site] += float64(r.arr.Milli) / 1000
+	st.running[r.site]++
+}
+
+func (st *stats) released(r *running, now time.Duration) {
+	st.used[r.site] -= float64(r.arr.Milli) / 1000
+	if st.used[r.site] < 1e-9 {
+		st.used[r.site] = 0
+	}
+	st.running[r.site]--
+	st.class(r.arr.Class).delivered += float64(r.arr.Milli) / 1000 * (now - r.start).Seconds()
+}
+
+// ended records a job's final state and writes its jobs.csv row.
+func (st *stats) ended(r *running, now time.Duration, state core.State, w io.Writer) {
+	c := st.class(r.arr.Class)
+	switch state {
+	case core.StateCompleted:
+		st.res.Completed++
+		c.Completed++
+	case core.StateTimeout:
+		st.res.TimedOut++
+		c.Completed++
+	default:
+		st.res.Failed++
+	}
+	wait := (r.start - r.arr.Submit).Seconds()
+	jct := (now - r.arr.Submit).Seconds()
+	run := max((now - r.start).Seconds(), 10)
+	bsld := max(1, jct/run)
+	for _, x := range []*ClassResult{c, &st.all} {
+		x.waits = append(x.waits, float32(wait))
+		x.jcts = append(x.jcts, float32(jct))
+		x.bsld += bsld
+	}
+	if w != nil {
+		site := st.sites[r.site]
+		b := make([]byte, 0, 96)
+		b = strconv.AppendInt(b, int64(r.id), 10)
+		b = append(b, ',')
+		b = append(b, r.arr.Tenant...)
+		b = append(b, ',')
+		b = append(b, r.arr.Class...)
+		b = append(b, ',')
+		b = strconv.AppendFloat(b, r.arr.Submit.Seconds(), 'f', -1, 64)
+		b = append(b, ',')
+		b = strconv.AppendFloat(b, r.start.Seconds(), 'f', -1, 64)
+		b = append(b, ',')
+		b = strconv.AppendFloat(b, now.Seconds(), 'f', -1, 64)
+		b = append(b, ',')
+		b = append(b, site.ID...)
+		b = append(b, ',')
+		b = append(b, site.Country...)
+		b = append(b, ',')
+		b = append(b, r.arr.Milli.String()...)
+		b = append(b, '\n')
+		w.Write(b)
+	}
+}
+
+// JobsHeader is the first line of jobs.csv.
+const JobsHeader = "id,tenant,class,submit_s,start_s,end_s,site,country,accelerators\n"
+
+// sample records the time series at t and the cluster's fragmentation.
+func (st *stats) sample(t time.Duration, eng *engine.Engine, queued int) {
+	var used, capTot float64
+	run := 0
+	for i, s := range st.sites {
+		u := 0.0
+		if st.capacity[i] > 0 {
+			u = st.used[i] / st.capacity[i]
+		}
+		st.res.series = append(st.res.series, SeriesRow{T: t, Site: s.ID, Utilisation: u, Running: st.running[i]})
+		used += st.used[i]
+		capTot += st.capacity[i]
+		run += st.running[i]
+	}
+	u := 0.0
+	if capTot > 0 {
+		u = used / capTot
+	}
+	st.res.series = append(st.res.series, SeriesRow{T: t, Utilisation: u, Running: run, Queued: queued})
+	var free, wholeFree int
+	for _, p := range eng.Cluster().Pools {
+		free += p.Free()
+		wholeFree += p.WholeNodes() * p.K
+	}
+	if free > 0 {
+		st.fragSum += 1 - float64(wholeFree)/float64(free)
+		st.fragN++
+	}
+}
+
+// finish turns the accumulators into the result's figures.
+func (st *stats) finish(end time.Duration) {
+	r := st.res
+	r.SimulatedSpanS = end.Seconds()
+	r.Events, r.Steps = st.events, st.steps
+	r.LostRuns, r.Preemptions = st.lost, st.preempted
+	var usedAll, capAll float64
+	for i, s := range st.sites {
+		den := st.capacity[i] * end.Seconds()
+		if den > 0 {
+			r.UtilisationBySite[s.ID] = round6(st.usedInt[i] / den)
+		}
+		usedAll += st.usedInt[i]
+		capAll += den
+	}
+	if capAll > 0 {
+		r.Utilisation = round6(usedAll / capAll)
+		r.OfferedLoad = round6(st.offered / capAll)
+	}
+	if st.fragN > 0 {
+		r.Fragmentation = round6(st.fragSum / float64(st.fragN))
+	}
+	r.Wait, r.JCT = dist(st.all.waits), dist(st.all.jcts)
+	if n := len(st.all.waits); n > 0 {
+		r.BoundedSlowdown = round6(st.all.bsld / float64(n))
+	}
+	var delivered float64
+	for _, c := range r.ByClass {
+		delivered += c.delivered
+	}
+	for _, c := range r.ByClass {
+		c.Wait, c.JCT = dist(c.waits), dist(c.jcts)
+		if n := len(c.waits); n > 0 {
+			c.BoundedSlowdown = round6(c.bsld / float64(n))
+		}
+		if st.offered > 0 {
+			c.OfferedShare = round6(c.offered / st.offered)
+		}
+		if delivered > 0 {
+			c.DeliveredShare = round6(c.delivered / delivered)
+		}
+		c.FairShareDeviation = round6(c.DeliveredShare - c.OfferedShare)
+		c.waits, c.jcts = nil, nil
+	}
+	st.all.waits, st.all.jcts = nil, nil
+}
+
+// dist summarises xs (sorted in place).
+func dist(xs []float32) Dist {
+	if len(xs) == 0 {
+		return Dist{}
+	}
+	slices.Sort(xs)
+	var sum float64
+	for _, x := range xs {
+		sum += float64(x)
+	}
+	q := func(p float64) float64 {
+		return float64(xs[int(math.Ceil(p*float64(len(xs))))-1])
+	}
+	return Dist{Mean: round6(sum / float64(len(xs))), P50: round6(q(0.5)), P90: round6(q(0.9)), P99: round6(q(0.99))}
+}
+
+// quantile is the nearest-rank p-quantile of sorted xs.
+func quantile(xs []float64, p float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p*float64(len(xs)))) - 1
+	return xs[max(i, 0)]
+}
+
+// round6 keeps six significant decimals so summaries print stably.
+func round6(x float64) float64 {
+	if x == 0 || math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(fmt.Sprintf("%.6g", x), 64)
+	return v
+}

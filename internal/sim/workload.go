@@ -1,0 +1,341 @@
+package sim
+
+import (
+	"cmp"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/trace"
+)
+
+// Arrival is one job of the replay's input, in arrival order.
+type Arrival struct {
+	Submit      time.Duration // from the start of the simulation
+	Duration    time.Duration
+	Milli       core.Milli
+	Tenant      string
+	Class       string // organisation kind (core.OrgResearch...)
+	Model       string
+	Walltime    time.Duration
+	Residency   []string
+	Preemptible bool
+	Moonshot    bool
+}
+
+// Stream is a source of arrivals in submit order; Next returns io.EOF at
+// the end.
+type Stream interface {
+	Next() (Arrival, error)
+}
+
+// Classes maps tenants to organisation classes: a tenant with no class of
+// its own gets one from a stable hash of its name, in these shares.
+type Classes []ClassShare
+
+// ClassShare is one organisation class and the share of tenants in it.
+type ClassShare struct {
+	Class string
+	Share float64
+}
+
+// DefaultClasses is the assumed make-up of the EU network's users: mostly
+// research, then industry, startups, SMEs and public bodies. An assumption
+// for the twin, stated in the summary; change it with --classes.
+var DefaultClasses = Classes{
+	{core.OrgResearch, 0.40}, {core.OrgIndustry, 0.20}, {core.OrgStartup, 0.20},
+	{core.OrgSME, 0.15}, {core.OrgPublic, 0.05},
+}
+
+// ParseClasses reads "research=0.4,startup=0.2,...".
+func ParseClasses(s string) (Classes, error) {
+	var cs Classes
+	var sum float64
+	for _, part := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || !core.ValidOrgKind(k) {
+			return nil, fmt.Errorf("classes: want KIND=SHARE with KIND one of research, sme, startup, industry, public; got %q", part)
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			return nil, fmt.Errorf("classes: bad share %q", part)
+		}
+		cs = append(cs, ClassShare{k, f})
+		sum += f
+	}
+	if sum <= 0 {
+		return nil, fmt.Errorf("classes: shares sum to 0")
+	}
+	for i := range cs {
+		cs[i].Share /= sum
+	}
+	return cs, nil
+}
+
+// Of returns the class of a tenant: a stable function of its name.
+func (cs Classes) Of(tenant string) string {
+	if len(cs) == 0 {
+		return core.OrgResearch
+	}
+	h := fnv.New64a()
+	h.Write([]byte(tenant))
+	u := float64(h.Sum64()>>11) / (1 << 53)
+	for _, c := range cs {
+		if u < c.Share {
+			return c.Class
+		}
+		u -= c.Share
+	}
+	return cs[len(cs)-1].Class
+}
+
+// LoadTrace reads a whole trace into arrivals sorted by submit time (the
+// Philly table is not in submit order), times shifted so the first job
+// arrives at 0. The arrival record is compact (about 100 bytes), so the
+// 82,247 Philly jobs take under 10 MB.
+func LoadTrace(src trace.Reader, classes Classes) ([]Arrival, error) {
+	var out []Arrival
+	for {
+		j, err := src.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		class := j.OrgKind
+		if class == "" {
+			class = classes.Of(j.Tenant)
+		}
+		out = append(out, Arrival{
+			Submit: j.Submit, Duration: j.Duration, Milli: j.Accelerators, Tenant: j.Tenant,
+			Class: class, Model: j.Model, Walltime: j.Walltime, Residency: j.Residency, Preemptible: j.Preemptible,
+		})
+	}
+	slices.SortStableFunc(out, func(a, b Arrival) int { return cmp.Compare(a.Submit, b.Submit) })
+	if len(out) > 0 {
+		t0 := out[0].Submit
+		for i := range out {
+			out[i].Submit -= t0
+		}
+	}
+	return out, nil
+}
+
+// SliceStream streams a slice of arrivals.
+type SliceStream struct {
+	jobs []Arrival
+	i    int
+}
+
+// NewSliceStream streams jobs, which must be in submit order.
+func NewSliceStream(jobs []Arrival) *SliceStream { return &SliceStream{jobs: jobs} }
+
+// Next returns the next arrival.
+func (s *SliceStream) Next() (Arrival, error) {
+	if s.i >= len(s.jobs) {
+		return Arrival{}, io.EOF
+	}
+	s.i++
+	return s.jobs[s.i-1], nil
+}
+
+// SynthConfig scales a trace's job mix to a bigger network: jobs are drawn
+// with replacement from the base trace (size, duration, tenant), arriving
+// as a Poisson process at Multiplier times the base trace's mean rate, plus
+// a seeded stream of moonshot jobs.
+type SynthConfig struct {
+	Base       []Arrival     // the mix to draw from, e.g. Philly
+	Multiplier float64       // arrival rate relative to the base trace's
+	Span       time.Duration // stop generating after this much virtual time
+	Seed       uint64
+	// Tenants: each base tenant is split into this many tenants (the
+	// network has more users than one Philly cluster); 0 = ceil(Multiplier).
+	TenantCopies int
+	Classes      Classes
+	// Moonshots per simulated day (Poisson), sized log-uniformly in
+	// [MoonMin, MoonMax] accelerators (rounded to whole 8-accelerator
+	// nodes), lasting uniformly MoonDays[0]..MoonDays[1] days.
+	MoonshotsPerDay  float64
+	MoonMin, MoonMax int
+	MoonDays         [2]float64
+	// MaxJobs bounds the stream (0 = no bound).
+	MaxJobs int
+}
+
+// Synth is the stream SynthConfig describes. It holds only the base mix and
+// the next arrival of each kind, so 10 million jobs cost no more memory
+// than ten.
+type Synth struct {
+	cfg      SynthConfig
+	rng      *rand.Rand
+	rate     float64 // base jobs per second
+	nextBase time.Duration
+	nextMoon time.Duration
+	n        int
+	moonN    int
+	tenants  []string // base tenant names, by first appearance in Base
+	classOf  map[string]string
+}
+
+// NewSynth starts a synthetic stream.
+func NewSynth(cfg SynthConfig) (*Synth, error) {
+	if len(cfg.Base) < 2 {
+		return nil, fmt.Errorf("synth: need a base trace with at least two jobs")
+	}
+	if cfg.Multiplier <= 0 {
+		return nil, fmt.Errorf("synth: arrival-rate multiplier must be positive")
+	}
+	span := cfg.Base[len(cfg.Base)-1].Submit - cfg.Base[0].Submit
+	if span <= 0 {
+		return nil, fmt.Errorf("synth: base trace spans no time")
+	}
+	if cfg.TenantCopies <= 0 {
+		cfg.TenantCopies = int(math.Ceil(cfg.Multiplier))
+	}
+	if cfg.MoonMin <= 0 {
+		cfg.MoonMin = 4096
+	}
+	if cfg.MoonMax < cfg.MoonMin {
+		cfg.MoonMax = 65536
+	}
+	if cfg.MoonDays[1] <= 0 {
+		cfg.MoonDays = [2]float64{1, 7}
+	}
+	s := &Synth{
+		cfg:     cfg,
+		rng:     rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
+		rate:    cfg.Multiplier * float64(len(cfg.Base)) / span.Seconds(),
+		classOf: map[string]string{},
+	}
+	s.nextBase = s.exp(s.rate)
+	s.nextMoon = -1
+	if cfg.MoonshotsPerDay > 0 {
+		s.nextMoon = s.exp(cfg.MoonshotsPerDay / 86400)
+	}
+	return s, nil
+}
+
+func (s *Synth) exp(rate float64) time.Duration {
+	return time.Duration(s.rng.ExpFloat64() / rate * float64(time.Second)).Round(time.Millisecond)
+}
+
+// Next returns the next arrival, or io.EOF past Span or MaxJobs.
+func (s *Synth) Next() (Arrival, error) {
+	if s.cfg.MaxJobs > 0 && s.n >= s.cfg.MaxJobs {
+		return Arrival{}, io.EOF
+	}
+	moon := s.nextMoon >= 0 && s.nextMoon < s.nextBase
+	at := s.nextBase
+	if moon {
+		at = s.nextMoon
+	}
+	if s.cfg.Span > 0 && at > s.cfg.Span {
+		return Arrival{}, io.EOF
+	}
+	s.n++
+	if moon {
+		s.nextMoon += s.exp(s.cfg.MoonshotsPerDay / 86400)
+		s.moonN++
+		lo, hi := math.Log(float64(s.cfg.MoonMin)), math.Log(float64(s.cfg.MoonMax))
+		n := int(math.Exp(lo+s.rng.Float64()*(hi-lo))) / 8 * 8
+		days := s.cfg.MoonDays[0] + s.rng.Float64()*(s.cfg.MoonDays[1]-s.cfg.MoonDays[0])
+		tenant := fmt.Sprintf("moonshot-%d", s.moonN%8)
+		return Arrival{
+			Submit: at, Duration: time.Duration(days * 24 * float64(time.Hour)).Round(time.Second),
+			Milli: core.Milli(max(n, s.cfg.MoonMin) * 1000), Tenant: tenant,
+			Class: s.cfg.Classes.Of(tenant), Moonshot: true, Preemptible: false,
+		}, nil
+	}
+	s.nextBase += s.exp(s.rate)
+	b := s.cfg.Base[s.rng.IntN(len(s.cfg.Base))]
+	a := b
+	a.Submit = at
+	if s.cfg.TenantCopies > 1 {
+		a.Tenant = b.Tenant + "-" + strconv.Itoa(s.rng.IntN(s.cfg.TenantCopies))
+		a.Class = s.class(a.Tenant)
+	}
+	return a, nil
+}
+
+func (s *Synth) class(tenant string) string {
+	c, ok := s.classOf[tenant]
+	if !ok {
+		c = s.cfg.Classes.Of(tenant)
+		s.classOf[tenant] = c
+	}
+	return c
+}
+
+// MixStats describes a job mix for calibration: jobs, mean accelerators
+// per job, mean and median duration, and accelerator-seconds.
+type MixStats struct {
+	Jobs            int     `json:"jobs"`
+	MeanAccel       float64 `json:"mean_accelerators"`
+	MeanDurationS   float64 `json:"mean_duration_s"`
+	MedianDurationS float64 `json:"median_duration_s"`
+	AccelSeconds    float64 `json:"accelerator_seconds"`
+}
+
+// StatsOf summarises arrivals.
+func StatsOf(jobs []Arrival) MixStats {
+	s := MixStats{Jobs: len(jobs)}
+	if len(jobs) == 0 {
+		return s
+	}
+	durs := make([]float64, len(jobs))
+	for i, j := range jobs {
+		a := float64(j.Milli) / 1000
+		d := j.Duration.Seconds()
+		s.MeanAccel += a
+		s.MeanDurationS += d
+		s.AccelSeconds += a * d
+		durs[i] = d
+	}
+	s.MeanAccel /= float64(len(jobs))
+	s.MeanDurationS /= float64(len(jobs))
+	slices.Sort(durs)
+	s.MedianDurationS = quantile(durs, 0.5)
+	return s
+}
+
+// MultiplierFor is the arrival-rate multiplier at which base's mix offers
+// load (0.9 = 90%) of capacity accelerators, before moonshots.
+func MultiplierFor(base []Arrival, capacity int, load float64) float64 {
+	st := StatsOf(base)
+	span := (base[len(base)-1].Submit - base[0].Submit).Seconds()
+	if span <= 0 || st.AccelSeconds <= 0 {
+		return 1
+	}
+	baseLoad := st.AccelSeconds / span // accelerators busy on average
+	return load * float64(capacity) / baseLoad
+}
+
+// TenantClasses lists every tenant the stream can produce with its class,
+// for the engine's fair share (which must know a tenant's class before its
+// first job).
+func (s *Synth) TenantClasses() map[string]string {
+	m := map[string]string{}
+	for _, b := range s.cfg.Base {
+		if s.cfg.TenantCopies > 1 {
+			for k := 0; k < s.cfg.TenantCopies; k++ {
+				t := b.Tenant + "-" + strconv.Itoa(k)
+				m[t] = s.cfg.Classes.Of(t)
+			}
+		} else {
+			m[b.Tenant] = b.Class
+		}
+	}
+	for k := 0; k < 8; k++ {
+		t := fmt.Sprintf("moonshot-%d", k)
+		m[t] = s.cfg.Classes.Of(t)
+	}
+	return m
+}
