@@ -13,9 +13,10 @@ import (
 	"github.com/gigafactory/gigafactory/internal/core"
 )
 
-// Group-commit tuning. A batch closes when it holds maxBatch jobs, or when
-// no more requests arrive within window of the last one (the committer only
-// lingers when it has seen concurrency: a lone caller is committed at once).
+// Group-commit tuning. A batch closes when it holds maxBatch jobs, when
+// nothing is waiting and the batch has a single caller (committed at once,
+// no added latency), or window after the committer started lingering for
+// more callers.
 const (
 	defaultWindow   = time.Millisecond
 	defaultMaxBatch = 2000
@@ -120,6 +121,7 @@ func (c *committer) loop() {
 			return
 		}
 		batch, n := []*submitReq{first}, len(first.jobs)
+		lingering := false
 	gather:
 		for n < c.maxBatch {
 			select {
@@ -128,26 +130,32 @@ func (c *committer) loop() {
 				continue
 			default:
 			}
-			// Nothing waiting. Linger only if callers are clearly concurrent;
-			// a lone caller should not pay the window in latency.
+			// Nothing waiting. Linger only if callers are clearly concurrent
+			// (a lone caller should not pay the window in latency), and only
+			// once per batch, so a steady trickle cannot stretch it.
 			if len(batch) < 2 || c.window <= 0 {
 				break
 			}
-			if timer == nil {
-				timer = time.NewTimer(c.window)
-			} else {
-				timer.Reset(c.window)
+			if !lingering {
+				lingering = true
+				if timer == nil {
+					timer = time.NewTimer(c.window)
+				} else {
+					timer.Reset(c.window)
+				}
 			}
 			select {
 			case r := <-c.in:
 				batch, n = append(batch, r), n+len(r.jobs)
-				timer.Stop()
 			case <-timer.C:
+				lingering = false
 				break gather
 			case <-c.quit:
-				timer.Stop()
 				break gather
 			}
+		}
+		if lingering {
+			timer.Stop() // since Go 1.23 a stopped timer delivers nothing stale
 		}
 		c.commit(batch)
 	}
