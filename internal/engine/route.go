@@ -1,0 +1,562 @@
+package engine
+
+import (
+	"cmp"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/broker"
+	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/sched"
+)
+
+// This file puts the federation broker (internal/broker) in front of the
+// engine. A Federation is an Engine whose pending jobs without a site pin
+// are first routed to one site by the broker, then placed within that site
+// only. It re-routes pending jobs whose site drains or goes down, or whose
+// estimated start slips too far, and asks the shell to requeue the jobs
+// running on a site that went down.
+//
+// It wraps the Engine rather than living inside it so that the broker can
+// be wired without touching the placement loop; Status, Pending, Explain
+// and Cluster are the Engine's.
+
+// Routing configures the federation broker in front of the engine.
+type Routing struct {
+	// Broker configures the decision: weights, dataset registry, which
+	// site kinds take which access mode.
+	Broker broker.Config
+	// MaxSlip bounds how far a pending job's estimated start may move
+	// past the estimate it was routed on before the broker decides again
+	// (it may pick the same site). 0 = never re-route on slip.
+	MaxSlip time.Duration
+}
+
+// Requeue asks the shell to take back a job that was running (or
+// starting) on a site that went down: stop it if the site still answers,
+// then apply Ended{Requeue: true}; the job returns to pending and the
+// broker routes it to another site. Until Ended arrives the engine still
+// counts the job as active, so it is never started twice. A checkpointable
+// job resumes from its last checkpoint reference (FromCheckpoint).
+type Requeue struct {
+	ID             core.JobID
+	Site           string
+	Reason         string
+	FromCheckpoint bool
+}
+
+func (Requeue) isIntent() {}
+
+// Route is the broker's decision for a job, kept for explain.
+type Route struct {
+	broker.Decision
+	// At is when the decision was taken; EstimatedStart is the start it
+	// expected at the winner.
+	At             time.Time  `json:"at"`
+	EstimatedStart *time.Time `json:"estimated_start,omitempty"`
+	// Moves counts how often the job was re-routed, Why says why the
+	// latest decision was taken: "submitted", "site drained", "site down",
+	// "estimated start slipped", "requeued".
+	Moves int    `json:"moves"`
+	Why   string `json:"why"`
+}
+
+// Federation is an Engine with the federation broker in front of it.
+// Like the Engine it is not safe for concurrent use.
+type Federation struct {
+	*Engine
+	rcfg    Routing
+	b       *broker.Broker
+	routes  map[core.JobID]*routed
+	states  map[string]string // site states the router last acted on
+	requeue map[core.JobID]bool
+	dirty   bool // a site changed state since the last Step
+	pic     picture
+}
+
+type routed struct {
+	Route
+	site     string
+	baseline time.Time // estimated start the route was taken on
+	again    bool      // the job was requeued: decide again
+}
+
+// noSite pins a job the broker found no site for: it matches no pool, so
+// the engine leaves the job waiting; Status gives the broker's reason.
+const noSite = "\x00no-eligible-site"
+
+// NewFederation returns an engine over sites with the broker in front.
+func NewFederation(cfg Config, r Routing, sites []core.Site) *Federation {
+	f := &Federation{
+		Engine: New(cfg, sites), rcfg: r, b: broker.New(r.Broker, sites),
+		routes: map[core.JobID]*routed{}, states: map[string]string{}, requeue: map[core.JobID]bool{},
+	}
+	for _, s := range sites {
+		f.states[s.ID] = state(s.State)
+	}
+	return f
+}
+
+func state(s string) string {
+	if s == "" {
+		return core.SiteActive
+	}
+	return s
+}
+
+// Broker exposes the broker, read-only by convention, for reports.
+func (f *Federation) Broker() *broker.Broker { return f.b }
+
+// Route returns the broker's latest decision for job id: the winner and
+// every site's verdict. ok is false for a job the broker did not route
+// (pinned to a site, or unknown).
+func (f *Federation) Route(id core.JobID) (Route, bool) {
+	r, ok := f.routes[id]
+	if !ok {
+		return Route{}, false
+	}
+	return r.Route, true
+}
+
+// Apply feeds one event into the engine, keeping the broker's view of
+// site states current.
+func (f *Federation) Apply(ev Event) {
+	switch ev := ev.(type) {
+	case SiteChanged:
+		if f.b.SetState(ev.Site, state(ev.State)) {
+			f.dirty = true
+		}
+	case Ended:
+		delete(f.requeue, ev.ID)
+		if !ev.Requeue {
+			f.forget(ev.ID)
+		} else if j, ok := f.Engine.jobs[ev.ID]; ok && j.State.Active() {
+			if r := f.routes[ev.ID]; r != nil {
+				r.again = true
+			}
+		}
+	case Cancelled:
+		delete(f.requeue, ev.ID)
+		f.forget(ev.ID)
+	}
+	f.Engine.Apply(ev)
+}
+
+// forget drops a finished job's route once the engine has let go of it.
+func (f *Federation) forget(id core.JobID) { delete(f.routes, id) }
+
+// Status is the engine's status, with the broker's reason first for a
+// job no site can take.
+func (f *Federation) Status(id core.JobID) (Status, bool) {
+	st, ok := f.Engine.Status(id)
+	if r, routed := f.routes[id]; ok && routed && r.Winner == "" && st.State == core.StatePending {
+		st.Reason = r.Decision.Reason
+		st.Reasons = []string{r.Decision.Reason}
+		st.EstimatedStart = nil
+	}
+	return st, ok
+}
+
+// Step routes what needs routing, then runs the engine's pass. Requeue
+// intents for jobs on a site that went down come first.
+func (f *Federation) Step(now time.Time) ([]Intent, time.Time) {
+	e := f.Engine
+	e.now = now
+	var out []Intent
+	changed := f.dirty
+	if changed {
+		f.dirty = false
+		out = f.siteEvents(now)
+	}
+	f.route(now, changed)
+	in, next := e.Step(now)
+	if len(out) == 0 {
+		return in, next
+	}
+	return append(out, in...), next
+}
+
+// siteEvents acts on site state changes: Requeue for jobs active on a
+// site that went down.
+func (f *Federation) siteEvents(now time.Time) []Intent {
+	var down []string
+	for _, s := range f.b.Sites() {
+		st := state(s.State)
+		if f.states[s.ID] != st && st == core.SiteDown {
+			down = append(down, s.ID)
+		}
+		f.states[s.ID] = st
+	}
+	if len(down) == 0 {
+		return nil
+	}
+	var ids []core.JobID
+	for id, j := range f.Engine.jobs {
+		if j.State.Active() && j.Alloc != nil && slices.Contains(down, j.Alloc.Site) && !f.requeue[id] {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	out := make([]Intent, 0, len(ids))
+	for _, id := range ids {
+		j := f.Engine.jobs[id]
+		f.requeue[id] = true
+		out = append(out, Requeue{ID: id, Site: j.Alloc.Site, Reason: "site " + j.Alloc.Site + " is down", FromCheckpoint: j.Spec.Checkpointable})
+	}
+	return out
+}
+
+// route decides for new and requeued jobs, and re-decides for pending
+// jobs whose site no longer takes new work or whose start slipped.
+func (f *Federation) route(now time.Time, changed bool) {
+	e := f.Engine
+	type move struct {
+		j   *job
+		why string
+	}
+	var todo []move
+	for _, j := range e.fresh {
+		if j.State != core.StatePending || j.Spec.Site != "" {
+			continue
+		}
+		r := f.routes[j.ID]
+		switch {
+		case r == nil:
+			todo = append(todo, move{j, "submitted"})
+		case f.b.State(r.site) != core.SiteActive && r.site != noSite:
+			todo = append(todo, move{j, "site " + f.b.State(r.site)})
+		case r.again:
+			todo = append(todo, move{j, "requeued"})
+		default:
+			j.req.Site = r.site // classify (resubmit, requeue) resets the request
+		}
+	}
+	for _, j := range e.order {
+		if j.State != core.StatePending || j.Spec.Site != "" {
+			continue
+		}
+		r := f.routes[j.ID]
+		switch {
+		case r == nil:
+			todo = append(todo, move{j, "submitted"})
+		case changed && f.b.State(r.site) != core.SiteActive && r.site != noSite:
+			todo = append(todo, move{j, "site " + f.b.State(r.site)})
+		case changed && r.Winner == "":
+			todo = append(todo, move{j, "sites changed"})
+		case f.rcfg.MaxSlip > 0 && !j.est.IsZero() && j.est.After(r.baseline.Add(f.rcfg.MaxSlip)) && now.Sub(r.At) >= f.rcfg.MaxSlip:
+			todo = append(todo, move{j, "estimated start slipped"})
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	skip := make(map[*job]bool, len(todo))
+	for _, m := range todo {
+		skip[m.j] = true
+	}
+	f.pic.build(f, now, skip)
+	for _, m := range todo {
+		f.decide(m.j, m.why, now)
+	}
+}
+
+// decide asks the broker about j and moves it to the winner.
+func (f *Federation) decide(j *job, why string, now time.Time) {
+	e := f.Engine
+	est := &estimator{p: &f.pic, need: need(&j.Spec), model: j.Spec.Model, class: f.classOf(j), spec: &j.Spec}
+	d := f.b.Decide(&j.Job, est)
+	old := f.routes[j.ID]
+	r := &routed{Route: Route{Decision: d, At: now, Why: why}}
+	if old != nil {
+		r.Moves = old.Moves
+	}
+	r.site = noSite
+	if d.Winner != "" {
+		i, _ := f.b.Index(d.Winner)
+		at := now.Add(est.Wait(i))
+		r.site, r.baseline, r.EstimatedStart = d.Winner, at, &at
+		f.pic.add(i, est)
+	}
+	if old != nil && old.site != r.site {
+		r.Moves++
+	}
+	f.routes[j.ID] = r
+	if j.req.Site == r.site && j.shape != nil {
+		return
+	}
+	// Move the job: out of its place in the order and its shape, back
+	// among the fresh jobs, which Step merges into the new site's shape.
+	e.dropHold(j)
+	j.est, j.miss, j.quota = time.Time{}, sched.Miss{}, ""
+	if j.inOrder {
+		if i := slices.Index(e.order, j); i >= 0 {
+			e.order = slices.Delete(e.order, i, i+1)
+		}
+		j.inOrder = false
+		e.fresh = append(e.fresh, j)
+	}
+	if j.inShape && j.shape != nil {
+		if i := slices.Index(j.shape.q, j); i >= 0 {
+			j.shape.q = slices.Delete(j.shape.q, i, i+1)
+		}
+		j.inShape = false
+	}
+	j.shape = nil
+	j.req.Site = r.site
+}
+
+func (f *Federation) classOf(j *job) string {
+	return sched.ClassOf(f.Engine.cfg.FairShare.OrgKind[j.Org])
+}
+
+func need(sp *core.JobSpec) core.Milli {
+	if sp.Accelerators <= 0 {
+		return 1000
+	}
+	return sp.Accelerators
+}
+
+// picture is the router's coarse view of capacity over time, built once
+// per routing pass: per pool the free accelerators, the demand already
+// routed there and still pending, and when running jobs end; per site the
+// accelerators each org class holds or waits for.
+type picture struct {
+	now    int64
+	wall   int64        // default walltime, seconds, for extrapolating
+	free   []core.Milli // per pool
+	queued []core.Milli // per pool
+	total  []core.Milli // per pool
+	model  []string     // per pool
+	ends   [][]endPoint // per pool: running jobs' ends, ascending, cumulative
+	sites  [][]int      // per broker site index: pool indices
+	class  []map[string]core.Milli
+	shares map[string]float64 // normalised class shares
+}
+
+type endPoint struct {
+	at  int64
+	cum core.Milli
+}
+
+func (p *picture) build(f *Federation, now time.Time, skip map[*job]bool) {
+	e := f.Engine
+	cl := e.cluster
+	n := len(cl.Pools)
+	p.now, p.wall = now.Unix(), int64(e.cfg.walltime()/time.Second)
+	p.free, p.queued, p.total = make([]core.Milli, n), make([]core.Milli, n), make([]core.Milli, n)
+	p.ends, p.model = make([][]endPoint, n), make([]string, n)
+	for i, pl := range cl.Pools {
+		p.model[i] = pl.Model
+		p.free[i] = core.Milli(pl.Free()) * 1000
+		p.total[i] = core.Milli(pl.Total()) * 1000
+	}
+	sites := f.b.Sites()
+	p.sites = make([][]int, len(sites))
+	p.class = make([]map[string]core.Milli, len(sites))
+	siteIdx := map[string]int{}
+	for i, s := range sites {
+		siteIdx[s.ID] = i
+		p.class[i] = map[string]core.Milli{}
+		for _, pl := range cl.Pools {
+			if pl.Site.ID == s.ID {
+				p.sites[i] = append(p.sites[i], pl.Index)
+			}
+		}
+	}
+	type end struct {
+		at int64
+		id core.JobID
+		m  core.Milli
+	}
+	per := make([][]end, n)
+	// Map order does not matter here: every list is sorted, and sums of
+	// integers do not depend on order.
+	for _, j := range e.jobs {
+		if !j.placed {
+			continue
+		}
+		m := j.pl.Milli()
+		per[j.pl.Pool] = append(per[j.pl.Pool], end{max(j.start.Add(j.wall).Unix(), p.now), j.ID, m})
+		if si, ok := siteIdx[cl.Pools[j.pl.Pool].Site.ID]; ok {
+			p.class[si][f.classOf(j)] += m
+		}
+	}
+	for i, es := range per {
+		slices.SortFunc(es, func(a, b end) int {
+			if c := cmp.Compare(a.at, b.at); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.id, b.id)
+		})
+		var cum core.Milli
+		pts := make([]endPoint, len(es))
+		for k, x := range es {
+			cum += x.m
+			pts[k] = endPoint{x.at, cum}
+		}
+		p.ends[i] = pts
+	}
+	// Demand already routed and still pending, in priority order then
+	// arrival, so that its attribution to pools is deterministic. Jobs
+	// about to be decided again do not count against their own site.
+	queue := func(j *job) {
+		if j.State != core.StatePending || skip[j] || j.req.Site == "" || j.req.Site == noSite {
+			return
+		}
+		si, ok := siteIdx[j.req.Site]
+		if !ok {
+			return
+		}
+		m := need(&j.Spec)
+		if pi := p.poolFor(si, j.Spec.Model, &j.Spec); pi >= 0 {
+			p.queued[pi] += m
+		}
+		p.class[si][f.classOf(j)] += m
+	}
+	for _, j := range e.order {
+		queue(j)
+	}
+	for _, j := range e.fresh {
+		queue(j)
+	}
+	p.shares = map[string]float64{}
+	cs := e.cfg.FairShare.ClassShares
+	var sum float64
+	for _, c := range []string{sched.ClassResearch, sched.ClassSME, sched.ClassIndustry, sched.ClassPublic} {
+		v, ok := cs[c]
+		if !ok || v < 0 {
+			v = 1
+		}
+		p.shares[c] = v
+		sum += v
+	}
+	for c := range p.shares {
+		if sum > 0 {
+			p.shares[c] /= sum
+		}
+	}
+}
+
+// poolFor is the first pool of site si with model that could hold the job.
+func (p *picture) poolFor(si int, model string, sp *core.JobSpec) int {
+	best, bestWait := -1, int64(-1)
+	for _, pi := range p.sites[si] {
+		if !p.fits(pi, model, sp) {
+			continue
+		}
+		w := p.poolWait(pi, need(sp))
+		if best < 0 || w < bestWait {
+			best, bestWait = pi, w
+		}
+	}
+	return best
+}
+
+var _ broker.Estimator = (*estimator)(nil)
+
+// fits reports whether pool pi has model and is large enough for the job.
+func (p *picture) fits(pi int, model string, sp *core.JobSpec) bool {
+	return p.total[pi] >= need(sp) && modelMatch(model, p.model[pi])
+}
+
+func modelMatch(want, m string) bool {
+	if want == "" {
+		return true
+	}
+	for want != "" {
+		i := 0
+		for i < len(want) && want[i] != '|' {
+			i++
+		}
+		if want[:i] == m {
+			return true
+		}
+		if i == len(want) {
+			break
+		}
+		want = want[i+1:]
+	}
+	return false
+}
+
+// poolWait is how long, in seconds, until pool pi has need accelerators
+// free after the demand already routed there: FIFO drain over running
+// jobs' expected ends, extrapolated by the default walltime past them.
+func (p *picture) poolWait(pi int, need core.Milli) int64 {
+	deficit := p.queued[pi] + need - p.free[pi]
+	if deficit <= 0 {
+		return 0
+	}
+	ends := p.ends[pi]
+	k := sort.Search(len(ends), func(i int) bool { return ends[i].cum >= deficit })
+	if k < len(ends) {
+		return max(ends[k].at-p.now, 0)
+	}
+	last := p.now
+	var freed core.Milli
+	if len(ends) > 0 {
+		last, freed = ends[len(ends)-1].at, ends[len(ends)-1].cum
+	}
+	rounds := int64(1)
+	if p.total[pi] > 0 {
+		rounds = int64((deficit - freed + p.total[pi] - 1) / p.total[pi])
+	}
+	return last - p.now + rounds*p.wall
+}
+
+func (p *picture) add(si int, est *estimator) {
+	if pi := p.poolFor(si, est.model, est.spec); pi >= 0 {
+		p.queued[pi] += est.need
+	}
+	p.class[si][est.class] += est.need
+}
+
+// estimator answers the broker for one job from the picture.
+type estimator struct {
+	p     *picture
+	need  core.Milli
+	model string
+	class string
+	spec  *core.JobSpec
+}
+
+func (x *estimator) Wait(i int) time.Duration {
+	best := int64(-1)
+	for _, pi := range x.p.sites[i] {
+		if !x.p.fits(pi, x.model, x.spec) {
+			continue
+		}
+		if w := x.p.poolWait(pi, x.need); best < 0 || w < best {
+			best = w
+		}
+	}
+	if best < 0 {
+		return 0
+	}
+	return time.Duration(best) * time.Second
+}
+
+func (x *estimator) Headroom(i int) float64 {
+	var total core.Milli
+	for _, pi := range x.p.sites[i] {
+		total += x.p.total[pi]
+	}
+	share := x.p.shares[x.class] * float64(total)
+	if share <= 0 {
+		return 0
+	}
+	return min(max(1-float64(x.p.class[i][x.class])/share, 0), 1)
+}
+
+// Pending is the engine's list, with the broker's reason for jobs no site
+// can take.
+func (f *Federation) Pending() []Status {
+	out := f.Engine.Pending()
+	for i := range out {
+		if r, ok := f.routes[out[i].ID]; ok && r.Winner == "" {
+			out[i].Reason, out[i].Reasons, out[i].EstimatedStart = r.Decision.Reason, []string{r.Decision.Reason}, nil
+		}
+	}
+	return out
+}
