@@ -63,6 +63,8 @@ type job struct {
 	req     sched.Request
 	shape   *shape
 	acct    *account
+	proj    *project
+	class   string
 	wall    time.Duration
 	tier    int
 	prio    float64
@@ -113,7 +115,8 @@ type shape struct {
 	dead  bool
 	miss  sched.Miss
 	quota string
-	idx   int // heap index
+	idx   int  // heap index
+	live  bool // in e.shapes; false once forgotten
 }
 
 // group memoises per pass what failed for a request, so later jobs with
@@ -138,6 +141,7 @@ type hold struct {
 	adv   *advance
 	pool  int
 	nodes []int32
+	hs    *sched.HoldSet
 	at    time.Time // when the holder starts; others may use the nodes only if they end by then
 }
 
@@ -243,6 +247,7 @@ func (e *Engine) submit(cj core.Job) {
 
 // classify derives a job's request, walltime, tier and account.
 func (e *Engine) classify(j *job) {
+	j.shape = nil
 	j.req = sched.RequestOf(j.Spec)
 	j.wall = time.Duration(j.Spec.Walltime)
 	if j.wall <= 0 {
@@ -258,6 +263,8 @@ func (e *Engine) classify(j *job) {
 	}
 	j.acct = a
 	e.fair.Add(key)
+	j.proj = e.project(j.Project)
+	j.class = sched.ClassOf(e.cfg.FairShare.OrgKind[j.Org])
 }
 
 func (e *Engine) started(ev Started) {
@@ -303,10 +310,10 @@ func (e *Engine) hold(j *job, pl sched.Placement, at time.Time) {
 	m := pl.Milli()
 	e.flush(j.acct, at)
 	j.acct.running += m
-	p := e.project(j.Project)
+	p := j.proj
 	e.flushProject(p, at)
 	p.running += m
-	e.classes[e.classOf(j)] += m
+	e.classes[j.class] += m
 	j.charged = true
 	if j.Spec.Preemptible {
 		e.preemptible[j.ID] = j
@@ -331,10 +338,10 @@ func (e *Engine) release(j *job, at time.Time) {
 	if j.charged {
 		e.flush(j.acct, at)
 		j.acct.running -= m
-		p := e.project(j.Project)
+		p := j.proj
 		e.flushProject(p, at)
 		p.running -= m
-		e.classes[e.classOf(j)] -= m
+		e.classes[j.class] -= m
 		j.charged = false
 	}
 	if j.hold != nil && j.hold.kind == holdAdvance {
@@ -344,7 +351,7 @@ func (e *Engine) release(j *job, at time.Time) {
 	e.epoch++
 }
 
-func (e *Engine) classOf(j *job) string { return sched.ClassOf(e.cfg.FairShare.OrgKind[j.Org]) }
+func (e *Engine) classOf(j *job) string { return j.class }
 
 func (e *Engine) project(name string) *project {
 	p := e.projects[name]
@@ -444,10 +451,7 @@ func (e *Engine) dropHold(j *job) {
 }
 
 func (e *Engine) freeHold(h *hold) {
-	p := e.cluster.Pools[h.pool]
-	for _, n := range h.nodes {
-		p.Unhold(int(n))
-	}
+	h.hs.Release()
 	if i := slices.Index(e.holds, h); i >= 0 {
 		e.holds = slices.Delete(e.holds, i, i+1)
 	}
@@ -482,7 +486,7 @@ func (e *Engine) reprioritise(now time.Time) {
 	all = append(all, e.fresh...)
 	e.fresh = e.fresh[:0]
 	for _, j := range all {
-		j.prio = e.priority(j, now).Total
+		j.prio = e.prioValue(j, now)
 	}
 	slices.SortFunc(all, less)
 	e.order, e.tombs = all, 0
@@ -520,12 +524,21 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
-func (e *Engine) priority(j *job, now time.Time) sched.Breakdown {
+func (e *Engine) priorityInput(j *job) sched.PriorityInput {
 	f, rank, users := e.fair.Factor(j.acct.key)
-	return e.cfg.Priority.Priority(sched.PriorityInput{
+	return sched.PriorityInput{
 		ID: j.ID, Submit: j.SubmitTime, QoS: j.Spec.QoS, Milli: j.req.Milli,
 		Account: j.acct.key, Total: e.total, FairShare: f, FSRank: rank, FSUsers: users,
-	}, now)
+	}
+}
+
+func (e *Engine) priority(j *job, now time.Time) sched.Breakdown {
+	return e.cfg.Priority.Priority(e.priorityInput(j), now)
+}
+
+func (e *Engine) prioValue(j *job, now time.Time) float64 {
+	in := e.priorityInput(j)
+	return e.cfg.Priority.Value(&in, now)
 }
 
 // merge inserts new pending jobs into the order and their shapes.
@@ -537,7 +550,7 @@ func (e *Engine) merge(now time.Time) {
 		e.fair.Rank(now)
 	}
 	for _, j := range e.fresh {
-		j.prio = e.priority(j, now).Total
+		j.prio = e.prioValue(j, now)
 	}
 	slices.SortFunc(e.fresh, less)
 	merged := make([]*job, 0, len(e.order)-e.tombs+len(e.fresh))
@@ -567,10 +580,24 @@ func (e *Engine) merge(now time.Time) {
 }
 
 func (e *Engine) shapeOf(j *job) *shape {
+	if j.shape != nil && j.shape.live {
+		return j.shape
+	}
 	r := &j.req
 	gk := groupKey{milli: r.Milli, nodes: r.Nodes, perNode: r.PerNode, model: j.Spec.Model, site: r.Site,
 		countries: strings.Join(r.Countries, ","), cpu: r.CPUsPerAccel, mem: r.MemMiBPerAccel, topo: r.Topology}
-	k := shapeKey{group: gk, project: j.Org + "/" + j.Project, wall: j.wall, tier: j.tier, class: e.classOf(j)}
+	// Project and class split shapes only where a quota can tell their
+	// jobs apart; fewer shapes make a pass cheaper.
+	k := shapeKey{group: gk, wall: j.wall, tier: j.tier}
+	q := &e.cfg.Quotas
+	if _, ok := q.ProjectAccelerators[j.Project]; ok {
+		k.project = j.Project
+	} else if _, ok := q.ProjectBudgetHours[j.Project]; ok {
+		k.project = j.Project
+	}
+	if _, ok := q.ClassAccelerators[e.classOf(j)]; ok {
+		k.class = e.classOf(j)
+	}
 	s := e.shapes[k]
 	if s == nil {
 		g := e.groups[gk]
@@ -578,7 +605,7 @@ func (e *Engine) shapeOf(j *job) *shape {
 			g = &group{req: *r}
 			e.groups[gk] = g
 		}
-		s = &shape{key: k, grp: g}
+		s = &shape{key: k, grp: g, live: true}
 		e.shapes[k] = s
 		e.live = append(e.live, s)
 	}
@@ -604,6 +631,7 @@ func (e *Engine) pruneShapes() {
 			live = append(live, s)
 		} else {
 			delete(e.shapes, s.key)
+			s.live = false
 		}
 	}
 	clear(e.live[len(live):])
@@ -747,13 +775,13 @@ func (e *Engine) consider(s *shape, j *job, now time.Time) (started, dead bool) 
 	}
 	// A job with a hold goes there first.
 	if hd := j.hold; hd != nil {
-		if pl, ok := e.cluster.PlaceOn(&j.req, hd.pool, hd.nodes); ok {
+		if pl, ok := e.cluster.PlaceOn(&j.req, hd.hs); ok {
 			e.launch(j, pl, now)
 			return true, false
 		}
 	}
 	if a := e.advanceFor(j, now); a != nil {
-		if pl, ok := e.cluster.PlaceOn(&j.req, a.h.pool, a.h.nodes); ok {
+		if pl, ok := e.cluster.PlaceOn(&j.req, a.h.hs); ok {
 			e.launch(j, pl, now)
 			return true, false
 		}
@@ -811,7 +839,7 @@ func (e *Engine) backfill(j *job, g *group, now time.Time) bool {
 		if h == j.hold || end.After(h.at) || !slices.Contains(g.pools, h.pool) {
 			return false
 		}
-		if pl, ok := e.cluster.PlaceOn(&j.req, h.pool, h.nodes); ok {
+		if pl, ok := e.cluster.PlaceOn(&j.req, h.hs); ok {
 			e.launch(j, pl, now)
 			return true
 		}
@@ -849,10 +877,8 @@ func (e *Engine) reserveFor(j *job, g *group, now time.Time) bool {
 }
 
 func (e *Engine) setAside(h *hold) {
-	p := e.cluster.Pools[h.pool]
-	for _, n := range h.nodes {
-		p.Hold(int(n))
-	}
+	h.hs = e.cluster.NewHold(h.pool, h.nodes)
+	h.nodes = slices.Clone(h.hs.Nodes)
 	e.holds = append(e.holds, h)
 }
 
@@ -863,10 +889,10 @@ func (e *Engine) launch(j *job, pl sched.Placement, now time.Time) {
 	j.State = core.StateStarting
 	j.start = now
 	j.miss, j.quota = sched.Miss{}, ""
-	alloc := e.cluster.Allocation(&pl)
-	j.Alloc = &alloc
 	if j.inOrder {
 		e.tombs++
 	}
+	alloc := e.cluster.Allocation(&pl)
+	j.Alloc = &alloc
 	e.intents = append(e.intents, Start{ID: j.ID, Alloc: alloc})
 }

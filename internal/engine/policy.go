@@ -67,17 +67,11 @@ func (e *Engine) preemptFor(j *job, g *group, now time.Time) bool {
 	// succeeds; its nodes are candidates too.
 	old := j.hold
 	if old != nil {
-		p := e.cluster.Pools[old.pool]
-		for _, n := range old.nodes {
-			p.Unhold(int(n))
-		}
+		old.hs.Release()
 	}
 	pr, ok := e.cluster.PreemptFor(&j.req, g.pools, vs)
 	if old != nil {
-		p := e.cluster.Pools[old.pool]
-		for _, n := range old.nodes {
-			p.Hold(int(n))
-		}
+		old.hs = e.cluster.NewHold(old.pool, old.nodes)
 	}
 	if !ok {
 		g.preemptRun = e.pass
@@ -169,10 +163,8 @@ func (e *Engine) reserve(r Reservation) {
 		}
 		a.h = &hold{kind: holdAdvance, adv: a, pool: ea.Pool, nodes: nodes, at: r.Start}
 	}
-	p := e.cluster.Pools[a.h.pool]
-	for _, n := range a.h.nodes {
-		p.Hold(int(n))
-	}
+	a.h.hs = e.cluster.NewHold(a.h.pool, a.h.nodes)
+	a.h.nodes = slices.Clone(a.h.hs.Nodes)
 }
 
 func (e *Engine) unreserve(name string) {
@@ -181,10 +173,7 @@ func (e *Engine) unreserve(name string) {
 			continue
 		}
 		if a.h != nil {
-			p := e.cluster.Pools[a.h.pool]
-			for _, n := range a.h.nodes {
-				p.Unhold(int(n))
-			}
+			a.h.hs.Release()
 			e.epoch++
 		}
 		e.resv = slices.Delete(e.resv, i, i+1)

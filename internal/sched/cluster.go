@@ -69,10 +69,10 @@ type Pool struct {
 }
 
 type node struct {
-	used uint64 // devices held, wholly or partly
-	cpu  int32  // CPUs held
-	mem  int32  // MiB held
-	held bool   // set aside for a reservation; not in any bucket
+	used uint64   // devices held, wholly or partly
+	cpu  int32    // CPUs held
+	mem  int32    // MiB held
+	hs   *HoldSet // set aside for a reservation; then in its buckets, not the pool's
 }
 
 // NewCluster builds the capacity picture of sites, all nodes free. Pools
@@ -155,7 +155,16 @@ func (p *Pool) WholeNodes() int { return p.whole }
 func (p *Pool) UsedMilli() core.Milli { return p.usedMilli }
 
 // NodeName is the name of node i: "POOL-NNNN".
-func (p *Pool) NodeName(i int) string { return fmt.Sprintf("%s-%04d", p.Name, i) }
+func (p *Pool) NodeName(i int) string {
+	var buf [64]byte
+	b := append(buf[:0], p.Name...)
+	b = append(b, '-')
+	for d := 1000; d > 1 && i < d; d /= 10 {
+		b = append(b, '0')
+	}
+	b = strconv.AppendInt(b, int64(i), 10)
+	return string(b)
+}
 
 // BlockOf returns the block of node i.
 func (p *Pool) BlockOf(i int) int { return i / p.NodesPerBlock }
@@ -254,10 +263,11 @@ func (c *Cluster) Commit(pl *Placement, end int64) {
 			d := i*p.K + bits.TrailingZeros64(m)
 			p.devEnd[d] = max(p.devEnd[d], end)
 		}
-		if !n.held {
+		if n.hs == nil {
 			p.leave(i)
 		} else {
 			p.heldFree -= p.freeOf(i)
+			n.hs.leave(i)
 		}
 		if s.Milli > 0 {
 			d := bits.TrailingZeros64(s.Mask)
@@ -273,10 +283,11 @@ func (c *Cluster) Commit(pl *Placement, end int64) {
 		n.used |= s.Mask
 		n.cpu += s.CPUs
 		n.mem += s.MemMiB
-		if !n.held {
+		if n.hs == nil {
 			p.enter(i)
 		} else {
 			p.heldFree += p.freeOf(i)
+			n.hs.enter(i)
 		}
 	}
 }
@@ -288,10 +299,11 @@ func (c *Cluster) Release(pl *Placement) {
 		i := int(s.Node)
 		n := &p.nodes[i]
 		p.dirty[i/p.NodesPerBlock] = true
-		if !n.held {
+		if n.hs == nil {
 			p.leave(i)
 		} else {
 			p.heldFree -= p.freeOf(i)
+			n.hs.leave(i)
 		}
 		if s.Milli > 0 {
 			d := bits.TrailingZeros64(s.Mask)
@@ -312,10 +324,11 @@ func (c *Cluster) Release(pl *Placement) {
 		}
 		n.cpu -= s.CPUs
 		n.mem -= s.MemMiB
-		if !n.held {
+		if n.hs == nil {
 			p.enter(i)
 		} else {
 			p.heldFree += p.freeOf(i)
+			n.hs.enter(i)
 		}
 	}
 }
@@ -351,11 +364,18 @@ func lowerBound(s []int32, v int32) int {
 func (c *Cluster) Allocation(pl *Placement) core.Allocation {
 	p := c.Pools[pl.Pool]
 	a := core.Allocation{Site: p.Site.ID, Pool: p.Name, Nodes: make([]core.NodeAlloc, 0, len(pl.Nodes))}
+	n := 0
+	for _, s := range pl.Nodes {
+		n += bits.OnesCount64(s.Mask)
+	}
+	devs := make([]int, 0, n) // one backing array for every node's list
 	for _, s := range pl.Nodes {
 		na := core.NodeAlloc{Node: p.NodeName(int(s.Node)), Milli: s.Milli}
+		lo := len(devs)
 		for m := s.Mask; m != 0; m &= m - 1 {
-			na.Accels = append(na.Accels, bits.TrailingZeros64(m))
+			devs = append(devs, bits.TrailingZeros64(m))
 		}
+		na.Accels = devs[lo:len(devs):len(devs)]
 		a.Nodes = append(a.Nodes, na)
 	}
 	return a

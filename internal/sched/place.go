@@ -310,7 +310,7 @@ func (c *Cluster) placeFraction(r *Request, pools []int) (Placement, bool) {
 				continue
 			}
 			i := int(key >> 6)
-			if p.nodes[i].held {
+			if p.nodes[i].hs != nil {
 				continue
 			}
 			cpu, mem := p.cpuFor(r, r.Milli)

@@ -49,7 +49,7 @@ func (c *Cluster) PreemptFor(r *Request, pools []int, victims []Victim) (Preempt
 			}
 			share := v.Cost / float64(len(v.Pl.Nodes))
 			for _, s := range v.Pl.Nodes {
-				if p.nodes[s.Node].held {
+				if p.nodes[s.Node].hs != nil {
 					continue
 				}
 				nv := idx[s.Node]

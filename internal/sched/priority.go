@@ -277,21 +277,32 @@ type PriorityInput struct {
 	FSUsers   int
 }
 
-// Priority computes a job's priority at now, factor by factor.
-func (c PriorityConfig) Priority(in PriorityInput, now time.Time) Breakdown {
+// Value computes a job's priority at now: the sum Priority reports,
+// without the breakdown (the scheduler's hot path).
+func (c *PriorityConfig) Value(in *PriorityInput, now time.Time) float64 {
+	age, q, size := c.factors(in, now)
+	return age*c.AgeWeight + in.FairShare*c.FairShareWeight + q*c.QoSWeight + size*c.SizeWeight
+}
+
+func (c *PriorityConfig) factors(in *PriorityInput, now time.Time) (age, q, size float64) {
 	maxAge := c.MaxAge
 	if maxAge <= 0 {
 		maxAge = 7 * 24 * time.Hour
 	}
-	age := min(max(now.Sub(in.Submit).Seconds()/maxAge.Seconds(), 0), 1)
-	q, ok := c.QoS[in.QoS]
-	if !ok {
+	age = min(max(now.Sub(in.Submit).Seconds()/maxAge.Seconds(), 0), 1)
+	var ok bool
+	if q, ok = c.QoS[in.QoS]; !ok {
 		q = DefaultQoSFactors[in.QoS]
 	}
-	size := 0.0
 	if in.Total > 0 {
 		size = min(float64(in.Milli)/float64(in.Total), 1)
 	}
+	return age, q, size
+}
+
+// Priority computes a job's priority at now, factor by factor.
+func (c PriorityConfig) Priority(in PriorityInput, now time.Time) Breakdown {
+	age, q, size := c.factors(&in, now)
 	b := Breakdown{ID: in.ID, Factors: []Factor{
 		{Name: "age", Value: age, Weight: c.AgeWeight},
 		{Name: "fairshare", Value: in.FairShare, Weight: c.FairShareWeight},
@@ -307,7 +318,7 @@ func (c PriorityConfig) Priority(in PriorityInput, now time.Time) Breakdown {
 	for i := range b.Factors {
 		f := &b.Factors[i]
 		f.Points = f.Value * f.Weight
-		b.Total += f.Points
 	}
+	b.Total = c.Value(&in, now) // the same sum, in the same order, as the scheduler's
 	return b
 }

@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"math/bits"
 	"slices"
 )
 
@@ -10,31 +11,82 @@ import (
 // which set nodes aside ("hold" them) so that ordinary placement skips
 // them.
 
-// Hold sets node i of pool p aside: ordinary placement no longer sees it.
-// Jobs already on it keep running.
-func (p *Pool) Hold(i int) {
-	if p.nodes[i].held {
-		return
-	}
-	p.leave(i)
-	p.nodes[i].held = true
-	p.heldFree += p.freeOf(i)
-	p.dirty[i/p.NodesPerBlock] = true
+// HoldSet is a set of nodes of one pool set aside (for an EASY
+// reservation, a preemption or an advance reservation): ordinary placement
+// no longer sees them, jobs already on them keep running, and PlaceOn
+// places onto them. Like the pool, it keeps its nodes in buckets by free
+// devices, so asking it for room costs a few word operations however many
+// nodes it holds.
+type HoldSet struct {
+	pool     *Pool
+	Nodes    []int32 // ascending
+	bucket   []bitset
+	cnt      []int32
+	nonEmpty uint64
 }
 
-// Unhold returns a held node to ordinary placement.
-func (p *Pool) Unhold(i int) {
-	if !p.nodes[i].held {
-		return
+// NewHold sets nodes of pool pi aside. Nodes already held elsewhere are
+// skipped.
+func (c *Cluster) NewHold(pi int, nodes []int32) *HoldSet {
+	p := c.Pools[pi]
+	h := &HoldSet{pool: p, bucket: make([]bitset, p.K+1), cnt: make([]int32, p.K+1)}
+	for f := range h.bucket {
+		h.bucket[f] = newBitset(len(p.nodes))
 	}
-	p.nodes[i].held = false
-	p.heldFree -= p.freeOf(i)
-	p.enter(i)
-	p.dirty[i/p.NodesPerBlock] = true
+	for _, n := range nodes {
+		i := int(n)
+		if p.nodes[i].hs != nil {
+			continue
+		}
+		p.leave(i)
+		p.nodes[i].hs = h
+		p.heldFree += p.freeOf(i)
+		p.dirty[i/p.NodesPerBlock] = true
+		h.enter(i)
+		h.Nodes = append(h.Nodes, n)
+	}
+	slices.Sort(h.Nodes)
+	return h
+}
+
+// Release returns the held nodes to ordinary placement.
+func (h *HoldSet) Release() {
+	p := h.pool
+	for _, n := range h.Nodes {
+		i := int(n)
+		if p.nodes[i].hs != h {
+			continue
+		}
+		h.leave(i)
+		p.nodes[i].hs = nil
+		p.heldFree -= p.freeOf(i)
+		p.dirty[i/p.NodesPerBlock] = true
+		p.enter(i)
+	}
+	h.Nodes = nil
+}
+
+// Pool is the index of the pool the held nodes belong to.
+func (h *HoldSet) Pool() int { return h.pool.Index }
+
+func (h *HoldSet) enter(i int) {
+	f := h.pool.freeOf(i)
+	h.bucket[f].set(i)
+	h.cnt[f]++
+	h.nonEmpty |= 1 << uint(f)
+}
+
+func (h *HoldSet) leave(i int) {
+	f := h.pool.freeOf(i)
+	h.bucket[f].clear(i)
+	h.cnt[f]--
+	if h.cnt[f] == 0 {
+		h.nonEmpty &^= 1 << uint(f)
+	}
 }
 
 // Held reports whether node i is set aside.
-func (p *Pool) Held(i int) bool { return p.nodes[i].held }
+func (p *Pool) Held(i int) bool { return p.nodes[i].hs != nil }
 
 // NodeFreeDevices is the number of devices of node i held by no job.
 func (p *Pool) NodeFreeDevices(i int) int { return p.freeOf(i) }
@@ -71,7 +123,7 @@ func (p *Pool) refresh(b int) {
 	lo, hi := b*p.NodesPerBlock, min((b+1)*p.NodesPerBlock, len(p.nodes))
 	var buf [MaxAccelPerNode]int64
 	for i := lo; i < hi; i++ {
-		if p.nodes[i].held {
+		if p.nodes[i].hs != nil {
 			continue
 		}
 		e := buf[:p.K]
@@ -125,7 +177,7 @@ func (c *Cluster) EarliestStart(r *Request, pools []int, now int64) (Earliest, b
 			}
 			lo, hi := bb*p.NodesPerBlock, min((bb+1)*p.NodesPerBlock, len(p.nodes))
 			for i := lo; i < hi; i++ {
-				if !p.nodes[i].held && p.nodeAt(i, w) == at {
+				if !(p.nodes[i].hs != nil) && p.nodeAt(i, w) == at {
 					better(pi, at, []int32{int32(i)})
 					break
 				}
@@ -199,7 +251,7 @@ func (p *Pool) soonestWhole(lo, hi, n int) []int32 {
 	}
 	var cs []cand
 	for i := lo * p.NodesPerBlock; i < min(hi*p.NodesPerBlock, len(p.nodes)); i++ {
-		if !p.nodes[i].held {
+		if !(p.nodes[i].hs != nil) {
 			cs = append(cs, cand{p.nodeAt(i, p.K), int32(i)})
 		}
 	}
@@ -229,48 +281,50 @@ func (p *Pool) HeldAt(i, w int) int64 {
 	return p.nodeAt(i, w)
 }
 
-// PlaceOn places r on nodes of pool pi only (held nodes, typically: a
-// reservation's or a backfill hold's), best fit, lowest index on ties. It
-// ignores fractions' sharing of devices and gives them a device of their
-// own.
-func (c *Cluster) PlaceOn(r *Request, pi int, nodes []int32) (Placement, bool) {
-	p := c.Pools[pi]
+// PlaceOn places r on held nodes only (a reservation's or a backfill
+// hold's), best fit, lowest index on ties. It gives fractions a device of
+// their own rather than sharing one.
+func (c *Cluster) PlaceOn(r *Request, h *HoldSet) (Placement, bool) {
+	p := h.pool
+	pi := p.Index
 	n := r.nodesIn(p)
 	if n == 0 {
 		w := r.Milli.Whole()
 		if w > p.K || r.Nodes > 1 {
 			return Placement{}, false
 		}
-		best, bestF := int32(-1), p.K+1
 		milli := core1000(r.Milli, w)
 		cpu, mem := p.cpuFor(r, milli)
-		for _, i := range nodes {
-			if f := p.freeOf(int(i)); f >= w && f < bestF && p.hostFits(int(i), cpu, mem) {
-				best, bestF = i, f
+		checkHost := r.CPUsPerAccel > 0 || r.MemMiBPerAccel > 0
+		for m := h.nonEmpty &^ (1<<uint(w) - 1); m != 0; m &= m - 1 {
+			b := &h.bucket[bits.TrailingZeros64(m)]
+			for i := b.next(0); i >= 0; i = b.next(i + 1) {
+				if checkHost && !p.hostFits(i, cpu, mem) {
+					continue
+				}
+				share := NodeShare{Node: int32(i), Mask: lowFree(p.nodes[i].used, p.K, w), CPUs: cpu, MemMiB: mem}
+				if r.Milli < 1000 {
+					share.Milli = r.Milli
+				}
+				return Placement{Pool: pi, Nodes: []NodeShare{share}}, true
 			}
 		}
-		if best < 0 {
-			return Placement{}, false
-		}
-		share := NodeShare{Node: best, Mask: lowFree(p.nodes[best].used, p.K, w), CPUs: cpu, MemMiB: mem}
-		if r.Milli < 1000 {
-			share.Milli = r.Milli
-		}
-		return Placement{Pool: pi, Nodes: []NodeShare{share}}, true
+		return Placement{}, false
+	}
+	if int(h.cnt[p.K]) < n {
+		return Placement{}, false
 	}
 	// Whole nodes: the block with the most free ones first, so the gang
 	// spans as few blocks as the set allows.
-	perBlock := map[int][]int32{}
 	var blocks []int
-	for _, i := range nodes {
-		if p.nodes[i].used != 0 {
-			continue
+	perBlock := map[int][]int32{}
+	b := &h.bucket[p.K]
+	for i := b.next(0); i >= 0; i = b.next(i + 1) {
+		blk := i / p.NodesPerBlock
+		if perBlock[blk] == nil {
+			blocks = append(blocks, blk)
 		}
-		b := int(i) / p.NodesPerBlock
-		if perBlock[b] == nil {
-			blocks = append(blocks, b)
-		}
-		perBlock[b] = append(perBlock[b], i)
+		perBlock[blk] = append(perBlock[blk], int32(i))
 	}
 	slices.SortFunc(blocks, func(a, b int) int {
 		if la, lb := len(perBlock[a]), len(perBlock[b]); la != lb {
@@ -279,8 +333,8 @@ func (c *Cluster) PlaceOn(r *Request, pi int, nodes []int32) (Placement, bool) {
 		return a - b
 	})
 	var picked []int32
-	for _, b := range blocks {
-		picked = append(picked, perBlock[b]...)
+	for _, blk := range blocks {
+		picked = append(picked, perBlock[blk]...)
 		if len(picked) >= n {
 			break
 		}
