@@ -1,0 +1,80 @@
+package broker
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+)
+
+// Text renders the decision for people, as `gf explain` shows it: the
+// winner, each eligible site's score component by component (raw value,
+// then normalised score), and each filtered site with its reason.
+func (d *Decision) Text() string {
+	var b strings.Builder
+	if d.Winner != "" {
+		fmt.Fprintf(&b, "winner: %s\n", d.Winner)
+	} else {
+		fmt.Fprintf(&b, "winner: none (%s)\n", d.Reason)
+	}
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	header := false
+	for _, v := range d.Sites {
+		if v.Filtered {
+			continue
+		}
+		if !header {
+			fmt.Fprint(tw, "SITE\tCOUNTRY\tSCORE")
+			for _, c := range v.Components {
+				fmt.Fprintf(tw, "\t%s (x%g)", strings.ToUpper(c.Name), c.Weight)
+			}
+			fmt.Fprintln(tw)
+			header = true
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.3f", v.Site, v.Country, v.Score)
+		for _, c := range v.Components {
+			fmt.Fprintf(tw, "\t%s %.2f", value(c), c.Score)
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+	first := true
+	for _, v := range d.Sites {
+		if !v.Filtered {
+			continue
+		}
+		if first {
+			b.WriteString("filtered out:\n")
+			first = false
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", v.Site, v.Country, v.Filter, v.Reason)
+	}
+	tw.Flush()
+	return b.String()
+}
+
+// value renders a component's raw value with its unit.
+func value(c Component) string {
+	switch c.Unit {
+	case "s":
+		return (fmt.Sprint(secs(c.Value)))
+	case "EUR":
+		return fmt.Sprintf("EUR%.2f", c.Value)
+	case "kgCO2e":
+		return fmt.Sprintf("%.1fkg", c.Value)
+	case "share":
+		return fmt.Sprintf("%.0f%%", c.Value*100)
+	}
+	return fmt.Sprintf("%g%s", c.Value, c.Unit)
+}
+
+func secs(s float64) string {
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%.0fs", s)
+	case s < 3600:
+		return fmt.Sprintf("%.0fm", s/60)
+	case s < 48*3600:
+		return fmt.Sprintf("%.1fh", s/3600)
+	}
+	return fmt.Sprintf("%.1fd", s/86400)
+}
