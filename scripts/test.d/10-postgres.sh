@@ -50,21 +50,24 @@ gf_pg_setup() {
     return 1
   }
 
-  # The first free port from 55432: colleagues' suites may run beside ours.
-  local port=55432
-  while (: </dev/tcp/127.0.0.1/$port) 2>/dev/null; do
-    port=$((port + 1))
-    if [ "$port" -gt 55532 ]; then
-      echo "postgres: no free port in 55432-55532" >&2
-      return 1
-    fi
-  done
-
+  # The first free port from 55432: colleagues' suites may run beside ours,
+  # and two may race for the same port, so a failed start moves on too.
   # fsync off: this cluster is thrown away; the store's own durability test
   # kills the client, not the server.
-  if ! "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off -c full_page_writes=off -c synchronous_commit=off" >/dev/null; then
-    cat "$dir/server.log" >&2
+  local port=55432 started=
+  while [ "$port" -le 55451 ]; do
+    if ! (: </dev/tcp/127.0.0.1/$port) 2>/dev/null &&
+      "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off -c full_page_writes=off -c synchronous_commit=off" >/dev/null; then
+      started=1
+      break
+    fi
+    port=$((port + 1))
+  done
+  if [ -z "$started" ]; then
+    echo "postgres: could not start on any port in 55432-55451" >&2
+    cat "$dir/server.log" >&2 || true
+    rm -rf "$dir"
     return 1
   fi
   GF_CLEANUP+=("${as[*]} $bin/pg_ctl -D $dir/data -m immediate stop >/dev/null 2>&1; rm -rf $dir")
