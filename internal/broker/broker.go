@@ -172,7 +172,8 @@ type pool struct {
 }
 
 // Broker decides where jobs run. It holds the sites and their lifecycle
-// states; it is not safe for concurrent use (the engine owns one).
+// states, and working memory that Decide reuses; it is not safe for
+// concurrent use (the engine owns one).
 type Broker struct {
 	cfg       Config
 	w         Weights
@@ -182,6 +183,16 @@ type Broker struct {
 	modes     map[string]uint8 // access mode -> bitmask of site kinds
 	rsnMode   map[string]string
 	datasets  map[string][]bool // dataset -> per site index
+	byName    []int             // site indices by id
+	scr       scratch
+}
+
+// scratch is Decide's working memory, kept between calls.
+type scratch struct {
+	filter, reason []string // per site index
+	slot           []int    // per site index: offset of its components
+	score          []float64
+	live           []int // eligible site indices
 }
 
 var kindBits = map[string]uint8{core.SiteLocal: 1, core.SiteFactory: 2, core.SiteGigafactory: 4, core.SiteAntenna: 8}
@@ -242,7 +253,9 @@ func New(cfg Config, sites []core.Site) *Broker {
 	}
 	for i := range b.sites {
 		b.SetState(b.sites[i].ID, b.sites[i].State)
+		b.byName = append(b.byName, i)
 	}
+	slices.SortStableFunc(b.byName, func(x, y int) int { return strings.Compare(b.sites[x].ID, b.sites[y].ID) })
 	if len(cfg.Datasets) > 0 {
 		b.datasets = map[string][]bool{}
 		for ds, ids := range cfg.Datasets {
@@ -463,29 +476,28 @@ func (b *Broker) Decide(j *core.Job, est Estimator) Decision {
 	if !ok {
 		mode = b.modes[core.QoSNormal]
 	}
-	d := Decision{Sites: make([]SiteVerdict, len(b.sites))}
-	var (
-		comps    []Component
-		live     int
-		minPrice = math.Inf(1)
-		minCO2   = math.Inf(1)
-	)
-	for i := range b.sites {
+	// Filter, in site id order.
+	sc := &b.scr
+	n := len(b.sites)
+	if len(sc.filter) != n {
+		sc.filter, sc.reason, sc.slot, sc.score = make([]string, n), make([]string, n), make([]int, n), make([]float64, n)
+	}
+	sc.live = sc.live[:0]
+	for _, i := range b.byName {
 		s := &b.sites[i]
-		v := &d.Sites[i]
-		v.Site, v.Country = s.ID, s.Country
-		wall := time.Duration(sp.Walltime)
-		if wall <= 0 {
-			wall = s.defWall
+		f, r := b.filter(s, sp, need, mode, b.wall(s, sp))
+		sc.filter[i], sc.reason[i] = f, r
+		if f == "" {
+			sc.slot[i] = 5 * len(sc.live)
+			sc.live = append(sc.live, i)
 		}
-		if f, r := b.filter(s, sp, need, mode, wall); f != "" {
-			v.Filtered, v.Filter, v.Reason = true, f, r
-			continue
-		}
-		if comps == nil {
-			comps = make([]Component, 0, 5*(len(b.sites)-i))
-		}
-		hours := wall.Hours() * float64(need) / 1000
+	}
+	// Score the survivors.
+	comps := make([]Component, 5*len(sc.live))
+	minPrice, minCO2 := math.Inf(1), math.Inf(1)
+	for _, i := range sc.live {
+		s := &b.sites[i]
+		hours := b.wall(s, sp).Hours() * float64(need) / 1000
 		price := s.PricePerAccelHour * hours
 		pue := s.PUE
 		if pue <= 0 {
@@ -505,43 +517,55 @@ func (b *Broker) Decide(j *core.Job, est Estimator) Decision {
 			data = float64(held) / float64(n)
 		}
 		head := min(max(est.Headroom(i), 0), 1)
-		at := len(comps)
-		comps = append(comps,
-			Component{Name: CompStart, Value: wait, Unit: "s", Score: 1 / (1 + wait/b.waitScale), Weight: b.w.Start},
-			Component{Name: CompPrice, Value: price, Unit: "EUR", Weight: b.w.Price},
-			Component{Name: CompCarbon, Value: co2, Unit: "kgCO2e", Weight: b.w.Carbon},
-			Component{Name: CompData, Value: data, Unit: "share", Score: data, Weight: b.w.Data},
-			Component{Name: CompFairShare, Value: head, Unit: "share", Score: head, Weight: b.w.FairShare},
-		)
-		v.Components = comps[at:len(comps):len(comps)]
+		c := comps[sc.slot[i] : sc.slot[i]+5 : sc.slot[i]+5]
+		c[0] = Component{Name: CompStart, Value: wait, Unit: "s", Score: 1 / (1 + wait/b.waitScale), Weight: b.w.Start}
+		c[1] = Component{Name: CompPrice, Value: price, Unit: "EUR", Weight: b.w.Price}
+		c[2] = Component{Name: CompCarbon, Value: co2, Unit: "kgCO2e", Weight: b.w.Carbon}
+		c[3] = Component{Name: CompData, Value: data, Unit: "share", Score: data, Weight: b.w.Data}
+		c[4] = Component{Name: CompFairShare, Value: head, Unit: "share", Score: head, Weight: b.w.FairShare}
 		minPrice, minCO2 = min(minPrice, price), min(minCO2, co2)
-		live++
 	}
-	best := -1
-	for i := range d.Sites {
-		v := &d.Sites[i]
-		if v.Filtered {
-			continue
-		}
-		c := v.Components
+	for _, i := range sc.live {
+		c := comps[sc.slot[i] : sc.slot[i]+5]
 		c[1].Score = ratio(minPrice, c[1].Value)
 		c[2].Score = ratio(minCO2, c[2].Value)
-		var sc float64
+		var t float64
 		for _, x := range c {
-			sc += x.Score * x.Weight
+			t += x.Score * x.Weight
 		}
-		v.Score = sc
-		if best < 0 || sc > d.Sites[best].Score || sc == d.Sites[best].Score && v.Site < d.Sites[best].Site {
-			best = i
+		sc.score[i] = t
+	}
+	// Best first; the stable sort keeps id order among equal scores.
+	slices.SortStableFunc(sc.live, func(x, y int) int { return cmp.Compare(sc.score[y], sc.score[x]) })
+	d := Decision{Sites: make([]SiteVerdict, n)}
+	k := 0
+	for _, i := range sc.live {
+		s := &b.sites[i]
+		o := sc.slot[i]
+		d.Sites[k] = SiteVerdict{Site: s.ID, Country: s.Country, Score: sc.score[i], Components: comps[o : o+5 : o+5]}
+		k++
+	}
+	for _, i := range b.byName {
+		if sc.filter[i] != "" {
+			s := &b.sites[i]
+			d.Sites[k] = SiteVerdict{Site: s.ID, Country: s.Country, Filtered: true, Filter: sc.filter[i], Reason: sc.reason[i]}
+			k++
 		}
 	}
-	if best >= 0 {
-		d.Winner = d.Sites[best].Site
+	if len(sc.live) > 0 {
+		d.Winner = d.Sites[0].Site
 	} else {
 		d.Reason = noSite(d.Sites)
 	}
-	slices.SortFunc(d.Sites, byVerdict)
 	return d
+}
+
+// wall is the job's walltime at s: its own, else the site's default.
+func (b *Broker) wall(s *site, sp *core.JobSpec) time.Duration {
+	if sp.Walltime > 0 {
+		return time.Duration(sp.Walltime)
+	}
+	return s.defWall
 }
 
 // ratio normalises a cost: the cheapest candidate scores 1, one costing
@@ -551,19 +575,6 @@ func ratio(best, v float64) float64 {
 		return 1
 	}
 	return best / v
-}
-
-func byVerdict(a, b SiteVerdict) int {
-	if a.Filtered != b.Filtered {
-		if a.Filtered {
-			return 1
-		}
-		return -1
-	}
-	if !a.Filtered && a.Score != b.Score {
-		return cmp.Compare(b.Score, a.Score)
-	}
-	return strings.Compare(a.Site, b.Site)
 }
 
 // powerKW is the board power of the first pool at s matching model.
