@@ -53,6 +53,7 @@ type Engine struct {
 	prioDone bool
 	pass     uint64
 	epoch    uint64 // bumped when capacity returns within a pass
+	holdVer  uint64 // bumped when a hold is made or freed
 	total    core.Milli
 	intents  []Intent
 }
@@ -130,6 +131,9 @@ type group struct {
 	holdPass   uint64
 	preemptRun uint64 // pass in which preemption failed
 	miss       sched.Miss
+	// Reasons naming holds in the group's pools, cached per pass.
+	heldText          []string
+	heldPass, heldVer uint64
 }
 
 // hold is a set of nodes set aside: for a blocked job's EASY reservation,
@@ -451,6 +455,7 @@ func (e *Engine) dropHold(j *job) {
 }
 
 func (e *Engine) freeHold(h *hold) {
+	e.holdVer++
 	h.hs.Release()
 	if i := slices.Index(e.holds, h); i >= 0 {
 		e.holds = slices.Delete(e.holds, i, i+1)
@@ -877,6 +882,7 @@ func (e *Engine) reserveFor(j *job, g *group, now time.Time) bool {
 }
 
 func (e *Engine) setAside(h *hold) {
+	e.holdVer++
 	h.hs = e.cluster.NewHold(h.pool, h.nodes)
 	h.nodes = slices.Clone(h.hs.Nodes)
 	e.holds = append(e.holds, h)

@@ -163,6 +163,7 @@ func (e *Engine) reserve(r Reservation) {
 		}
 		a.h = &hold{kind: holdAdvance, adv: a, pool: ea.Pool, nodes: nodes, at: r.Start}
 	}
+	e.holdVer++
 	a.h.hs = e.cluster.NewHold(a.h.pool, a.h.nodes)
 	a.h.nodes = slices.Clone(a.h.hs.Nodes)
 }
@@ -175,6 +176,7 @@ func (e *Engine) unreserve(name string) {
 		if a.h != nil {
 			a.h.hs.Release()
 			e.epoch++
+			e.holdVer++
 		}
 		e.resv = slices.Delete(e.resv, i, i+1)
 		return

@@ -30,6 +30,9 @@ func (e *Engine) Status(id core.JobID) (Status, bool) {
 	return e.status(j), true
 }
 
+// PendingCount is the number of pending jobs.
+func (e *Engine) PendingCount() int { return len(e.order) - e.tombs + len(e.fresh) }
+
 // Pending returns the status of every pending job, highest priority first.
 func (e *Engine) Pending() []Status {
 	out := make([]Status, 0, len(e.order)-e.tombs+len(e.fresh))
@@ -88,8 +91,14 @@ func (e *Engine) status(j *job) Status {
 				pools = sh.grp.pools
 			}
 			add(e.cluster.Explain(m, pools).String())
-			if j.hold == nil && m.Code != sched.MissNever && m.Code != sched.MissNoPool {
-				e.heldReasons(pools, add)
+			if j.hold == nil && m.Code != sched.MissNever && m.Code != sched.MissNoPool && sh != nil {
+				g := sh.grp
+				if g.heldPass != e.pass || g.heldVer != e.holdVer {
+					g.heldText = g.heldText[:0]
+					e.heldReasons(pools, func(s string) { g.heldText = append(g.heldText, s) })
+					g.heldPass, g.heldVer = e.pass, e.holdVer
+				}
+				rs = append(rs, g.heldText...)
 			}
 		}
 	}

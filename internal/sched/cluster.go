@@ -66,6 +66,7 @@ type Pool struct {
 	dirty   []bool    // block summary stale
 	blockAt [][]int64 // [block][w]: earliest time some available node of the block has w free devices
 	wholeAt [][]int64 // [block]: sorted times at which its available nodes are entirely free
+	scratch []int64   // reused by nthWhole
 }
 
 type node struct {

@@ -197,7 +197,7 @@ func (c *Cluster) EarliestStart(r *Request, pools []int, now int64) (Earliest, b
 				}
 			}
 			if bb >= 0 {
-				better(pi, at, p.soonestWhole(bb, bb+1, n))
+				better(pi, at, p.soonestWhole(bb, bb+1, n, at))
 				if best.Pool == pi && at <= now {
 					continue // the tightest level is free now: nothing beats it
 				}
@@ -212,7 +212,7 @@ func (c *Cluster) EarliestStart(r *Request, pools []int, now int64) (Earliest, b
 				lo, hi := d*p.BlocksPerPod, min((d+1)*p.BlocksPerPod, nb)
 				if at, ok := p.nthWhole(lo, hi, n); ok {
 					if best.Pool < 0 || max(at, now) < best.At {
-						better(pi, at, p.soonestWhole(lo, hi, n))
+						better(pi, at, p.soonestWhole(lo, hi, n, at))
 					}
 				}
 			}
@@ -221,7 +221,7 @@ func (c *Cluster) EarliestStart(r *Request, pools []int, now int64) (Earliest, b
 			continue
 		}
 		if at, ok := p.nthWhole(0, nb, n); ok && (best.Pool < 0 || max(at, now) < best.At) {
-			better(pi, at, p.soonestWhole(0, nb, n))
+			better(pi, at, p.soonestWhole(0, nb, n, at))
 		}
 	}
 	return best, best.Pool >= 0
@@ -230,43 +230,69 @@ func (c *Cluster) EarliestStart(r *Request, pools []int, now int64) (Earliest, b
 // nthWhole returns the n-th soonest time a node of blocks [lo,hi) is
 // entirely free.
 func (p *Pool) nthWhole(lo, hi, n int) (int64, bool) {
-	var all []int64
+	all := p.scratch[:0]
 	for b := lo; b < hi; b++ {
 		p.refresh(b)
-		all = append(all, p.wholeAt[b]...)
+		ws := p.wholeAt[b]
+		if len(ws) > n {
+			ws = ws[:n] // sorted: later ones cannot be among the n soonest
+		}
+		all = append(all, ws...)
 	}
+	p.scratch = all
 	if len(all) < n {
 		return 0, false
 	}
-	slices.Sort(all)
-	return all[n-1], true
+	return nthSmallest(all, n-1), true
+}
+
+// nthSmallest returns the k-th smallest (0-based) of xs, reordering xs
+// (quickselect with a middle pivot; deterministic).
+func nthSmallest(xs []int64, k int) int64 {
+	lo, hi := 0, len(xs)-1
+	for lo < hi {
+		pivot := xs[lo+(hi-lo)/2]
+		i, j := lo, hi
+		for i <= j {
+			for xs[i] < pivot {
+				i++
+			}
+			for xs[j] > pivot {
+				j--
+			}
+			if i <= j {
+				xs[i], xs[j] = xs[j], xs[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return xs[k]
+		}
+	}
+	return xs[k]
 }
 
 // soonestWhole lists the n available nodes of blocks [lo,hi) that are
-// entirely free soonest, ties to the lower index.
-func (p *Pool) soonestWhole(lo, hi, n int) []int32 {
-	type cand struct {
-		at int64
-		i  int32
-	}
-	var cs []cand
-	for i := lo * p.NodesPerBlock; i < min(hi*p.NodesPerBlock, len(p.nodes)); i++ {
-		if !(p.nodes[i].hs != nil) {
-			cs = append(cs, cand{p.nodeAt(i, p.K), int32(i)})
-		}
-	}
-	slices.SortFunc(cs, func(a, b cand) int {
-		if a.at != b.at {
-			if a.at < b.at {
-				return -1
-			}
-			return 1
-		}
-		return int(a.i - b.i)
-	})
+// entirely free soonest, ties to the lower index; at is the n-th soonest
+// time (from nthWhole or a block's list).
+func (p *Pool) soonestWhole(lo, hi, n int, at int64) []int32 {
 	out := make([]int32, 0, n)
-	for _, c := range cs[:n] {
-		out = append(out, c.i)
+	end := min(hi*p.NodesPerBlock, len(p.nodes))
+	for i := lo * p.NodesPerBlock; i < end; i++ {
+		if p.nodes[i].hs == nil && p.nodeAt(i, p.K) < at {
+			out = append(out, int32(i))
+		}
+	}
+	for i := lo * p.NodesPerBlock; i < end && len(out) < n; i++ {
+		if p.nodes[i].hs == nil && p.nodeAt(i, p.K) == at {
+			out = append(out, int32(i))
+		}
 	}
 	slices.Sort(out)
 	return out
