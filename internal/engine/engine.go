@@ -287,7 +287,10 @@ func (e *Engine) started(ev Started) {
 		e.release(j, ev.At)
 	}
 	if j.State == core.StatePending {
+		// Started by the site without a Start intent (or reloaded): it
+		// leaves the queue.
 		e.dropHold(j)
+		e.tomb(j)
 	}
 	if j.start.IsZero() || !j.charged {
 		j.start = ev.At

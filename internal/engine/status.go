@@ -160,3 +160,33 @@ func plural(n int, one, many string) string {
 	}
 	return many
 }
+
+// ReservationStatus describes an advance reservation.
+type ReservationStatus struct {
+	Name         string    `json:"name"`
+	Site         string    `json:"site,omitempty"`
+	Pool         string    `json:"pool,omitempty"`
+	Accelerators int       `json:"accelerators"` // held: whole nodes
+	Nodes        []string  `json:"nodes,omitempty"`
+	Start        time.Time `json:"start"`
+	End          time.Time `json:"end"`
+	Active       bool      `json:"active"`
+	Problem      string    `json:"problem,omitempty"` // why it holds nothing
+}
+
+// Reservations lists the advance reservations by start time.
+func (e *Engine) Reservations() []ReservationStatus {
+	out := make([]ReservationStatus, 0, len(e.resv))
+	for _, a := range e.resv {
+		rs := ReservationStatus{Name: a.Name, Start: a.Start, End: a.End, Active: a.active, Problem: a.miss}
+		if a.h != nil {
+			p := e.cluster.Pools[a.h.pool]
+			rs.Site, rs.Pool, rs.Accelerators = p.Site.ID, p.Name, len(a.h.nodes)*p.K
+			for _, n := range a.h.nodes {
+				rs.Nodes = append(rs.Nodes, p.NodeName(int(n)))
+			}
+		}
+		out = append(out, rs)
+	}
+	return out
+}
