@@ -56,3 +56,29 @@ func BenchmarkSubmitBatch1000(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkUpdateJob is the daemon's per-transition write: the job row and
+// one event in one transaction, callers one after another.
+func BenchmarkUpdateJob(b *testing.B) {
+	for _, be := range backends() {
+		b.Run(be.name, func(b *testing.B) {
+			db := open(b, be.fresh(b))
+			ctx := context.Background()
+			js, _, err := db.SubmitJobs(ctx, []core.Job{jobOf("bench", "ada", "p1")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			j := js[0]
+			b.ResetTimer()
+			start := time.Now()
+			for i := range b.N {
+				j.Reason = "waiting"
+				j.UpdateTime = t0.Add(time.Duration(i) * time.Millisecond)
+				if err := db.UpdateJob(ctx, j, core.Event{Type: "reason", State: j.State, Message: "waiting"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "updates/s")
+		})
+	}
+}
