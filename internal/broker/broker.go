@@ -246,7 +246,7 @@ func New(cfg Config, sites []core.Site) *Broker {
 		if ps.defWall <= 0 {
 			ps.defWall = time.Hour
 		}
-		ps.rsnRes = "residency: site is in " + s.Country + ", outside the job's allowed countries"
+		ps.rsnRes = "residency: the site's country is not one the job allows"
 		ps.rsnModel = "accelerator model: site has " + ps.models
 		b.sites = append(b.sites, ps)
 		b.byID[s.ID] = i

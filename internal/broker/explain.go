@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -37,18 +38,32 @@ func (d *Decision) Text() string {
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
-	first := true
+	// Filtered sites, grouped by reason, largest group first.
+	type group struct {
+		filter, reason string
+		sites          []string
+	}
+	var gs []*group
+	at := map[string]*group{}
 	for _, v := range d.Sites {
 		if !v.Filtered {
 			continue
 		}
-		if first {
-			b.WriteString("filtered out:\n")
-			first = false
+		g := at[v.Reason]
+		if g == nil {
+			g = &group{filter: v.Filter, reason: v.Reason}
+			at[v.Reason] = g
+			gs = append(gs, g)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", v.Site, v.Country, v.Filter, v.Reason)
+		g.sites = append(g.sites, v.Site+" ("+v.Country+")")
 	}
-	tw.Flush()
+	slices.SortStableFunc(gs, func(x, y *group) int { return len(y.sites) - len(x.sites) })
+	if len(gs) > 0 {
+		b.WriteString("filtered out:\n")
+	}
+	for _, g := range gs {
+		fmt.Fprintf(&b, "  %s: %d %s\n    %s\n", g.reason, len(g.sites), plural(len(g.sites)), strings.Join(g.sites, ", "))
+	}
 	return b.String()
 }
 
@@ -77,4 +92,11 @@ func secs(s float64) string {
 		return fmt.Sprintf("%.1fh", s/3600)
 	}
 	return fmt.Sprintf("%.1fd", s/86400)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return "site"
+	}
+	return "sites"
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -264,7 +265,7 @@ func (f *Federation) route(now time.Time, changed bool) {
 // decide asks the broker about j and moves it to the winner.
 func (f *Federation) decide(j *job, why string, now time.Time) {
 	e := f.Engine
-	est := &estimator{p: &f.pic, need: need(&j.Spec), model: j.Spec.Model, class: f.classOf(j), spec: &j.Spec}
+	est := &estimator{p: &f.pic, need: need(&j.Spec), model: j.Spec.Model, class: f.classOf(j), spec: &j.Spec, wall: j.wall}
 	d := f.b.Decide(&j.Job, est)
 	old := f.routes[j.ID]
 	r := &routed{Route: Route{Decision: d, At: now, Why: why}}
@@ -326,6 +327,7 @@ type picture struct {
 	wall   int64        // default walltime, seconds, for extrapolating
 	free   []core.Milli // per pool
 	queued []core.Milli // per pool
+	work   []float64    // per pool: queued accelerator-seconds (milli x s)
 	total  []core.Milli // per pool
 	model  []string     // per pool
 	ends   [][]endPoint // per pool: running jobs' ends, ascending, cumulative
@@ -345,6 +347,7 @@ func (p *picture) build(f *Federation, now time.Time, skip map[*job]bool) {
 	n := len(cl.Pools)
 	p.now, p.wall = now.Unix(), int64(e.cfg.walltime()/time.Second)
 	p.free, p.queued, p.total = make([]core.Milli, n), make([]core.Milli, n), make([]core.Milli, n)
+	p.work = make([]float64, n)
 	p.ends, p.model = make([][]endPoint, n), make([]string, n)
 	for i, pl := range cl.Pools {
 		p.model[i] = pl.Model
@@ -411,6 +414,7 @@ func (p *picture) build(f *Federation, now time.Time, skip map[*job]bool) {
 		m := need(&j.Spec)
 		if pi := p.poolFor(si, j.Spec.Model, &j.Spec); pi >= 0 {
 			p.queued[pi] += m
+			p.work[pi] += float64(m) * j.wall.Seconds()
 		}
 		p.class[si][f.classOf(j)] += m
 	}
@@ -498,16 +502,23 @@ func (p *picture) poolWait(pi int, need core.Milli) int64 {
 	if len(ends) > 0 {
 		last, freed = ends[len(ends)-1].at, ends[len(ends)-1].cum
 	}
-	rounds := int64(1)
-	if p.total[pi] > 0 {
-		rounds = int64((deficit - freed + p.total[pi] - 1) / p.total[pi])
+	// Past the last known end, the pool works through the rest of the
+	// queue at full width, each job taking the queue's mean walltime.
+	wall := float64(p.wall)
+	if p.queued[pi] > 0 {
+		wall = p.work[pi] / float64(p.queued[pi])
 	}
-	return last - p.now + rounds*p.wall
+	rounds := 1.0
+	if p.total[pi] > 0 {
+		rounds = math.Ceil(float64(deficit-freed) / float64(p.total[pi]))
+	}
+	return last - p.now + int64(rounds*wall)
 }
 
 func (p *picture) add(si int, est *estimator) {
 	if pi := p.poolFor(si, est.model, est.spec); pi >= 0 {
 		p.queued[pi] += est.need
+		p.work[pi] += float64(est.need) * est.wall.Seconds()
 	}
 	p.class[si][est.class] += est.need
 }
@@ -519,6 +530,7 @@ type estimator struct {
 	model string
 	class string
 	spec  *core.JobSpec
+	wall  time.Duration
 }
 
 func (x *estimator) Wait(i int) time.Duration {
