@@ -93,19 +93,25 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	// Even CREATE TABLE IF NOT EXISTS races on PostgreSQL, hence the lock.
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := db.migrationLock(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    BIGINT PRIMARY KEY,
 	name       TEXT NOT NULL,
 	applied_at BIGINT NOT NULL
-)`); err != nil {
+)`)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("store: migrate: create schema_migrations: %w", err)
 	}
 	for _, m := range ms {
 		err := db.inTx(ctx, func(tx *sql.Tx) error {
-			if db.dialect == Postgres {
-				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7466210001)`); err != nil {
-					return err
-				}
+			if err := db.migrationLock(ctx, tx); err != nil {
+				return err
 			}
 			var n int
 			if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), m.version).Scan(&n); err != nil {
@@ -128,6 +134,17 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// migrationLock serialises migrating processes on PostgreSQL until tx ends.
+// SQLite needs nothing: the write transaction (BEGIN IMMEDIATE) already
+// excludes other writers.
+func (db *DB) migrationLock(ctx context.Context, tx *sql.Tx) error {
+	if db.dialect != Postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7466210001)`)
+	return err
 }
 
 // SchemaVersion reports the highest migration applied.

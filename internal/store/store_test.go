@@ -758,3 +758,58 @@ func TestMemory(t *testing.T) {
 		t.Errorf("second :memory: store sees job %d: %v", j.ID, err)
 	}
 }
+
+// Several processes (here: several DBs) opening one fresh database at once
+// must apply the migrations exactly once, and then share it.
+func TestConcurrentOpen(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := be.fresh(t)
+			const n = 4
+			dbs := make([]*store.DB, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					dbs[i], errs[i] = store.Open(ctx, dsn)
+				}()
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("Open #%d: %v", i, err)
+				}
+				t.Cleanup(func() { dbs[i].Close() })
+			}
+			// Submissions from every DB interleave without id collisions.
+			seen := map[core.JobID]bool{}
+			var mu sync.Mutex
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for k := range 20 {
+						js, _, err := dbs[i].SubmitJobs(ctx, []core.Job{jobOf(fmt.Sprint(i, "-", k), "ada", "p1")})
+						if err != nil {
+							t.Errorf("db %d: %v", i, err)
+							return
+						}
+						mu.Lock()
+						if seen[js[0].ID] {
+							t.Errorf("id %d handed out twice", js[0].ID)
+						}
+						seen[js[0].ID] = true
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+			if c, _ := dbs[0].CountJobs(ctx, store.JobFilter{}); c != n*20 {
+				t.Errorf("CountJobs = %d, want %d", c, n*20)
+			}
+		})
+	}
+}
