@@ -234,6 +234,9 @@ func (f *Federation) route(now time.Time, changed bool) {
 		}
 	}
 	for _, j := range e.order {
+		if !changed && f.rcfg.MaxSlip <= 0 {
+			break // every job in the order was routed when it was fresh
+		}
 		if j.State != core.StatePending || j.Spec.Site != "" {
 			continue
 		}
