@@ -208,7 +208,7 @@ ReturnToService=2
 SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,default_queue_depth=200
 KillWait=3
-MinJobAge=3600
+MinJobAge=600
 MaxJobCount=100000
 GresTypes=gpu
 NodeName=node[1-$GPU_NODES] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[$((NODE_PORT_BASE + 1))-$((NODE_PORT_BASE + GPU_NODES))] CPUs=16 Sockets=1 CoresPerSocket=16 ThreadsPerCore=1 RealMemory=64000 Gres=gpu:h100:$GPU_PER_NODE State=UNKNOWN

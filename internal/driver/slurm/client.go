@@ -18,17 +18,23 @@ import (
 // user and a fresh token, bounds it with a timeout, and retries what is
 // safe to retry with exponential backoff and jitter.
 type client struct {
-	base    string // "http://host:port", no trailing slash
-	user    string
-	tokens  *tokenSource
-	hc      *http.Client
-	timeout time.Duration // per attempt
-	retries int           // extra attempts for retryable failures
-	backoff time.Duration // first backoff; doubles up to maxBackoff
-	log     *slog.Logger
+	base        string // "http://host:port", no trailing slash
+	user        string
+	tokens      *tokenSource
+	hc          *http.Client
+	timeout     time.Duration // per attempt
+	listTimeout time.Duration // per attempt of a full job listing (opList)
+	retries     int           // extra attempts for retryable failures
+	backoff     time.Duration // first backoff; doubles up to maxBackoff
+	log         *slog.Logger
 }
 
 const maxBackoff = 5 * time.Second
+
+// opList names full job listings: slurmrestd 22.05 builds them slowly
+// (7,000 jobs: 25 MB, over a minute on a loaded machine), so they get
+// listTimeout instead of timeout.
+const opList = "list jobs"
 
 // apiError is one entry of a slurmrestd response's "errors" list. 22.05
 // spells the number error_number, errno or error_code depending on the
@@ -160,7 +166,11 @@ func (c *client) once(ctx context.Context, op, method, path string, body []byte)
 	if err != nil {
 		return response{}, &requestError{Op: op, Err: err}
 	}
-	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	timeout := c.timeout
+	if op == opList {
+		timeout = max(c.timeout, c.listTimeout)
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var rd io.Reader
 	if body != nil {

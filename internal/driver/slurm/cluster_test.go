@@ -529,3 +529,40 @@ func (l *logBuffer) String() string {
 func debugLogger(w *logBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// TestPerJobPolling follows jobs one request each, as on a busy cluster
+// where listing every job is too dear.
+func TestPerJobPolling(t *testing.T) {
+	c := testCluster(t)
+	t.Parallel()
+	d := newTestDriver(t, c.options(uniquePrefix("perjob")))
+	d.perJobMin = -1 << 20 // always
+	ctx := context.Background()
+	long := shJob(3, "sleep 300", 1, 1)
+	for _, j := range []core.Job{shJob(1, "exit 0", 1, 1), shJob(2, "sleep 1; exit 2", 2, 1), long} {
+		h, err := d.Start(ctx, j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.ID == 3 {
+			long.Handle = h
+		}
+	}
+	col := newCollector(d)
+	col.waitRunning(t, 3, 30*time.Second)
+	if err := d.Cancel(ctx, long); err != nil {
+		t.Fatal(err)
+	}
+	col.waitEnds(t, []core.JobID{1, 2, 3}, 60*time.Second)
+	want := map[core.JobID]string{1: "completed 0", 2: "failed 2", 3: "cancelled"}
+	for id, w := range want {
+		u := col.ends[id]
+		got := string(u.State)
+		if u.ExitCode != nil && u.State != core.StateCancelled {
+			got += fmt.Sprintf(" %d", *u.ExitCode)
+		}
+		if got != w {
+			t.Errorf("job %d: %s (%s), want %s", id, got, u.Reason, w)
+		}
+	}
+}

@@ -30,6 +30,7 @@ type faultProxy struct {
 	slow        int           // delay the next n requests
 	delay       time.Duration //  by this much
 	loseSubmits int           // forward the next n submits, then answer 502
+	failOnLose  int           // after losing a submit's answer, fail that many requests
 	submits     int           // submits forwarded to Slurm
 	status500   int           // 500s that came back from Slurm
 }
@@ -68,6 +69,7 @@ func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	lose := submit && p.loseSubmits > 0
 	if lose {
 		p.loseSubmits--
+		p.fail += p.failOnLose
 	}
 	if submit && !fail {
 		p.submits++
@@ -215,5 +217,49 @@ func TestTokenRefresh(t *testing.T) {
 		if strings.Contains(logs.String(), tok) {
 			t.Error("a token appears in the logs")
 		}
+	}
+}
+
+// TestGiveUpDisowns: a submit whose answer is lost while slurmrestd keeps
+// failing makes Start fail; the job Slurm got anyway is cancelled by the
+// next Poll, so it does not run behind the control plane's back.
+func TestGiveUpDisowns(t *testing.T) {
+	c := testCluster(t)
+	t.Parallel()
+	p := newFaultProxy(t, c.URL)
+	prefix := uniquePrefix("orphan")
+	opts := c.options(prefix)
+	opts.URL, opts.Retries = p.srv.URL, 2
+	d := newTestDriver(t, opts)
+	ctx := context.Background()
+	if _, err := d.Version(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.set(func(p *faultProxy) { p.loseSubmits, p.failOnLose = 1, 100 })
+	if _, err := d.Start(ctx, shJob(1, "sleep 120", 1, 1)); err == nil || !strings.Contains(err.Error(), "unknown") {
+		t.Fatalf("Start = %v, want a failure saying the outcome is unknown", err)
+	}
+	p.set(func(p *faultProxy) { p.fail = 0 })
+	if _, err := d.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var states []string
+		for _, j := range slurmJobs(t, c) {
+			if tg, ok := parseTag(prefix, j.Comment); ok && tg.ID == 1 {
+				states = append(states, j.State)
+			}
+		}
+		if len(states) != 1 {
+			t.Fatalf("Slurm has %d jobs with the tag, want the 1 that got through", len(states))
+		}
+		if states[0] == "CANCELLED" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the disowned job is %s, want CANCELLED", states[0])
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }

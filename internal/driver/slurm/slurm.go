@@ -57,6 +57,7 @@ type Options struct {
 	TagPrefix    string        // tag prefix (tag; default "gf")
 	APIVersion   string        // force an OpenAPI version, e.g. v0.0.38 (api_version)
 	Timeout      time.Duration // per request (timeout; default 10s)
+	ListTimeout  time.Duration // per full job listing (list_timeout; default 2m)
 	Retries      int           // extra attempts for transient failures (retries; default 4)
 	Backoff      time.Duration // first retry backoff (backoff; default 200ms)
 	FullSync     time.Duration // full job listing at least this often (full_sync; default 30s)
@@ -73,7 +74,7 @@ func FromSite(site core.Site) (Options, error) {
 		ProjectAs: o["project_as"], WorkDir: o["workdir"], OutputDir: o["output_dir"],
 		TagPrefix: o["tag"], APIVersion: o["api_version"],
 	}
-	for key, dst := range map[string]*time.Duration{"timeout": &opts.Timeout, "backoff": &opts.Backoff, "full_sync": &opts.FullSync} {
+	for key, dst := range map[string]*time.Duration{"timeout": &opts.Timeout, "list_timeout": &opts.ListTimeout, "backoff": &opts.Backoff, "full_sync": &opts.FullSync} {
 		if v := o[key]; v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 0 {
@@ -105,21 +106,25 @@ type Driver struct {
 	negotiate sync.Mutex // held while finding the API version
 	api       dialect
 
-	mu       sync.Mutex
-	tracked  map[int64]*tracked // Slurm id -> job followed by Poll
-	byTag    map[tag]int64      // every tagged job seen or submitted
-	indexed  bool               // a full listing has filled byTag
-	cursor   time.Time          // update_time for the next Poll
-	lastFull time.Time
-	queued   []driver.Update      // updates not from Slurm (cancel before submit)
-	pools    map[string]poolShape // pool name -> partition and GPU type
+	mu          sync.Mutex
+	tracked     map[int64]*tracked // Slurm id -> job followed by Poll
+	byTag       map[tag]int64      // every tagged job seen or submitted
+	indexed     bool               // a full listing has filled byTag
+	cursor      time.Time          // update_time for the next Poll
+	lastFull    time.Time
+	orphans     map[tag]time.Time    // Start failed, Slurm may have the job anyway
+	clusterJobs int                  // jobs in the last listing
+	perJobMin   int                  // perJobThreshold; tests lower it
+	ignored     map[int64]bool       // Slurm jobs cancelled as orphans
+	pools       map[string]poolShape // pool name -> partition and GPU type
 }
 
 // tracked is a job Poll reports on.
 type tracked struct {
 	tag      tag
-	reported core.State // last state reported ("" = none)
-	refused  string     // Slurm's errors when it accepted the job with errors
+	reported core.State     // last state reported ("" = none)
+	refused  string         // Slurm's errors when it accepted the job with errors
+	deferred *driver.Update // its end, reported on the next Poll
 }
 
 // poolShape is how a pool maps back to Slurm.
@@ -180,6 +185,9 @@ func NewWithOptions(site string, opts Options) (*Driver, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
 	}
+	if opts.ListTimeout <= 0 {
+		opts.ListTimeout = 2 * time.Minute
+	}
 	if opts.Retries < 0 {
 		opts.Retries = 4
 	}
@@ -203,12 +211,13 @@ func NewWithOptions(site string, opts Options) (*Driver, error) {
 	d := &Driver{
 		site: site, opts: opts, log: log, now: time.Now,
 		tracked: map[int64]*tracked{}, byTag: map[tag]int64{}, pools: map[string]poolShape{},
+		orphans: map[tag]time.Time{}, ignored: map[int64]bool{}, perJobMin: perJobThreshold,
 	}
 	d.c = &client{
 		base: strings.TrimRight(opts.URL, "/"), user: opts.User,
 		tokens:  &tokenSource{static: secret(opts.Token), file: opts.TokenFile, command: opts.TokenCommand, now: time.Now},
 		hc:      hc,
-		timeout: opts.Timeout, retries: opts.Retries, backoff: opts.Backoff, log: log,
+		timeout: opts.Timeout, listTimeout: opts.ListTimeout, retries: opts.Retries, backoff: opts.Backoff, log: log,
 	}
 	return d, nil
 }
@@ -302,24 +311,67 @@ func (d *Driver) Start(ctx context.Context, job core.Job) (string, error) {
 			}
 		}
 		var re *requestError
-		if !errors.As(err, &re) || !re.Retryable || attempt >= d.opts.Retries || ctx.Err() != nil {
+		if !errors.As(err, &re) || !re.Retryable {
 			return "", fmt.Errorf("start job %d: %w", job.ID, err)
 		}
-		d.log.Warn("submit failed; checking whether Slurm has the job before retrying", "job", job.ID, "attempt", attempt+1, "err", err)
-		if serr := sleep(ctx, jitter(wait)); serr != nil {
-			return "", fmt.Errorf("start job %d: %w", job.ID, err)
-		}
-		wait = min(2*wait, maxBackoff)
 		// The request may have reached slurmctld before the answer was
-		// lost: look for the tag before submitting again.
-		if h, ok, lerr := d.lookup(ctx, api, t, true); lerr == nil && ok {
-			return h, nil
-		} else if lerr != nil {
-			d.log.Warn("cannot check for the job's tag yet", "job", job.ID, "err", lerr)
-			continue // never resubmit without having looked
+		// lost: never submit again before the tag was looked for.
+		for {
+			if attempt >= d.opts.Retries || ctx.Err() != nil || sleep(ctx, jitter(wait)) != nil {
+				d.disown(t)
+				return "", fmt.Errorf("start job %d: %w (whether Slurm got it is unknown: if it did, the driver cancels it)", job.ID, err)
+			}
+			wait = min(2*wait, maxBackoff)
+			attempt++
+			d.log.Warn("submit failed; looking for the job's tag before trying again", "job", job.ID, "attempt", attempt, "err", err)
+			h, ok, lerr := d.lookup(ctx, api, t, true)
+			if lerr == nil && ok {
+				return h, nil
+			}
+			if lerr == nil {
+				break // not there: safe to submit again
+			}
+			d.log.Warn("cannot look for the job's tag yet", "job", job.ID, "err", lerr)
 		}
 	}
 }
+
+// disown remembers that Start failed for t although Slurm may have taken
+// the job: if a listing ever shows it, Poll cancels it, so that a job the
+// control plane believes failed never runs behind its back.
+func (d *Driver) disown(t tag) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.orphans[t] = d.now()
+}
+
+// reapOrphans cancels the Slurm jobs of disowned tags that a listing
+// showed, and forgets tags older than orphanTTL. d.mu must not be held.
+func (d *Driver) reapOrphans(ctx context.Context, api dialect) {
+	d.mu.Lock()
+	var ids []int64
+	now := d.now()
+	for t, since := range d.orphans {
+		if id, ok := d.byTag[t]; ok {
+			ids = append(ids, id)
+			d.ignored[id] = true
+			delete(d.byTag, t)
+			delete(d.orphans, t)
+			d.log.Warn("cancelling a job whose submission was reported failed", "job", t.ID, "attempt", t.Attempt, "slurm_job", id)
+		} else if now.Sub(since) > orphanTTL {
+			delete(d.orphans, t)
+		}
+	}
+	d.mu.Unlock()
+	for _, id := range ids {
+		if err := d.cancelID(ctx, api, id, ""); err != nil {
+			d.log.Warn("cannot cancel a disowned job", "slurm_job", id, "err", err)
+		}
+	}
+}
+
+// orphanTTL is how long a disowned tag is looked for.
+const orphanTTL = 15 * time.Minute
 
 // lookup finds the tag's Slurm job: in memory, else (on the first call of
 // this Driver, or when fresh) in a full listing.
@@ -327,6 +379,7 @@ func (d *Driver) lookup(ctx context.Context, api dialect, t tag, fresh bool) (st
 	d.mu.Lock()
 	id, ok := d.byTag[t]
 	indexed := d.indexed
+	delete(d.orphans, t) // started again: adopt rather than cancel
 	d.mu.Unlock()
 	if ok {
 		d.mu.Lock()
@@ -364,7 +417,7 @@ func (d *Driver) track(id int64, t tag) *tracked {
 // listAll reads every job and indexes the tagged ones.
 func (d *Driver) listAll(ctx context.Context, api dialect) ([]jobInfo, error) {
 	started := d.now()
-	resp, err := d.c.call(ctx, "list jobs", http.MethodGet, api.JobsPath(time.Time{}), nil, true)
+	resp, err := d.c.call(ctx, opList, http.MethodGet, api.JobsPath(time.Time{}), nil, true)
 	if err != nil {
 		return nil, err
 	}
@@ -375,6 +428,7 @@ func (d *Driver) listAll(ctx context.Context, api dialect) ([]jobInfo, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.index(jobs)
+	d.clusterJobs = len(jobs)
 	d.indexed = true
 	d.lastFull = started
 	return jobs, nil
@@ -384,7 +438,7 @@ func (d *Driver) listAll(ctx context.Context, api dialect) ([]jobInfo, error) {
 func (d *Driver) index(jobs []jobInfo) {
 	for _, j := range jobs {
 		t, ok := parseTag(d.opts.TagPrefix, j.Comment)
-		if !ok || j.Name != t.name(d.opts.TagPrefix) {
+		if !ok || j.Name != t.name(d.opts.TagPrefix) || d.ignored[j.ID] {
 			continue
 		}
 		if old, ok := d.byTag[t]; !ok || j.ID < old {
@@ -523,69 +577,164 @@ func shellQuote(s string) string {
 // update_time, so an idle cluster answers 304 cheaply, and lists every job
 // at least every FullSync to notice jobs that left slurmctld's memory.
 func (d *Driver) Poll(ctx context.Context) ([]driver.Update, error) {
+	ended := d.flushDeferred()
+	ups, err := d.poll(ctx)
+	return append(ended, ups...), err
+}
+
+// flushDeferred returns the ends that observe held back for this Poll.
+func (d *Driver) flushDeferred() []driver.Update {
 	d.mu.Lock()
-	out := d.queued
-	d.queued = nil
-	idle := len(d.tracked) == 0
+	defer d.mu.Unlock()
+	var out []driver.Update
+	for id, tr := range d.tracked {
+		if tr.deferred != nil {
+			out = append(out, *tr.deferred)
+			delete(d.tracked, id)
+		}
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].JobID < out[b].JobID })
+	return out
+}
+
+// poll asks Slurm for what changed.
+func (d *Driver) poll(ctx context.Context) ([]driver.Update, error) {
+	d.mu.Lock()
+	idle := len(d.tracked) == 0 && len(d.orphans) == 0
 	full := !d.indexed || d.now().Sub(d.lastFull) >= d.opts.FullSync
 	since := d.cursor
+	// slurmrestd 22.05 lists every job or none, and a listing of 7,000
+	// jobs is 25 MB: on a busy cluster, ask for the few jobs we follow.
+	perJob := d.clusterJobs > 4*len(d.tracked)+d.perJobMin && !(full && len(d.orphans) > 0)
+	var ids []int64
+	if perJob {
+		for id := range d.tracked {
+			ids = append(ids, id)
+		}
+	}
 	d.mu.Unlock()
 	if idle {
-		return out, nil
+		return nil, nil
 	}
 	api, err := d.dialect(ctx)
 	if err != nil {
-		d.requeue(out)
 		return nil, err
 	}
 	started := d.now()
 	var jobs []jobInfo
-	if full || since.IsZero() {
-		jobs, err = d.listAll(ctx, api)
+	switch {
+	case perJob:
+		var gone []int64
+		jobs, gone, err = d.fetchEach(ctx, api, ids)
 		if err != nil {
-			d.requeue(out)
 			return nil, fmt.Errorf("site %s: poll: %w", d.site, err)
 		}
-	} else {
+		ups, refuse := d.observe(jobs, false)
+		ups = append(ups, d.vanished(gone)...)
+		d.refuse(ctx, api, refuse)
+		return ups, nil
+	case full || since.IsZero():
+		jobs, err = d.listAll(ctx, api)
+		if err != nil {
+			return nil, fmt.Errorf("site %s: poll: %w", d.site, err)
+		}
+		full = true
+	default:
 		// Slurm's clock and ours differ and its times are whole seconds:
 		// ask from a little earlier; reporting is idempotent.
-		resp, err := d.c.call(ctx, "poll jobs", http.MethodGet, api.JobsPath(since.Add(-2*time.Second)), nil, true)
+		resp, err := d.c.call(ctx, opList, http.MethodGet, api.JobsPath(since.Add(-2*time.Second)), nil, true)
 		if err != nil {
-			d.requeue(out)
 			return nil, fmt.Errorf("site %s: poll: %w", d.site, err)
 		}
 		if resp.Status == http.StatusNotModified {
-			return out, nil
+			return nil, nil
 		}
 		if jobs, err = api.DecodeJobs(resp.Body); err != nil {
-			d.requeue(out)
 			return nil, fmt.Errorf("site %s: poll: %w", d.site, err)
 		}
 		d.mu.Lock()
 		d.index(jobs)
+		d.clusterJobs = len(jobs)
 		d.mu.Unlock()
 		full = true // slurmctld answers every job or none
 	}
+	d.reapOrphans(ctx, api)
 	ups, refuse := d.observe(jobs, full)
-	for _, id := range refuse {
+	d.refuse(ctx, api, refuse)
+	d.mu.Lock()
+	d.cursor = started
+	d.mu.Unlock()
+	return ups, nil
+}
+
+// perJobThreshold: with fewer jobs in the cluster than this (plus four per
+// followed job), one listing is cheaper than a request per job.
+const perJobThreshold = 64
+
+// fetchEach reads the given jobs one request each, four at a time. It
+// returns the jobs found and the ids Slurm no longer knows.
+func (d *Driver) fetchEach(ctx context.Context, api dialect, ids []int64) ([]jobInfo, []int64, error) {
+	var (
+		mu   sync.Mutex
+		jobs []jobInfo
+		gone []int64
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, 4)
+	)
+	for _, id := range ids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			resp, err := d.c.call(ctx, "get job", http.MethodGet, api.JobPath(id), nil, true)
+			var js []jobInfo
+			if err == nil {
+				js, err = api.DecodeJobs(resp.Body)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case hasSlurmError(err, esInvalidJobID):
+				gone = append(gone, id)
+			case err != nil:
+				errs = append(errs, err)
+			default:
+				jobs = append(jobs, js...)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return nil, nil, errs[0]
+	}
+	return jobs, gone, nil
+}
+
+// vanished reports followed jobs that Slurm no longer knows.
+func (d *Driver) vanished(ids []int64) []driver.Update {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []driver.Update
+	for _, id := range ids {
+		if tr, ok := d.tracked[id]; ok {
+			out = append(out, d.update(id, tr, outcome{State: core.StateFailed, Reason: reasonPurged}, d.now()))
+			delete(d.tracked, id)
+		}
+	}
+	return out
+}
+
+const reasonPurged = "job no longer known to Slurm (purged before its end was seen)"
+
+// refuse cancels jobs Slurm will never run (already reported failed).
+func (d *Driver) refuse(ctx context.Context, api dialect, ids []int64) {
+	for _, id := range ids {
 		if err := d.cancelID(ctx, api, id, ""); err != nil {
 			d.log.Warn("cannot cancel a job Slurm will never run", "slurm_job", id, "err", err)
 		}
 	}
-	d.mu.Lock()
-	d.cursor = started
-	d.mu.Unlock()
-	return append(out, ups...), nil
-}
-
-// requeue puts updates taken by a failed Poll back for the next one.
-func (d *Driver) requeue(ups []driver.Update) {
-	if len(ups) == 0 {
-		return
-	}
-	d.mu.Lock()
-	d.queued = append(ups, d.queued...)
-	d.mu.Unlock()
 }
 
 // observe turns a listing into updates for the tracked jobs. It returns
@@ -603,6 +752,9 @@ func (d *Driver) observe(jobs []jobInfo, complete bool) ([]driver.Update, []int6
 			continue
 		}
 		seen[j.ID] = true
+		if tr.deferred != nil {
+			continue
+		}
 		o := mapState(j)
 		if tr.refused != "" && j.State == "PENDING" {
 			// Accepted with errors: refuse with Slurm's own words, even
@@ -618,16 +770,21 @@ func (d *Driver) observe(jobs []jobInfo, complete bool) ([]driver.Update, []int6
 		if o.State == "" || o.State == tr.reported {
 			continue
 		}
-		if o.State.Terminal() && tr.reported != core.StateRunning && !j.Start.IsZero() && j.Nodes != "" {
-			// It ran (it had nodes) while we were not looking: say so first.
-			out = append(out, d.update(j.ID, tr, outcome{State: core.StateRunning}, j.Start))
-		}
 		at := now
 		switch {
 		case o.State == core.StateRunning && !j.Start.IsZero():
 			at = j.Start
 		case o.State.Terminal() && !j.End.IsZero():
 			at = j.End
+		}
+		if o.State.Terminal() && tr.reported != core.StateRunning && !j.Start.IsZero() && j.Nodes != "" {
+			// It ran (it had nodes) between two polls: report running now
+			// and the end on the next Poll, one transition per Poll, as
+			// consumers that wait for "running" then for the end expect.
+			out = append(out, d.update(j.ID, tr, outcome{State: core.StateRunning}, j.Start))
+			end := d.update(j.ID, tr, o, at)
+			tr.deferred = &end
+			continue
 		}
 		out = append(out, d.update(j.ID, tr, o, at))
 		if o.State.Terminal() {
@@ -637,8 +794,7 @@ func (d *Driver) observe(jobs []jobInfo, complete bool) ([]driver.Update, []int6
 	if complete {
 		for id, tr := range d.tracked {
 			if !seen[id] {
-				out = append(out, d.update(id, tr, outcome{State: core.StateFailed,
-					Reason: "job no longer known to Slurm (purged before its end was seen)"}, now))
+				out = append(out, d.update(id, tr, outcome{State: core.StateFailed, Reason: reasonPurged}, now))
 				delete(d.tracked, id)
 			}
 		}
