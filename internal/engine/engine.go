@@ -46,7 +46,10 @@ type Engine struct {
 	// preemptible holds the placed preemptible jobs: the candidates for
 	// preemption, kept apart so that looking for victims does not walk
 	// every running job.
-	preemptible map[core.JobID]*job
+	preemptible  map[core.JobID]*job
+	victimList   []*job // preemptible sorted by id, built once per pass
+	preemptPass  uint64
+	preemptTries int
 
 	now      time.Time
 	lastPrio time.Time

@@ -41,16 +41,30 @@ func (e *Engine) quotaBlock(j *job) string {
 // lets j start; the freed nodes are held for j meanwhile.
 func (e *Engine) preemptFor(j *job, g *group, now time.Time) bool {
 	pc := &e.cfg.Preemption
-	if !pc.Enabled || g.preemptRun == e.pass || j.hold != nil && j.hold.kind != holdBackfill {
+	if !pc.Enabled || g.preemptRun == e.pass || j.hold != nil && j.hold.kind != holdBackfill || len(e.preemptible) == 0 {
 		return false
 	}
+	// Bound the work per pass: only the first few blocked jobs may look
+	// for victims (the rest wait for the next pass, as in Slurm's
+	// preemption by the main scheduler's top jobs).
+	if e.preemptPass != e.pass {
+		e.preemptPass, e.preemptTries = e.pass, 0
+		e.victimList = e.victimList[:0]
+		for _, v := range e.preemptible {
+			e.victimList = append(e.victimList, v)
+		}
+		slices.SortFunc(e.victimList, func(a, b *job) int { return cmp.Compare(a.ID, b.ID) })
+	}
+	if e.preemptTries >= max(e.cfg.BackfillDepth, 4) {
+		return false
+	}
+	e.preemptTries++
 	var cands []*job
-	for _, v := range e.preemptible {
+	for _, v := range e.victimList {
 		if v.placed && !v.preempt && v.tier < j.tier && now.Sub(v.start) >= pc.MinRuntime {
 			cands = append(cands, v)
 		}
 	}
-	slices.SortFunc(cands, func(a, b *job) int { return cmp.Compare(a.ID, b.ID) })
 	if len(cands) == 0 {
 		g.preemptRun = e.pass
 		return false

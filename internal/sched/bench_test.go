@@ -188,7 +188,7 @@ func BenchmarkIncremental(b *testing.B) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	heapMiB := float64(ms.HeapAlloc) / (1 << 20)
-	pending := e.PendingCount()
+	pending, nrun := e.PendingCount(), len(running)
 	r := rand.New(rand.NewPCG(9, 9))
 	now := t0
 	var lat []time.Duration
@@ -218,6 +218,7 @@ func BenchmarkIncremental(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(heapMiB, "heap-MiB")
 	b.ReportMetric(float64(pending), "pending")
+	b.ReportMetric(float64(nrun), "running")
 	if cpu > 0 {
 		b.ReportMetric(float64(cpu.Microseconds())/float64(len(lat)), "cpu-µs/event")
 	}
