@@ -189,6 +189,11 @@ func BenchmarkIncremental(b *testing.B) {
 	runtime.ReadMemStats(&ms)
 	heapMiB := float64(ms.HeapAlloc) / (1 << 20)
 	pending, nrun := e.PendingCount(), len(running)
+	used, total := 0.0, 0.0
+	for _, p := range e.Cluster().Pools {
+		used += float64(p.UsedMilli()) / 1000
+		total += float64(p.Total())
+	}
 	r := rand.New(rand.NewPCG(9, 9))
 	now := t0
 	var lat []time.Duration
@@ -219,6 +224,7 @@ func BenchmarkIncremental(b *testing.B) {
 	b.ReportMetric(heapMiB, "heap-MiB")
 	b.ReportMetric(float64(pending), "pending")
 	b.ReportMetric(float64(nrun), "running")
+	b.ReportMetric(100*used/total, "used-%")
 	if cpu > 0 {
 		b.ReportMetric(float64(cpu.Microseconds())/float64(len(lat)), "cpu-µs/event")
 	}
