@@ -442,3 +442,59 @@ func fedGolden(t *testing.T, name, got string) {
 		t.Errorf("%s (-want +got):\n%s", path, diff)
 	}
 }
+
+// TestFederationFairShare: usage at one site counts against the same
+// share at every other: an org that has run at site a waits behind one
+// that has not for the single free slot at site b.
+func TestFederationFairShare(t *testing.T) {
+	mk := func(id, model string, nodes int) core.Site {
+		return core.Site{ID: id, Kind: core.SiteFactory, Country: "FI", State: core.SiteActive, PUE: 1.2, PricePerAccelHour: 2,
+			Pools: []core.Pool{{Name: "gpu", Model: model, AccelPerNode: 8, Nodes: nodes}}}
+	}
+	s := newFedShell(t, engine.Routing{}, []core.Site{mk("a", "Y", 4), mk("b", "X", 1)})
+	for i := 1; i <= 4; i++ {
+		j := fedJob(i, 8, "Y", 4*time.Hour)
+		j.Org, j.Project, j.User = "busy", "p", "u"
+		s.submit(j)
+	}
+	s.step()
+	// b is full for 3 hours.
+	s.submit(core.Job{ID: 10, Org: "other", Project: "q", User: "v", Spec: core.JobSpec{Accelerators: 8000, Model: "X", Walltime: core.Duration(3 * time.Hour)}})
+	s.step()
+	s.advance(time.Hour)
+	busy := fedJob(20, 8, "X", time.Hour)
+	busy.Org, busy.Project, busy.User = "busy", "p", "u"
+	idle := fedJob(21, 8, "X", time.Hour)
+	idle.Org, idle.Project, idle.User = "idle", "r", "w"
+	s.submit(busy)
+	s.submit(idle)
+	s.advance(time.Hour)
+	fs := func(id core.JobID) float64 {
+		b, ok := s.f.Explain(id)
+		if !ok {
+			t.Fatalf("job %d unknown", id)
+		}
+		for _, f := range b.Factors {
+			if f.Name == "fairshare" {
+				return f.Value
+			}
+		}
+		t.Fatalf("job %d: no fairshare factor in %+v", id, b)
+		return 0
+	}
+	if fb, fi := fs(20), fs(21); fb >= fi {
+		t.Errorf("fair-share factor of the org that used site a: %.3f, of the idle org: %.3f; want lower", fb, fi)
+	}
+	for range 3 {
+		s.advance(time.Hour)
+	}
+	var order []core.JobID
+	for _, st := range s.starts {
+		if st.id == 20 || st.id == 21 {
+			order = append(order, st.id)
+		}
+	}
+	if diff := cmp.Diff([]core.JobID{21, 20}, order); diff != "" {
+		t.Errorf("start order at b (-want +got):\n%s", diff)
+	}
+}
