@@ -118,7 +118,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		db.w.SetConnMaxLifetime(0)
 		db.w.SetConnMaxIdleTime(0)
 	}
-	if err := db.w.PingContext(ctx); err != nil {
+	if err := db.connect(ctx); err != nil {
 		db.w.Close()
 		return nil, fmt.Errorf("store: connect %s: %w", db.dialect, err)
 	}
@@ -138,6 +138,23 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	}
 	db.gc = newCommitter(db, defaultWindow, defaultMaxBatch)
 	return db, nil
+}
+
+// connect makes the first connection. Switching a new SQLite file to WAL
+// can fail with SQLITE_BUSY without waiting on the busy timeout when another
+// process opens the same file at that moment, so that is retried.
+func (db *DB) connect(ctx context.Context) error {
+	for delay := 5 * time.Millisecond; ; delay *= 2 {
+		err := db.w.PingContext(ctx)
+		if err == nil || db.dialect != SQLite || !strings.Contains(err.Error(), "SQLITE_BUSY") || delay > 2*time.Second {
+			return err
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return err
+		}
+	}
 }
 
 // sqlitePragmas make SQLite durable across a process crash (WAL with

@@ -813,3 +813,54 @@ func TestConcurrentOpen(t *testing.T) {
 		})
 	}
 }
+
+// Two processes (two DBs, two committers) racing on one idempotency key
+// still make one job: the loser's transaction fails on the unique index or
+// sees the winner's row, and its retry returns the winner's job.
+func TestIdempotencyAcrossProcesses(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := be.fresh(t)
+			dbs := []*store.DB{open(t, dsn), open(t, dsn)}
+			for round := range 5 {
+				key := fmt.Sprint("race-", round)
+				const callers = 40
+				ids := make([]core.JobID, callers)
+				created := make([]bool, callers)
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for i := range callers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						js, cr, err := dbs[i%2].SubmitJobs(ctx, []core.Job{jobOf("x", "ada", "p1", withKey(key))})
+						if err != nil {
+							t.Errorf("SubmitJobs: %v", err)
+							return
+						}
+						ids[i], created[i] = js[0].ID, cr[0]
+					}()
+				}
+				close(start)
+				wg.Wait()
+				n := 0
+				for i := range callers {
+					if ids[i] != ids[0] {
+						t.Fatalf("round %d: callers got jobs %d and %d for one key", round, ids[0], ids[i])
+					}
+					if created[i] {
+						n++
+					}
+				}
+				if n != 1 {
+					t.Errorf("round %d: %d callers created the job, want 1", round, n)
+				}
+			}
+			if c, _ := dbs[0].CountJobs(ctx, store.JobFilter{}); c != 5 {
+				t.Errorf("CountJobs = %d, want 5", c)
+			}
+		})
+	}
+}

@@ -39,14 +39,20 @@ const insertChunk = 200
 // for a key repeated within one call.
 //
 // Concurrent calls are coalesced by a group committer into one transaction.
-// One call's jobs are always committed together; if a shared transaction
-// fails, every call in it is retried in a transaction of its own, so one bad
-// call does not fail the others. If ctx ends while the call waits for its
+// One call's jobs are always committed together, or not at all; if a shared
+// transaction fails, every call in it is retried once in a transaction of
+// its own, so one bad call does not fail the others. If ctx ends while the call waits for its
 // commit, SubmitJobs returns the context error and the jobs may or may not
 // be stored (a retry with the same idempotency keys is safe).
 func (db *DB) SubmitJobs(ctx context.Context, jobs []core.Job) ([]core.Job, []bool, error) {
 	if len(jobs) == 0 {
 		return nil, nil, nil
+	}
+	// Refuse what cannot be stored before it can share a transaction.
+	for i, j := range jobs {
+		if j.State != "" && !j.State.Valid() {
+			return nil, nil, fmt.Errorf("store: submit: job %d of %d: invalid state %q", i, len(jobs), j.State)
+		}
 	}
 	req := &submitReq{jobs: jobs, done: make(chan submitResult, 1)}
 	select {
@@ -161,7 +167,13 @@ func (c *committer) loop() {
 	}
 }
 
-func (c *committer) commit(batch []*submitReq) {
+// commit runs batch in one transaction. If that fails, each call in it is
+// retried once in a transaction of its own: that isolates a bad call, and
+// gets past a lost idempotency race with another process (the retry finds
+// the winner's job).
+func (c *committer) commit(batch []*submitReq) { c.run(batch, true) }
+
+func (c *committer) run(batch []*submitReq, mayRetry bool) {
 	ctx := context.Background()
 	var all []core.Job
 	if len(batch) == 1 {
@@ -182,10 +194,9 @@ func (c *committer) commit(batch []*submitReq) {
 	c.commits++
 	c.reqs += int64(len(batch))
 	c.mu.Unlock()
-	if err != nil && len(batch) > 1 {
-		// Find the culprit: commit each request on its own.
+	if err != nil && mayRetry {
 		for _, r := range batch {
-			c.commit([]*submitReq{r})
+			c.run([]*submitReq{r}, false)
 		}
 		return
 	}
