@@ -229,6 +229,8 @@ func (f *Federation) route(now time.Time, changed bool) {
 			todo = append(todo, move{j, "site " + f.b.State(r.site)})
 		case r.again:
 			todo = append(todo, move{j, "requeued"})
+		case changed && r.site == noSite:
+			todo = append(todo, move{j, "sites changed"})
 		default:
 			j.req.Site = r.site // classify (resubmit, requeue) resets the request
 		}
