@@ -752,6 +752,12 @@ func TestMemory(t *testing.T) {
 	if err := db.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A zero SubmitTime means now.
+	before := time.Now().Add(-time.Second)
+	z := submitOne(t, db, jobOf("now", "ada", "p1", func(j *core.Job) { j.SubmitTime = time.Time{} }))
+	if z.SubmitTime.Before(before) || z.SubmitTime.After(time.Now()) || !z.UpdateTime.Equal(z.SubmitTime) {
+		t.Errorf("zero SubmitTime became %v (update %v), want now", z.SubmitTime, z.UpdateTime)
+	}
 	// Another :memory: store is a different database.
 	other := open(t, "sqlite::memory:")
 	if _, err := other.GetJob(ctx, j.ID); !errors.Is(err, store.ErrNotFound) {

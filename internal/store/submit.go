@@ -31,8 +31,9 @@ const insertChunk = 200
 //
 // Each new job gets an id (increasing in submission order), the state
 // pending unless one is set, and a "submitted" event; SubmitTime and
-// UpdateTime are kept as given (UpdateTime defaults to SubmitTime). All of
-// it is durable before SubmitJobs returns.
+// UpdateTime are kept as given (a zero SubmitTime becomes now, a zero
+// UpdateTime the SubmitTime). All of it is durable before SubmitJobs
+// returns.
 //
 // A job with an IdempotencyKey that its user already used is not stored
 // again: the existing job is returned with created[i] false. The same holds
@@ -229,12 +230,16 @@ type idemKey struct{ user, key string }
 func (db *DB) insertJobs(ctx context.Context, tx *sql.Tx, in []core.Job) ([]core.Job, []bool, error) {
 	out := make([]core.Job, len(in))
 	created := make([]bool, len(in))
+	now := time.Now()
 	// index into out of the job that first used a key in this batch
 	seen := map[idemKey]int{}
 	var fresh []int // indexes of jobs to insert
 	for i, j := range in {
 		j = normJob(j)
 		j.ID = 0
+		if j.SubmitTime.IsZero() {
+			j.SubmitTime = norm(now)
+		}
 		if j.UpdateTime.IsZero() {
 			j.UpdateTime = j.SubmitTime
 		}
