@@ -32,6 +32,14 @@ type Config struct {
 	Preemption Preemption
 	// Quotas limits concurrent use and spending.
 	Quotas Quotas
+	// Fragmentation, when set, places one-node jobs with the digital
+	// twin's fragmentation-aware policy (sched.FragAware, FGD) over a
+	// bounded candidate set instead of plain best fit: the request mix
+	// of the workload, e.g. from sched.MixOf over recent submissions.
+	Fragmentation sched.RequestMix
+	// FragmentationCandidates bounds the nodes scored per pool and free
+	// count. 0 = 8.
+	FragmentationCandidates int
 }
 
 // Preemption configures preempting running preemptible jobs of lower

@@ -194,6 +194,9 @@ func New(cfg Config, sites []core.Site) *Engine {
 		preemptible: map[core.JobID]*job{},
 	}
 	e.total = core.Milli(cl.Total()) * 1000
+	if len(cfg.Fragmentation) > 0 {
+		cl.SetFragmentationMix(cfg.Fragmentation, cfg.FragmentationCandidates)
+	}
 	return e
 }
 

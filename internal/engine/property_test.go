@@ -416,3 +416,38 @@ func TestFairShareConvergence(t *testing.T) {
 		t.Errorf("only %.0f accelerator-hours delivered of %d: the cluster idled", total, 128*7*24)
 	}
 }
+
+// TestPropertyFragmentationPolicy runs the invariants and determinism with
+// one-node jobs placed by the fragmentation-aware policy (frag.go).
+func TestPropertyFragmentationPolicy(t *testing.T) {
+	mix := sched.RequestMix{
+		{NodeRequest: sched.NodeRequest{Devices: 1, PerDevice: 250}, Weight: 0.1},
+		{NodeRequest: sched.NodeRequest{Devices: 1, PerDevice: 500}, Weight: 0.1},
+		{NodeRequest: sched.NodeRequest{Devices: 1, PerDevice: 1000}, Weight: 0.5},
+		{NodeRequest: sched.NodeRequest{Devices: 2, PerDevice: 1000}, Weight: 0.1},
+		{NodeRequest: sched.NodeRequest{Devices: 4, PerDevice: 1000}, Weight: 0.1},
+		{NodeRequest: sched.NodeRequest{Devices: 8, PerDevice: 1000}, Weight: 0.1},
+	}
+	for seed := uint64(1); seed <= 3; seed++ {
+		sites, jobs := workload(seed, 300)
+		cfg := propConfig()
+		cfg.Fragmentation = mix
+		var logs [2][]string
+		for i := range logs {
+			s := newSim(t, cfg, sites, seed)
+			for _, j := range jobs {
+				s.submit(j)
+			}
+			s.run()
+			for _, j := range jobs {
+				if _, ok := s.started[j.ID]; !ok {
+					t.Errorf("seed %d: job %d never started", seed, j.ID)
+				}
+			}
+			logs[i] = s.log
+		}
+		if diff := cmp.Diff(logs[0], logs[1]); diff != "" {
+			t.Errorf("seed %d: runs differ:\n%s", seed, diff)
+		}
+	}
+}

@@ -22,6 +22,9 @@ type Cluster struct {
 	Pools []*Pool
 	Sites []*SiteInfo
 	byKey map[string]*Pool // "site/pool"
+
+	mix       RequestMix // one-node placement policy: FGD when set, else best fit
+	fragCands int
 }
 
 // SiteInfo is the part of a core.Site the scheduler filters on.

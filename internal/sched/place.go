@@ -176,6 +176,11 @@ func (c *Cluster) Place(r *Request, pools []int) (Placement, Miss) {
 	if len(pools) == 0 {
 		return Placement{}, Miss{Code: MissNoPool, Need: r.Milli}
 	}
+	if len(c.mix) > 0 && r.Nodes <= 1 && r.Milli.Whole() <= c.maxK(pools) {
+		if pl, ok := c.placeFGD(r, pools); ok {
+			return pl, Miss{}
+		}
+	}
 	if r.Milli < 1000 && r.Nodes <= 1 {
 		if pl, ok := c.placeFraction(r, pools); ok {
 			return pl, Miss{}
@@ -480,4 +485,12 @@ func (r *Request) Devices(p *Pool) int {
 		return n * p.K
 	}
 	return r.Milli.Whole()
+}
+
+func (c *Cluster) maxK(pools []int) int {
+	k := 0
+	for _, pi := range pools {
+		k = max(k, c.Pools[pi].K)
+	}
+	return k
 }
