@@ -787,6 +787,11 @@ func (e *Engine) consider(s *shape, j *job, now time.Time) (started, dead bool) 
 		j.quota, s.quota = q, q
 		return false, true
 	}
+	// Victims that never stopped (the shell lost them) must not keep the
+	// nodes aside for ever: after twice the grace, the job queues again.
+	if hd := j.hold; hd != nil && hd.kind == holdPreempt && now.After(hd.at.Add(2*e.grace())) {
+		e.dropHold(j)
+	}
 	// A job with a hold goes there first.
 	if hd := j.hold; hd != nil {
 		if pl, ok := e.cluster.PlaceOn(&j.req, hd.hs); ok {

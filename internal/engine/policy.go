@@ -94,10 +94,7 @@ func (e *Engine) preemptFor(j *job, g *group, now time.Time) bool {
 	if old != nil {
 		e.dropHold(j)
 	}
-	grace := pc.Grace
-	if grace <= 0 {
-		grace = 5 * time.Minute
-	}
+	grace := e.grace()
 	sig := pc.Signal
 	if sig == "" {
 		sig = "SIGUSR1"
@@ -323,4 +320,11 @@ func (e *Engine) estimate(now time.Time) {
 			j.est = j.hold.at
 		}
 	}
+}
+
+func (e *Engine) grace() time.Duration {
+	if g := e.cfg.Preemption.Grace; g > 0 {
+		return g
+	}
+	return 5 * time.Minute
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gigafactory/gigafactory/internal/config"
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/engine"
+	"github.com/gigafactory/gigafactory/internal/sched"
 )
 
 // hist is a discrete distribution read from testdata/philly.txt.
@@ -245,4 +246,51 @@ func BenchmarkReprioritise(b *testing.B) {
 		now = now.Add(time.Hour) // past PriorityInterval: the Step recomputes
 		e.Step(now)
 	}
+}
+
+// BenchmarkFullPassFGD is BenchmarkFullPass with one-node jobs placed by
+// the fragmentation-aware policy (Config.Fragmentation) instead of best
+// fit, with the backlog's own request mix.
+func BenchmarkFullPassFGD(b *testing.B) {
+	sites := euSites(b)
+	jobs := backlog(b, 100_000, 1, 1, t0)
+	var reqs []sched.NodeRequest
+	for _, j := range jobs {
+		if j.Spec.Accelerators <= 8000 {
+			reqs = append(reqs, sched.NodeRequest{Devices: j.Spec.Accelerators.Whole(), PerDevice: 1000})
+		}
+	}
+	cfg := benchConfig()
+	cfg.Fragmentation = mixOf(reqs)
+	placed := 0
+	for b.Loop() {
+		b.StopTimer()
+		e := engine.New(cfg, sites)
+		for _, j := range jobs {
+			e.Apply(engine.Submitted{Job: j})
+		}
+		runtime.GC()
+		b.StartTimer()
+		in, _ := e.Step(t0)
+		placed += len(in)
+	}
+	b.ReportMetric(float64(placed)/b.Elapsed().Seconds(), "placements/s")
+}
+
+// mixOf is the request mix of reqs by frequency.
+func mixOf(reqs []sched.NodeRequest) sched.RequestMix {
+	count := map[int]int{}
+	for _, r := range reqs {
+		count[r.Devices]++
+	}
+	var keys []int
+	for k := range count {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var m sched.RequestMix
+	for _, k := range keys {
+		m = append(m, sched.MixEntry{NodeRequest: sched.NodeRequest{Devices: k, PerDevice: 1000}, Weight: float64(count[k]) / float64(len(reqs))})
+	}
+	return m
 }
