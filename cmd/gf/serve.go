@@ -91,7 +91,7 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 		return err
 	}
 	defer closeDrivers()
-	d, err := daemon.New(daemon.Options{Store: st, Sites: cfg.Sites, Drivers: drivers, Engine: engine.Config{}, Logger: log})
+	d, err := daemon.New(daemon.Options{Store: st, Sites: cfg.Sites, Drivers: drivers, Engine: engine.DefaultConfig(), Routing: engine.Routing{MaxSlip: 2 * time.Hour}, Logger: log})
 	if err != nil {
 		return err
 	}

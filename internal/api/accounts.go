@@ -72,6 +72,9 @@ func (s *Server) createOrg(w http.ResponseWriter, r *http.Request) error {
 	if err := s.audit(ctx, "org.create", "org/"+o.Name, "kind "+o.Kind+", country "+o.Country); err != nil {
 		return err
 	}
+	if err := s.d.OrgChanged(ctx, o); err != nil {
+		return err
+	}
 	return writeJSON(w, http.StatusCreated, o)
 }
 
@@ -120,6 +123,9 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := s.audit(ctx, "project.create", "project/"+p.Name, "org "+p.Org); err != nil {
+		return err
+	}
+	if err := s.d.ProjectChanged(ctx, p); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, p)

@@ -46,6 +46,8 @@ type Options struct {
 	Sites   []core.Site
 	Drivers map[string]driver.Driver // by site id
 	Engine  engine.Config
+	// Routing configures the federation broker that picks each job's site.
+	Routing engine.Routing
 	// Clock returns the current time; default time.Now.
 	Clock func() time.Time
 	// PollEvery is how often drivers are polled; default 200ms.
@@ -66,7 +68,9 @@ type Daemon struct {
 	gap     time.Duration
 	log     *slog.Logger
 
-	eng *engine.Engine // owned by the loop goroutine
+	eng      *engine.Federation // owned by the loop goroutine
+	orgKinds map[string]string  // shared with the engine's config; loop goroutine only
+	budgets  map[string]float64 // shared with the engine's config; loop goroutine only
 
 	mu    sync.Mutex
 	queue []engine.Event
@@ -139,9 +143,19 @@ func New(o Options) (*Daemon, error) {
 	}
 	sites := make([]core.Site, len(o.Sites))
 	copy(sites, o.Sites)
+	// The engine reads these maps; the loop goroutine keeps them current as
+	// organisations and projects are created (see Accounts).
+	if o.Engine.FairShare.OrgKind == nil {
+		o.Engine.FairShare.OrgKind = map[string]string{}
+	}
+	if o.Engine.Quotas.ProjectBudgetHours == nil {
+		o.Engine.Quotas.ProjectBudgetHours = map[string]float64{}
+	}
 	return &Daemon{
 		st: o.Store, sites: sites, drivers: o.Drivers, clock: o.Clock, poll: o.PollEvery, gap: o.StepGap, log: o.Logger,
-		eng:        engine.New(o.Engine, o.Sites),
+		eng:        engine.NewFederation(o.Engine, o.Routing, o.Sites),
+		orgKinds:   o.Engine.FairShare.OrgKind,
+		budgets:    o.Engine.Quotas.ProjectBudgetHours,
 		wake:       make(chan struct{}, 1),
 		calls:      make(chan call),
 		active:     map[core.JobID]core.Job{},
@@ -339,6 +353,23 @@ func (d *Daemon) cancel(ctx context.Context, id core.JobID, actor string) (core.
 	return j, nil
 }
 
+// OrgChanged tells the scheduler an organisation's kind (its fair-share
+// class).
+func (d *Daemon) OrgChanged(ctx context.Context, o core.Org) error {
+	return d.do(ctx, func(context.Context) { d.orgKinds[o.Name] = o.Kind })
+}
+
+// ProjectChanged tells the scheduler a project's accelerator-hour budget.
+func (d *Daemon) ProjectChanged(ctx context.Context, p core.Project) error {
+	return d.do(ctx, func(context.Context) {
+		if p.BudgetAccelHrs > 0 {
+			d.budgets[p.Name] = p.BudgetAccelHrs
+		} else {
+			delete(d.budgets, p.Name)
+		}
+	})
+}
+
 // Statuses returns the engine's view (reason, estimated start, priority)
 // of the given jobs; unknown ids are left out.
 func (d *Daemon) Statuses(ctx context.Context, ids []core.JobID) (map[core.JobID]engine.Status, error) {
@@ -406,6 +437,22 @@ func (d *Daemon) Recover(ctx context.Context) error {
 	if err := d.loadSiteStates(ctx); err != nil {
 		return fmt.Errorf("recover site states: %w", err)
 	}
+	orgs, err := d.st.ListOrgs(ctx)
+	if err != nil {
+		return fmt.Errorf("recover organisations: %w", err)
+	}
+	for _, o := range orgs {
+		d.orgKinds[o.Name] = o.Kind
+	}
+	projects, err := d.st.ListProjects(ctx, "")
+	if err != nil {
+		return fmt.Errorf("recover projects: %w", err)
+	}
+	for _, p := range projects {
+		if p.BudgetAccelHrs > 0 {
+			d.budgets[p.Name] = p.BudgetAccelHrs
+		}
+	}
 	jobs, err := d.st.UnfinishedJobs(ctx)
 	if err != nil {
 		return fmt.Errorf("recover: %w", err)
@@ -457,7 +504,7 @@ func (d *Daemon) Recover(ctx context.Context) error {
 				}
 				continue
 			}
-			d.finish(ctx, j, u, false)
+			d.finish(ctx, j, u, causeEnded)
 		}
 	}
 	d.log.Info("recovered", "unfinished", len(jobs))
@@ -557,6 +604,8 @@ func (d *Daemon) turn(ctx context.Context) time.Time {
 			d.start(ctx, in)
 		case engine.Preempt:
 			d.preempt(ctx, in)
+		case engine.Requeue:
+			d.requeue(ctx, in)
 		}
 	}
 	d.expirePreemptions(ctx)
@@ -588,12 +637,12 @@ func (d *Daemon) start(ctx context.Context, in engine.Start) {
 	}
 	drv := d.drivers[alloc.Site]
 	if drv == nil {
-		d.finish(ctx, j, driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed, Reason: "site " + alloc.Site + " has no driver", Time: now}, true)
+		d.finish(ctx, j, driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed, Reason: "site " + alloc.Site + " has no driver", Time: now}, causeEnded)
 		return
 	}
 	handle, err := drv.Start(ctx, j)
 	if err != nil {
-		d.finish(ctx, j, driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed, Reason: "could not start: " + err.Error(), Time: d.clock()}, true)
+		d.finish(ctx, j, driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed, Reason: "could not start: " + err.Error(), Time: d.clock()}, causeEnded)
 		return
 	}
 	j.Handle = handle
@@ -638,6 +687,30 @@ func (d *Daemon) preempt(ctx context.Context, in engine.Preempt) {
 	if err := drv.Cancel(ctx, j); err != nil {
 		d.log.Error("preempt: cancel", "job", j.ID, "err", err)
 	}
+}
+
+// requeue stops a job whose site failed (if the site still answers) and
+// puts it back to pending; the broker then routes it anew. The engine keeps
+// counting it as active until the Ended event, so it never runs twice.
+func (d *Daemon) requeue(ctx context.Context, in engine.Requeue) {
+	j, ok := d.active[in.ID]
+	if !ok {
+		return
+	}
+	if drv := d.drivers[j.Site]; drv != nil {
+		if err := drv.Cancel(ctx, j); err != nil {
+			d.log.Warn("requeue: could not stop the job on its failed site", "job", j.ID, "site", j.Site, "err", err)
+		}
+	}
+	reason := in.Reason
+	if reason == "" {
+		reason = "site " + in.Site + " failed"
+	}
+	if in.FromCheckpoint {
+		reason += "; resumes from its last checkpoint"
+	}
+	delete(d.preempting, j.ID)
+	d.finish(ctx, j, driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed, Reason: reason, Time: d.clock()}, causeSiteDown)
 }
 
 func (d *Daemon) expirePreemptions(ctx context.Context) {
@@ -714,15 +787,28 @@ func (d *Daemon) handleUpdate(ctx context.Context, u driver.Update) {
 		return
 	}
 	if u.State.Terminal() {
-		_, preempted := d.preempting[j.ID]
+		why := causeEnded
+		if _, ok := d.preempting[j.ID]; ok {
+			why = causePreempted
+		}
 		delete(d.preempting, j.ID)
-		d.finish(ctx, j, u, preempted)
+		d.finish(ctx, j, u, why)
 	}
 }
 
+// cause says why a run ended, which decides whether the job is requeued.
+type cause int
+
+const (
+	causeEnded     cause = iota // the driver reported an end (requeued only if lost at restart and allowed)
+	causePreempted              // preempted for another job: requeued if preemptible or checkpointable
+	causeSiteDown               // its site failed: always requeued, the broker routes it anew
+)
+
 // finish records a job's end and releases its resources. A run that was
-// lost or preempted goes back to pending when the job allows it.
-func (d *Daemon) finish(ctx context.Context, j core.Job, u driver.Update, preempted bool) {
+// lost, preempted or on a failed site goes back to pending when allowed.
+func (d *Daemon) finish(ctx context.Context, j core.Job, u driver.Update, why cause) {
+	preempted := why == causePreempted
 	now := d.clock().UTC()
 	end := u.Time.UTC()
 	if u.Time.IsZero() {
@@ -730,7 +816,7 @@ func (d *Daemon) finish(ctx context.Context, j core.Job, u driver.Update, preemp
 	}
 	delete(d.active, j.ID)
 	lost := u.Reason == ReasonRestarted
-	requeue := (preempted || lost) && j.Requeueable()
+	requeue := why == causeSiteDown || (preempted || lost) && j.Requeueable()
 	if requeue {
 		reason := u.Reason
 		if preempted {

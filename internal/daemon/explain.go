@@ -12,9 +12,12 @@ type Explanation struct {
 	Known    bool                      `json:"known"` // false once the engine has forgotten an ended job
 	Status   *engine.Status            `json:"status,omitempty"`
 	Priority *engine.PriorityBreakdown `json:"priority,omitempty"`
+	// Route is the broker's decision: each site filtered out and why, or
+	// its score by component, and the winner.
+	Route *engine.Route `json:"route,omitempty"`
 }
 
-func explain(e *engine.Engine, id core.JobID) Explanation {
+func explain(e *engine.Federation, id core.JobID) Explanation {
 	st, ok := e.Status(id)
 	if !ok {
 		return Explanation{ID: id}
@@ -22,6 +25,9 @@ func explain(e *engine.Engine, id core.JobID) Explanation {
 	ex := Explanation{ID: id, Known: true, Status: &st}
 	if pb, ok := e.Explain(id); ok {
 		ex.Priority = &pb
+	}
+	if r, ok := e.Route(id); ok {
+		ex.Route = &r
 	}
 	return ex
 }
