@@ -38,7 +38,7 @@ type Config struct {
 	// of the workload, e.g. from sched.MixOf over recent submissions.
 	Fragmentation sched.RequestMix
 	// FragmentationCandidates bounds the nodes scored per pool and free
-	// count. 0 = 8.
+	// count. 0 = 4.
 	FragmentationCandidates int
 }
 

@@ -1,8 +1,6 @@
 package sched
 
 import (
-	"math/bits"
-
 	"github.com/gigafactory/gigafactory/internal/core"
 )
 
@@ -15,12 +13,13 @@ import (
 // placement stays plain best fit.
 
 // SetFragmentationMix makes one-node placement choose, among up to
-// candidates nodes per pool and free count (0 = 8), the one whose
+// candidates nodes per pool and free count (0 = 4; free counts from the
+// tightest up until about 4*candidates nodes are in), the one whose
 // fragmentation against mix grows least. A nil or empty mix restores best
 // fit.
 func (c *Cluster) SetFragmentationMix(mix RequestMix, candidates int) {
 	if candidates <= 0 {
-		candidates = 8
+		candidates = 4
 	}
 	c.mix, c.fragCands = mix, candidates
 }
@@ -48,12 +47,9 @@ func (c *Cluster) placeFGD(r *Request, pools []int) (Placement, bool) {
 		cands = append(cands, k)
 		nodes = append(nodes, p.nodeFree(i))
 	}
-	for _, pi := range pools {
-		p := c.Pools[pi]
-		if w > p.K {
-			continue
-		}
-		if per < 1000 {
+	if per < 1000 {
+		for _, pi := range pools {
+			p := c.Pools[pi]
 			n := 0
 			for _, key := range p.partial {
 				if n >= c.fragCands {
@@ -65,8 +61,16 @@ func (c *Cluster) placeFGD(r *Request, pools []int) (Placement, bool) {
 				}
 			}
 		}
-		for m := p.nonEmpty &^ (1<<uint(w) - 1); m != 0; m &= m - 1 {
-			b := &p.bucket[bits.TrailingZeros64(m)]
+	}
+	// Free-count levels from the tightest up, a few nodes per pool each,
+	// until about four levels' worth of candidates are in.
+	for f := w; f <= MaxAccelPerNode && len(cands) < 4*c.fragCands; f++ {
+		for _, pi := range pools {
+			p := c.Pools[pi]
+			if f > p.K || p.nonEmpty&(1<<uint(f)) == 0 {
+				continue
+			}
+			b := &p.bucket[f]
 			n := 0
 			for i := b.next(0); i >= 0 && n < c.fragCands; i = b.next(i + 1) {
 				add(p, i)
