@@ -240,11 +240,12 @@ func TestGiveUpDisowns(t *testing.T) {
 		t.Fatalf("Start = %v, want a failure saying the outcome is unknown", err)
 	}
 	p.set(func(p *faultProxy) { p.fail = 0 })
-	if _, err := d.Poll(ctx); err != nil {
-		t.Fatal(err)
-	}
+	// Reaping needs a listing: within FullSync (5 s here) of polling.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
+		if _, err := d.Poll(ctx); err != nil {
+			t.Fatal(err)
+		}
 		var states []string
 		for _, j := range slurmJobs(t, c) {
 			if tg, ok := parseTag(prefix, j.Comment); ok && tg.ID == 1 {
