@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
@@ -27,7 +28,7 @@ func (e *Engine) Status(id core.JobID) (Status, bool) {
 	if !ok {
 		return Status{}, false
 	}
-	return e.status(j), true
+	return e.status(j, -1), true
 }
 
 // PendingCount is the number of pending jobs.
@@ -38,11 +39,11 @@ func (e *Engine) Pending() []Status {
 	out := make([]Status, 0, len(e.order)-e.tombs+len(e.fresh))
 	for _, j := range e.order {
 		if j.State == core.StatePending {
-			out = append(out, e.status(j))
+			out = append(out, e.status(j, len(out)))
 		}
 	}
 	for _, j := range e.fresh {
-		out = append(out, e.status(j))
+		out = append(out, e.status(j, len(out)))
 	}
 	return out
 }
@@ -54,7 +55,9 @@ func (e *Engine) when(t time.Time) string {
 	return t.UTC().Format("Jan 2 15:04")
 }
 
-func (e *Engine) status(j *job) Status {
+// status renders j; rank is its exact place among pending jobs when the
+// caller knows it, else -1 (the place at the last merge is used).
+func (e *Engine) status(j *job, rank int) Status {
 	s := Status{ID: j.ID, State: j.State, Priority: j.prio}
 	if j.State != core.StatePending {
 		return s
@@ -91,6 +94,9 @@ func (e *Engine) status(j *job) Status {
 				pools = sh.grp.pools
 			}
 			add(e.cluster.Explain(m, pools).String())
+			if m.Code == sched.MissNoPool || m.Code == sched.MissResources {
+				e.siteReasons(j, add)
+			}
 			if j.hold == nil && m.Code != sched.MissNever && m.Code != sched.MissNoPool && sh != nil {
 				g := sh.grp
 				if g.heldPass != e.pass || g.heldVer != e.holdVer {
@@ -111,8 +117,11 @@ func (e *Engine) status(j *job) Status {
 			add(fmt.Sprintf("preempting lower-tier jobs on %d %s of %s; starts after %s", len(h.nodes), plural(len(h.nodes), "node", "nodes"), p.Name, e.when(h.at)))
 		}
 	}
-	if j.rank > 0 && j.inOrder {
-		add(fmt.Sprintf("behind %d %s of higher priority", j.rank, plural(j.rank, "job", "jobs")))
+	if rank < 0 && j.inOrder {
+		rank = j.rank
+	}
+	if rank > 0 {
+		add(fmt.Sprintf("behind %d %s of higher priority", rank, plural(rank, "job", "jobs")))
 	}
 	if len(rs) == 0 {
 		add("not yet considered by the scheduler")
@@ -189,4 +198,20 @@ func (e *Engine) Reservations() []ReservationStatus {
 		out = append(out, rs)
 	}
 	return out
+}
+
+// siteReasons says which sites a job is kept from by their state.
+func (e *Engine) siteReasons(j *job, add func(string)) {
+	for _, s := range e.cluster.Sites {
+		if s.State == "" || s.State == core.SiteActive || len(s.Pools) == 0 {
+			continue
+		}
+		if j.req.Site != "" && j.req.Site != s.ID {
+			continue
+		}
+		if len(j.req.Countries) > 0 && !slices.Contains(j.req.Countries, s.Country) {
+			continue
+		}
+		add(fmt.Sprintf("site %s is %s", s.ID, s.State))
+	}
 }

@@ -101,6 +101,8 @@ type scJob struct {
 	Topology       string
 	Preemptible    bool
 	Checkpointable bool
+	Site           string
+	Residency      []string
 	Submit         *time.Duration // default: the step's time
 }
 
@@ -148,7 +150,8 @@ func (j scJob) job(at time.Duration) core.Job {
 	return core.Job{ID: core.JobID(j.ID), Org: or(j.Org, "org"), Project: or(j.Project, "proj"), User: or(j.User, "user"),
 		State: core.StatePending, SubmitTime: t0.Add(sub),
 		Spec: core.JobSpec{Accelerators: m, Nodes: j.Nodes, Walltime: core.Duration(j.Wall), QoS: j.QoS, Model: j.Model,
-			Topology: j.Topology, Preemptible: j.Preemptible, Checkpointable: j.Checkpointable}}
+			Topology: j.Topology, Preemptible: j.Preemptible, Checkpointable: j.Checkpointable,
+			Site: j.Site, Residency: j.Residency}}
 }
 
 // devs renders device indices compactly: "0-7", "0,2", "3@0.25".
