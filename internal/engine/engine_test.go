@@ -42,9 +42,10 @@ func (b *jobB) Preemptible(ckpt bool) *jobB {
 	b.j.Spec.Preemptible, b.j.Spec.Checkpointable = true, ckpt
 	return b
 }
-func (b *jobB) Topology(t string) *jobB { b.j.Spec.Topology = t; return b }
-func (b *jobB) Obj() core.Job           { return b.j }
-func (b *jobB) Ev() Submitted           { return Submitted{Job: b.j} }
+func (b *jobB) Topology(t string) *jobB          { b.j.Spec.Topology = t; return b }
+func (b *jobB) Obj2(f func(*core.Job)) Submitted { f(&b.j); return Submitted{Job: b.j} }
+func (b *jobB) Obj() core.Job                    { return b.j }
+func (b *jobB) Ev() Submitted                    { return Submitted{Job: b.j} }
 
 // starts reduces intents to "id -> node:devices" lines for comparison.
 func starts(in []Intent) map[core.JobID][]core.NodeAlloc {
