@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gigafactory/gigafactory/internal/broker"
 	"github.com/gigafactory/gigafactory/internal/client"
 	"github.com/gigafactory/gigafactory/internal/core"
 )
@@ -612,8 +614,51 @@ func writeExplanation(w io.Writer, e *client.Explanation, now time.Time) error {
 		fmt.Fprintf(tw, "Estimated start:\t%s\n", stampRel(est, now))
 	}
 	fmt.Fprintf(tw, "Priority:\t%s\n", number(st.Priority))
+	var prio struct {
+		Factors []struct {
+			Name   string  `json:"name"`
+			Value  float64 `json:"value"`
+			Weight float64 `json:"weight"`
+			Points float64 `json:"points"`
+			Note   string  `json:"note"`
+		} `json:"factors"`
+	}
+	var route struct {
+		broker.Decision
+		Moves int    `json:"moves"`
+		Why   string `json:"why"`
+	}
+	hasPrio := e.Extra["priority"] != nil && json.Unmarshal(e.Extra["priority"], &prio) == nil && len(prio.Factors) > 0
+	hasRoute := e.Extra["route"] != nil && json.Unmarshal(e.Extra["route"], &route) == nil
 	for _, f := range extraMembers(e) {
+		if (hasPrio && strings.HasPrefix(f.path, "priority.")) || (hasRoute && strings.HasPrefix(f.path, "route.")) {
+			continue
+		}
 		fmt.Fprintf(tw, "%s:\t%s\n", f.path, f.value)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if hasPrio {
+		fmt.Fprintln(w, "\nPriority factors (like sprio):")
+		pt := newTable(w)
+		fmt.Fprintln(pt, "  FACTOR\tVALUE\tWEIGHT\tPOINTS\tNOTE")
+		for _, f := range prio.Factors {
+			fmt.Fprintf(pt, "  %s\t%.3f\t%s\t%.1f\t%s\n", f.Name, f.Value, number(f.Weight), f.Points, f.Note)
+		}
+		if err := pt.Flush(); err != nil {
+			return err
+		}
+	}
+	if hasRoute {
+		fmt.Fprintf(w, "\nSite choice (%s", route.Why)
+		if route.Moves > 0 {
+			fmt.Fprintf(w, ", re-routed %d times", route.Moves)
+		}
+		fmt.Fprintln(w, "):")
+		for _, line := range strings.Split(strings.TrimRight(route.Decision.Text(), "\n"), "\n") {
+			fmt.Fprintln(w, "  "+line)
+		}
+	}
+	return nil
 }

@@ -24,6 +24,7 @@ func clientCommands() []*command {
 		logsCommand(),
 		explainCommand(),
 		sitesCommand(),
+		siteCommand(),
 		orgsCommand(),
 		projectsCommand(),
 		usersCommand(),

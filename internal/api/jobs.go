@@ -360,7 +360,7 @@ func (s *Server) explainJob(w http.ResponseWriter, r *http.Request) error {
 	}
 	js := []core.Job{j}
 	s.fillStatus(r.Context(), js)
-	return writeJSON(w, http.StatusOK, explainAnswer{Job: js[0], Known: ex.Known, Status: ex.Status, Priority: ex.Priority})
+	return writeJSON(w, http.StatusOK, explainAnswer{Job: js[0], Known: ex.Known, Status: ex.Status, Priority: ex.Priority, Route: ex.Route})
 }
 
 // explainAnswer is the body of GET /api/v1/jobs/{id}/explain.
@@ -369,6 +369,7 @@ type explainAnswer struct {
 	Known    bool                      `json:"known"`
 	Status   *engine.Status            `json:"status,omitempty"`
 	Priority *engine.PriorityBreakdown `json:"priority,omitempty"`
+	Route    *engine.Route             `json:"route,omitempty"`
 }
 
 // jobLogs serves a job's output; with follow=true it streams until the job

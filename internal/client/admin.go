@@ -124,3 +124,13 @@ func (c *Client) User(ctx context.Context, name string) (*core.User, error) {
 	}
 	return &out, nil
 }
+
+// SiteAction moves a site through its lifecycle: action is drain, resume or
+// down (administrators only; audited).
+func (c *Client) SiteAction(ctx context.Context, id, action string) (*core.Site, error) {
+	var s core.Site
+	if err := c.do(ctx, request{method: http.MethodPost, path: "/sites/" + url.PathEscape(id) + "/" + url.PathEscape(action)}, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
