@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
 )
@@ -111,4 +112,50 @@ func BenchmarkSubmitParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// BenchmarkOverhead alternates a driver submit and a raw POST of the same
+// body in one loop, so that both see the same load on a shared machine, and
+// reports each one's mean and the driver's overhead per job.
+func BenchmarkOverhead(b *testing.B) {
+	c := testCluster(b)
+	d := benchDriver(b, c, "ovh")
+	ctx := context.Background()
+	if _, err := d.Start(ctx, benchJob()); err != nil {
+		b.Fatal(err)
+	}
+	req, err := d.request(ctx, v0038{}, benchJob())
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, err := v0038{}.SubmitBody(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hc := &http.Client{}
+	var viaDriver, direct time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if _, err := d.Start(ctx, benchJob()); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		r, _ := http.NewRequest("POST", c.URL+"/slurm/v0.0.38/job/submit", bytes.NewReader(body))
+		r.Header.Set("X-SLURM-USER-NAME", c.User)
+		r.Header.Set("X-SLURM-USER-TOKEN", c.Token)
+		r.Header.Set("Content-Type", "application/json")
+		res, err := hc.Do(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		viaDriver += t1.Sub(t0)
+		direct += time.Since(t1)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(viaDriver.Microseconds())/n, "driver-µs/job")
+	b.ReportMetric(float64(direct.Microseconds())/n, "direct-µs/job")
+	b.ReportMetric(float64((viaDriver-direct).Microseconds())/n, "overhead-µs/job")
 }
