@@ -128,8 +128,6 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) error {
 	status := http.StatusCreated
 	if !created[0] {
 		status = http.StatusOK
-	} else if err := s.audit(ctx, "job.submit", "job/"+jobs[0].ID.String(), "project "+jobs[0].Project); err != nil {
-		return err
 	}
 	w.Header().Set("Location", "/api/v1/jobs/"+jobs[0].ID.String())
 	return writeJSON(w, status, jobs[0])
@@ -200,11 +198,6 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) error {
 	for _, c := range created {
 		if c {
 			n++
-		}
-	}
-	if n > 0 {
-		if err := s.audit(ctx, "job.submit-batch", fmt.Sprintf("jobs/%d..%d", stored[0].ID, stored[len(stored)-1].ID), fmt.Sprintf("%d new jobs", n)); err != nil {
-			return err
 		}
 	}
 	status := http.StatusCreated

@@ -261,7 +261,8 @@ func (d *Daemon) do(ctx context.Context, fn func(ctx context.Context)) error {
 	}
 }
 
-// Submit makes jobs durable, then hands the new ones to the scheduler. It
+// Submit makes jobs durable, with their audit entry, then hands the new
+// ones to the scheduler. It
 // returns the stored jobs and, per job, whether it was new (false for an
 // idempotent retry).
 func (d *Daemon) Submit(ctx context.Context, jobs []core.Job) ([]core.Job, []bool, error) {
@@ -274,7 +275,8 @@ func (d *Daemon) Submit(ctx context.Context, jobs []core.Job) ([]core.Job, []boo
 			jobs[i].Name = jobs[i].Spec.Name
 		}
 	}
-	stored, created, err := d.st.SubmitJobs(ctx, jobs)
+	// The audit entry commits in the same transaction as the jobs.
+	stored, created, err := d.st.SubmitJobsAudited(ctx, jobs, store.AuditEntry{Actor: jobs[0].User, Action: "job.submit", Detail: "project " + jobs[0].Project})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -60,24 +60,35 @@ func (db *DB) AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
 	}
 	e.Time = norm(e.Time)
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		// Bumping the counter first locks out concurrent appenders.
-		if err := tx.QueryRowContext(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'audit' RETURNING value`).Scan(&e.Seq); err != nil {
-			return err
-		}
-		e.PrevHash = ""
-		err := tx.QueryRowContext(ctx, db.q(`SELECT hash FROM audit WHERE seq = ?`), e.Seq-1).Scan(&e.PrevHash)
-		if err != nil && !(errors.Is(err, sql.ErrNoRows) && e.Seq == 1) {
-			return fmt.Errorf("previous entry %d: %w", e.Seq-1, err)
-		}
-		e.Hash = chainHash(e.PrevHash, e)
-		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO audit (seq, time, actor, action, object, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-			e.Seq, micros(e.Time), e.Actor, e.Action, e.Object, e.Detail, e.PrevHash, e.Hash)
+		var err error
+		e, err = db.appendAuditTx(ctx, tx, e)
 		return err
 	})
 	if err != nil {
 		return AuditEntry{}, fmt.Errorf("store: append audit %s %s by %s: %w", e.Action, e.Object, e.Actor, err)
 	}
 	return e, nil
+}
+
+// appendAuditTx appends e within tx, chaining it to the entry before.
+func (db *DB) appendAuditTx(ctx context.Context, tx *sql.Tx, e AuditEntry) (AuditEntry, error) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	e.Time = norm(e.Time)
+	// Bumping the counter first locks out concurrent appenders.
+	if err := tx.QueryRowContext(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'audit' RETURNING value`).Scan(&e.Seq); err != nil {
+		return e, err
+	}
+	e.PrevHash = ""
+	err := tx.QueryRowContext(ctx, db.q(`SELECT hash FROM audit WHERE seq = ?`), e.Seq-1).Scan(&e.PrevHash)
+	if err != nil && !(errors.Is(err, sql.ErrNoRows) && e.Seq == 1) {
+		return e, fmt.Errorf("previous entry %d: %w", e.Seq-1, err)
+	}
+	e.Hash = chainHash(e.PrevHash, e)
+	_, err = tx.ExecContext(ctx, db.q(`INSERT INTO audit (seq, time, actor, action, object, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		e.Seq, micros(e.Time), e.Actor, e.Action, e.Object, e.Detail, e.PrevHash, e.Hash)
+	return e, err
 }
 
 const auditCols = `seq, time, actor, action, object, detail, prev_hash, hash`

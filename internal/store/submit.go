@@ -46,6 +46,19 @@ const insertChunk = 200
 // commit, SubmitJobs returns the context error and the jobs may or may not
 // be stored (a retry with the same idempotency keys is safe).
 func (db *DB) SubmitJobs(ctx context.Context, jobs []core.Job) ([]core.Job, []bool, error) {
+	return db.submit(ctx, jobs, nil)
+}
+
+// SubmitJobsAudited is SubmitJobs that also appends, in the same
+// transaction, one audit entry for the jobs this call created: audit gives
+// Actor, Action and Detail; Object names the jobs ("job/12" or
+// "jobs/12..40"). No entry is written when every job was a retry. So an
+// acknowledged submission is never missing from the audit log.
+func (db *DB) SubmitJobsAudited(ctx context.Context, jobs []core.Job, audit AuditEntry) ([]core.Job, []bool, error) {
+	return db.submit(ctx, jobs, &audit)
+}
+
+func (db *DB) submit(ctx context.Context, jobs []core.Job, audit *AuditEntry) ([]core.Job, []bool, error) {
 	if len(jobs) == 0 {
 		return nil, nil, nil
 	}
@@ -55,7 +68,7 @@ func (db *DB) SubmitJobs(ctx context.Context, jobs []core.Job) ([]core.Job, []bo
 			return nil, nil, fmt.Errorf("store: submit: job %d of %d: invalid state %q", i, len(jobs), j.State)
 		}
 	}
-	req := &submitReq{jobs: jobs, done: make(chan submitResult, 1)}
+	req := &submitReq{jobs: jobs, audit: audit, done: make(chan submitResult, 1)}
 	select {
 	case db.gc.in <- req:
 	case <-db.gc.quit:
@@ -75,8 +88,9 @@ func (db *DB) SubmitJobs(ctx context.Context, jobs []core.Job) ([]core.Job, []bo
 }
 
 type submitReq struct {
-	jobs []core.Job
-	done chan submitResult // buffered: the committer never blocks on a caller
+	jobs  []core.Job
+	audit *AuditEntry       // when set, appended in the same transaction
+	done  chan submitResult // buffered: the committer never blocks on a caller
 }
 
 type submitResult struct {
@@ -189,7 +203,20 @@ func (c *committer) run(batch []*submitReq, mayRetry bool) {
 	err := c.db.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		jobs, created, err = c.db.insertJobs(ctx, tx, all)
-		return err
+		if err != nil {
+			return err
+		}
+		off := 0
+		for _, r := range batch {
+			k := len(r.jobs)
+			if r.audit != nil {
+				if err := c.db.auditSubmission(ctx, tx, *r.audit, jobs[off:off+k], created[off:off+k]); err != nil {
+					return err
+				}
+			}
+			off += k
+		}
+		return nil
 	})
 	c.mu.Lock()
 	c.commits++
@@ -211,6 +238,30 @@ func (c *committer) run(batch []*submitReq, mayRetry bool) {
 		r.done <- submitResult{jobs: jobs[off : off+k : off+k], created: created[off : off+k : off+k]}
 		off += k
 	}
+}
+
+// auditSubmission appends the audit entry of one call's created jobs.
+func (db *DB) auditSubmission(ctx context.Context, tx *sql.Tx, e AuditEntry, jobs []core.Job, created []bool) error {
+	var ids []core.JobID
+	for i, j := range jobs {
+		if created[i] {
+			ids = append(ids, j.ID)
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return nil
+	case 1:
+		e.Object = "job/" + ids[0].String()
+	default:
+		e.Object = fmt.Sprintf("jobs/%d..%d", ids[0], ids[len(ids)-1])
+		if e.Detail != "" {
+			e.Detail += "; "
+		}
+		e.Detail += fmt.Sprintf("%d jobs", len(ids))
+	}
+	_, err := db.appendAuditTx(ctx, tx, e)
+	return err
 }
 
 // CommitStats reports how many transactions the group committer has run and
