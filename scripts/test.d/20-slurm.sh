@@ -12,7 +12,7 @@ gf_slurm_setup() {
   eval "$out"
 }
 if gf_slurm_setup; then
-  GF_CLEANUP+=("bash scripts/slurm/stop.sh")
+  GF_CLEANUP+=("GF_SLURM_DIR=$GF_TEST_SLURM_DIR bash scripts/slurm/stop.sh")
   echo "slurm: up at $GF_TEST_SLURM_URL (state in $GF_TEST_SLURM_DIR)"
 elif [ -n "${CI:-}" ]; then
   echo "slurm: setup FAILED and CI is set: not skipping the Slurm tests" >&2

@@ -85,6 +85,7 @@ func script(t testing.TB, name string, args ...string) {
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
 	cmd := exec.Command("bash", append([]string{filepath.Join(root, "scripts", "slurm", name)}, args...)...)
+	cmd.Env = append(os.Environ(), "GF_SLURM_DIR="+testCluster(t).Dir)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

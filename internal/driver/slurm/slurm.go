@@ -370,6 +370,12 @@ func (d *Driver) reapOrphans(ctx context.Context, api dialect) {
 	}
 }
 
+func (d *Driver) isIgnored(id int64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ignored[id]
+}
+
 // orphanTTL is how long a disowned tag is looked for.
 const orphanTTL = 15 * time.Minute
 
@@ -904,7 +910,7 @@ func (d *Driver) Adopt(ctx context.Context, jobs []core.Job) ([]driver.Update, e
 	dups := map[tag][]int64{}
 	for _, j := range all {
 		byID[j.ID] = j
-		if t, ok := parseTag(d.opts.TagPrefix, j.Comment); ok && j.Name == t.name(d.opts.TagPrefix) {
+		if t, ok := parseTag(d.opts.TagPrefix, j.Comment); ok && j.Name == t.name(d.opts.TagPrefix) && !d.isIgnored(j.ID) {
 			dups[t] = append(dups[t], j.ID)
 		}
 	}
@@ -1049,12 +1055,12 @@ func (d *Driver) poolShape(ctx context.Context, api dialect, pool string) (poolS
 		return poolShape{}, err
 	}
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	s, ok = d.pools[pool]
-	d.mu.Unlock()
 	if !ok {
-		// Not one of ours (a configured pool): treat its name as a
-		// partition only if the site has no default.
-		return poolShape{}, nil
+		// A pool named in the site's configuration, not by Pools: no
+		// partition or GPU type from it, and no reading nodes again.
+		d.pools[pool] = poolShape{}
 	}
 	return s, nil
 }
