@@ -120,13 +120,14 @@ type recorder struct {
 	handles map[core.JobID]string
 	state   map[core.JobID]core.State // latest reported
 	seen    []driver.Update
+	taken   map[int]bool // indexes into seen already returned by await
 }
 
 func newRecorder(t *testing.T, h Harness, in Instance) *recorder {
 	if in.Advance == nil {
 		t.Fatal("drivertest: Instance.Advance is nil")
 	}
-	return &recorder{t: t, h: h, d: in.Driver, advance: in.Advance, handles: map[core.JobID]string{}, state: map[core.JobID]core.State{}}
+	return &recorder{t: t, h: h, d: in.Driver, advance: in.Advance, handles: map[core.JobID]string{}, state: map[core.JobID]core.State{}, taken: map[int]bool{}}
 }
 
 // start starts job and returns it with its handle set.
@@ -188,11 +189,15 @@ func (r *recorder) await(id core.JobID, what string, want func(core.State) bool)
 	r.t.Helper()
 	step := r.h.Tick / 10
 	for waited := time.Duration(0); ; waited += step {
-		for _, u := range r.poll() {
-			if u.JobID == id && want(u.State) {
+		// An earlier poll may have returned this update together with the
+		// one an earlier await was after (running and completed at once).
+		for i, u := range r.seen {
+			if u.JobID == id && want(u.State) && !r.taken[i] {
+				r.taken[i] = true
 				return u
 			}
 		}
+		r.poll()
 		if waited > r.h.Timeout {
 			r.t.Fatalf("job %d: no %s update within %v (last state %q)", id, what, r.h.Timeout, r.state[id])
 		}
