@@ -104,6 +104,7 @@ type Driver struct {
 	now  func() time.Time
 
 	negotiate sync.Mutex // held while finding the API version
+	indexMu   sync.Mutex // held during the first full listing
 	api       dialect
 
 	mu          sync.Mutex
@@ -122,9 +123,8 @@ type Driver struct {
 // tracked is a job Poll reports on.
 type tracked struct {
 	tag      tag
-	reported core.State     // last state reported ("" = none)
-	refused  string         // Slurm's errors when it accepted the job with errors
-	deferred *driver.Update // its end, reported on the next Poll
+	reported core.State // last state reported ("" = none)
+	refused  string     // Slurm's errors when it accepted the job with errors
 }
 
 // poolShape is how a pool maps back to Slurm.
@@ -398,7 +398,11 @@ func (d *Driver) lookup(ctx context.Context, api dialect, t tag, fresh bool) (st
 	if indexed && !fresh {
 		return "", false, nil
 	}
-	if _, err := d.listAll(ctx, api); err != nil {
+	if fresh {
+		if _, err := d.listAll(ctx, api); err != nil {
+			return "", false, err
+		}
+	} else if err := d.indexOnce(ctx, api); err != nil {
 		return "", false, err
 	}
 	d.mu.Lock()
@@ -411,6 +415,21 @@ func (d *Driver) lookup(ctx context.Context, api dialect, t tag, fresh bool) (st
 		return strconv.FormatInt(id, 10), true, nil
 	}
 	return "", false, nil
+}
+
+// indexOnce lists every job once for the first Starts of a Driver, however
+// many run at once (a restarted daemon starting its queue).
+func (d *Driver) indexOnce(ctx context.Context, api dialect) error {
+	d.indexMu.Lock()
+	defer d.indexMu.Unlock()
+	d.mu.Lock()
+	done := d.indexed
+	d.mu.Unlock()
+	if done {
+		return nil
+	}
+	_, err := d.listAll(ctx, api)
+	return err
 }
 
 // track starts following Slurm job id. d.mu must be held.
@@ -583,28 +602,6 @@ func shellQuote(s string) string {
 // update_time, so an idle cluster answers 304 cheaply, and lists every job
 // at least every FullSync to notice jobs that left slurmctld's memory.
 func (d *Driver) Poll(ctx context.Context) ([]driver.Update, error) {
-	ended := d.flushDeferred()
-	ups, err := d.poll(ctx)
-	return append(ended, ups...), err
-}
-
-// flushDeferred returns the ends that observe held back for this Poll.
-func (d *Driver) flushDeferred() []driver.Update {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var out []driver.Update
-	for id, tr := range d.tracked {
-		if tr.deferred != nil {
-			out = append(out, *tr.deferred)
-			delete(d.tracked, id)
-		}
-	}
-	sort.Slice(out, func(a, b int) bool { return out[a].JobID < out[b].JobID })
-	return out
-}
-
-// poll asks Slurm for what changed.
-func (d *Driver) poll(ctx context.Context) ([]driver.Update, error) {
 	d.mu.Lock()
 	idle := len(d.tracked) == 0 && len(d.orphans) == 0
 	full := !d.indexed || d.now().Sub(d.lastFull) >= d.opts.FullSync
@@ -758,9 +755,6 @@ func (d *Driver) observe(jobs []jobInfo, complete bool) ([]driver.Update, []int6
 			continue
 		}
 		seen[j.ID] = true
-		if tr.deferred != nil {
-			continue
-		}
 		o := mapState(j)
 		if tr.refused != "" && j.State == "PENDING" {
 			// Accepted with errors: refuse with Slurm's own words, even
@@ -784,13 +778,8 @@ func (d *Driver) observe(jobs []jobInfo, complete bool) ([]driver.Update, []int6
 			at = j.End
 		}
 		if o.State.Terminal() && tr.reported != core.StateRunning && !j.Start.IsZero() && j.Nodes != "" {
-			// It ran (it had nodes) between two polls: report running now
-			// and the end on the next Poll, one transition per Poll, as
-			// consumers that wait for "running" then for the end expect.
+			// It ran (it had nodes) between two polls: say so first.
 			out = append(out, d.update(j.ID, tr, outcome{State: core.StateRunning}, j.Start))
-			end := d.update(j.ID, tr, o, at)
-			tr.deferred = &end
-			continue
 		}
 		out = append(out, d.update(j.ID, tr, o, at))
 		if o.State.Terminal() {
