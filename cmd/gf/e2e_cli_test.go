@@ -306,7 +306,7 @@ func TestE2EHello(t *testing.T) {
 	}
 	// ...and --all shows it, with its runtime.
 	out := s.must("jobs", "--all")
-	if !regexp.MustCompile(`(?m)^` + id.String() + `\s+sh\s+default\s+completed\s+0\s+local\s+\d+:\d\d\s`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^` + id.String() + `\s+sh\s+default\s+completed\s+1\s+local\s+\d+:\d\d\s`).MatchString(out) {
 		t.Errorf("gf jobs --all has no row for job %d as completed:\n%s", id, out)
 	}
 	show := s.must("show", id.String())

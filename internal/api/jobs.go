@@ -61,6 +61,11 @@ func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field
 	if sp.Project == "" {
 		sp.Project = DefaultProject
 	}
+	if sp.Accelerators == 0 {
+		// Every job holds at least one accelerator (or a share of one):
+		// the scheduler counts it so, and the stored spec says so.
+		sp.Accelerators = 1000
+	}
 	p, err := s.project(ctx, sp.Project)
 	if errors.Is(err, store.ErrNotFound) {
 		return core.Job{}, invalidField(field+"project", "unknown project %q", sp.Project)
@@ -394,8 +399,16 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if !follow && j.Site != "" {
+		// Fail with a problem document while no status line is sent yet.
+		rc, err := s.d.Logs(ctx, j, stream)
+		if err != nil {
+			return notFound("no %s kept for job %d: %v", stream, j.ID, err)
+		}
+		rc.Close()
+	}
 	flusher, _ := w.(http.Flusher)
-	wroteHeader := false
+	w.WriteHeader(http.StatusOK)
 	for {
 		if j.Site != "" {
 			rc, err := s.d.Logs(ctx, j, stream)
@@ -410,18 +423,12 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 				n, _ := io.Copy(w, bufio.NewReader(rc))
 				rc.Close()
 				offset += n
-				wroteHeader = wroteHeader || n > 0
-			} else if !follow && !j.State.Active() {
-				return notFound("no %s kept for job %d: %v", stream, j.ID, err)
 			}
 		}
 		if flusher != nil {
 			flusher.Flush()
 		}
 		if !follow || j.State.Terminal() {
-			if !wroteHeader {
-				w.WriteHeader(http.StatusOK)
-			}
 			return nil
 		}
 		select {
