@@ -57,7 +57,7 @@ var fields = []string{
 	"name", "project", "command", "script", "accelerators", "gpus", "model", "nodes",
 	"accelerators_per_node", "walltime", "priority_class", "qos", "preemptible",
 	"checkpointable", "env", "workdir", "residency", "model_tag", "partition", "output",
-	"error", "site", "cpus_per_accelerator", "mem_mib_per_accelerator",
+	"error", "site", "cpus_per_accelerator", "mem_mib_per_accelerator", "topology", "datasets",
 }
 
 // Parse reads a job spec in YAML or JSON (JSON is YAML) from data; filename
@@ -251,6 +251,10 @@ func decode(l *diag.List, root *yaml.Node, lines map[string]int) core.JobSpec {
 			}
 		case "model_tag":
 			s.ModelTag, _ = diag.String(l, p.Key, v)
+		case "datasets":
+			s.Datasets, _ = diag.Strings(l, p.Key, v, false)
+		case "topology":
+			s.Topology, _ = diag.String(l, p.Key, v)
 		case "partition":
 			s.Partition, _ = diag.String(l, p.Key, v)
 		case "output":
@@ -456,6 +460,17 @@ func Validate(s core.JobSpec) Errors {
 	text("output", s.Output)
 	text("error", s.Error)
 	text("site", s.Site)
+	for i, d := range s.Datasets {
+		text(fmt.Sprintf("datasets[%d]", i), d)
+		if d == "" {
+			l.Add(0, fmt.Sprintf("datasets[%d]", i), "must not be empty")
+		}
+	}
+	switch s.Topology {
+	case "", "block", "pod", "any":
+	default:
+		l.Add(0, "topology", "want block, pod or any; got %q", s.Topology)
+	}
 
 	switch {
 	case len(s.Command) == 0 && s.Script == "":
