@@ -20,6 +20,7 @@ import (
 	"github.com/gigafactory/gigafactory/internal/driver"
 	"github.com/gigafactory/gigafactory/internal/driver/local"
 	"github.com/gigafactory/gigafactory/internal/driver/sim"
+	"github.com/gigafactory/gigafactory/internal/driver/slurm"
 	"github.com/gigafactory/gigafactory/internal/engine"
 	"github.com/gigafactory/gigafactory/internal/store"
 )
@@ -180,6 +181,13 @@ func openDrivers(sites []core.Site, dir string) (map[string]driver.Driver, func(
 			drivers[s.ID] = d
 		case "sim":
 			drivers[s.ID] = sim.New(time.Now)
+		case "slurm":
+			d, err := slurm.New(s)
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("site %s: %w", s.ID, err)
+			}
+			drivers[s.ID] = d
 		default:
 			closeAll()
 			return nil, nil, fmt.Errorf("site %s: driver %q is not available in this build", s.ID, s.Driver)
