@@ -76,7 +76,26 @@ func newTestDriver(t testing.TB, opts Options) *Driver {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
+	c := testCluster(t)
+	t.Cleanup(func() { cancelPrefix(t, c, opts.TagPrefix) })
 	return d
+}
+
+// cancelPrefix cancels the jobs a test left in Slurm (a failed test's
+// "sleep 300", a benchmark's queue) so that they hold nothing up for the
+// tests after it.
+func cancelPrefix(t testing.TB, c cluster, prefix string) {
+	for _, j := range slurmJobs(t, c) {
+		if _, ok := parseTag(prefix, j.Comment); !ok || (mapState(j).State.Terminal() && !mapState(j).Never) {
+			continue
+		}
+		req, _ := http.NewRequest("DELETE", fmt.Sprintf("%s/slurm/v0.0.38/job/%d", c.URL, j.ID), nil)
+		req.Header.Set("X-SLURM-USER-NAME", c.User)
+		req.Header.Set("X-SLURM-USER-TOKEN", c.Token)
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}
 }
 
 // script runs a file of scripts/slurm.

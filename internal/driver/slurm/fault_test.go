@@ -178,13 +178,22 @@ func TestTokenRefresh(t *testing.T) {
 	if err := os.WriteFile(file, []byte("SLURM_JWT="+string(expired)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// slurmctld refuses a token once exp < now, in whole seconds.
+	time.Sleep(time.Until(jwtExpiry(string(expired)).Add(1100 * time.Millisecond)))
 	p := newFaultProxy(t, c.URL)
 	opts := c.options(uniquePrefix("tok"))
 	opts.URL, opts.Token, opts.TokenFile, opts.Logger, opts.Backoff = p.srv.URL, "", file, debugLogger(&logs), 300*time.Millisecond
 	d := newTestDriver(t, opts)
+	if _, err := d.Version(ctx); err != nil { // /openapi/v3 does not check tokens
+		t.Fatal(err)
+	}
 	go func() {
-		time.Sleep(500 * time.Millisecond)
+		// Renew the file once slurmrestd refused the expired token.
+		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if p.get(func(p *faultProxy) int { return p.status500 }) > 0 {
+				break
+			}
+		}
 		os.WriteFile(file+".new", []byte(c.Token+"\n"), 0o600)
 		os.Rename(file+".new", file)
 	}()
