@@ -44,7 +44,7 @@ var (
 // Options configure a Driver. FromSite reads them from a site's
 // driver_options.
 type Options struct {
-	URL          string        // slurmrestd base URL, e.g. http://127.0.0.1:6820 (url)
+	URL          string        // slurmrestd base URL, e.g. http://127.0.0.1:6820 (url, or slurm_url)
 	User         string        // X-SLURM-USER-NAME (user)
 	Token        string        // a fixed JWT (token)
 	TokenFile    string        // a file holding the JWT, re-read when it changes (token_file)
@@ -69,10 +69,13 @@ type Options struct {
 func FromSite(site core.Site) (Options, error) {
 	o := site.DriverOptions
 	opts := Options{
-		URL: o["url"], User: o["user"], Token: o["token"], TokenFile: o["token_file"],
+		URL: firstSet(o["url"], o["slurm_url"]), User: o["user"], Token: o["token"], TokenFile: o["token_file"],
 		TokenCommand: o["token_command"], Partition: o["partition"], Account: o["account"],
 		ProjectAs: o["project_as"], WorkDir: o["workdir"], OutputDir: o["output_dir"],
 		TagPrefix: o["tag"], APIVersion: o["api_version"],
+	}
+	if v := opts.APIVersion; v != "" && !strings.HasPrefix(v, "v") {
+		opts.APIVersion = "v" + v // "0.0.38" as in the config examples
 	}
 	for key, dst := range map[string]*time.Duration{"timeout": &opts.Timeout, "list_timeout": &opts.ListTimeout, "backoff": &opts.Backoff, "full_sync": &opts.FullSync} {
 		if v := o[key]; v != "" {
@@ -93,6 +96,15 @@ func FromSite(site core.Site) (Options, error) {
 		opts.Retries = -1 // default
 	}
 	return opts, nil
+}
+
+func firstSet(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 // Driver runs jobs on one Slurm cluster. It is safe for concurrent use.
