@@ -20,7 +20,7 @@ import (
 type simulateFlags struct {
 	mode, trace, network, policy, seeds, scenario, classes, out string
 	demand, multiplier, load, moonshots                         float64
-	horizon, span                                               time.Duration
+	horizon, span, tick                                         time.Duration
 	maxJobs                                                     int
 	strict, noJobsCSV, deterministic                            bool
 }
@@ -36,11 +36,12 @@ func simulateCommand() *command {
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&f.mode, "mode", "replay", "replay (time-driven, through the engine) or placement (FGD experiment on openb)")
 			fs.StringVar(&f.trace, "trace", "", "philly:PATH, csv:PATH or openb:NODES_CSV,PODS_CSV (.gz allowed)")
-			fs.StringVar(&f.network, "network", "eu", "replay: eu (built-in reference network), philly (a Philly-scale cluster, 2,488 GPUs) or a federation config FILE")
+			fs.StringVar(&f.network, "network", "eu", "replay: eu (built-in reference network), philly (a Philly-scale cluster, 2,488 GPUs), philly:GPUS (the same with GPUS GPUs) or a federation config FILE")
 			fs.StringVar(&f.policy, "policy", "", "comma-separated policies side by side: replay fifo,backfill,gigafactory (default all); placement bestfit,fgd,gigafactory (default bestfit,gigafactory)")
 			fs.StringVar(&f.seeds, "seeds", "42", "seed, list (1,2,3) or range (42-51); placement runs each and reports the mean, replay seeds synthesis with the first")
 			fs.Float64Var(&f.demand, "demand", 1.3, "placement: place pods until requests reach this multiple of the cluster's accelerators")
 			fs.StringVar(&f.scenario, "scenario", "", "replay: scenario FILE (YAML: horizon_s, outages: [{site, at_s, for_s}])")
+			fs.DurationVar(&f.tick, "tick", time.Second, "replay: at most one scheduling pass per this much virtual time (0 = one per distinct event time)")
 			fs.DurationVar(&f.horizon, "horizon", 0, "replay: stop after this much simulated time (0 = when the last job ends)")
 			fs.Float64Var(&f.multiplier, "multiplier", 0, "replay: synthesise jobs from the trace's mix at this multiple of its arrival rate")
 			fs.Float64Var(&f.load, "load", 0, "replay: synthesise at the arrival rate that offers this load (0.9 = 90%) of the network (overrides --multiplier)")
@@ -69,7 +70,7 @@ func runSimulate(ctx context.Context, env *cliEnv, f *simulateFlags) error {
 	}
 	opts := sim.Options{
 		Mode: f.mode, Trace: f.trace, Strict: f.strict, Seeds: seeds, Demand: f.demand,
-		Horizon: f.horizon, Multiplier: f.multiplier, Load: f.load, MoonshotsPerDay: f.moonshots,
+		Horizon: f.horizon, Tick: f.tick, Multiplier: f.multiplier, Load: f.load, MoonshotsPerDay: f.moonshots,
 		MaxJobs: f.maxJobs, Out: f.out, NoJobsCSV: f.noJobsCSV, Deterministic: f.deterministic,
 		Clock: time.Now,
 	}
@@ -118,6 +119,13 @@ func loadNetwork(name string) ([]core.Site, error) {
 		return config.EU().Sites, nil
 	case "philly":
 		return sim.PhillyCluster(), nil
+	}
+	if n, ok := strings.CutPrefix(name, "philly:"); ok {
+		gpus, err := strconv.Atoi(n)
+		if err != nil || gpus < 8 {
+			return nil, fmt.Errorf("--network philly:GPUS: want a number of GPUs (at least 8), got %q", n)
+		}
+		return sim.PhillyClusterOf(gpus), nil
 	}
 	c, err := config.Load(name)
 	if err != nil {

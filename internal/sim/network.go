@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
@@ -15,14 +16,19 @@ const PhillyGPUs = 311 * 8
 
 // PhillyCluster is a one-site network the size of Philly, for replaying
 // the Philly trace against its own published queueing delays.
-func PhillyCluster() []core.Site {
+func PhillyCluster() []core.Site { return PhillyClusterOf(PhillyGPUs) }
+
+// PhillyClusterOf is PhillyCluster with about gpus GPUs (rounded down to
+// whole 8-GPU nodes), for load-sensitivity runs.
+func PhillyClusterOf(gpus int) []core.Site {
+	nodes := max(gpus/8, 1)
 	return []core.Site{{
-		ID: "philly", Name: "Philly-scale cluster (assumed 2,488 GPUs)", Kind: core.SiteFactory, Country: "US",
+		ID: "philly", Name: fmt.Sprintf("Philly-scale cluster (assumed %d GPUs)", nodes*8), Kind: core.SiteFactory, Country: "US",
 		Pools: []core.Pool{{
-			Name: "gpu", Model: "P100", AccelPerNode: 8, Nodes: PhillyGPUs / 8, NodesPerBlock: 8,
+			Name: "gpu", Model: "P100", AccelPerNode: 8, Nodes: nodes, NodesPerBlock: 8,
 			CPUsPerNode: 48, MemMiBPerNode: 512 * 1024,
 		}},
-		Driver: "sim", State: core.SiteActive, Accelerators: PhillyGPUs, AssumedSize: true,
+		Driver: "sim", State: core.SiteActive, Accelerators: nodes * 8, AssumedSize: true,
 		DefaultWalltime: core.Duration(24 * time.Hour), MaxWalltime: core.Duration(60 * 24 * time.Hour),
 		Source: "Jeon et al., USENIX ATC'19 (about 2,490 GPUs)",
 	}}

@@ -32,6 +32,7 @@ type Options struct {
 	// Replay mode.
 	Scenario *Scenario
 	Horizon  time.Duration // 0 = until the last job ends
+	Tick     time.Duration // scheduling passes at most once per Tick (ReplayConfig.Tick)
 	Classes  Classes
 	// Synthesis: when Multiplier or Load is set, jobs are drawn from the
 	// trace's mix (SynthConfig) instead of replayed as they are.
@@ -238,6 +239,7 @@ func runReplay(opts Options) (*Summary, error) {
 		SkippedRows: bad.Count, Capacity: capacity,
 		Assumptions: []string{
 			"virtual time; the engine (internal/engine) makes every decision, as in the live daemon",
+			fmt.Sprintf("scheduling passes at most once per %v of virtual time", opts.Tick),
 			fmt.Sprintf("tenant -> organisation class by a stable hash of the tenant name, shares %s", classesString(classes)),
 		},
 	}
@@ -338,8 +340,19 @@ func runReplay(opts Options) (*Summary, error) {
 				}
 			}
 		}
+		// About 400 samples over the run: the horizon, or the trace's
+		// arrivals plus the longest job.
+		sampleSpan := horizon
+		if sampleSpan == 0 {
+			var longest time.Duration
+			for _, a := range base {
+				longest = max(longest, a.Duration)
+			}
+			sampleSpan = base[len(base)-1].Submit + longest
+		}
 		res, err := Replay(ReplayConfig{
-			Policy: pol, Sites: opts.Sites, Jobs: stream, Outages: outages, Horizon: horizon, OrgKind: orgKind,
+			Sample: max(sampleSpan/400, time.Minute),
+			Policy: pol, Sites: opts.Sites, Jobs: stream, Outages: outages, Horizon: horizon, OrgKind: orgKind, Tick: opts.Tick,
 			JobsOut: jobsOut, Progress: progress, Clock: opts.Clock,
 		})
 		if flush != nil {

@@ -44,15 +44,15 @@ func smallCluster(nodes int) []core.Site {
 }
 
 func TestReplayInvariants(t *testing.T) {
-	jobs := phillyHead(t, 2000)
+	jobs := phillyHead(t, 1200)
 	for _, pol := range []string{PolicyFIFO, PolicyBackfill, PolicyGigafactory} {
 		t.Run(pol, func(t *testing.T) {
 			var csv bytes.Buffer
-			res, err := Replay(ReplayConfig{Policy: pol, Sites: smallCluster(40), Jobs: NewSliceStream(jobs), JobsOut: &csv, OrgKind: map[string]string{}})
+			res, err := Replay(ReplayConfig{Policy: pol, Sites: smallCluster(25), Jobs: NewSliceStream(jobs), JobsOut: &csv, OrgKind: map[string]string{}, Tick: time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Jobs != 2000 || res.Completed+res.Unfinished != 2000 {
+			if res.Jobs != 1200 || res.Completed+res.Unfinished != 1200 {
 				t.Fatalf("jobs %d completed %d unfinished %d", res.Jobs, res.Completed, res.Unfinished)
 			}
 			if res.Utilisation <= 0 || res.Utilisation > 1 {
@@ -84,6 +84,19 @@ func TestReplayInvariants(t *testing.T) {
 				if r.Utilisation > 1+1e-9 {
 					t.Fatalf("sample over capacity: %+v", r)
 				}
+			}
+			if res.Wait.P99 <= 0 {
+				t.Errorf("no job waited on 200 GPUs: the test lost its queue")
+			}
+			var dev float64
+			for _, c := range res.ByClass {
+				dev += c.FairShareDeviation * c.FairShareDeviation
+				if c.FairShareDeviation < -1 || c.FairShareDeviation > 1 {
+					t.Errorf("fair-share deviation out of [-1,1]: %+v", c)
+				}
+			}
+			if dev == 0 {
+				t.Errorf("queues formed but no class deviated from its demand share")
 			}
 			if res.Wait.P50 > res.Wait.P90 || res.Wait.P90 > res.Wait.P99 || res.JCT.Mean < res.Wait.Mean {
 				t.Errorf("inconsistent distributions: wait %+v jct %+v", res.Wait, res.JCT)

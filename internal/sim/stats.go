@@ -56,14 +56,21 @@ type ClassResult struct {
 	JCT             Dist    `json:"jct_s"`
 	BoundedSlowdown float64 `json:"bounded_slowdown"`
 	// OfferedShare is the class's share of the accelerator-seconds
-	// submitted; DeliveredShare its share of those run. FairShareDeviation
-	// = DeliveredShare - OfferedShare: negative means the class got less
-	// than it asked for, relative to the others.
-	OfferedShare       float64 `json:"offered_share"`
-	DeliveredShare     float64 `json:"delivered_share"`
+	// submitted; DeliveredShare its share of those run (over a whole run
+	// that ends with every job done the two are equal).
+	OfferedShare   float64 `json:"offered_share"`
+	DeliveredShare float64 `json:"delivered_share"`
+	// FairShareDeviation is, averaged over the samples taken while jobs
+	// waited, the class's share of the accelerators held minus its share
+	// of the accelerators wanted (held + waiting): negative means the
+	// class was served less than its demand while the network was
+	// contended.
 	FairShareDeviation float64 `json:"fair_share_deviation"`
 
 	offered, delivered float64
+	held, waiting      float64 // accelerators now
+	devSum             float64
+	devN               int
 	waits, jcts        []float32
 	bsld               float64
 }
@@ -147,10 +154,17 @@ func (st *stats) submitted(a Arrival) {
 	as := float64(a.Milli) / 1000 * a.Duration.Seconds()
 	c.offered += as
 	st.offered += as
+	c.waiting += float64(a.Milli) / 1000
 }
+
+// requeued puts a job's demand back in the queue.
+func (st *stats) requeued(r *running) { st.class(r.arr.Class).waiting += float64(r.arr.Milli) / 1000 }
 
 func (st *stats) started(r *running, now time.Duration) {
 	st.res.Started++
+	c := st.class(r.arr.Class)
+	c.waiting -= float64(r.arr.Milli) / 1000
+	c.held += float64(r.arr.Milli) / 1000
 	st.used[r.site] += float64(r.arr.Milli) / 1000
 	st.running[r.site]++
 }
@@ -161,7 +175,9 @@ func (st *stats) released(r *running, now time.Duration) {
 		st.used[r.site] = 0
 	}
 	st.running[r.site]--
-	st.class(r.arr.Class).delivered += float64(r.arr.Milli) / 1000 * (now - r.start).Seconds()
+	c := st.class(r.arr.Class)
+	c.held -= float64(r.arr.Milli) / 1000
+	c.delivered += float64(r.arr.Milli) / 1000 * (now - r.start).Seconds()
 }
 
 // ended records a job's final state and writes its jobs.csv row.
@@ -233,6 +249,19 @@ func (st *stats) sample(t time.Duration, eng *engine.Engine, queued int) {
 		u = used / capTot
 	}
 	st.res.series = append(st.res.series, SeriesRow{T: t, Utilisation: u, Running: run, Queued: queued})
+	var held, wanted float64
+	for _, c := range st.res.ByClass {
+		held += c.held
+		wanted += c.held + c.waiting
+	}
+	if held > 0 && wanted > held+1e-9 {
+		for _, c := range st.res.ByClass {
+			if c.held+c.waiting > 0 {
+				c.devSum += c.held/held - (c.held+c.waiting)/wanted
+				c.devN++
+			}
+		}
+	}
 	var free, wholeFree int
 	for _, p := range eng.Cluster().Pools {
 		free += p.Free()
@@ -285,7 +314,9 @@ func (st *stats) finish(end time.Duration) {
 		if delivered > 0 {
 			c.DeliveredShare = round6(c.delivered / delivered)
 		}
-		c.FairShareDeviation = round6(c.DeliveredShare - c.OfferedShare)
+		if c.devN > 0 {
+			c.FairShareDeviation = round6(c.devSum / float64(c.devN))
+		}
 		c.waits, c.jcts = nil, nil
 	}
 	st.all.waits, st.all.jcts = nil, nil

@@ -323,7 +323,12 @@ func MultiplierFor(base []Arrival, capacity int, load float64) float64 {
 // first job).
 func (s *Synth) TenantClasses() map[string]string {
 	m := map[string]string{}
+	seen := map[string]bool{}
 	for _, b := range s.cfg.Base {
+		if seen[b.Tenant] {
+			continue
+		}
+		seen[b.Tenant] = true
 		if s.cfg.TenantCopies > 1 {
 			for k := 0; k < s.cfg.TenantCopies; k++ {
 				t := b.Tenant + "-" + strconv.Itoa(k)
