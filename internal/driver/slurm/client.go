@@ -103,6 +103,9 @@ func (e *requestError) Error() string {
 		}
 		b.WriteString(ae.String())
 	}
+	if e.Status >= 500 && len(e.Errors) > 0 && !e.final() {
+		b.WriteString(" (slurmrestd 22.05 also answers an invalid or expired token this way)")
+	}
 	return b.String()
 }
 

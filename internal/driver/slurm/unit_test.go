@@ -320,3 +320,14 @@ func TestPoolsOf(t *testing.T) {
 		t.Errorf("shape = %+v", s)
 	}
 }
+
+func TestRequestErrorText(t *testing.T) {
+	e := &requestError{Op: "list jobs", Status: 500, Errors: []apiError{{Number: -1, Error: "Unspecified error", Description: "Failed while looking for jobs"}}}
+	if got := e.Error(); !strings.Contains(got, "expired token") || !strings.Contains(got, "Failed while looking for jobs") {
+		t.Errorf("auth-like 500: %q", got)
+	}
+	e = &requestError{Op: "get job", Status: 500, Errors: []apiError{{Number: esInvalidJobID, Error: "Invalid job id specified"}}}
+	if got := e.Error(); strings.Contains(got, "token") || !e.final() || !e.has(esInvalidJobID) {
+		t.Errorf("definite error: %q final=%v", got, e.final())
+	}
+}
