@@ -36,8 +36,10 @@ const (
 //     head of the queue), flat fair share between organisations, no
 //     preemption.
 //   - gigafactory: engine.DefaultConfig(): hierarchical fair share by
-//     organisation class, 16 reservations, QoS tiers with preemption.
-func PolicyConfig(name string, orgKind map[string]string) (engine.Config, error) {
+//     organisation class, 16 reservations, QoS tiers with preemption; and,
+//     when mix is not empty, fragmentation-aware placement of one-node
+//     jobs against the workload's mix (sched.FragAware).
+func PolicyConfig(name string, orgKind map[string]string, mix sched.RequestMix) (engine.Config, error) {
 	switch name {
 	case PolicyFIFO:
 		// All priority weights zero: submission order. Recomputing that
@@ -55,6 +57,7 @@ func PolicyConfig(name string, orgKind map[string]string) (engine.Config, error)
 	case PolicyGigafactory:
 		c := engine.DefaultConfig()
 		c.FairShare.OrgKind = orgKind
+		c.Fragmentation = mix
 		return c, nil
 	}
 	return engine.Config{}, fmt.Errorf("unknown policy %q (fifo, backfill, gigafactory)", name)
@@ -68,6 +71,9 @@ type ReplayConfig struct {
 	Outages []Outage
 	// OrgKind maps tenants to organisation classes for fair share.
 	OrgKind map[string]string
+	// Mix is the workload's request mix for fragmentation-aware placement
+	// (policy gigafactory); see MixOfArrivals.
+	Mix sched.RequestMix
 	// Horizon stops the simulation at this virtual time (0 = when the
 	// last job ends, or nothing more can start).
 	Horizon time.Duration
@@ -130,7 +136,7 @@ func (h endHeap) peek() (*running, bool) {
 // the job's duration (or its walltime), site outages take sites down and
 // end or requeue the jobs there. It returns the policy's results.
 func Replay(cfg ReplayConfig) (*PolicyResult, error) {
-	ecfg, err := PolicyConfig(cfg.Policy, cfg.OrgKind)
+	ecfg, err := PolicyConfig(cfg.Policy, cfg.OrgKind, cfg.Mix)
 	if err != nil {
 		return nil, err
 	}

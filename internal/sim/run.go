@@ -298,6 +298,13 @@ func runReplay(opts Options) (*Summary, error) {
 	if len(pols) == 0 {
 		pols = []string{PolicyFIFO, PolicyBackfill, PolicyGigafactory}
 	}
+	perNode := 8
+	for _, s := range opts.Sites {
+		for _, p := range s.Pools {
+			perNode = max(perNode, p.AccelPerNode)
+		}
+	}
+	mix := MixOfArrivals(base, perNode)
 	for i, pol := range pols {
 		stream, err := newStream()
 		if err != nil {
@@ -352,7 +359,7 @@ func runReplay(opts Options) (*Summary, error) {
 		}
 		res, err := Replay(ReplayConfig{
 			Sample: max(sampleSpan/400, time.Minute),
-			Policy: pol, Sites: opts.Sites, Jobs: stream, Outages: outages, Horizon: horizon, OrgKind: orgKind, Tick: opts.Tick,
+			Policy: pol, Sites: opts.Sites, Jobs: stream, Outages: outages, Horizon: horizon, OrgKind: orgKind, Tick: opts.Tick, Mix: mix,
 			JobsOut: jobsOut, Progress: progress, Clock: opts.Clock,
 		})
 		if flush != nil {

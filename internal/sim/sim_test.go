@@ -48,7 +48,7 @@ func TestReplayInvariants(t *testing.T) {
 	for _, pol := range []string{PolicyFIFO, PolicyBackfill, PolicyGigafactory} {
 		t.Run(pol, func(t *testing.T) {
 			var csv bytes.Buffer
-			res, err := Replay(ReplayConfig{Policy: pol, Sites: smallCluster(25), Jobs: NewSliceStream(jobs), JobsOut: &csv, OrgKind: map[string]string{}, Tick: time.Second})
+			res, err := Replay(ReplayConfig{Policy: pol, Sites: smallCluster(25), Jobs: NewSliceStream(jobs), JobsOut: &csv, OrgKind: map[string]string{}, Tick: time.Second, Mix: MixOfArrivals(jobs, 8)})
 			if err != nil {
 				t.Fatal(err)
 			}

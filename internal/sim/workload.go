@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/sched"
 	"github.com/gigafactory/gigafactory/internal/trace"
 )
 
@@ -343,4 +344,20 @@ func (s *Synth) TenantClasses() map[string]string {
 		m[t] = s.cfg.Classes.Of(t)
 	}
 	return m
+}
+
+// MixOfArrivals is the request mix of the one-node jobs among arrivals
+// (at most perNode accelerators), for fragmentation-aware placement.
+func MixOfArrivals(jobs []Arrival, perNode int) sched.RequestMix {
+	var reqs []sched.NodeRequest
+	for _, a := range jobs {
+		switch {
+		case a.Milli <= 0:
+		case a.Milli < 1000:
+			reqs = append(reqs, sched.NodeRequest{Devices: 1, PerDevice: a.Milli, Model: a.Model})
+		case a.Milli%1000 == 0 && int(a.Milli/1000) <= perNode:
+			reqs = append(reqs, sched.NodeRequest{Devices: int(a.Milli / 1000), PerDevice: 1000, Model: a.Model})
+		}
+	}
+	return sched.MixOf(reqs, sched.GigafactoryMix)
 }
