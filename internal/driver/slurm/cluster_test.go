@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -317,6 +318,23 @@ func TestCancelAndSignal(t *testing.T) {
 	}
 	if err := d.Signal(ctx, sig, "NOSUCH"); err == nil {
 		t.Error("bad signal name accepted")
+	}
+	// Output: the one-machine cluster writes where the controller reads.
+	hello := shJob(3, "echo out-$GF_JOB_ID; echo err-$GF_ATTEMPT >&2", 1, 0)
+	if hello.Handle, err = d.Start(ctx, hello); err != nil {
+		t.Fatal(err)
+	}
+	col.waitEnds(t, []core.JobID{3}, 30*time.Second)
+	for stream, want := range map[string]string{"stdout": "out-3\n", "stderr": "err-0\n"} {
+		rc, err := d.Logs(ctx, hello, stream)
+		if err != nil {
+			t.Fatalf("Logs %s: %v", stream, err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		if string(b) != want {
+			t.Errorf("%s = %q, want %q", stream, b, want)
+		}
 	}
 }
 

@@ -17,10 +17,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -39,6 +41,7 @@ var (
 	_ driver.Signaler  = (*Driver)(nil)
 	_ driver.Inventory = (*Driver)(nil)
 	_ driver.Closer    = (*Driver)(nil)
+	_ driver.LogReader = (*Driver)(nil)
 )
 
 // Options configure a Driver. FromSite reads them from a site's
@@ -552,9 +555,7 @@ func (d *Driver) request(ctx context.Context, api dialect, job core.Job) (submit
 	if r.WorkDir == "" {
 		r.WorkDir = d.opts.WorkDir
 	}
-	base := fmt.Sprintf("%s-%d.%d", d.opts.TagPrefix, int64(job.ID), job.Attempt)
-	r.Stdout = orDefault(s.Output, filepath.Join(d.opts.OutputDir, base+".out"))
-	r.Stderr = orDefault(s.Error, filepath.Join(d.opts.OutputDir, base+".err"))
+	r.Stdout, r.Stderr = d.outputPaths(job)
 	r.Env = map[string]string{"PATH": "/usr/local/bin:/usr/bin:/bin"}
 	for k, v := range s.Env {
 		r.Env[k] = v
@@ -1064,4 +1065,50 @@ func (d *Driver) poolShape(ctx context.Context, api dialect, pool string) (poolS
 		d.pools[pool] = poolShape{}
 	}
 	return s, nil
+}
+
+// outputPaths are where Slurm writes the job's stdout and stderr: the
+// spec's, else <output_dir>/<tag>-<id>.<attempt>.out and .err.
+func (d *Driver) outputPaths(job core.Job) (stdout, stderr string) {
+	base := fmt.Sprintf("%s-%d.%d", d.opts.TagPrefix, int64(job.ID), job.Attempt)
+	stdout = orDefault(job.Spec.Output, filepath.Join(d.opts.OutputDir, base+".out"))
+	stderr = orDefault(job.Spec.Error, filepath.Join(d.opts.OutputDir, base+".err"))
+	return stdout, stderr
+}
+
+// Logs opens the job's stdout or stderr where Slurm wrote it. That works
+// when the controller sees the cluster's file system (a shared output_dir,
+// or the one-machine test cluster); otherwise the error says where the
+// file is. Slurm's %j (job id) and %x (job name) are expanded; a relative
+// path is taken from the job's working directory.
+func (d *Driver) Logs(ctx context.Context, job core.Job, stream string) (io.ReadCloser, error) {
+	stdout, stderr := d.outputPaths(job)
+	path := stdout
+	switch stream {
+	case "stdout":
+	case "stderr":
+		path = stderr
+	default:
+		return nil, fmt.Errorf("logs of job %d: stream must be stdout or stderr, got %q", job.ID, stream)
+	}
+	handle := job.Handle
+	if handle == "" {
+		d.mu.Lock()
+		if id, ok := d.byTag[tag{job.ID, job.Attempt}]; ok {
+			handle = strconv.FormatInt(id, 10)
+		}
+		d.mu.Unlock()
+	}
+	if handle == "" && strings.Contains(path, "%j") {
+		return nil, fmt.Errorf("logs of job %d: %w: no Slurm job id to expand %%j", job.ID, driver.ErrUnknownJob)
+	}
+	path = strings.NewReplacer("%%", "%", "%j", handle, "%x", tag{job.ID, job.Attempt}.name(d.opts.TagPrefix)).Replace(path)
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(orDefault(job.Spec.WorkDir, d.opts.WorkDir), path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("logs of job %d: Slurm writes them to %s on the cluster, not readable here: %w", job.ID, path, err)
+	}
+	return f, nil
 }
