@@ -17,6 +17,7 @@ import (
 	"github.com/gigafactory/gigafactory/internal/daemon"
 	"github.com/gigafactory/gigafactory/internal/driver"
 	"github.com/gigafactory/gigafactory/internal/driver/local"
+	"github.com/gigafactory/gigafactory/internal/engine"
 	"github.com/gigafactory/gigafactory/internal/store"
 )
 
@@ -47,7 +48,7 @@ func newTestServer(t testing.TB, sites []core.Site) *testServer {
 		drivers[s.ID] = ld
 		t.Cleanup(func() { _ = ld.Close() })
 	}
-	d, err := daemon.New(daemon.Options{Store: st, Sites: sites, Drivers: drivers, PollEvery: 20 * time.Millisecond})
+	d, err := daemon.New(daemon.Options{Store: st, Sites: sites, Drivers: drivers, PollEvery: 20 * time.Millisecond, Engine: engine.DefaultConfig()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,8 +60,10 @@ func (db *DB) AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
 	}
 	e.Time = norm(e.Time)
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		e, err = db.appendAuditTx(ctx, tx, e)
+		out, err := db.appendAuditTx(ctx, tx, e)
+		if err == nil {
+			e = out[0]
+		}
 		return err
 	})
 	if err != nil {
@@ -70,25 +72,43 @@ func (db *DB) AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
 	return e, nil
 }
 
-// appendAuditTx appends e within tx, chaining it to the entry before.
-func (db *DB) appendAuditTx(ctx context.Context, tx *sql.Tx, e AuditEntry) (AuditEntry, error) {
-	if e.Time.IsZero() {
-		e.Time = time.Now()
+// appendAuditTx appends entries within tx, in order, chaining each to the
+// one before, with one counter bump and one read of the previous hash.
+func (db *DB) appendAuditTx(ctx context.Context, tx *sql.Tx, entries ...AuditEntry) ([]AuditEntry, error) {
+	if len(entries) == 0 {
+		return nil, nil
 	}
-	e.Time = norm(e.Time)
 	// Bumping the counter first locks out concurrent appenders.
-	if err := tx.QueryRowContext(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'audit' RETURNING value`).Scan(&e.Seq); err != nil {
-		return e, err
+	var last int64
+	if err := tx.QueryRowContext(ctx, db.q(`UPDATE counters SET value = value + ? WHERE name = 'audit' RETURNING value`), len(entries)).Scan(&last); err != nil {
+		return nil, err
 	}
-	e.PrevHash = ""
-	err := tx.QueryRowContext(ctx, db.q(`SELECT hash FROM audit WHERE seq = ?`), e.Seq-1).Scan(&e.PrevHash)
-	if err != nil && !(errors.Is(err, sql.ErrNoRows) && e.Seq == 1) {
-		return e, fmt.Errorf("previous entry %d: %w", e.Seq-1, err)
+	first := last - int64(len(entries)) + 1
+	prev := ""
+	err := tx.QueryRowContext(ctx, db.q(`SELECT hash FROM audit WHERE seq = ?`), first-1).Scan(&prev)
+	if err != nil && !(errors.Is(err, sql.ErrNoRows) && first == 1) {
+		return nil, fmt.Errorf("previous entry %d: %w", first-1, err)
 	}
-	e.Hash = chainHash(e.PrevHash, e)
-	_, err = tx.ExecContext(ctx, db.q(`INSERT INTO audit (seq, time, actor, action, object, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-		e.Seq, micros(e.Time), e.Actor, e.Action, e.Object, e.Detail, e.PrevHash, e.Hash)
-	return e, err
+	ins, err := tx.PrepareContext(ctx, db.q(`INSERT INTO audit (seq, time, actor, action, object, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`))
+	if err != nil {
+		return nil, err
+	}
+	defer ins.Close()
+	now := time.Now()
+	for i := range entries {
+		e := &entries[i]
+		if e.Time.IsZero() {
+			e.Time = now
+		}
+		e.Time = norm(e.Time)
+		e.Seq, e.PrevHash = first+int64(i), prev
+		e.Hash = chainHash(e.PrevHash, *e)
+		if _, err := ins.ExecContext(ctx, e.Seq, micros(e.Time), e.Actor, e.Action, e.Object, e.Detail, e.PrevHash, e.Hash); err != nil {
+			return nil, err
+		}
+		prev = e.Hash
+	}
+	return entries, nil
 }
 
 const auditCols = `seq, time, actor, action, object, detail, prev_hash, hash`

@@ -206,17 +206,19 @@ func (c *committer) run(batch []*submitReq, mayRetry bool) {
 		if err != nil {
 			return err
 		}
+		var entries []AuditEntry
 		off := 0
 		for _, r := range batch {
 			k := len(r.jobs)
 			if r.audit != nil {
-				if err := c.db.auditSubmission(ctx, tx, *r.audit, jobs[off:off+k], created[off:off+k]); err != nil {
-					return err
+				if e, ok := submissionEntry(*r.audit, jobs[off:off+k], created[off:off+k]); ok {
+					entries = append(entries, e)
 				}
 			}
 			off += k
 		}
-		return nil
+		_, err = c.db.appendAuditTx(ctx, tx, entries...)
+		return err
 	})
 	c.mu.Lock()
 	c.commits++
@@ -240,8 +242,9 @@ func (c *committer) run(batch []*submitReq, mayRetry bool) {
 	}
 }
 
-// auditSubmission appends the audit entry of one call's created jobs.
-func (db *DB) auditSubmission(ctx context.Context, tx *sql.Tx, e AuditEntry, jobs []core.Job, created []bool) error {
+// submissionEntry is the audit entry of one call's created jobs; ok is
+// false when the call created none.
+func submissionEntry(e AuditEntry, jobs []core.Job, created []bool) (AuditEntry, bool) {
 	var ids []core.JobID
 	for i, j := range jobs {
 		if created[i] {
@@ -250,7 +253,7 @@ func (db *DB) auditSubmission(ctx context.Context, tx *sql.Tx, e AuditEntry, job
 	}
 	switch len(ids) {
 	case 0:
-		return nil
+		return e, false
 	case 1:
 		e.Object = "job/" + ids[0].String()
 	default:
@@ -260,8 +263,7 @@ func (db *DB) auditSubmission(ctx context.Context, tx *sql.Tx, e AuditEntry, job
 		}
 		e.Detail += fmt.Sprintf("%d jobs", len(ids))
 	}
-	_, err := db.appendAuditTx(ctx, tx, e)
-	return err
+	return e, true
 }
 
 // CommitStats reports how many transactions the group committer has run and
@@ -284,7 +286,13 @@ func (db *DB) insertJobs(ctx context.Context, tx *sql.Tx, in []core.Job) ([]core
 	now := time.Now()
 	// index into out of the job that first used a key in this batch
 	seen := map[idemKey]int{}
-	var fresh []int // indexes of jobs to insert
+	var fresh []int      // indexes of jobs to insert
+	var lookup *sql.Stmt // prepared once per transaction: a batch may check many keys
+	defer func() {
+		if lookup != nil {
+			lookup.Close()
+		}
+	}()
 	for i, j := range in {
 		j = normJob(j)
 		j.ID = 0
@@ -303,7 +311,13 @@ func (db *DB) insertJobs(ctx context.Context, tx *sql.Tx, in []core.Job) ([]core
 				continue // a repeat within the batch: filled in below
 			}
 			seen[k] = i
-			old, err := scanJob(tx.QueryRowContext(ctx, db.q(`SELECT `+jobCols+` FROM jobs WHERE user_name = ? AND idem_key = ?`), j.User, j.IdempotencyKey))
+			if lookup == nil {
+				var err error
+				if lookup, err = tx.PrepareContext(ctx, db.q(`SELECT `+jobCols+` FROM jobs WHERE user_name = ? AND idem_key = ?`)); err != nil {
+					return nil, nil, fmt.Errorf("prepare idempotency lookup: %w", err)
+				}
+			}
+			old, err := scanJob(lookup.QueryRowContext(ctx, j.User, j.IdempotencyKey))
 			switch {
 			case err == nil:
 				out[i], created[i] = old, false
