@@ -133,6 +133,18 @@ func slurmJobs(t testing.TB, c cluster) []jobInfo {
 	return jobs
 }
 
+// slurmJob reads one job through the raw API.
+func slurmJob(t testing.TB, c cluster, handle string) jobInfo {
+	t.Helper()
+	for _, j := range slurmJobs(t, c) {
+		if fmt.Sprint(j.ID) == handle {
+			return j
+		}
+	}
+	t.Fatalf("Slurm job %s not found", handle)
+	return jobInfo{}
+}
+
 // tagCount counts Slurm jobs per tag of prefix.
 func tagCount(t testing.TB, c cluster, prefix string) map[tag]int {
 	n := map[tag]int{}
@@ -395,7 +407,14 @@ func TestRestartReconcile(t *testing.T) {
 	}
 	col := newCollector(d1)
 	col.waitRunning(t, 1, 30*time.Second)
-	time.Sleep(2 * time.Second) // the quick one ends unobserved
+	// The quick one ends unobserved (d1 stops polling).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		if j := slurmJob(t, c, quick.Handle); j.State == "FAILED" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("quick job still %s after 30 s", j.State)
+		}
+	}
 	d1.Close()
 
 	d2 := newTestDriver(t, c.options(prefix))
@@ -409,6 +428,9 @@ func TestRestartReconcile(t *testing.T) {
 	got := map[core.JobID]driver.Update{}
 	for _, u := range us {
 		got[u.JobID] = u
+		if u.Time.After(time.Now().Add(5 * time.Second)) {
+			t.Errorf("adopt %d: time %v is in the future (a pending job's start_time is an estimate)", u.JobID, u.Time)
+		}
 	}
 	for _, j := range jobs {
 		if u := got[j.ID]; u.State != core.StateRunning || u.Handle != j.Handle {

@@ -950,7 +950,11 @@ func (d *Driver) Adopt(ctx context.Context, jobs []core.Job) ([]driver.Update, e
 		default:
 			// Running, or waiting in Slurm's queue: re-adopted. A never
 			// runnable one is refused by the next Poll.
-			out = append(out, d.update(id, tr, outcome{State: core.StateRunning}, orNow(j.Start, now)))
+			at := now // a pending job's start_time is Slurm's estimate, maybe a year ahead
+			if o.State == core.StateRunning {
+				at = orNow(j.Start, now)
+			}
+			out = append(out, d.update(id, tr, outcome{State: core.StateRunning}, at))
 		}
 		d.mu.Unlock()
 	}
