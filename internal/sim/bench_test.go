@@ -53,7 +53,7 @@ func BenchmarkEUReplay(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		sy, err := NewSynth(SynthConfig{Base: base, Multiplier: mult, Span: span, Seed: 1, Classes: DefaultClasses, MoonshotsPerDay: 2})
+		sy, err := NewSynth(SynthConfig{Base: base, Multiplier: mult, Span: span, Seed: 1, Classes: DefaultClasses, MoonshotsPerDay: 0.3})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -277,7 +277,7 @@ func runReplay(opts Options) (*Summary, error) {
 		sum.Workload = &st
 		sum.Assumptions = append(sum.Assumptions, fmt.Sprintf(
 			"synthesised: jobs drawn with replacement from the trace's %d jobs (size, duration, tenant), Poisson arrivals at %.4g x the trace's rate, tenants split %d ways; %.3g moonshots/day of 4,096-65,536 accelerators lasting 1-7 days; seed %d",
-			len(base), mult, int(max(1, mult+0.999999)), opts.MoonshotsPerDay, seed))
+			len(base), mult, min(int(max(1, mult+0.999999)), MaxTenantCopies), opts.MoonshotsPerDay, seed))
 	} else {
 		st := StatsOf(base)
 		sum.Workload = &st

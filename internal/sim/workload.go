@@ -158,7 +158,8 @@ type SynthConfig struct {
 	Span       time.Duration // stop generating after this much virtual time
 	Seed       uint64
 	// Tenants: each base tenant is split into this many tenants (the
-	// network has more users than one Philly cluster); 0 = ceil(Multiplier).
+	// network has more users than one Philly cluster); 0 =
+	// ceil(Multiplier), at most MaxTenantCopies.
 	TenantCopies int
 	Classes      Classes
 	// Moonshots per simulated day (Poisson), sized log-uniformly in
@@ -170,6 +171,11 @@ type SynthConfig struct {
 	// MaxJobs bounds the stream (0 = no bound).
 	MaxJobs int
 }
+
+// MaxTenantCopies bounds the default tenant split: Philly's 15 virtual
+// clusters become at most 960 tenants, about the number of projects a
+// network of a few dozen sites serves.
+const MaxTenantCopies = 64
 
 // Synth is the stream SynthConfig describes. It holds only the base mix and
 // the next arrival of each kind, so 10 million jobs cost no more memory
@@ -199,7 +205,7 @@ func NewSynth(cfg SynthConfig) (*Synth, error) {
 		return nil, fmt.Errorf("synth: base trace spans no time")
 	}
 	if cfg.TenantCopies <= 0 {
-		cfg.TenantCopies = int(math.Ceil(cfg.Multiplier))
+		cfg.TenantCopies = min(int(math.Ceil(cfg.Multiplier)), MaxTenantCopies)
 	}
 	if cfg.MoonMin <= 0 {
 		cfg.MoonMin = 4096
