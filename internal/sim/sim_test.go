@@ -276,3 +276,18 @@ func TestPlacementOpenb(t *testing.T) {
 		t.Errorf("allocation: bestfit %.4f, gigafactory %.4f; want ours at least 0.5 points ahead", bf.AllocationRatio, gf.AllocationRatio)
 	}
 }
+
+func TestLoadScenario(t *testing.T) {
+	s, err := LoadScenario("testdata/outage.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.HorizonS != 2592000 || len(s.Outages) != 1 || s.Outages[0].At != 24*time.Hour || s.Outages[0].For != 12*time.Hour {
+		t.Fatalf("scenario = %+v", s)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("outages:\n  - site: x\n    at: 5\n"), 0o644)
+	if _, err := LoadScenario(bad); err == nil || !strings.Contains(err.Error(), "at") {
+		t.Fatalf("unknown key accepted: %v", err)
+	}
+}
