@@ -98,6 +98,7 @@ type Summary struct {
 	AllocationRatioByPolicy map[string]float64 `json:"allocation_ratio_by_policy,omitempty"`
 	Capacity                int                `json:"capacity_accelerators"`
 	Workload                *MixStats          `json:"workload,omitempty"`
+	Calibration             *Calibration       `json:"calibration,omitempty"`
 	Assumptions             []string           `json:"assumptions"`
 	Policies                []*PolicyResult    `json:"policies,omitempty"`
 	Placement               []PlacementResult  `json:"placement,omitempty"`
@@ -245,6 +246,12 @@ func runReplay(opts Options) (*Summary, error) {
 	}
 	for _, e := range bad.Sample {
 		sum.BadRows = append(sum.BadRows, e.Error())
+	}
+	if strings.HasPrefix(opts.Trace, "philly:") {
+		if pub, err := PublishedStats("Philly"); err == nil {
+			sum.Calibration = &Calibration{Published: pub, Workload: StatsOf(base),
+				Note: "the job table keeps one record per job; the published figures count every GPU job (112,956) including failed and cancelled attempts, hence twice the GPU-seconds"}
+		}
 	}
 	synth := opts.Multiplier > 0 || opts.Load > 0 || opts.MoonshotsPerDay > 0
 	mult := opts.Multiplier

@@ -291,3 +291,38 @@ func TestLoadScenario(t *testing.T) {
 		t.Fatalf("unknown key accepted: %v", err)
 	}
 }
+
+// The Philly job table against the published Philly statistics: the same
+// median size and the same order of run times, but half the GPU time
+// (failed and cancelled attempts are not in the table).
+func TestCalibrationPhilly(t *testing.T) {
+	pub, err := PublishedStats("Philly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub.MeanQueueS != 3760.604 || pub.MedianQueueS != 189 || pub.GPUJobs != 112956 {
+		t.Fatalf("published Philly = %+v", pub)
+	}
+	src, err := trace.OpenPhilly(phillyGz, trace.Options{Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	jobs, err := LoadTrace(src, DefaultClasses)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := StatsOf(jobs)
+	if st.MedianDurationS < 0.5*pub.MedianRunS || st.MedianDurationS > 2*pub.MedianRunS {
+		t.Errorf("median run %v s, published %v s", st.MedianDurationS, pub.MedianRunS)
+	}
+	if r := st.AccelSeconds / pub.CompletedGPUSec; r < 0.4 || r > 0.6 {
+		t.Errorf("GPU-seconds %.3g = %.2f of the published %.3g", st.AccelSeconds, r, pub.CompletedGPUSec)
+	}
+	if _, err := PublishedStats("Venus"); err != nil {
+		t.Error(err)
+	}
+	if _, err := PublishedStats("nowhere"); err == nil {
+		t.Error("unknown cluster accepted")
+	}
+}
