@@ -53,7 +53,7 @@ type Options struct {
 //
 //	horizon_s: 2592000          # optional: stop after 30 days
 //	outages:
-//	  - {site: lumi-aif/lumi-g, at_s: 86400, for_s: 43200}
+//	  - {site: lumi-aif, at_s: 86400, for_s: 43200}
 type Scenario struct {
 	HorizonS float64  `yaml:"horizon_s"`
 	Outages  []Outage `yaml:"outages"`
