@@ -93,8 +93,9 @@ type Summary struct {
 	SkippedRows int     `json:"skipped_rows"`
 	WallSeconds float64 `json:"wall_seconds"` // 0 with --deterministic
 	// AllocationRatio is the gigafactory policy's mean allocation ratio in
-	// placement mode (the first policy's when it did not run).
-	AllocationRatio         float64            `json:"allocation_ratio,omitempty"`
+	// placement mode (the first policy's when it did not run); null in
+	// replay mode.
+	AllocationRatio         *float64           `json:"allocation_ratio"`
 	AllocationRatioByPolicy map[string]float64 `json:"allocation_ratio_by_policy,omitempty"`
 	Capacity                int                `json:"capacity_accelerators"`
 	Workload                *MixStats          `json:"workload,omitempty"`
@@ -199,10 +200,11 @@ func runPlacement(opts Options) (*Summary, error) {
 	for _, r := range res {
 		sum.AllocationRatioByPolicy[r.Policy] = round6(r.AllocationRatio)
 	}
-	sum.AllocationRatio = round6(res[0].AllocationRatio)
+	ar := round6(res[0].AllocationRatio)
 	if v, ok := sum.AllocationRatioByPolicy[PlaceGigafactory]; ok {
-		sum.AllocationRatio = v
+		ar = v
 	}
+	sum.AllocationRatio = &ar
 	return sum, nil
 }
 

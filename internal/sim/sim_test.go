@@ -240,29 +240,28 @@ func TestSynth(t *testing.T) {
 }
 
 func TestPlacementOpenb(t *testing.T) {
-	nodes, _, err := trace.OpenNodes(openbGPU, trace.Options{Strict: true})
+	out := t.TempDir()
+	sum, err := Run(Options{Mode: "placement", Trace: "openb:" + openbGPU + "," + openbPod, Demand: 1.3,
+		Seeds: []uint64{42}, Policies: []string{PlaceBestFit, PlaceGigafactory}, Out: out, Deterministic: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := trace.OpenPods(openbPod, trace.Options{Strict: true})
+	res := sum.Placement
+	raw, err := os.ReadFile(filepath.Join(out, "summary.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	var pods []trace.Job
-	for {
-		j, err := p.Next()
-		if err == io.EOF {
-			break
+	var keys map[string]any
+	if err := json.Unmarshal(raw, &keys); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"jobs", "wall_seconds", "allocation_ratio", "placement"} {
+		if _, ok := keys[k]; !ok {
+			t.Errorf("summary.json lacks %q", k)
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		pods = append(pods, j)
 	}
-	res, err := RunPlacement(PlacementConfig{Nodes: nodes, Pods: pods, Demand: 1.3, Seeds: []uint64{42}, Policies: []string{PlaceBestFit, PlaceGigafactory}})
-	if err != nil {
-		t.Fatal(err)
+	if ar, _ := keys["allocation_ratio"].(float64); ar != round6(res[1].AllocationRatio) {
+		t.Errorf("top-level allocation_ratio %v, gigafactory's %v", keys["allocation_ratio"], res[1].AllocationRatio)
 	}
 	bf, gf := res[0].Seeds[0], res[1].Seeds[0]
 	if bf.Pods != gf.Pods || bf.RequestedRatio < 1.29 || bf.RequestedRatio > 1.3 {
