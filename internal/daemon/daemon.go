@@ -80,9 +80,21 @@ type Daemon struct {
 	// Owned by the loop goroutine.
 	active     map[core.JobID]core.Job // starting or running jobs
 	preempting map[core.JobID]preemption
+	// unreachable holds sites whose driver failed transiently: the engine
+	// sees them as draining until the backoff ends.
+	unreachable map[string]*backoff
+	// unadopted holds, per site, running jobs whose adoption failed
+	// transiently at restart; adoption is retried until it answers.
+	unadopted map[string][]core.Job
+	lastAdopt time.Time
 
 	ready   atomic.Bool
 	metrics Metrics
+}
+
+type backoff struct {
+	until time.Time     // zero once the site was given back to the engine
+	wait  time.Duration // the current backoff, doubled on each failure
 }
 
 type preemption struct {
@@ -153,13 +165,15 @@ func New(o Options) (*Daemon, error) {
 	}
 	return &Daemon{
 		st: o.Store, sites: sites, drivers: o.Drivers, clock: o.Clock, poll: o.PollEvery, gap: o.StepGap, log: o.Logger,
-		eng:        engine.NewFederation(o.Engine, o.Routing, o.Sites),
-		orgKinds:   o.Engine.FairShare.OrgKind,
-		budgets:    o.Engine.Quotas.ProjectBudgetHours,
-		wake:       make(chan struct{}, 1),
-		calls:      make(chan call),
-		active:     map[core.JobID]core.Job{},
-		preempting: map[core.JobID]preemption{},
+		eng:         engine.NewFederation(o.Engine, o.Routing, o.Sites),
+		orgKinds:    o.Engine.FairShare.OrgKind,
+		budgets:     o.Engine.Quotas.ProjectBudgetHours,
+		wake:        make(chan struct{}, 1),
+		calls:       make(chan call),
+		active:      map[core.JobID]core.Job{},
+		preempting:  map[core.JobID]preemption{},
+		unreachable: map[string]*backoff{},
+		unadopted:   map[string][]core.Job{},
 	}, nil
 }
 
@@ -478,8 +492,14 @@ func (d *Daemon) Recover(ctx context.Context) error {
 		if ad, ok := d.drivers[site].(driver.Adopter); ok {
 			updates, err = ad.Adopt(ctx, list)
 			if err != nil {
-				d.log.Warn("adopt failed; treating jobs as lost", "site", site, "err", err)
-				updates = nil
+				// Not knowing is not losing: hold the jobs' resources and
+				// retry the adoption until the site answers.
+				d.log.Warn("adopt failed; will retry", "site", site, "jobs", len(list), "err", err)
+				for _, j := range list {
+					d.holdUnadopted(j)
+				}
+				d.unadopted[site] = list
+				continue
 			}
 		}
 		got := map[core.JobID]driver.Update{}
@@ -511,6 +531,102 @@ func (d *Daemon) Recover(ctx context.Context) error {
 	}
 	d.log.Info("recovered", "unfinished", len(jobs))
 	return nil
+}
+
+// holdUnadopted tells the engine a job still holds its allocation while
+// its adoption is pending.
+func (d *Daemon) holdUnadopted(j core.Job) {
+	d.active[j.ID] = j
+	d.eng.Apply(engine.Submitted{Job: j})
+	if j.Alloc != nil {
+		at := j.SubmitTime
+		if j.StartTime != nil {
+			at = *j.StartTime
+		}
+		d.eng.Apply(engine.Started{ID: j.ID, Alloc: *j.Alloc, At: at})
+	}
+}
+
+// retryAdoption retries, at most every two seconds, the adoption of jobs
+// whose site did not answer at restart.
+func (d *Daemon) retryAdoption(ctx context.Context) {
+	if len(d.unadopted) == 0 || time.Since(d.lastAdopt) < 2*time.Second {
+		return
+	}
+	d.lastAdopt = time.Now()
+	for site, list := range d.unadopted {
+		ad := d.drivers[site].(driver.Adopter)
+		updates, err := ad.Adopt(ctx, list)
+		if err != nil {
+			d.log.Warn("adopt failed; will retry", "site", site, "err", err)
+			continue
+		}
+		delete(d.unadopted, site)
+		got := map[core.JobID]driver.Update{}
+		for _, u := range updates {
+			got[u.JobID] = u
+		}
+		for _, j := range list {
+			u, ok := got[j.ID]
+			if !ok {
+				u = driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed, Reason: ReasonRestarted, Time: d.clock()}
+			}
+			if u.State == core.StateRunning || u.State == core.StateStarting {
+				if j.State != core.StateRunning {
+					d.handleUpdate(ctx, u)
+				}
+				continue
+			}
+			d.finish(ctx, j, u, causeEnded)
+		}
+	}
+}
+
+// siteUnreachable backs off from a site whose driver failed transiently:
+// the engine sees it as draining (nothing new goes there; pending jobs may
+// be routed elsewhere) until the backoff ends, 2 s doubling to 1 min.
+func (d *Daemon) siteUnreachable(site string, err error) {
+	b := d.unreachable[site]
+	if b == nil {
+		b = &backoff{wait: 2 * time.Second}
+		d.unreachable[site] = b
+	} else if b.until.IsZero() {
+		b.wait = min(2*b.wait, time.Minute)
+	}
+	b.until = d.clock().Add(b.wait)
+	d.log.Warn("site unreachable; backing off", "site", site, "for", b.wait, "err", err)
+	d.eng.Apply(engine.SiteChanged{Site: site, State: core.SiteDraining})
+}
+
+// siteReachable forgets a site's backoff after a successful call.
+func (d *Daemon) siteReachable(site string) {
+	if b := d.unreachable[site]; b != nil && b.until.IsZero() {
+		delete(d.unreachable, site)
+	}
+}
+
+// endBackoffs gives sites whose backoff ended back to the engine in their
+// operator state.
+func (d *Daemon) endBackoffs() {
+	now := d.clock()
+	for site, b := range d.unreachable {
+		if b.until.IsZero() || now.Before(b.until) {
+			continue
+		}
+		b.until = time.Time{}
+		d.eng.Apply(engine.SiteChanged{Site: site, State: d.siteState(site)})
+	}
+}
+
+func (d *Daemon) siteState(id string) string {
+	d.siteMu.Lock()
+	defer d.siteMu.Unlock()
+	for _, s := range d.sites {
+		if s.ID == id && s.State != "" {
+			return s.State
+		}
+	}
+	return core.SiteActive
 }
 
 // Run is the loop; it returns when ctx ends.
@@ -571,6 +687,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 func (d *Daemon) nextWake() time.Time {
 	var next time.Time
+	for _, b := range d.unreachable {
+		if !b.until.IsZero() && (next.IsZero() || b.until.Before(next)) {
+			next = b.until
+		}
+	}
 	for _, p := range d.preempting {
 		if !p.killed && (next.IsZero() || p.deadline.Before(next)) {
 			next = p.deadline
@@ -595,6 +716,7 @@ func (d *Daemon) applyQueued() {
 // the next event).
 func (d *Daemon) turn(ctx context.Context) time.Time {
 	d.applyQueued()
+	d.endBackoffs()
 	now := d.clock()
 	t0 := time.Now()
 	intents, next := d.eng.Step(now)
@@ -643,10 +765,16 @@ func (d *Daemon) start(ctx context.Context, in engine.Start) {
 		return
 	}
 	handle, err := drv.Start(ctx, j)
+	if err != nil && driver.Transient(err) {
+		d.siteUnreachable(alloc.Site, err)
+		d.finish(ctx, j, driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed, Reason: "site " + alloc.Site + " unreachable (" + err.Error() + "); will retry", Time: d.clock()}, causeRetry)
+		return
+	}
 	if err != nil {
 		d.finish(ctx, j, driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed, Reason: "could not start: " + err.Error(), Time: d.clock()}, causeEnded)
 		return
 	}
+	d.siteReachable(alloc.Site)
 	j.Handle = handle
 	d.active[j.ID] = j
 	d.metrics.Started.Add(1)
@@ -738,6 +866,7 @@ func (d *Daemon) record(ctx context.Context, j core.Job, typ, msg string) {
 
 // pollDrivers handles every driver's updates and returns how many there were.
 func (d *Daemon) pollDrivers(ctx context.Context) int {
+	d.retryAdoption(ctx)
 	n := 0
 	ids := make([]string, 0, len(d.drivers))
 	for id := range d.drivers {
@@ -805,6 +934,7 @@ const (
 	causeEnded     cause = iota // the driver reported an end (requeued only if lost at restart and allowed)
 	causePreempted              // preempted for another job: requeued if preemptible or checkpointable
 	causeSiteDown               // its site failed: always requeued, the broker routes it anew
+	causeRetry                  // its start failed transiently: pending again, same attempt
 )
 
 // finish records a job's end and releases its resources. A run that was
@@ -818,15 +948,22 @@ func (d *Daemon) finish(ctx context.Context, j core.Job, u driver.Update, why ca
 	}
 	delete(d.active, j.ID)
 	lost := u.Reason == ReasonRestarted
-	requeue := why == causeSiteDown || (preempted || lost) && j.Requeueable()
+	requeue := why == causeSiteDown || why == causeRetry || (preempted || lost) && j.Requeueable()
 	if requeue {
 		reason := u.Reason
 		if preempted {
 			reason = "preempted"
 		}
-		j.State, j.Reason, j.Alloc, j.Site, j.Handle = core.StatePending, reason+"; requeued", nil, "", ""
+		if why != causeRetry {
+			reason += "; requeued"
+		}
+		j.State, j.Reason, j.Alloc, j.Site, j.Handle = core.StatePending, reason, nil, "", ""
 		j.StartTime, j.EndTime, j.ExitCode, j.Signal = nil, nil, nil, ""
-		j.Attempt++
+		if why != causeRetry {
+			// A retried start keeps its attempt: the driver finds what the
+			// failed call may have submitted by the same tag.
+			j.Attempt++
+		}
 		j.UpdateTime = now
 		if err := d.st.UpdateJob(ctx, j, core.Event{JobID: j.ID, Time: end, Type: "requeued", State: j.State, Message: reason}); err != nil {
 			d.log.Error("record requeue", "job", j.ID, "err", err)

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
@@ -77,4 +78,24 @@ type LogReader interface {
 // Closer is implemented by drivers holding resources to release at shutdown.
 type Closer interface {
 	Close() error
+}
+
+// ErrUnavailable marks an error as the site being unreachable for now
+// (its API down, slow or answering 5xx after retries): the operation may
+// succeed later and nothing was decided about the job. Drivers wrap such
+// errors with it; the daemon then backs off from the site instead of
+// failing the job.
+var ErrUnavailable = errors.New("site unavailable")
+
+// Transient reports whether err means "try again later": ErrUnavailable,
+// or a network error underneath.
+func Transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrUnavailable) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
 }
