@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gigafactory/gigafactory/internal/driver"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -108,8 +109,6 @@ func (e *requestError) Error() string {
 	}
 	return b.String()
 }
-
-func (e *requestError) Unwrap() error { return e.Err }
 
 // has reports whether Slurm answered with error number n.
 func (e *requestError) has(n int) bool {
@@ -272,4 +271,18 @@ func joinErrors(errs []apiError) string {
 		parts[i] = e.String()
 	}
 	return strings.Join(parts, "; ")
+}
+
+// Unwrap exposes the transport error and, for a failure that looks
+// transient, driver.ErrUnavailable, so the daemon backs off from the site
+// instead of failing the job.
+func (e *requestError) Unwrap() []error {
+	var out []error
+	if e.Err != nil {
+		out = append(out, e.Err)
+	}
+	if e.Retryable {
+		out = append(out, driver.ErrUnavailable)
+	}
+	return out
 }
