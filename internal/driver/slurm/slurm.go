@@ -286,6 +286,11 @@ func (d *Driver) Start(ctx context.Context, job core.Job) (string, error) {
 		return "", err
 	}
 	t := tag{job.ID, job.Attempt}
+	// A Start retried after one that gave up owns the tag again: whatever
+	// Slurm got from the first is this job's, not an orphan to cancel.
+	d.mu.Lock()
+	delete(d.orphans, t)
+	d.mu.Unlock()
 	if h, ok, err := d.lookup(ctx, api, t, false); err != nil {
 		return "", fmt.Errorf("start job %d: %w", job.ID, err)
 	} else if ok {
