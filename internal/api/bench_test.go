@@ -142,3 +142,33 @@ func BenchmarkSubmitBatch(b *testing.B) {
 	b.ReportMetric(float64(percentile(lat, 0.50).Microseconds())/1000, "batch_p50_ms")
 	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "batch_p99_ms")
 }
+
+// BenchmarkBaselineHealthz is the same-run baseline for BenchmarkSubmitSingle:
+// the same 32 clients and loopback HTTP, against an endpoint that does no
+// work, so the ratio between the two is the cost of a durable submission.
+func BenchmarkBaselineHealthz(b *testing.B) {
+	ts := newTestServer(b, nil)
+	const clients = 32
+	c := benchClient(clients)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for w := 0; w < clients; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				resp, err := c.Get(ts.url + "/healthz")
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+}
