@@ -21,7 +21,8 @@ import (
 //     a placement wastes nothing, go to the tighter fit (BestFit's order),
 //     then to the lower node index, so equal inputs give equal choices.
 //
-// Everything here is pure: no clock, no randomness, no maps iterated.
+// Everything here is pure: no clock, no randomness, maps iterated only
+// after sorting their keys.
 
 // NodeFree is what is left on one node.
 type NodeFree struct {
