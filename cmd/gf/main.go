@@ -38,6 +38,7 @@ func commands() []*command {
 	var cs []*command
 	cs = append(cs, serverCommands()...)
 	cs = append(cs, clientCommands()...)
+	cs = append(cs, simulateCommand())
 	cs = append(cs, &command{name: "version", summary: "print gf's version", run: func(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "gf %s\n", version)
 		return nil
