@@ -489,7 +489,9 @@ func (e *Engine) reprioritise(now time.Time) {
 	for _, name := range sortedKeys(e.projects) {
 		e.flushProject(e.projects[name], now)
 	}
-	e.fair.Rank(now)
+	if e.rankFair() {
+		e.fair.Rank(now)
+	}
 	all := make([]*job, 0, len(e.order)-e.tombs+len(e.fresh))
 	for _, j := range e.order {
 		if j.State == core.StatePending {
@@ -547,20 +549,36 @@ func (e *Engine) priorityInput(j *job) sched.PriorityInput {
 }
 
 func (e *Engine) priority(j *job, now time.Time) sched.Breakdown {
+	if !e.rankFair() && e.fair.Dirty() {
+		// Passes skip ranking when the weight is 0; the breakdown still
+		// shows the user's place in fair-tree order.
+		e.fair.Rank(now)
+	}
 	return e.cfg.Priority.Priority(e.priorityInput(j), now)
 }
 
 func (e *Engine) prioValue(j *job, now time.Time) float64 {
+	if !e.rankFair() {
+		// The fair-share term is 0 whatever the factor: skip the tree.
+		in := sched.PriorityInput{ID: j.ID, Submit: j.SubmitTime, QoS: j.Spec.QoS, Milli: j.req.Milli, Account: j.acct.key, Total: e.total}
+		return e.cfg.Priority.Value(&in, now)
+	}
 	in := e.priorityInput(j)
 	return e.cfg.Priority.Value(&in, now)
 }
+
+// rankFair reports whether the order depends on the fair-share tree. When
+// FairShareWeight is 0 (fifo, or age/QoS/size only) ranking the tree on
+// every pass would cost O(accounts log accounts) for nothing; the tree is
+// then ranked only when someone asks for a breakdown (Explain).
+func (e *Engine) rankFair() bool { return e.cfg.Priority.FairShareWeight != 0 }
 
 // merge inserts new pending jobs into the order and their shapes.
 func (e *Engine) merge(now time.Time) {
 	if len(e.fresh) == 0 {
 		return
 	}
-	if e.fair.Dirty() {
+	if e.rankFair() && e.fair.Dirty() {
 		e.fair.Rank(now)
 	}
 	for _, j := range e.fresh {

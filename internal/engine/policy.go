@@ -252,14 +252,22 @@ func (e *Engine) estimate(now time.Time) {
 		free[i] = p.Free()
 	}
 	var h endHeap
-	// Map order does not matter: the heap's order is total (time, id).
-	for _, j := range e.jobs {
-		if j.placed {
-			at := max(j.start.Add(j.wall).Unix(), now.Unix())
-			h = append(h, endEvent{at: at, id: j.ID, pool: j.pl.Pool, dev: int(j.pl.Milli().Whole())})
+	// The running jobs' ends go into the heap only when a pending job
+	// needs one: when nothing waits (most passes of a busy but unsaturated
+	// network) an estimate costs nothing per running job. Map order does
+	// not matter: the heap's order is total (time, id), so adding them
+	// late pops the same sequence.
+	built := false
+	build := func() {
+		built = true
+		for _, j := range e.jobs {
+			if j.placed {
+				at := max(j.start.Add(j.wall).Unix(), now.Unix())
+				h = append(h, endEvent{at: at, id: j.ID, pool: j.pl.Pool, dev: int(j.pl.Milli().Whole())})
+			}
 		}
+		heap.Init(&h)
 	}
-	heap.Init(&h)
 	t := now.Unix()
 	for _, j := range e.order {
 		if j.State != core.StatePending {
@@ -306,6 +314,9 @@ func (e *Engine) estimate(now time.Time) {
 			}
 			if placed {
 				break
+			}
+			if !built {
+				build()
 			}
 			if h.Len() == 0 {
 				break
