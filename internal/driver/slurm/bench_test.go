@@ -10,6 +10,7 @@ package slurm
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -54,13 +55,11 @@ func BenchmarkSubmit(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 }
 
-// BenchmarkDirectREST POSTs the body the driver would send, with a plain
-// keep-alive client: the floor the driver is compared with.
-func BenchmarkDirectREST(b *testing.B) {
-	c := testCluster(b)
-	d := benchDriver(b, c, "raw")
-	ctx := context.Background()
-	req, err := d.request(ctx, v0038{}, benchJob())
+// directPoster returns a function that POSTs the body d would send for
+// benchJob straight to slurmrestd with a plain keep-alive client, and
+// returns the Slurm job id: the floor gf and the driver are compared with.
+func directPoster(b *testing.B, c cluster, d *Driver) func() int64 {
+	req, err := d.request(context.Background(), v0038{}, benchJob())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -69,7 +68,7 @@ func BenchmarkDirectREST(b *testing.B) {
 		b.Fatal(err)
 	}
 	hc := &http.Client{}
-	post := func() {
+	return func() int64 {
 		r, _ := http.NewRequest("POST", c.URL+"/slurm/v0.0.38/job/submit", bytes.NewReader(body))
 		r.Header.Set("X-SLURM-USER-NAME", c.User)
 		r.Header.Set("X-SLURM-USER-TOKEN", c.Token)
@@ -80,10 +79,21 @@ func BenchmarkDirectREST(b *testing.B) {
 		}
 		out, _ := io.ReadAll(res.Body)
 		res.Body.Close()
-		if res.StatusCode != 200 {
+		var ans struct {
+			JobID int64 `json:"job_id"`
+		}
+		if res.StatusCode != 200 || json.Unmarshal(out, &ans) != nil || ans.JobID == 0 {
 			b.Fatalf("HTTP %d: %s", res.StatusCode, out)
 		}
+		return ans.JobID
 	}
+}
+
+// BenchmarkDirectREST POSTs the body the driver would send, with a plain
+// keep-alive client: the floor the driver is compared with.
+func BenchmarkDirectREST(b *testing.B) {
+	c := testCluster(b)
+	post := directPoster(b, c, benchDriver(b, c, "raw"))
 	post()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

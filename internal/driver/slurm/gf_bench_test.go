@@ -38,35 +38,9 @@ func BenchmarkThroughGF(b *testing.B) {
 	drv := newTestDriver(b, opts)
 
 	// The floor: direct POSTs of the body the driver sends.
-	req, err := drv.request(ctx, v0038{}, benchJob())
-	if err != nil {
-		b.Fatal(err)
-	}
-	body, err := v0038{}.SubmitBody(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	hc := &http.Client{}
+	direct1 := directPoster(b, c, drv)
 	var ids []int64
-	post := func() {
-		r, _ := http.NewRequest("POST", c.URL+"/slurm/v0.0.38/job/submit", bytes.NewReader(body))
-		r.Header.Set("X-SLURM-USER-NAME", c.User)
-		r.Header.Set("X-SLURM-USER-TOKEN", c.Token)
-		r.Header.Set("Content-Type", "application/json")
-		res, err := hc.Do(r)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		var ans struct {
-			JobID int64 `json:"job_id"`
-		}
-		if res.StatusCode != 200 || json.Unmarshal(out, &ans) != nil || ans.JobID == 0 {
-			b.Fatalf("HTTP %d: %s", res.StatusCode, out)
-		}
-		ids = append(ids, ans.JobID)
-	}
+	post := func() { ids = append(ids, direct1()) }
 	post() // warm the connection
 	t0 := time.Now()
 	for i := 0; i < b.N; i++ {
