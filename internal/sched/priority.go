@@ -60,6 +60,7 @@ type acct struct {
 	children []*acct // sorted by name
 	rank     int     // leaves: position in Fair Tree order
 	lf       float64
+	path     [4]*acct // leaves: class, org, project, user (Charge's walk)
 }
 
 // FairTree is the fair-share tree with decayed usage. It ranks users the
@@ -112,6 +113,7 @@ func (t *FairTree) leaf(a Account) *acct {
 	o := t.child(c, class+"/"+a.Org, a.Org, share(t.cfg.OrgShares, a.Org))
 	p := t.child(o, class+"/"+a.Org+"/"+a.Project, a.Project, share(t.cfg.ProjectShares, a.Org+"/"+a.Project))
 	u := t.child(p, class+"/"+a.Org+"/"+a.Project+"/"+a.User, a.User, share(t.cfg.UserShares, a.Org+"/"+a.Project+"/"+a.User))
+	u.path = [4]*acct{c, o, p, u}
 	t.leaves[a] = u
 	t.users++
 	return u
@@ -133,12 +135,10 @@ func (t *FairTree) Add(a Account) { t.leaf(a) }
 // Charge records accelerator-seconds of use by a at time now, on the
 // account and every level above it.
 func (t *FairTree) Charge(a Account, accelSeconds float64, now time.Time) {
-	l := t.leaf(a)
-	_ = l
 	s := now.Unix()
-	class := ClassOf(t.cfg.OrgKind[a.Org])
-	for _, key := range []string{class, class + "/" + a.Org, class + "/" + a.Org + "/" + a.Project, class + "/" + a.Org + "/" + a.Project + "/" + a.User} {
-		x := t.nodes[key]
+	// The leaf keeps its path: no key strings built per charge (the
+	// twin charges on every start and end).
+	for _, x := range t.leaf(a).path {
 		t.decay(x, s)
 		x.usage += accelSeconds
 	}
