@@ -107,7 +107,8 @@ type stats struct {
 	offered   float64
 	fragSum   float64
 	fragN     int
-	all       ClassResult
+	all       ClassResult // network-wide sums (no samples: see finish)
+	endedN    int
 }
 
 func newStats(sites []core.Site, policy string) *stats {
@@ -197,11 +198,13 @@ func (st *stats) ended(r *running, now time.Duration, state core.State, w io.Wri
 	jct := (now - r.arr.Submit).Seconds()
 	run := max((now - r.start).Seconds(), 10)
 	bsld := max(1, jct/run)
-	for _, x := range []*ClassResult{c, &st.all} {
-		x.waits = append(x.waits, float32(wait))
-		x.jcts = append(x.jcts, float32(jct))
-		x.bsld += bsld
-	}
+	// The samples are kept once, per class; the network's distribution is
+	// their union, gathered in finish (dist sorts, so order is moot).
+	c.waits = append(c.waits, float32(wait))
+	c.jcts = append(c.jcts, float32(jct))
+	c.bsld += bsld
+	st.all.bsld += bsld
+	st.endedN++
 	if w != nil {
 		site := st.sites[r.site]
 		b := make([]byte, 0, 96)
@@ -295,8 +298,16 @@ func (st *stats) finish(end time.Duration) {
 	if st.fragN > 0 {
 		r.Fragmentation = round6(st.fragSum / float64(st.fragN))
 	}
-	r.Wait, r.JCT = dist(st.all.waits), dist(st.all.jcts)
-	if n := len(st.all.waits); n > 0 {
+	union := func(pick func(c *ClassResult) []float32) []float32 {
+		xs := make([]float32, 0, st.endedN)
+		for _, c := range r.ByClass {
+			xs = append(xs, pick(c)...)
+		}
+		return xs
+	}
+	r.Wait = dist(union(func(c *ClassResult) []float32 { return c.waits }))
+	r.JCT = dist(union(func(c *ClassResult) []float32 { return c.jcts }))
+	if n := st.endedN; n > 0 {
 		r.BoundedSlowdown = round6(st.all.bsld / float64(n))
 	}
 	var delivered float64
@@ -319,7 +330,6 @@ func (st *stats) finish(end time.Duration) {
 		}
 		c.waits, c.jcts = nil, nil
 	}
-	st.all.waits, st.all.jcts = nil, nil
 }
 
 // dist summarises xs (sorted in place).
