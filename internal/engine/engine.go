@@ -786,6 +786,9 @@ func (e *Engine) schedule(now time.Time) {
 				k++
 			}
 			if k > 0 {
+				// Drop the references: the backing array outlives the
+				// slice, and started jobs that end must not stay reachable.
+				clear(s.q[:k])
 				s.q = s.q[k:]
 			}
 		}
