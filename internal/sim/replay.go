@@ -2,7 +2,6 @@ package sim
 
 import (
 	"cmp"
-	"container/heap"
 	"fmt"
 	"io"
 	"slices"
@@ -101,34 +100,109 @@ type running struct {
 	end     time.Duration
 	site    int
 	timeout bool
-	requeue bool // preempted: the run ends early and the job waits again
-	idx     int  // heap index
+	requeue bool   // preempted: the run ends early and the job waits again
+	gen     uint32 // bumped when taken out of the end heap early
 }
 
-// endHeap orders running jobs by end time, then id.
-type endHeap []*running
+// endHeap orders running jobs by end time, then id: a 4-ary min-heap of
+// entries that carry their keys, so sifting compares without touching
+// the runs (it holds every running job, hundreds of thousands on the EU
+// network). A run taken out early (outage, preemption) bumps its gen:
+// its entry goes stale and is dropped when it reaches the top. The order
+// is total, so the pop sequence does not depend on the heap's shape.
+type endHeap struct {
+	es   []endEntry
+	live int
+}
 
-func (h endHeap) Len() int { return len(h) }
-func (h endHeap) Less(i, j int) bool {
-	if h[i].end != h[j].end {
-		return h[i].end < h[j].end
+type endEntry struct {
+	end time.Duration
+	id  core.JobID
+	gen uint32
+	r   *running
+}
+
+func endLess(a, b *endEntry) bool {
+	if a.end != b.end {
+		return a.end < b.end
 	}
-	return h[i].id < h[j].id
+	return a.id < b.id
 }
-func (h endHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i]; h[i].idx = i; h[j].idx = j }
-func (h *endHeap) Push(x any)   { r := x.(*running); r.idx = len(*h); *h = append(*h, r) }
-func (h *endHeap) Pop() any {
-	old := *h
-	r := old[len(old)-1]
-	*h = old[:len(old)-1]
-	r.idx = -1
+
+// Len is the number of runs in the heap.
+func (h *endHeap) Len() int { return h.live }
+
+func (h *endHeap) peek() (*running, bool) {
+	for len(h.es) > 0 {
+		e := &h.es[0]
+		if e.gen == e.r.gen {
+			return e.r, true
+		}
+		h.popEntry() // stale
+	}
+	return nil, false
+}
+
+func (h *endHeap) push(r *running) {
+	h.live++
+	h.es = append(h.es, endEntry{end: r.end, id: r.id, gen: r.gen, r: r})
+	es := h.es
+	i := len(es) - 1
+	x := es[i]
+	for i > 0 {
+		p := (i - 1) / 4
+		if !endLess(&x, &es[p]) {
+			break
+		}
+		es[i] = es[p]
+		i = p
+	}
+	es[i] = x
+}
+
+// pop takes out the first run; the heap must not be empty (peek first).
+func (h *endHeap) pop() *running {
+	r, _ := h.peek()
+	h.popEntry()
+	h.live--
 	return r
 }
-func (h endHeap) peek() (*running, bool) {
-	if len(h) == 0 {
-		return nil, false
+
+// remove takes r out of the heap.
+func (h *endHeap) remove(r *running) {
+	r.gen++
+	h.live--
+}
+
+func (h *endHeap) popEntry() {
+	es := h.es
+	n := len(es) - 1
+	x := es[n]
+	es[n] = endEntry{}
+	es = es[:n]
+	h.es = es
+	if n == 0 {
+		return
 	}
-	return h[0], true
+	i := 0
+	for {
+		c := 4*i + 1
+		if c >= n {
+			break
+		}
+		m := c
+		for k := c + 1; k < c+4 && k < n; k++ {
+			if endLess(&es[k], &es[m]) {
+				m = k
+			}
+		}
+		if !endLess(&es[m], &x) {
+			break
+		}
+		es[i] = es[m]
+		i = m
+	}
+	es[i] = x
 }
 
 // Replay drives the engine over the job stream in virtual time: arrivals
@@ -252,7 +326,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 			if !ok || r.end > now {
 				break
 			}
-			heap.Pop(&ends)
+			ends.pop()
 			state := core.StateCompleted
 			if r.timeout {
 				state = core.StateTimeout
@@ -278,7 +352,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 				}
 				slices.SortFunc(lost, func(a, b *running) int { return cmp.Compare(a.id, b.id) })
 				for _, r := range lost {
-					heap.Remove(&ends, r.idx)
+					ends.remove(r)
 					requeue := r.arr.Preemptible
 					st.lost++
 					finish(r, core.StateFailed, requeue)
@@ -303,7 +377,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 			continue
 		}
 		needStep, lastStep = false, now
-		if !haveNext && len(ends) == 0 && len(outs) == 0 {
+		if !haveNext && ends.Len() == 0 && len(outs) == 0 {
 			idle++
 		} else {
 			idle = 0
@@ -330,7 +404,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 					r.end, r.timeout = now+a.Walltime, true
 				}
 				active[in.ID] = r
-				heap.Push(&ends, r)
+				ends.push(r)
 				eng.Apply(engine.Started{ID: in.ID, Alloc: in.Alloc, At: Epoch.Add(now)})
 				st.events++
 				st.started(r, now)
@@ -338,9 +412,9 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 				// Stopped after the grace period; the run is lost and the
 				// job waits again.
 				if r, ok := active[in.ID]; ok {
-					heap.Remove(&ends, r.idx)
+					ends.remove(r)
 					r.end, r.timeout, r.requeue = now+in.Grace, false, true
-					heap.Push(&ends, r)
+					ends.push(r)
 					st.preempted++
 				}
 			}
