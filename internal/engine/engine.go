@@ -279,6 +279,12 @@ func (e *Engine) classify(j *job) {
 
 func (e *Engine) started(ev Started) {
 	j, ok := e.jobs[ev.ID]
+	if ok && j.State == core.StateStarting && j.placed && j.Alloc != nil && sameAllocation(j.Alloc, &ev.Alloc) {
+		// The usual case: the shell carried out our Start as issued. The
+		// placement, its charge and its start time already stand.
+		j.State = core.StateRunning
+		return
+	}
 	if !ok {
 		j = &job{Job: core.Job{ID: ev.ID, State: core.StateRunning}}
 		e.classify(j)
@@ -307,6 +313,13 @@ func (e *Engine) started(ev Started) {
 	j.State = core.StateRunning
 	alloc := ev.Alloc
 	j.Alloc = &alloc
+}
+
+// sameAllocation reports whether a and b name the same devices.
+func sameAllocation(a, b *core.Allocation) bool {
+	return a.Site == b.Site && a.Pool == b.Pool && slices.EqualFunc(a.Nodes, b.Nodes, func(x, y core.NodeAlloc) bool {
+		return x.Node == y.Node && x.Milli == y.Milli && slices.Equal(x.Accels, y.Accels)
+	})
 }
 
 func samePlacement(a, b sched.Placement) bool {
