@@ -73,20 +73,46 @@ type job struct {
 	tier    int
 	prio    float64
 	rank    int // position among pending at the last merge
-	placed  bool
 	pl      sched.Placement
 	start   time.Time
-	charged bool // counted in account/project/class running totals
 	hold    *hold
-	est     time.Time
+	placed  bool
+	charged bool // counted in account/project/class running totals
 	inOrder bool
 	inShape bool
 	preempt bool // a Preempt intent was issued
 
-	miss     sched.Miss // why it waits, as data
-	quota    string     // quota reason, when held by a quota
-	seenPass uint64     // pass in which miss/quota were set
-	reason   string     // fixed reason (unknown job shapes)
+	seenPass uint64   // pass in which w.miss/w.quota were set
+	w        *jobWait // nil until the job has to wait for something
+}
+
+// jobWait is what the engine says about a job that waits: kept apart, as
+// most jobs on a network with room start at their first pass and never
+// need it (it is a tenth of the record, and the twin holds every running
+// job's record).
+type jobWait struct {
+	miss   sched.Miss // why it waits, as data
+	quota  string     // quota reason, when held by a quota
+	reason string     // fixed reason (unknown job shapes)
+	est    time.Time
+}
+
+var noWait jobWait // read-only: wt's answer for a job with no jobWait
+
+// wt is j's wait record for reading.
+func (j *job) wt() *jobWait {
+	if j.w == nil {
+		return &noWait
+	}
+	return j.w
+}
+
+// ww is j's wait record for writing, made on first use.
+func (j *job) ww() *jobWait {
+	if j.w == nil {
+		j.w = &jobWait{}
+	}
+	return j.w
 }
 
 // shapeKey groups pending jobs that the scheduler cannot tell apart: same
@@ -293,7 +319,7 @@ func (e *Engine) started(ev Started) {
 	}
 	pl, err := e.cluster.FromAllocation(ev.Alloc)
 	if err != nil {
-		j.reason = err.Error()
+		j.ww().reason = err.Error()
 	}
 	if j.placed && (err != nil || !samePlacement(j.pl, pl)) {
 		e.release(j, ev.At)
@@ -812,13 +838,16 @@ func (e *Engine) schedule(now time.Time) {
 // for it, or leave it waiting. dead reports that no later job of the same
 // shape can do better in this pass.
 func (e *Engine) consider(s *shape, j *job, now time.Time) (started, dead bool) {
-	j.seenPass, j.quota = e.pass, ""
+	j.seenPass = e.pass
+	if j.w != nil {
+		j.w.quota = ""
+	}
 	g := s.grp
 	if g.pools == nil {
 		g.pools = e.cluster.Eligible(&g.req)
 	}
 	if q := e.quotaBlock(j); q != "" {
-		j.quota, s.quota = q, q
+		j.ww().quota, s.quota = q, q
 		return false, true
 	}
 	// Victims that never stopped (the shell lost them) must not keep the
@@ -848,8 +877,8 @@ func (e *Engine) consider(s *shape, j *job, now time.Time) (started, dead bool) 
 		g.miss = miss
 		g.failPass, g.failEpoch = e.pass, e.epoch
 	}
-	j.miss, s.miss = g.miss, g.miss
-	if j.miss.Code == sched.MissNoPool || j.miss.Code == sched.MissNever {
+	j.ww().miss, s.miss = g.miss, g.miss
+	if g.miss.Code == sched.MissNoPool || g.miss.Code == sched.MissNever {
 		return false, true
 	}
 	if e.backfill(j, g, now) {
@@ -925,7 +954,7 @@ func (e *Engine) reserveFor(j *job, g *group, now time.Time) bool {
 	h := &hold{kind: holdBackfill, job: j, pool: ea.Pool, nodes: ea.Nodes, at: time.Unix(ea.At, 0).UTC()}
 	e.setAside(h)
 	j.hold = h
-	j.est = h.at
+	j.ww().est = h.at
 	return true
 }
 
@@ -942,7 +971,9 @@ func (e *Engine) launch(j *job, pl sched.Placement, now time.Time) {
 	e.hold(j, pl, now)
 	j.State = core.StateStarting
 	j.start = now
-	j.miss, j.quota = sched.Miss{}, ""
+	if j.w != nil {
+		j.w.miss, j.w.quota = sched.Miss{}, ""
+	}
 	if j.inOrder {
 		e.tombs++
 	}

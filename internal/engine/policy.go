@@ -114,7 +114,8 @@ func (e *Engine) preemptFor(j *job, g *group, now time.Time) bool {
 	}
 	h := &hold{kind: holdPreempt, job: j, pool: pr.Pool, nodes: pr.Nodes, at: until}
 	e.setAside(h)
-	j.hold, j.est = h, until
+	j.hold = h
+	j.ww().est = until
 	return true
 }
 
@@ -273,12 +274,14 @@ func (e *Engine) estimate(now time.Time) {
 		if j.State != core.StatePending {
 			continue
 		}
-		j.est = time.Time{}
-		if j.quota != "" && j.seenPass == e.pass || j.seenPass != e.pass && j.shape.pass == e.pass && j.shape.quota != "" {
+		if j.w != nil {
+			j.w.est = time.Time{}
+		}
+		if j.wt().quota != "" && j.seenPass == e.pass || j.seenPass != e.pass && j.shape.pass == e.pass && j.shape.quota != "" {
 			continue // held by a quota: no estimate
 		}
 		if j.hold != nil && j.hold.kind != holdAdvance {
-			j.est = j.hold.at // the reservation is the estimate
+			j.ww().est = j.hold.at // the reservation is the estimate
 			continue
 		}
 		pools := j.shape.grp.pools
@@ -297,7 +300,7 @@ func (e *Engine) estimate(now time.Time) {
 		}
 		// A job this pass found no room for cannot start before something
 		// ends, whatever the counts say (fragmentation, topology).
-		blocked := j.seenPass == e.pass && j.miss.Code != sched.MissNone && t == now.Unix()
+		blocked := j.seenPass == e.pass && j.wt().miss.Code != sched.MissNone && t == now.Unix()
 		for {
 			placed := false
 			for _, pi := range pools {
@@ -326,9 +329,10 @@ func (e *Engine) estimate(now time.Time) {
 			free[ev.pool] += ev.dev
 			blocked = blocked && t == now.Unix()
 		}
-		j.est = time.Unix(t, 0).UTC()
-		if j.hold != nil && j.hold.at.Before(j.est) {
-			j.est = j.hold.at
+		w := j.ww()
+		w.est = time.Unix(t, 0).UTC()
+		if j.hold != nil && j.hold.at.Before(w.est) {
+			w.est = j.hold.at
 		}
 	}
 }

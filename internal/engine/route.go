@@ -250,7 +250,7 @@ func (f *Federation) route(now time.Time, changed bool) {
 			todo = append(todo, move{j, "site " + f.b.State(r.site)})
 		case changed && r.Winner == "":
 			todo = append(todo, move{j, "sites changed"})
-		case f.rcfg.MaxSlip > 0 && !j.est.IsZero() && j.est.After(r.baseline.Add(f.rcfg.MaxSlip)) && now.Sub(r.At) >= f.rcfg.MaxSlip:
+		case f.rcfg.MaxSlip > 0 && !j.wt().est.IsZero() && j.wt().est.After(r.baseline.Add(f.rcfg.MaxSlip)) && now.Sub(r.At) >= f.rcfg.MaxSlip:
 			todo = append(todo, move{j, "estimated start slipped"})
 		}
 	}
@@ -294,7 +294,9 @@ func (f *Federation) decide(j *job, why string, now time.Time) {
 	// Move the job: out of its place in the order and its shape, back
 	// among the fresh jobs, which Step merges into the new site's shape.
 	e.dropHold(j)
-	j.est, j.miss, j.quota = time.Time{}, sched.Miss{}, ""
+	if j.w != nil {
+		j.w.est, j.w.miss, j.w.quota = time.Time{}, sched.Miss{}, ""
+	}
 	if j.inOrder {
 		if i := slices.Index(e.order, j); i >= 0 {
 			e.order = slices.Delete(e.order, i, i+1)

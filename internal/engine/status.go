@@ -62,8 +62,9 @@ func (e *Engine) status(j *job, rank int) Status {
 	if j.State != core.StatePending {
 		return s
 	}
-	if !j.est.IsZero() {
-		est := j.est
+	w := j.wt()
+	if !w.est.IsZero() {
+		est := w.est
 		s.EstimatedStart = &est
 	}
 	var rs []string
@@ -77,14 +78,14 @@ func (e *Engine) status(j *job, rank int) Status {
 	switch {
 	case e.err != nil:
 		add(e.err.Error())
-	case j.reason != "":
-		add(j.reason)
-	case visited && j.quota != "":
-		add(j.quota)
+	case w.reason != "":
+		add(w.reason)
+	case visited && w.quota != "":
+		add(w.quota)
 	case !visited && sh != nil && sh.pass == e.pass && sh.quota != "":
 		add(sh.quota)
 	default:
-		m := j.miss
+		m := w.miss
 		if !visited && sh != nil && sh.pass == e.pass {
 			m = sh.miss
 		}
