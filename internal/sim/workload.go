@@ -190,7 +190,12 @@ type Synth struct {
 	moonN    int
 	tenants  []string // base tenant names, by first appearance in Base
 	classOf  map[string]string
+	// copies caches each base tenant's copies (name and class), so that
+	// drawing one costs no string building per job.
+	copies map[string][]tenantCopy
 }
+
+type tenantCopy struct{ name, class string }
 
 // NewSynth starts a synthetic stream.
 func NewSynth(cfg SynthConfig) (*Synth, error) {
@@ -221,6 +226,7 @@ func NewSynth(cfg SynthConfig) (*Synth, error) {
 		rng:     rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
 		rate:    cfg.Multiplier * float64(len(cfg.Base)) / span.Seconds(),
 		classOf: map[string]string{},
+		copies:  map[string][]tenantCopy{},
 	}
 	s.nextBase = s.exp(s.rate)
 	s.nextMoon = -1
@@ -266,8 +272,17 @@ func (s *Synth) Next() (Arrival, error) {
 	a := b
 	a.Submit = at
 	if s.cfg.TenantCopies > 1 {
-		a.Tenant = b.Tenant + "-" + strconv.Itoa(s.rng.IntN(s.cfg.TenantCopies))
-		a.Class = s.class(a.Tenant)
+		k := s.rng.IntN(s.cfg.TenantCopies)
+		cs := s.copies[b.Tenant]
+		if cs == nil {
+			cs = make([]tenantCopy, s.cfg.TenantCopies)
+			s.copies[b.Tenant] = cs
+		}
+		if cs[k].name == "" {
+			name := b.Tenant + "-" + strconv.Itoa(k)
+			cs[k] = tenantCopy{name, s.class(name)}
+		}
+		a.Tenant, a.Class = cs[k].name, cs[k].class
 	}
 	return a, nil
 }
