@@ -195,6 +195,7 @@ type advance struct {
 
 type account struct {
 	key     sched.Account
+	leaf    sched.Leaf // key's place in the fair tree
 	running core.Milli
 	last    time.Time
 }
@@ -293,12 +294,11 @@ func (e *Engine) classify(j *job) {
 	key := sched.Account{Org: j.Org, Project: j.Project, User: j.User}
 	a := e.accounts[key]
 	if a == nil {
-		a = &account{key: key}
+		a = &account{key: key, leaf: e.fair.Leaf(key)}
 		e.accounts[key] = a
 		e.acctList = append(e.acctList, a)
 	}
 	j.acct = a
-	e.fair.Add(key)
 	j.proj = e.project(j.Project)
 	j.class = sched.ClassOf(e.cfg.FairShare.OrgKind[j.Org])
 }
@@ -417,7 +417,7 @@ func (e *Engine) project(name string) *project {
 // flush charges an account's running use up to at into the fair tree.
 func (e *Engine) flush(a *account, at time.Time) {
 	if !a.last.IsZero() && at.After(a.last) && a.running > 0 {
-		e.fair.Charge(a.key, float64(a.running)/1000*at.Sub(a.last).Seconds(), at)
+		e.fair.ChargeLeaf(a.leaf, float64(a.running)/1000*at.Sub(a.last).Seconds(), at)
 	}
 	if at.After(a.last) {
 		a.last = at

@@ -132,13 +132,25 @@ func (t *FairTree) decay(x *acct, now int64) {
 // ranked at the next Rank.
 func (t *FairTree) Add(a Account) { t.leaf(a) }
 
+// Leaf is an account's place in a tree: a handle for ChargeLeaf, which
+// then needs no lookup by the account's three names.
+type Leaf struct{ a *acct }
+
+// Leaf returns a's place (creating it, as Add does).
+func (t *FairTree) Leaf(a Account) Leaf { return Leaf{t.leaf(a)} }
+
 // Charge records accelerator-seconds of use by a at time now, on the
 // account and every level above it.
 func (t *FairTree) Charge(a Account, accelSeconds float64, now time.Time) {
+	t.ChargeLeaf(t.Leaf(a), accelSeconds, now)
+}
+
+// ChargeLeaf is Charge for the account whose Leaf l is (from this tree).
+func (t *FairTree) ChargeLeaf(l Leaf, accelSeconds float64, now time.Time) {
 	s := now.Unix()
 	// The leaf keeps its path: no key strings built per charge (the
 	// twin charges on every start and end).
-	for _, x := range t.leaf(a).path {
+	for _, x := range l.a.path {
 		t.decay(x, s)
 		x.usage += accelSeconds
 	}
