@@ -92,13 +92,16 @@ type ReplayConfig struct {
 	Clock func() time.Time
 }
 
-// running is the simulator's record of an active job.
+// running is the simulator's record of a job from arrival to end: waiting
+// or, when active, running (one record and one map entry per job, not
+// one per state).
 type running struct {
 	id      core.JobID
 	arr     Arrival
 	start   time.Duration
 	end     time.Duration
 	site    int
+	active  bool // started and not yet ended
 	timeout bool
 	requeue bool   // preempted: the run ends early and the job waits again
 	gen     uint32 // bumped when taken out of the end heap early
@@ -237,8 +240,9 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 	var (
 		now      time.Duration
 		ends     endHeap
-		active   = map[core.JobID]*running{}
-		waiting  = map[core.JobID]Arrival{}
+		jobs     = map[core.JobID]*running{} // waiting and active
+		nWaiting int
+		nActive  int
 		nextID   core.JobID
 		next     Arrival
 		haveNext bool
@@ -270,13 +274,15 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 	finish := func(r *running, state core.State, requeue bool) {
 		eng.Apply(engine.Ended{ID: r.id, State: state, At: Epoch.Add(now), Requeue: requeue})
 		st.events++
-		delete(active, r.id)
+		r.active = false
+		nActive--
 		st.released(r, now)
 		if requeue {
-			waiting[r.id] = r.arr
+			nWaiting++
 			st.requeued(r)
 			return
 		}
+		delete(jobs, r.id)
 		st.ended(r, now, state, cfg.JobsOut)
 	}
 
@@ -310,7 +316,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 			break
 		}
 		for nextSamp <= t {
-			st.sample(nextSamp, eng, len(waiting))
+			st.sample(nextSamp, eng, nWaiting)
 			nextSamp += sample
 		}
 		st.advance(t)
@@ -345,8 +351,8 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 			st.events++
 			if o.down {
 				var lost []*running
-				for _, r := range active {
-					if r.site == o.site {
+				for _, r := range jobs {
+					if r.active && r.site == o.site {
 						lost = append(lost, r)
 					}
 				}
@@ -363,7 +369,8 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		for haveNext && next.Submit <= now {
 			nextID++
 			a := next
-			waiting[nextID] = a
+			jobs[nextID] = &running{id: nextID, arr: a}
+			nWaiting++
 			eng.Apply(engine.Submitted{Job: coreJob(nextID, a)})
 			st.submitted(a)
 			st.events++
@@ -394,16 +401,18 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		for _, in := range intents {
 			switch in := in.(type) {
 			case engine.Start:
-				a, ok := waiting[in.ID]
-				if !ok {
+				r, ok := jobs[in.ID]
+				if !ok || r.active {
 					return nil, fmt.Errorf("replay: engine started unknown job %d", in.ID)
 				}
-				delete(waiting, in.ID)
-				r := &running{id: in.ID, arr: a, start: now, end: now + a.Duration, site: siteIdx[in.Alloc.Site]}
+				nWaiting--
+				a := r.arr
+				r.start, r.end, r.site, r.timeout, r.requeue = now, now+a.Duration, siteIdx[in.Alloc.Site], false, false
 				if a.Walltime > 0 && a.Duration > a.Walltime {
 					r.end, r.timeout = now+a.Walltime, true
 				}
-				active[in.ID] = r
+				r.active = true
+				nActive++
 				ends.push(r)
 				eng.Apply(engine.Started{ID: in.ID, Alloc: in.Alloc, At: Epoch.Add(now)})
 				st.events++
@@ -411,7 +420,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 			case engine.Preempt:
 				// Stopped after the grace period; the run is lost and the
 				// job waits again.
-				if r, ok := active[in.ID]; ok {
+				if r, ok := jobs[in.ID]; ok && r.active {
 					ends.remove(r)
 					r.end, r.timeout, r.requeue = now+in.Grace, false, true
 					ends.push(r)
@@ -425,8 +434,8 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		end = cfg.Horizon
 	}
 	st.advance(end)
-	st.sample(end, eng, len(waiting))
-	st.res.Unfinished = len(waiting) + len(active)
+	st.sample(end, eng, nWaiting)
+	st.res.Unfinished = nWaiting + nActive
 	st.finish(end)
 	if cfg.Clock != nil {
 		st.res.WallSeconds = cfg.Clock().Sub(wallStart).Seconds()
