@@ -149,6 +149,13 @@ var FGDMix = MixOptions{Coverage: 1}
 // it allocates more of the cluster than FGDMix (docs/PERFORMANCE.md).
 var GigafactoryMix = MixOptions{Coverage: 1, DemandExponent: 0.5, Memory: true}
 
+// GigafactoryPlaceMix is the mix of the gigafactory policy in the openb
+// placement experiment (internal/sim, PlaceGigafactory): request types by
+// count, memory part of a type. Combined with GigafactoryTuning it beat
+// GigafactoryMix there (95.36% vs 95.29% with the same tuning; see
+// FragTuning and docs/PERFORMANCE.md).
+var GigafactoryPlaceMix = MixOptions{Coverage: 1, Memory: true}
+
 // MixOf counts the request types in reqs (by devices, share, CPU, model,
 // and memory when opts.Memory) and keeps the most common ones covering
 // opts.Coverage of them, renormalised. Host-only requests are left out:
@@ -333,6 +340,15 @@ func (a fragFit) less(b fragFit) bool {
 	return a.cpuLeft < b.cpuLeft
 }
 
+// lessDeviceFirst is less with the chosen devices' capacity left compared
+// first.
+func (a fragFit) lessDeviceFirst(b fragFit) bool {
+	if a.devLeft != b.devLeft {
+		return a.devLeft < b.devLeft
+	}
+	return a.less(b)
+}
+
 // BestFit places r on the node and devices left with the least free
 // accelerator capacity (then device capacity, then CPU); lowest index wins
 // ties. ok is false when r fits nowhere.
@@ -357,8 +373,51 @@ func BestFit(nodes []NodeFree, r NodeRequest) (c NodeChoice, ok bool) {
 // FragAware places r where the mix's fragmentation grows least (FGD), ties
 // broken as BestFit. ok is false when r fits nowhere.
 func FragAware(nodes []NodeFree, r NodeRequest, m RequestMix) (NodeChoice, bool) {
-	return fragAware(nodes, r, m, nil)
+	return fragAware(nodes, r, m, nil, FragTuning{})
 }
+
+// FragAwareTuned is FragAware with a tuning (FragTuning{} = FragAware).
+func FragAwareTuned(nodes []NodeFree, r NodeRequest, m RequestMix, t FragTuning) (NodeChoice, bool) {
+	return fragAware(nodes, r, m, nil, t)
+}
+
+// FragTuning adjusts FragAware's choice between candidates. The zero value
+// is plain FGD: the least fragmentation increase, float-rounding ties
+// (fragEps) broken by the tighter fit.
+//
+// Measured on the openb placement experiment (130% demand, seeds 42-51,
+// mean allocation ratio; plain FGD ordering with GigafactoryMix: 95.14%):
+//
+//   - Tie (thousandths of an accelerator): fragmentation increases within
+//     Tie of the best are equal, and the tighter fit decides. FGD's score
+//     is an expectation over a mix; differences of a hundredth of a GPU are
+//     noise against it, while packing the fuller node keeps whole devices
+//     and whole nodes free for what comes. Tie 3: 95.12%, 10: 95.29%,
+//     20: 95.24%, 50: 95.24%.
+//   - NodeLeftWeight: adds this times the accelerator thousandths the node
+//     keeps free to the score, a soft best-fit pull outside the tie band.
+//     0.01 (with Tie 10, types by count): 95.32%; 0.03: 95.25%.
+//   - DeviceFirst: the tie-break ladder compares the capacity left on the
+//     chosen devices before the node's, so a share goes onto the
+//     already-shared device it fits best (0.5/0.25 shares stack on one
+//     device instead of opening a new one). With the two above: 95.36%.
+//
+// Tried and dropped (same experiment): capping a type's usable capacity by
+// how many instances the node's CPU and memory can host (94.90-94.93%);
+// counting the remainder of repeated shares on a device as fragment
+// (95.04%); leaving the most CPU per free accelerator as the tie-break
+// (95.00-95.15%), and the least (93.08%); mixes weighted by
+// accelerators^e for e in 0..1 (94.81-95.14% without tuning); dropping rare
+// types (coverage 0.9/0.97: 95.10%).
+type FragTuning struct {
+	Tie            float64 // thousandths of an accelerator; 0 = fragEps
+	NodeLeftWeight float64 // score per thousandth the node keeps free
+	DeviceFirst    bool    // tie-break: device capacity left before node's
+}
+
+// GigafactoryTuning is the gigafactory policy's tuning in the openb
+// placement experiment.
+var GigafactoryTuning = FragTuning{Tie: 10, NodeLeftWeight: 0.01, DeviceFirst: true}
 
 // fragEps treats fragmentation changes closer than this (in thousandths of
 // an accelerator) as equal, so float rounding cannot decide a placement.
@@ -366,7 +425,15 @@ const fragEps = 1e-6
 
 // fragAware is FragAware with an optional cache of each node's current
 // fragmentation (before[i]; NaN = unknown).
-func fragAware(nodes []NodeFree, r NodeRequest, m RequestMix, before []float64) (c NodeChoice, ok bool) {
+func fragAware(nodes []NodeFree, r NodeRequest, m RequestMix, before []float64, t FragTuning) (c NodeChoice, ok bool) {
+	eps := fragEps
+	if t.Tie > eps {
+		eps = t.Tie
+	}
+	less := fragFit.less
+	if t.DeviceFirst {
+		less = fragFit.lessDeviceFirst
+	}
 	var best fragFit
 	var buf [][]int
 	var scratch []core.Milli
@@ -391,8 +458,11 @@ func fragAware(nodes []NodeFree, r NodeRequest, m RequestMix, before []float64) 
 			after.Take(r, devs)
 			delta := m.Fragmentation(&after) - b
 			f := fragFitOf(n, r, devs)
-			better := !ok || delta < c.Score-fragEps ||
-				(delta <= c.Score+fragEps && f.less(best))
+			if t.NodeLeftWeight != 0 {
+				delta += t.NodeLeftWeight * float64(f.nodeLeft)
+			}
+			better := !ok || delta < c.Score-eps ||
+				(delta <= c.Score+eps && less(f, best))
 			if better {
 				c, best, ok = NodeChoice{Node: i, Devices: append([]int(nil), devs...), Score: delta}, f, true
 			}
@@ -407,6 +477,7 @@ func fragAware(nodes []NodeFree, r NodeRequest, m RequestMix, before []float64) 
 type FragIndex struct {
 	Nodes      []NodeFree
 	RequestMix RequestMix
+	Tuning     FragTuning // zero: plain FragAware
 	before     []float64
 }
 
@@ -421,7 +492,7 @@ func NewFragIndex(nodes []NodeFree, m RequestMix) *FragIndex {
 
 // Choose returns FragAware's choice for r without committing it.
 func (x *FragIndex) Choose(r NodeRequest) (NodeChoice, bool) {
-	return fragAware(x.Nodes, r, x.RequestMix, x.before)
+	return fragAware(x.Nodes, r, x.RequestMix, x.before, x.Tuning)
 }
 
 // Take commits r on the chosen node and devices.

@@ -166,3 +166,28 @@ func TestFragIndexMatchesFragAware(t *testing.T) {
 	}
 	idx.Release(NodeChoice{Node: 0, Devices: []int{0}}, NodeRequest{Devices: 1, PerDevice: 0})
 }
+
+func TestFragAwareTuned(t *testing.T) {
+	nodes := []NodeFree{
+		{Free: []core.Milli{500, 1000, 1000}, CPUMilli: 8000, MemMiB: 1000},
+		{Free: []core.Milli{1000, 1000}, CPUMilli: 8000, MemMiB: 1000},
+	}
+	r := NodeRequest{Devices: 1, PerDevice: 500, CPUMilli: 1000}
+	mix := MixOf([]NodeRequest{r}, FGDMix)
+	// Every change within the tie band: the tighter node wins...
+	c, ok := FragAwareTuned(nodes, r, mix, FragTuning{Tie: 1e9})
+	if !ok || c.Node != 1 {
+		t.Fatalf("node-first ladder chose %+v", c)
+	}
+	// ...unless the devices' fit comes first: the half-used device.
+	c, ok = FragAwareTuned(nodes, r, mix, FragTuning{Tie: 1e9, DeviceFirst: true})
+	if !ok || c.Node != 0 || c.Devices[0] != 0 {
+		t.Fatalf("device-first ladder chose %+v", c)
+	}
+	// The zero tuning is FragAware.
+	a, _ := FragAware(nodes, r, mix)
+	b, _ := FragAwareTuned(nodes, r, mix, FragTuning{})
+	if a.Node != b.Node || a.Devices[0] != b.Devices[0] {
+		t.Fatalf("FragAware %+v, zero tuning %+v", a, b)
+	}
+}

@@ -14,7 +14,7 @@ import (
 const (
 	PlaceBestFit     = "bestfit"     // sched.BestFit
 	PlaceFGD         = "fgd"         // sched.FragAware with the FGD artifact's mix
-	PlaceGigafactory = "gigafactory" // sched.FragAware with sched.GigafactoryMix
+	PlaceGigafactory = "gigafactory" // sched.FragAwareTuned: sched.GigafactoryPlaceMix, sched.GigafactoryTuning
 )
 
 // PlacementConfig is the FGD artifact's experiment: pods, in an order drawn
@@ -110,7 +110,9 @@ func RunPlacement(cfg PlacementConfig) ([]PlacementResult, error) {
 	for i, pol := range cfg.Policies {
 		opts := sched.GigafactoryMix
 		switch pol {
-		case PlaceBestFit, PlaceGigafactory:
+		case PlaceBestFit:
+		case PlaceGigafactory:
+			opts = sched.GigafactoryPlaceMix
 		case PlaceFGD:
 			opts = sched.FGDMix
 		default:
@@ -152,6 +154,9 @@ func cloneNodes(ns []sched.NodeFree) []sched.NodeFree {
 func placeAll(nodes []sched.NodeFree, pods []trace.Job, policy string, mix sched.RequestMix) PlacementSeed {
 	s := PlacementSeed{Pods: len(pods)}
 	idx := sched.NewFragIndex(nodes, mix)
+	if policy == PlaceGigafactory {
+		idx.Tuning = sched.GigafactoryTuning
+	}
 	var alloc core.Milli
 	var requested core.Milli
 	for _, p := range pods {
