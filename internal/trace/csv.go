@@ -34,35 +34,11 @@ func NewCSV(r io.Reader, opts Options) (*CSV, error) {
 
 // OpenCSV opens a canonical CSV trace file (".gz" allowed).
 func OpenCSV(path string, opts Options) (*CSV, error) {
-	f, c, err := openFile(path)
-	if err != nil {
-		return nil, err
-	}
-	r, err := NewCSV(f, opts)
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	r.closer = c
-	return r, nil
+	return openReader(path, opts, NewCSV)
 }
 
 // Next returns the next job in file order.
-func (c *CSV) Next() (Job, error) {
-	for {
-		rec, err := c.next()
-		if err != nil {
-			return Job{}, err
-		}
-		j, err := c.parse(rec)
-		if err == nil {
-			return j, nil
-		}
-		if ferr := c.fail(err); ferr != nil {
-			return Job{}, ferr
-		}
-	}
-}
+func (c *CSV) Next() (Job, error) { return c.nextJob(c.parse) }
 
 func (c *CSV) parse(rec []string) (Job, error) {
 	var j Job

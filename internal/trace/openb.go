@@ -104,35 +104,11 @@ func NewPods(r io.Reader, opts Options) (*Pods, error) {
 
 // OpenPods opens an openb pod list file (".gz" allowed).
 func OpenPods(path string, opts Options) (*Pods, error) {
-	f, c, err := openFile(path)
-	if err != nil {
-		return nil, err
-	}
-	p, err := NewPods(f, opts)
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	p.closer = c
-	return p, nil
+	return openReader(path, opts, NewPods)
 }
 
 // Next returns the next pod.
-func (p *Pods) Next() (Job, error) {
-	for {
-		rec, err := p.next()
-		if err != nil {
-			return Job{}, err
-		}
-		j, err := p.parse(rec)
-		if err == nil {
-			return j, nil
-		}
-		if ferr := p.fail(err); ferr != nil {
-			return Job{}, ferr
-		}
-	}
-}
+func (p *Pods) Next() (Job, error) { return p.nextJob(p.parse) }
 
 func (p *Pods) parse(rec []string) (Job, error) {
 	j := Job{Line: p.line, Name: p.field(rec, "name"), Model: p.field(rec, "gpu_spec")}

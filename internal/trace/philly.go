@@ -32,35 +32,11 @@ func NewPhilly(r io.Reader, opts Options) (*Philly, error) {
 
 // OpenPhilly opens a Philly job table file (".gz" allowed).
 func OpenPhilly(path string, opts Options) (*Philly, error) {
-	f, c, err := openFile(path)
-	if err != nil {
-		return nil, err
-	}
-	p, err := NewPhilly(f, opts)
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	p.closer = c
-	return p, nil
+	return openReader(path, opts, NewPhilly)
 }
 
 // Next returns the next job in file order.
-func (p *Philly) Next() (Job, error) {
-	for {
-		rec, err := p.next()
-		if err != nil {
-			return Job{}, err
-		}
-		j, err := p.parse(rec)
-		if err == nil {
-			return j, nil
-		}
-		if ferr := p.fail(err); ferr != nil {
-			return Job{}, ferr
-		}
-	}
-}
+func (p *Philly) Next() (Job, error) { return p.nextJob(p.parse) }
 
 func (p *Philly) parse(rec []string) (Job, error) {
 	ts := p.field(rec, "timestamp")

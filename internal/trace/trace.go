@@ -193,6 +193,43 @@ func (rs *rows) has(name string) bool { _, ok := rs.cols[name]; return ok }
 // Bad reports the rows skipped so far.
 func (rs *rows) Bad() BadRows { return rs.bad }
 
+// nextJob returns the next row that parse accepts, skipping and counting
+// bad rows (or failing on the first one in strict mode).
+func (rs *rows) nextJob(parse func([]string) (Job, error)) (Job, error) {
+	for {
+		rec, err := rs.next()
+		if err != nil {
+			return Job{}, err
+		}
+		j, err := parse(rec)
+		if err == nil {
+			return j, nil
+		}
+		if ferr := rs.fail(err); ferr != nil {
+			return Job{}, ferr
+		}
+	}
+}
+
+func (rs *rows) setCloser(c io.Closer) { rs.closer = c }
+
+// openReader opens path (".gz" allowed) and reads it with newReader; the
+// reader closes the file when closed.
+func openReader[T interface{ setCloser(io.Closer) }](path string, opts Options, newReader func(io.Reader, Options) (T, error)) (T, error) {
+	var zero T
+	f, c, err := openFile(path)
+	if err != nil {
+		return zero, err
+	}
+	r, err := newReader(f, opts)
+	if err != nil {
+		c.Close()
+		return zero, fmt.Errorf("%s: %w", path, err)
+	}
+	r.setCloser(c)
+	return r, nil
+}
+
 // Close closes the underlying file when the reader opened it.
 func (rs *rows) Close() error {
 	if rs.closer != nil {
