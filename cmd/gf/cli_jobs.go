@@ -288,10 +288,7 @@ func showCommand() *command {
 		summary: "show everything about a job, and its events",
 		usage:   "JOB",
 		run: func(ctx context.Context, env *cliEnv, args []string) error {
-			if len(args) != 1 {
-				return errUsage
-			}
-			id, err := parseJobID(env, args[0])
+			id, err := oneJob(env, args)
 			if err != nil {
 				return err
 			}
@@ -516,10 +513,7 @@ func logsCommand() *command {
 			fs.Int64Var(&o.offset, "offset", 0, "start at this byte offset")
 		},
 		run: func(ctx context.Context, env *cliEnv, args []string) error {
-			if len(args) != 1 {
-				return errUsage
-			}
-			id, err := parseJobID(env, args[0])
+			id, err := oneJob(env, args)
 			if err != nil {
 				return err
 			}
@@ -551,10 +545,7 @@ func explainCommand() *command {
 		summary: "explain why a job waits, when it should start and what its priority is made of",
 		usage:   "JOB",
 		run: func(ctx context.Context, env *cliEnv, args []string) error {
-			if len(args) != 1 {
-				return errUsage
-			}
-			id, err := parseJobID(env, args[0])
+			id, err := oneJob(env, args)
 			if err != nil {
 				return err
 			}

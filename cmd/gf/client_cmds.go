@@ -111,6 +111,14 @@ func withClient(env *cliEnv, f func(c *client.Client) error) error {
 	return err
 }
 
+// oneJob reads the single JOB argument of show, logs and explain.
+func oneJob(env *cliEnv, args []string) (core.JobID, error) {
+	if len(args) != 1 {
+		return 0, errUsage
+	}
+	return parseJobID(env, args[0])
+}
+
 // parseJobID reads a job id as users write it: "42".
 func parseJobID(env *cliEnv, s string) (core.JobID, error) {
 	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
