@@ -502,39 +502,14 @@ func (d *Daemon) Recover(ctx context.Context) error {
 				continue
 			}
 		}
-		got := map[core.JobID]driver.Update{}
-		for _, u := range updates {
-			got[u.JobID] = u
-		}
-		for _, j := range list {
-			u, ok := got[j.ID]
-			if !ok {
-				u = driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed, Reason: ReasonRestarted, Time: d.clock()}
-			}
-			if u.State == core.StateRunning || u.State == core.StateStarting {
-				d.active[j.ID] = j
-				d.eng.Apply(engine.Submitted{Job: j})
-				if j.Alloc != nil {
-					at := j.SubmitTime
-					if j.StartTime != nil {
-						at = *j.StartTime
-					}
-					d.eng.Apply(engine.Started{ID: j.ID, Alloc: *j.Alloc, At: at})
-				}
-				if j.State != core.StateRunning {
-					d.handleUpdate(ctx, u)
-				}
-				continue
-			}
-			d.finish(ctx, j, u, causeEnded)
-		}
+		d.adopted(ctx, list, updates)
 	}
 	d.log.Info("recovered", "unfinished", len(jobs))
 	return nil
 }
 
-// holdUnadopted tells the engine a job still holds its allocation while
-// its adoption is pending.
+// holdUnadopted tells the engine a job holds its allocation: while its
+// adoption is pending, and once adopted (applying it twice is harmless).
 func (d *Daemon) holdUnadopted(j core.Job) {
 	d.active[j.ID] = j
 	d.eng.Apply(engine.Submitted{Job: j})
@@ -562,23 +537,32 @@ func (d *Daemon) retryAdoption(ctx context.Context) {
 			continue
 		}
 		delete(d.unadopted, site)
-		got := map[core.JobID]driver.Update{}
-		for _, u := range updates {
-			got[u.JobID] = u
+		d.adopted(ctx, list, updates)
+	}
+}
+
+// adopted applies what a driver's Adopt said of jobs that were starting or
+// running: a followed job holds its allocation again, an ended one is
+// recorded, one the driver does not know failed with ReasonRestarted
+// (requeued when its spec allows).
+func (d *Daemon) adopted(ctx context.Context, list []core.Job, updates []driver.Update) {
+	got := map[core.JobID]driver.Update{}
+	for _, u := range updates {
+		got[u.JobID] = u
+	}
+	for _, j := range list {
+		u, ok := got[j.ID]
+		if !ok {
+			u = driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed, Reason: ReasonRestarted, Time: d.clock()}
 		}
-		for _, j := range list {
-			u, ok := got[j.ID]
-			if !ok {
-				u = driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed, Reason: ReasonRestarted, Time: d.clock()}
+		if u.State == core.StateRunning || u.State == core.StateStarting {
+			d.holdUnadopted(j)
+			if j.State != core.StateRunning {
+				d.handleUpdate(ctx, u)
 			}
-			if u.State == core.StateRunning || u.State == core.StateStarting {
-				if j.State != core.StateRunning {
-					d.handleUpdate(ctx, u)
-				}
-				continue
-			}
-			d.finish(ctx, j, u, causeEnded)
+			continue
 		}
+		d.finish(ctx, j, u, causeEnded)
 	}
 }
 
