@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -18,11 +19,11 @@ import (
 
 // simulateFlags are gf simulate's own flags.
 type simulateFlags struct {
-	mode, trace, network, policy, seeds, scenario, classes, out string
-	demand, multiplier, load, moonshots                         float64
-	horizon, span, tick                                         time.Duration
-	maxJobs                                                     int
-	strict, noJobsCSV, deterministic                            bool
+	mode, trace, network, policy, seeds, scenario, classes, out, cpuProfile string
+	demand, multiplier, load, moonshots                                     float64
+	horizon, span, tick                                                     time.Duration
+	maxJobs                                                                 int
+	strict, noJobsCSV, deterministic                                        bool
 }
 
 // simulateCommand is `gf simulate`: the digital twin. It replays a trace
@@ -52,6 +53,7 @@ func simulateCommand() *command {
 			fs.StringVar(&f.out, "out", "sim-out", "output directory: summary.json, timing.json, jobs.csv, timeseries.csv, report.html")
 			fs.BoolVar(&f.strict, "strict", false, "stop at the first bad trace row (default: skip, count and report them)")
 			fs.BoolVar(&f.noJobsCSV, "no-jobs-csv", false, "do not write jobs.csv (runs of millions of jobs)")
+			fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to FILE (go tool pprof FILE)")
 			fs.BoolVar(&f.deterministic, "deterministic", false, "leave wall-clock figures out of summary.json (they stay in timing.json) so the same seed gives the same bytes")
 		},
 		run: func(ctx context.Context, env *cliEnv, args []string) error {
@@ -102,6 +104,17 @@ func runSimulate(ctx context.Context, env *cliEnv, f *simulateFlags) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	sum, err := sim.Run(opts)
 	if err != nil {

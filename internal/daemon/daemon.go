@@ -425,7 +425,7 @@ func (d *Daemon) Usage(ctx context.Context) (Usage, error) {
 	var u Usage
 	err := d.do(ctx, func(ctx context.Context) {
 		d.applyQueued()
-		u.Pending = len(d.eng.Pending())
+		u.Pending = d.eng.PendingCount()
 		u.Active = len(d.active)
 		for _, j := range d.active {
 			u.InUse += j.Alloc.Accelerators()

@@ -57,6 +57,11 @@ type Engine struct {
 	pass     uint64
 	epoch    uint64 // bumped when capacity returns within a pass
 	holdVer  uint64 // bumped when a hold is made or freed
+	// estDue is set by a pass that reprioritised: the estimated starts
+	// are out of date and are recomputed when someone reads them
+	// (ensureEstimates), at most once per PriorityInterval. A replay that
+	// never reads them never pays for them.
+	estDue bool
 	total    core.Milli
 	intents  []Intent
 }
@@ -718,7 +723,7 @@ func (e *Engine) Step(now time.Time) (intents []Intent, next time.Time) {
 	e.advanceReservations(now)
 	if !e.prioDone || now.Sub(e.lastPrio) >= e.cfg.PriorityInterval {
 		e.reprioritise(now)
-		defer e.estimate(now)
+		e.estDue = true
 	} else {
 		e.merge(now)
 	}

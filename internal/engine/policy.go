@@ -242,6 +242,15 @@ func (h *endHeap) Pop() any {
 	return x
 }
 
+// ensureEstimates brings the estimated starts up to date if a pass that
+// reprioritised left them due. Readers of w.est call it first.
+func (e *Engine) ensureEstimates() {
+	if e.estDue {
+		e.estDue = false
+		e.estimate(e.now)
+	}
+}
+
 // estimate sets every pending job's estimated start by simulating the
 // queue in priority order on per-pool accelerator counts, with running
 // jobs ending at their walltime (like `squeue --start`, without

@@ -235,6 +235,9 @@ func (f *Federation) route(now time.Time, changed bool) {
 			j.req.Site = r.site // classify (resubmit, requeue) resets the request
 		}
 	}
+	if f.rcfg.MaxSlip > 0 {
+		e.ensureEstimates()
+	}
 	for _, j := range e.order {
 		if !changed && f.rcfg.MaxSlip <= 0 {
 			break // every job in the order was routed when it was fresh

@@ -62,6 +62,7 @@ func (e *Engine) status(j *job, rank int) Status {
 	if j.State != core.StatePending {
 		return s
 	}
+	e.ensureEstimates()
 	w := j.wt()
 	if !w.est.IsZero() {
 		est := w.est

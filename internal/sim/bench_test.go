@@ -46,7 +46,13 @@ func BenchmarkEUReplay(b *testing.B) {
 	for _, s := range sites {
 		capacity += s.Totals()
 	}
-	mult := MultiplierFor(base, capacity, 0.9)
+	load := 0.9
+	if s := os.Getenv("GF_BENCH_LOAD"); s != "" {
+		if load, err = strconv.ParseFloat(s, 64); err != nil {
+			b.Fatal(err)
+		}
+	}
+	mult := MultiplierFor(base, capacity, load)
 	tick := time.Second // as gf simulate's --tick default
 	if s := os.Getenv("GF_BENCH_TICK"); s != "" {
 		tick, _ = time.ParseDuration(s)
