@@ -61,9 +61,9 @@ type Engine struct {
 	// are out of date and are recomputed when someone reads them
 	// (ensureEstimates), at most once per PriorityInterval. A replay that
 	// never reads them never pays for them.
-	estDue bool
-	total    core.Milli
-	intents  []Intent
+	estDue  bool
+	total   core.Milli
+	intents []Intent
 }
 
 // job is the engine's record of one job.
