@@ -71,7 +71,7 @@ type ClassResult struct {
 	held, waiting      float64 // accelerators now
 	devSum             float64
 	devN               int
-	waits, jcts        []float32
+	waits, jcts        samples
 	bsld               float64
 }
 
@@ -200,8 +200,8 @@ func (st *stats) ended(r *running, now time.Duration, state core.State, w io.Wri
 	bsld := max(1, jct/run)
 	// The samples are kept once, per class; the network's distribution is
 	// their union, gathered in finish (dist sorts, so order is moot).
-	c.waits = append(c.waits, float32(wait))
-	c.jcts = append(c.jcts, float32(jct))
+	c.waits.add(wait)
+	c.jcts.add(jct)
 	c.bsld += bsld
 	st.all.bsld += bsld
 	st.endedN++
@@ -298,15 +298,14 @@ func (st *stats) finish(end time.Duration) {
 	if st.fragN > 0 {
 		r.Fragmentation = round6(st.fragSum / float64(st.fragN))
 	}
-	union := func(pick func(c *ClassResult) []float32) []float32 {
-		xs := make([]float32, 0, st.endedN)
-		for _, c := range r.ByClass {
-			xs = append(xs, pick(c)...)
-		}
-		return xs
+	// The network's distribution is the classes' union, taken in name
+	// order so that the sums add up the same way every run.
+	var waits, jcts samples
+	for _, name := range sortedClasses(r.ByClass) {
+		waits.merge(&r.ByClass[name].waits)
+		jcts.merge(&r.ByClass[name].jcts)
 	}
-	r.Wait = dist(union(func(c *ClassResult) []float32 { return c.waits }))
-	r.JCT = dist(union(func(c *ClassResult) []float32 { return c.jcts }))
+	r.Wait, r.JCT = waits.dist(), jcts.dist()
 	if n := st.endedN; n > 0 {
 		r.BoundedSlowdown = round6(st.all.bsld / float64(n))
 	}
@@ -315,8 +314,8 @@ func (st *stats) finish(end time.Duration) {
 		delivered += c.delivered
 	}
 	for _, c := range r.ByClass {
-		c.Wait, c.JCT = dist(c.waits), dist(c.jcts)
-		if n := len(c.waits); n > 0 {
+		c.Wait, c.JCT = c.waits.dist(), c.jcts.dist()
+		if n := c.waits.n; n > 0 {
 			c.BoundedSlowdown = round6(c.bsld / float64(n))
 		}
 		if st.offered > 0 {
@@ -328,24 +327,17 @@ func (st *stats) finish(end time.Duration) {
 		if c.devN > 0 {
 			c.FairShareDeviation = round6(c.devSum / float64(c.devN))
 		}
-		c.waits, c.jcts = nil, nil
+		c.waits, c.jcts = samples{}, samples{}
 	}
 }
 
-// dist summarises xs (sorted in place).
-func dist(xs []float32) Dist {
-	if len(xs) == 0 {
-		return Dist{}
+func sortedClasses(m map[string]*ClassResult) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
 	}
-	slices.Sort(xs)
-	var sum float64
-	for _, x := range xs {
-		sum += float64(x)
-	}
-	q := func(p float64) float64 {
-		return float64(xs[int(math.Ceil(p*float64(len(xs))))-1])
-	}
-	return Dist{Mean: round6(sum / float64(len(xs))), P50: round6(q(0.5)), P90: round6(q(0.9)), P99: round6(q(0.99))}
+	slices.Sort(ks)
+	return ks
 }
 
 // quantile is the nearest-rank p-quantile of sorted xs.
