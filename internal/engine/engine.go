@@ -42,6 +42,7 @@ type Engine struct {
 	accounts map[sched.Account]*account
 	acctList []*account
 	projects map[string]*project
+	projList []*project // projects in creation order, for flushing them all
 	classes  map[string]core.Milli // accelerators held per org class
 	// preemptible holds the placed preemptible jobs: the candidates for
 	// preemption, kept apart so that looking for victims does not walk
@@ -79,6 +80,7 @@ type job struct {
 	prio    float64
 	rank    int // position among pending at the last merge
 	pl      sched.Placement
+	plMilli core.Milli // pl.Milli(), kept: release needs it per end
 	start   time.Time
 	hold    *hold
 	placed  bool
@@ -363,8 +365,8 @@ func samePlacement(a, b sched.Placement) bool {
 func (e *Engine) hold(j *job, pl sched.Placement, at time.Time) {
 	end := at.Add(j.wall).Unix()
 	e.cluster.Commit(&pl, end)
-	j.pl, j.placed = pl, true
 	m := pl.Milli()
+	j.pl, j.placed, j.plMilli = pl, true, m
 	e.flush(j.acct, at)
 	j.acct.running += m
 	p := j.proj
@@ -387,9 +389,11 @@ func (e *Engine) release(j *job, at time.Time) {
 			at = j.start
 		}
 	}
-	m := j.pl.Milli()
+	m := j.plMilli
 	e.cluster.Release(&j.pl)
-	delete(e.preemptible, j.ID)
+	if len(e.preemptible) > 0 {
+		delete(e.preemptible, j.ID)
+	}
 	j.placed = false
 	j.pl = sched.Placement{}
 	if j.charged {
@@ -415,6 +419,7 @@ func (e *Engine) project(name string) *project {
 	if p == nil {
 		p = &project{}
 		e.projects[name] = p
+		e.projList = append(e.projList, p)
 	}
 	return p
 }
@@ -530,8 +535,8 @@ func (e *Engine) reprioritise(now time.Time) {
 	for _, a := range e.acctList {
 		e.flush(a, now)
 	}
-	for _, name := range sortedKeys(e.projects) {
-		e.flushProject(e.projects[name], now)
+	for _, p := range e.projList {
+		e.flushProject(p, now)
 	}
 	if e.rankFair() {
 		e.fair.Rank(now)
@@ -573,15 +578,6 @@ func (e *Engine) reprioritise(now time.Time) {
 		}
 	}
 	e.lastPrio, e.prioDone = now, true
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }
 
 func (e *Engine) priorityInput(j *job) sched.PriorityInput {

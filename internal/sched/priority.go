@@ -74,6 +74,8 @@ type FairTree struct {
 	nodes  map[string]*acct
 	users  int
 	dirty  bool
+	// decays caches decayFactor for small steps (0 = not yet computed).
+	decays [256]float64
 }
 
 // NewFairTree returns an empty tree under cfg.
@@ -119,10 +121,25 @@ func (t *FairTree) leaf(a Account) *acct {
 	return u
 }
 
+// decayFactor is 2^(-dt/half-life). Charges come every few seconds of
+// virtual time, so the factors for the first 256 seconds are computed once
+// (the same values math.Exp2 gives each time).
+func (t *FairTree) decayFactor(dt int64) float64 {
+	if dt < int64(len(t.decays)) {
+		if f := t.decays[dt]; f != 0 {
+			return f
+		}
+		f := math.Exp2(-float64(dt) / t.cfg.HalfLife.Seconds())
+		t.decays[dt] = f
+		return f
+	}
+	return math.Exp2(-float64(dt) / t.cfg.HalfLife.Seconds())
+}
+
 func (t *FairTree) decay(x *acct, now int64) {
 	if now > x.stamp {
 		if x.usage != 0 {
-			x.usage *= math.Exp2(-float64(now-x.stamp) / t.cfg.HalfLife.Seconds())
+			x.usage *= t.decayFactor(now - x.stamp)
 		}
 		x.stamp = now
 	}
