@@ -42,7 +42,7 @@ type Engine struct {
 	accounts map[sched.Account]*account
 	acctList []*account
 	projects map[string]*project
-	projList []*project // projects in creation order, for flushing them all
+	projList []*project            // projects in creation order, for flushing them all
 	classes  map[string]core.Milli // accelerators held per org class
 	// preemptible holds the placed preemptible jobs: the candidates for
 	// preemption, kept apart so that looking for victims does not walk
