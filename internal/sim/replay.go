@@ -163,6 +163,17 @@ func (h *endHeap) push(r *running) {
 	es[i] = x
 }
 
+// runs returns the runs in the heap (in no particular order).
+func (h *endHeap) runs() []*running {
+	rs := make([]*running, 0, h.live)
+	for i := range h.es {
+		if e := &h.es[i]; e.gen == e.r.gen {
+			rs = append(rs, e.r)
+		}
+	}
+	return rs
+}
+
 // pop takes out the first run; the heap must not be empty (peek first).
 func (h *endHeap) pop() *running {
 	r, _ := h.peek()
@@ -238,9 +249,12 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 	}
 
 	var (
-		now      time.Duration
-		ends     endHeap
-		jobs     = map[core.JobID]*running{} // waiting and active
+		now  time.Duration
+		ends endHeap
+		// waiting holds the jobs not running; a running job is reached
+		// through its entry in ends (a map entry per running job cost a
+		// lookup, an insert and a delete per job, on a map of 160,000).
+		waiting  = map[core.JobID]*running{}
 		nWaiting int
 		nActive  int
 		nextID   core.JobID
@@ -279,10 +293,10 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		st.released(r, now)
 		if requeue {
 			nWaiting++
+			waiting[r.id] = r
 			st.requeued(r)
 			return
 		}
-		delete(jobs, r.id)
 		st.ended(r, now, state, cfg.JobsOut)
 	}
 
@@ -351,7 +365,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 			st.events++
 			if o.down {
 				var lost []*running
-				for _, r := range jobs {
+				for _, r := range ends.runs() {
 					if r.active && r.site == o.site {
 						lost = append(lost, r)
 					}
@@ -369,7 +383,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		for haveNext && next.Submit <= now {
 			nextID++
 			a := next
-			jobs[nextID] = &running{id: nextID, arr: a}
+			waiting[nextID] = &running{id: nextID, arr: a}
 			nWaiting++
 			eng.Apply(engine.Submitted{Job: coreJob(nextID, a)})
 			st.submitted(a)
@@ -398,13 +412,15 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		if !w.IsZero() {
 			wake = w.Sub(Epoch)
 		}
+		var active map[core.JobID]*running // running jobs by id, built for a Preempt
 		for _, in := range intents {
 			switch in := in.(type) {
 			case engine.Start:
-				r, ok := jobs[in.ID]
+				r, ok := waiting[in.ID]
 				if !ok || r.active {
 					return nil, fmt.Errorf("replay: engine started unknown job %d", in.ID)
 				}
+				delete(waiting, in.ID)
 				nWaiting--
 				a := r.arr
 				r.start, r.end, r.site, r.timeout, r.requeue = now, now+a.Duration, siteIdx[in.Alloc.Site], false, false
@@ -420,7 +436,13 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 			case engine.Preempt:
 				// Stopped after the grace period; the run is lost and the
 				// job waits again.
-				if r, ok := jobs[in.ID]; ok && r.active {
+				if active == nil {
+					active = map[core.JobID]*running{}
+					for _, r := range ends.runs() {
+						active[r.id] = r
+					}
+				}
+				if r, ok := active[in.ID]; ok && r.active {
 					ends.remove(r)
 					r.end, r.timeout, r.requeue = now+in.Grace, false, true
 					ends.push(r)
