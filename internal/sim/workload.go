@@ -190,9 +190,11 @@ type Synth struct {
 	moonN    int
 	tenants  []string // base tenant names, by first appearance in Base
 	classOf  map[string]string
-	// copies caches each base tenant's copies (name and class), so that
-	// drawing one costs no string building per job.
-	copies map[string][]tenantCopy
+	// tenantAt is the index of each base job's tenant, and copies that
+	// tenant's copies (name and class, made on first use), so that drawing
+	// one costs no string building nor hashing per job.
+	tenantAt []int32
+	copies   [][]tenantCopy
 }
 
 type tenantCopy struct{ name, class string }
@@ -226,7 +228,20 @@ func NewSynth(cfg SynthConfig) (*Synth, error) {
 		rng:     rand.New(rand.NewPCG(cfg.Seed, 0x5eed)),
 		rate:    cfg.Multiplier * float64(len(cfg.Base)) / span.Seconds(),
 		classOf: map[string]string{},
-		copies:  map[string][]tenantCopy{},
+	}
+	if cfg.TenantCopies > 1 {
+		idx := map[string]int32{}
+		s.tenantAt = make([]int32, len(cfg.Base))
+		for i := range cfg.Base {
+			t := cfg.Base[i].Tenant
+			k, ok := idx[t]
+			if !ok {
+				k = int32(len(s.copies))
+				idx[t] = k
+				s.copies = append(s.copies, make([]tenantCopy, cfg.TenantCopies))
+			}
+			s.tenantAt[i] = k
+		}
 	}
 	s.nextBase = s.exp(s.rate)
 	s.nextMoon = -1
@@ -268,16 +283,13 @@ func (s *Synth) Next() (Arrival, error) {
 		}, nil
 	}
 	s.nextBase += s.exp(s.rate)
-	b := s.cfg.Base[s.rng.IntN(len(s.cfg.Base))]
-	a := b
+	i := s.rng.IntN(len(s.cfg.Base))
+	b := &s.cfg.Base[i]
+	a := *b
 	a.Submit = at
 	if s.cfg.TenantCopies > 1 {
 		k := s.rng.IntN(s.cfg.TenantCopies)
-		cs := s.copies[b.Tenant]
-		if cs == nil {
-			cs = make([]tenantCopy, s.cfg.TenantCopies)
-			s.copies[b.Tenant] = cs
-		}
+		cs := s.copies[s.tenantAt[i]]
 		if cs[k].name == "" {
 			name := b.Tenant + "-" + strconv.Itoa(k)
 			cs[k] = tenantCopy{name, s.class(name)}
