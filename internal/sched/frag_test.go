@@ -191,3 +191,76 @@ func TestFragAwareTuned(t *testing.T) {
 		t.Fatalf("FragAware %+v, zero tuning %+v", a, b)
 	}
 }
+
+func TestFillWaste(t *testing.T) {
+	mix := RequestMix{
+		{NodeRequest: NodeRequest{Devices: 1, PerDevice: 470, CPUMilli: 8000}, Weight: 0.5},
+		{NodeRequest: NodeRequest{Devices: 1, PerDevice: 1000, CPUMilli: 12000}, Weight: 0.5},
+	}
+	w := mix.FillWaste(nil)
+	// 190 free: nothing fits. 530: a 0.47 leaves 60. A fresh device: half
+	// the time a whole pod (0 left), half the time 0.47 twice (60 left).
+	for f, want := range map[int]float64{0: 0, 190: 190, 469: 469, 530: 60, 940: 0, 1000: 30} {
+		if math.Abs(w[f]-want) > 1e-9 {
+			t.Errorf("FillWaste[%d] = %v, want %v", f, w[f], want)
+		}
+	}
+	// A node whose CPU hosts only the 0.47 type: a fresh device wastes 60.
+	n := freeNode("", 10000, 1<<20, 1000, 530, 190)
+	if got, want := mix.NodeFillWaste(&n), 60.0+60+190; math.Abs(got-want) > 1e-9 {
+		t.Errorf("NodeFillWaste = %v, want %v", got, want)
+	}
+	n.CPUMilli = 1000 // nothing fits: every free thousandth is waste
+	if got, want := mix.NodeFillWaste(&n), 1720.0; got != want {
+		t.Errorf("NodeFillWaste without CPU = %v, want %v", got, want)
+	}
+}
+
+// The fill term tells apart placements FGD scores alike: a 0.2 share on a
+// 0.8 hole leaves 0.6 (two 0.3 pods fill it exactly), on a 0.7 hole 0.5
+// (a 0.3 pod leaves 0.2 that nothing fills).
+func TestFragAwareFillWeight(t *testing.T) {
+	mix := RequestMix{
+		{NodeRequest: NodeRequest{Devices: 1, PerDevice: 300}, Weight: 0.5},
+		{NodeRequest: NodeRequest{Devices: 1, PerDevice: 1000}, Weight: 0.5},
+	}
+	nodes := []NodeFree{freeNode("", 8000, 1000, 800), freeNode("", 8000, 1000, 700)}
+	r := NodeRequest{Devices: 1, PerDevice: 200}
+	if c, ok := FragAwareTuned(nodes, r, mix, FragTuning{}); !ok || c.Node != 1 {
+		t.Fatalf("FGD tie should go to the tighter node: %+v", c)
+	}
+	if c, ok := FragAwareTuned(nodes, r, mix, FragTuning{FillWeight: 1}); !ok || c.Node != 0 {
+		t.Fatalf("fill term chose %+v, want node 0", c)
+	}
+}
+
+// The index's FillWaste cache gives the same choices as the uncached call.
+func TestFragIndexFillMatchesTuned(t *testing.T) {
+	mk := func() []NodeFree {
+		var ns []NodeFree
+		for i := 0; i < 10; i++ {
+			ns = append(ns, freeNode("", int64(12000+i*3000), 1<<16, 1000, 1000, 1000, 1000))
+		}
+		return ns
+	}
+	reqs := []NodeRequest{
+		{Devices: 1, PerDevice: 810, CPUMilli: 3000}, {Devices: 1, PerDevice: 1000, CPUMilli: 11000},
+		{Devices: 1, PerDevice: 470, CPUMilli: 12000}, {Devices: 1, PerDevice: 160, CPUMilli: 4000},
+		{Devices: 2, PerDevice: 1000, CPUMilli: 16000}, {CPUMilli: 8000},
+	}
+	mix := MixOf(reqs, GigafactoryPlaceMix)
+	plain, idx := mk(), NewFragIndex(mk(), mix)
+	idx.Tuning = GigafactoryTuning
+	for i := 0; i < 80; i++ {
+		r := reqs[(i*5)%len(reqs)]
+		a, okA := FragAwareTuned(plain, r, mix, GigafactoryTuning)
+		b, okB := idx.Choose(r)
+		if okA != okB || a.Node != b.Node || len(a.Devices) != len(b.Devices) || (okA && len(a.Devices) > 0 && a.Devices[0] != b.Devices[0]) {
+			t.Fatalf("step %d: FragAwareTuned %+v/%v, index %+v/%v", i, a, okA, b, okB)
+		}
+		if okA {
+			plain[a.Node].Take(r, a.Devices)
+			idx.Take(b, r)
+		}
+	}
+}
