@@ -90,6 +90,24 @@ type ReplayConfig struct {
 	// Clock reads the wall clock for the timing figures; nil = no timing
 	// (deterministic output). The core never reads it.
 	Clock func() time.Time
+	// Broker puts the federation broker in front of the engine, as the
+	// live daemon does (engine.NewFederation): each job is routed to one
+	// site by the broker (compute, residency, estimated start, price,
+	// carbon, fair-share headroom), then placed within it, and the jobs
+	// of a site that goes down are requeued and routed again. Without it,
+	// the engine places each job in any eligible pool of the network.
+	// The broker's capacity picture is rebuilt from every running job on
+	// each routing pass, so a broker replay costs more per pass with the
+	// number of running jobs.
+	Broker bool
+}
+
+// scheduler is what the replay drives: the engine, or the federation
+// (broker and engine) that the live daemon runs.
+type scheduler interface {
+	Apply(engine.Event)
+	Step(time.Time) ([]engine.Intent, time.Time)
+	Cluster() *sched.Cluster
 }
 
 // running is the simulator's record of a job from arrival to end: waiting
@@ -232,7 +250,10 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 	if cfg.Clock != nil {
 		wallStart = cfg.Clock()
 	}
-	eng := engine.New(ecfg, cfg.Sites)
+	var eng scheduler = engine.New(ecfg, cfg.Sites)
+	if cfg.Broker {
+		eng = engine.NewFederation(ecfg, engine.Routing{}, cfg.Sites)
+	}
 	st := newStats(cfg.Sites, cfg.Policy)
 
 	siteIdx := map[string]int{}
@@ -363,7 +384,9 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 			}
 			eng.Apply(engine.SiteChanged{Site: cfg.Sites[o.site].ID, State: state})
 			st.events++
-			if o.down {
+			// With the broker, the federation requeues the site's jobs
+			// (Requeue intents at the next pass), as live.
+			if o.down && !cfg.Broker {
 				var lost []*running
 				for _, r := range ends.runs() {
 					if r.active && r.site == o.site {
@@ -433,6 +456,20 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 				eng.Apply(engine.Started{ID: in.ID, Alloc: in.Alloc, At: Epoch.Add(now)})
 				st.events++
 				st.started(r, now)
+			case engine.Requeue:
+				// The site went down: the run is lost, the job waits
+				// again and the broker routes it elsewhere.
+				if active == nil {
+					active = map[core.JobID]*running{}
+					for _, r := range ends.runs() {
+						active[r.id] = r
+					}
+				}
+				if r, ok := active[in.ID]; ok && r.active {
+					ends.remove(r)
+					st.lost++
+					finish(r, core.StateFailed, true)
+				}
 			case engine.Preempt:
 				// Stopped after the grace period; the run is lost and the
 				// job waits again.

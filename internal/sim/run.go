@@ -41,6 +41,8 @@ type Options struct {
 	Span            time.Duration
 	MoonshotsPerDay float64
 	MaxJobs         int
+	// Broker routes jobs through the federation broker (ReplayConfig.Broker).
+	Broker bool
 
 	Out           string // directory; "" = write nothing
 	NoJobsCSV     bool   // skip jobs.csv (runs of millions of jobs)
@@ -292,6 +294,11 @@ func runReplay(opts Options) (*Summary, error) {
 		sum.Workload = &st
 		sum.Assumptions = append(sum.Assumptions, "trace replayed as recorded: submit times shifted so the first job arrives at 0; a job's run time is its recorded duration")
 	}
+	if opts.Broker {
+		sum.Assumptions = append(sum.Assumptions, "routing: the federation broker picks each job's site (as the live daemon does), the engine places it there; jobs on a site that goes down are requeued and routed again")
+	} else {
+		sum.Assumptions = append(sum.Assumptions, "routing: no broker; the engine places each job in any eligible pool of the network (first fit in pool order); jobs on a site that goes down fail, or wait again if preemptible")
+	}
 	horizon := opts.Horizon
 	var outages []Outage
 	if opts.Scenario != nil {
@@ -369,7 +376,7 @@ func runReplay(opts Options) (*Summary, error) {
 		res, err := Replay(ReplayConfig{
 			Sample: max(sampleSpan/400, time.Minute),
 			Policy: pol, Sites: opts.Sites, Jobs: stream, Outages: outages, Horizon: horizon, OrgKind: orgKind, Tick: opts.Tick, Mix: mix,
-			JobsOut: jobsOut, Progress: progress, Clock: opts.Clock,
+			JobsOut: jobsOut, Progress: progress, Clock: opts.Clock, Broker: opts.Broker,
 		})
 		if flush != nil {
 			if ferr := flush(); ferr != nil && err == nil {

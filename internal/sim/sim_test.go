@@ -122,6 +122,54 @@ func TestOutageFailsRunningJobs(t *testing.T) {
 	}
 }
 
+// With the broker in front, as live, the jobs of a site that goes down are
+// requeued and routed to the other site: none fails, each lost run comes
+// back, and every job still ends.
+func TestOutageWithBrokerRequeuesElsewhere(t *testing.T) {
+	// Real Philly jobs, arriving one every 7 s so that many run at once.
+	jobs := phillyHead(t, 500)
+	for i := range jobs {
+		jobs[i].Submit = time.Duration(i) * 7 * time.Second
+	}
+	sites := append(smallCluster(20), smallCluster(20)...)
+	sites[1].ID, sites[1].Country = "philly-2", "DE"
+	var csv bytes.Buffer
+	res, err := Replay(ReplayConfig{Policy: PolicyFIFO, Sites: sites, Jobs: NewSliceStream(jobs), Broker: true, JobsOut: &csv,
+		Outages: []Outage{{Site: "philly-2", At: 30 * time.Minute, For: 24 * time.Hour}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.LostRuns < 10 {
+		t.Fatalf("%d runs cut by the outage: the test lost its point", res.LostRuns)
+	}
+	if res.Failed != 0 || res.Completed+res.TimedOut != res.Jobs || res.Unfinished != 0 {
+		t.Fatalf("jobs %d completed %d failed %d unfinished %d: requeued jobs must run again", res.Jobs, res.Completed, res.Failed, res.Unfinished)
+	}
+	// Nothing starts on the site while it is down; jobs submitted before
+	// the outage that started after it ran on the other site.
+	down0, down1 := (30 * time.Minute).Seconds(), (24*time.Hour + 30*time.Minute).Seconds()
+	moved := 0
+	for _, l := range strings.Split(strings.TrimSpace(csv.String()), "\n") {
+		f := strings.Split(l, ",")
+		var sub, start float64
+		if err := json.Unmarshal([]byte(f[3]), &sub); err != nil {
+			t.Fatalf("row %q: %v", l, err)
+		}
+		if err := json.Unmarshal([]byte(f[4]), &start); err != nil {
+			t.Fatalf("row %q: %v", l, err)
+		}
+		if start >= down0 && start < down1 && f[6] != "philly" {
+			t.Fatalf("row %q: started on %s while it was down", l, f[6])
+		}
+		if sub < down0 && start >= down0 && f[6] == "philly" {
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Fatal("no job submitted before the outage ran on the other site after it")
+	}
+}
+
 // The same seed gives a byte-identical summary.json; wall-clock figures go
 // to timing.json.
 func TestSameSeedSameSummary(t *testing.T) {

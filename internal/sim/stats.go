@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
-	"github.com/gigafactory/gigafactory/internal/engine"
 )
 
 // PolicyResult is one policy's figures; it is what summary.json holds per
@@ -234,7 +233,7 @@ func (st *stats) ended(r *running, now time.Duration, state core.State, w io.Wri
 const JobsHeader = "id,tenant,class,submit_s,start_s,end_s,site,country,accelerators\n"
 
 // sample records the time series at t and the cluster's fragmentation.
-func (st *stats) sample(t time.Duration, eng *engine.Engine, queued int) {
+func (st *stats) sample(t time.Duration, eng scheduler, queued int) {
 	var used, capTot float64
 	run := 0
 	for i, s := range st.sites {
