@@ -42,7 +42,6 @@ type Engine struct {
 	accounts map[sched.Account]*account
 	acctList []*account
 	projects map[string]*project
-	projList []*project            // projects in creation order, for flushing them all
 	classes  map[string]core.Milli // accelerators held per org class
 	// preemptible holds the placed preemptible jobs: the candidates for
 	// preemption, kept apart so that looking for victims does not walk
@@ -419,7 +418,6 @@ func (e *Engine) project(name string) *project {
 	if p == nil {
 		p = &project{}
 		e.projects[name] = p
-		e.projList = append(e.projList, p)
 	}
 	return p
 }
@@ -532,13 +530,12 @@ func less(a, b *job) int {
 // reprioritise recomputes fair share and every pending job's priority,
 // and rebuilds the order and the shape queues.
 func (e *Engine) reprioritise(now time.Time) {
-	for _, a := range e.acctList {
-		e.flush(a, now)
-	}
-	for _, p := range e.projList {
-		e.flushProject(p, now)
-	}
+	// Running use is charged to the fair tree when a job ends; bringing
+	// every account up to now matters only where the order depends on
+	// the tree (and for Explain, which flushes for itself). Projects'
+	// budgets need no flush: quotaBlock adds the running part.
 	if e.rankFair() {
+		e.flushAll(now)
 		e.fair.Rank(now)
 	}
 	all := make([]*job, 0, len(e.order)-e.tombs+len(e.fresh))
@@ -588,11 +585,21 @@ func (e *Engine) priorityInput(j *job) sched.PriorityInput {
 	}
 }
 
+// flushAll charges every account's running use up to now.
+func (e *Engine) flushAll(now time.Time) {
+	for _, a := range e.acctList {
+		e.flush(a, now)
+	}
+}
+
 func (e *Engine) priority(j *job, now time.Time) sched.Breakdown {
-	if !e.rankFair() && e.fair.Dirty() {
+	if !e.rankFair() {
 		// Passes skip ranking when the weight is 0; the breakdown still
 		// shows the user's place in fair-tree order.
-		e.fair.Rank(now)
+		e.flushAll(now)
+		if e.fair.Dirty() {
+			e.fair.Rank(now)
+		}
 	}
 	return e.cfg.Priority.Priority(e.priorityInput(j), now)
 }
