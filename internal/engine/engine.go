@@ -61,9 +61,14 @@ type Engine struct {
 	// are out of date and are recomputed when someone reads them
 	// (ensureEstimates), at most once per PriorityInterval. A replay that
 	// never reads them never pays for them.
-	estDue  bool
-	total   core.Milli
-	intents []Intent
+	estDue bool
+	// ends and poolClass keep, for the broker's capacity picture, when
+	// placed jobs free each pool and what each org class holds there;
+	// nil unless a Federation asked for them (trackPools).
+	ends      *endIndex
+	poolClass []map[string]core.Milli
+	total     core.Milli
+	intents   []Intent
 }
 
 // job is the engine's record of one job.
@@ -80,6 +85,8 @@ type job struct {
 	rank    int // position among pending at the last merge
 	pl      sched.Placement
 	plMilli core.Milli // pl.Milli(), kept: release needs it per end
+	endB    int64      // bucket of e.ends the job's end is counted in
+	endIdx  bool       // counted in e.ends
 	start   time.Time
 	hold    *hold
 	placed  bool
@@ -233,6 +240,17 @@ func New(cfg Config, sites []core.Site) *Engine {
 	return e
 }
 
+// trackPools makes the engine keep, per pool, when its placed jobs end and
+// what each org class holds (for the broker's picture). Call it before any
+// job is placed.
+func (e *Engine) trackPools() {
+	e.ends = newEndIndex(len(e.cluster.Pools))
+	e.poolClass = make([]map[string]core.Milli, len(e.cluster.Pools))
+	for i := range e.poolClass {
+		e.poolClass[i] = map[string]core.Milli{}
+	}
+}
+
 // Cluster exposes the capacity picture, read-only by convention, for
 // reports and tests.
 func (e *Engine) Cluster() *sched.Cluster { return e.cluster }
@@ -366,6 +384,14 @@ func (e *Engine) hold(j *job, pl sched.Placement, at time.Time) {
 	e.cluster.Commit(&pl, end)
 	m := pl.Milli()
 	j.pl, j.placed, j.plMilli = pl, true, m
+	if e.ends != nil {
+		now := at.Unix()
+		if !e.now.IsZero() {
+			now = max(now, e.now.Unix())
+		}
+		j.endB, j.endIdx = e.ends.add(pl.Pool, end, m, now), true
+		e.poolClass[pl.Pool][j.class] += m
+	}
 	e.flush(j.acct, at)
 	j.acct.running += m
 	p := j.proj
@@ -389,6 +415,11 @@ func (e *Engine) release(j *job, at time.Time) {
 		}
 	}
 	m := j.plMilli
+	if j.endIdx {
+		e.ends.remove(j.pl.Pool, j.endB, m)
+		e.poolClass[j.pl.Pool][j.class] -= m
+		j.endIdx = false
+	}
 	e.cluster.Release(&j.pl)
 	if len(e.preemptible) > 0 {
 		delete(e.preemptible, j.ID)

@@ -1,10 +1,8 @@
 package engine
 
 import (
-	"cmp"
 	"math"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/broker"
@@ -96,6 +94,7 @@ func NewFederation(cfg Config, r Routing, sites []core.Site) *Federation {
 	for _, s := range sites {
 		f.states[s.ID] = state(s.State)
 	}
+	f.Engine.trackPools()
 	return f
 }
 
@@ -340,15 +339,10 @@ type picture struct {
 	work   []float64    // per pool: queued accelerator-seconds (milli x s)
 	total  []core.Milli // per pool
 	model  []string     // per pool
-	ends   [][]endPoint // per pool: running jobs' ends, ascending, cumulative
+	idx    *endIndex    // per pool: when running jobs end (the engine's)
 	sites  [][]int      // per broker site index: pool indices
 	class  []map[string]core.Milli
 	shares map[string]float64 // normalised class shares
-}
-
-type endPoint struct {
-	at  int64
-	cum core.Milli
 }
 
 func (p *picture) build(f *Federation, now time.Time, skip map[*job]bool) {
@@ -358,7 +352,7 @@ func (p *picture) build(f *Federation, now time.Time, skip map[*job]bool) {
 	p.now, p.wall = now.Unix(), int64(e.cfg.walltime()/time.Second)
 	p.free, p.queued, p.total = make([]core.Milli, n), make([]core.Milli, n), make([]core.Milli, n)
 	p.work = make([]float64, n)
-	p.ends, p.model = make([][]endPoint, n), make([]string, n)
+	p.model = make([]string, n)
 	for i, pl := range cl.Pools {
 		p.model[i] = pl.Model
 		p.free[i] = core.Milli(pl.Free()) * 1000
@@ -377,38 +371,18 @@ func (p *picture) build(f *Federation, now time.Time, skip map[*job]bool) {
 			}
 		}
 	}
-	type end struct {
-		at int64
-		id core.JobID
-		m  core.Milli
-	}
-	per := make([][]end, n)
-	// Map order does not matter here: every list is sorted, and sums of
-	// integers do not depend on order.
-	for _, j := range e.jobs {
-		if !j.placed {
-			continue
-		}
-		m := j.pl.Milli()
-		per[j.pl.Pool] = append(per[j.pl.Pool], end{max(j.start.Add(j.wall).Unix(), p.now), j.ID, m})
-		if si, ok := siteIdx[cl.Pools[j.pl.Pool].Site.ID]; ok {
-			p.class[si][f.classOf(j)] += m
-		}
-	}
-	for i, es := range per {
-		slices.SortFunc(es, func(a, b end) int {
-			if c := cmp.Compare(a.at, b.at); c != 0 {
-				return c
+	// What each class holds per site, and when the pools free capacity,
+	// are kept by the engine as jobs are placed and released (trackPools),
+	// not gathered from every running job on each pass.
+	p.idx = e.ends
+	for si := range sites {
+		for _, pi := range p.sites[si] {
+			for c, m := range e.poolClass[pi] {
+				if m != 0 {
+					p.class[si][c] += m
+				}
 			}
-			return cmp.Compare(a.id, b.id)
-		})
-		var cum core.Milli
-		pts := make([]endPoint, len(es))
-		for k, x := range es {
-			cum += x.m
-			pts[k] = endPoint{x.at, cum}
 		}
-		p.ends[i] = pts
 	}
 	// Demand already routed and still pending, in priority order then
 	// arrival, so that its attribution to pools is deterministic. Jobs
@@ -502,15 +476,9 @@ func (p *picture) poolWait(pi int, need core.Milli) int64 {
 	if deficit <= 0 {
 		return 0
 	}
-	ends := p.ends[pi]
-	k := sort.Search(len(ends), func(i int) bool { return ends[i].cum >= deficit })
-	if k < len(ends) {
-		return max(ends[k].at-p.now, 0)
-	}
-	last := p.now
-	var freed core.Milli
-	if len(ends) > 0 {
-		last, freed = ends[len(ends)-1].at, ends[len(ends)-1].cum
+	at, ok, freed, last := p.idx.when(pi, deficit, p.now)
+	if ok {
+		return max(at-p.now, 0)
 	}
 	// Past the last known end, the pool works through the rest of the
 	// queue at full width, each job taking the queue's mean walltime.
