@@ -252,7 +252,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 	}
 	var eng scheduler = engine.New(ecfg, cfg.Sites)
 	if cfg.Broker {
-		eng = engine.NewFederation(ecfg, engine.Routing{}, cfg.Sites)
+		eng = engine.NewFederation(ecfg, engine.Routing{WinnerOnly: true}, cfg.Sites)
 	}
 	st := newStats(cfg.Sites, cfg.Policy)
 
