@@ -148,7 +148,11 @@ func (f *Federation) Apply(ev Event) {
 	case Started:
 		if r := f.routes[ev.ID]; r != nil && f.rcfg.WinnerOnly && len(r.Sites) > 1 {
 			if v := r.Verdict(r.Winner); v != nil {
-				r.Sites = []broker.SiteVerdict{*v}
+				w := *v
+				// A copy: the components share one array with every
+				// other site's, which must not stay reachable.
+				w.Components = slices.Clone(w.Components)
+				r.Sites = []broker.SiteVerdict{w}
 			}
 		}
 	}
