@@ -166,7 +166,12 @@ func (h *endHeap) peek() (*running, bool) {
 
 func (h *endHeap) push(r *running) {
 	h.live++
-	h.es = append(h.es, endEntry{end: r.end, id: r.id, gen: r.gen, r: r})
+	h.pushEntry(endEntry{end: r.end, id: r.id, gen: r.gen, r: r})
+}
+
+// pushEntry adds e without counting it live (endQueue keeps the count).
+func (h *endHeap) pushEntry(e endEntry) {
+	h.es = append(h.es, e)
 	es := h.es
 	i := len(es) - 1
 	x := es[i]
