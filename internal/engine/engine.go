@@ -84,9 +84,10 @@ type job struct {
 	prio    float64
 	rank    int // position among pending at the last merge
 	pl      sched.Placement
-	plMilli core.Milli // pl.Milli(), kept: release needs it per end
-	endB    int64      // bucket of e.ends the job's end is counted in
-	endIdx  bool       // counted in e.ends
+	plMilli core.Milli         // pl.Milli(), kept: release needs it per end
+	one     [1]sched.NodeShare // pl.Nodes' backing for a one-node placement
+	endB    int64              // bucket of e.ends the job's end is counted in
+	endIdx  bool               // counted in e.ends
 	start   time.Time
 	hold    *hold
 	placed  bool
@@ -383,6 +384,12 @@ func (e *Engine) hold(j *job, pl sched.Placement, at time.Time) {
 	end := at.Add(j.wall).Unix()
 	e.cluster.Commit(&pl, end)
 	m := pl.Milli()
+	if len(pl.Nodes) == 1 {
+		// Most placements are one node: keep it in the record, which
+		// release reads anyway, rather than in a slice elsewhere.
+		j.one[0] = pl.Nodes[0]
+		pl.Nodes = j.one[:1:1]
+	}
 	j.pl, j.placed, j.plMilli = pl, true, m
 	if e.ends != nil {
 		now := at.Unix()
@@ -1016,7 +1023,6 @@ func (e *Engine) launch(j *job, pl sched.Placement, now time.Time) {
 	if j.inOrder {
 		e.tombs++
 	}
-	alloc := e.cluster.Allocation(&pl)
-	j.Alloc = &alloc
-	e.intents = append(e.intents, Start{ID: j.ID, Alloc: alloc})
+	j.Alloc = e.cluster.AllocationPtr(&pl)
+	e.intents = append(e.intents, Start{ID: j.ID, Alloc: *j.Alloc})
 }

@@ -139,3 +139,36 @@ func TestPriorityBreakdownSumsToValue(t *testing.T) {
 		t.Errorf("fast-lane QoS factor %v, want 1", b.Factors[2].Value)
 	}
 }
+
+// TestAllocationPtrEqualsAllocation: the one-allocation form gives the
+// same wire allocation as Allocation, for one node, a share, many devices
+// and several nodes, and names each node once.
+func TestAllocationPtrEqualsAllocation(t *testing.T) {
+	cl, err := NewCluster([]core.Site{{ID: "s", Pools: []core.Pool{
+		{Name: "gpu", Model: "h100", Nodes: 16, AccelPerNode: 8},
+		{Name: "big", Model: "gb200", Nodes: 4, AccelPerNode: 16},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		pl   Placement
+	}{
+		{"one device", Placement{Pool: 0, Nodes: []NodeShare{{Node: 3, Mask: 1 << 5}}}},
+		{"a share", Placement{Pool: 0, Nodes: []NodeShare{{Node: 12, Mask: 1 << 2, Milli: 250}}}},
+		{"whole node", Placement{Pool: 0, Nodes: []NodeShare{{Node: 0, Mask: 0xff}}}},
+		{"more than eight devices", Placement{Pool: 1, Nodes: []NodeShare{{Node: 2, Mask: 0x7ff}}}},
+		{"two nodes", Placement{Pool: 0, Nodes: []NodeShare{{Node: 1, Mask: 0xff}, {Node: 2, Mask: 0x0f}}}},
+	} {
+		want := cl.Allocation(&tc.pl)
+		got := cl.AllocationPtr(&tc.pl)
+		if diff := cmp.Diff(want, *got); diff != "" {
+			t.Errorf("%s (-Allocation +AllocationPtr):\n%s", tc.name, diff)
+		}
+	}
+	p := cl.Pools[0]
+	if a, b := p.NodeName(7), p.NodeName(7); a != b || a != "gpu-0007" {
+		t.Errorf("NodeName(7) = %q then %q, want gpu-0007 twice", a, b)
+	}
+}
