@@ -27,7 +27,7 @@ type Engine struct {
 	cfg     Config
 	cluster *sched.Cluster
 	err     error // from building the cluster; every job's reason
-	jobs    map[core.JobID]*job
+	jobs    jobTable
 
 	order  []*job // pending jobs by priority; entries whose job left pending are tombstones
 	fresh  []*job // pending jobs not yet merged into order
@@ -228,7 +228,7 @@ func New(cfg Config, sites []core.Site) *Engine {
 		cl, _ = sched.NewCluster(nil)
 	}
 	e := &Engine{
-		cfg: cfg, cluster: cl, err: err, jobs: map[core.JobID]*job{},
+		cfg: cfg, cluster: cl, err: err,
 		shapes: map[shapeKey]*shape{}, groups: map[groupKey]*group{},
 		fair: sched.NewFairTree(cfg.FairShare), accounts: map[sched.Account]*account{},
 		projects: map[string]*project{}, classes: map[string]core.Milli{},
@@ -284,7 +284,7 @@ func (e *Engine) Apply(ev Event) {
 }
 
 func (e *Engine) submit(cj core.Job) {
-	if old, ok := e.jobs[cj.ID]; ok {
+	if old := e.jobs.get(cj.ID); old != nil {
 		if old.State == core.StatePending && !old.inOrder && !old.inShape {
 			old.Job = cj
 			old.State = core.StatePending
@@ -294,7 +294,7 @@ func (e *Engine) submit(cj core.Job) {
 	}
 	j := &job{Job: cj}
 	e.classify(j)
-	e.jobs[cj.ID] = j
+	e.jobs.put(cj.ID, j)
 	if cj.State.Active() && cj.Alloc != nil {
 		at := cj.SubmitTime
 		if cj.StartTime != nil {
@@ -329,7 +329,8 @@ func (e *Engine) classify(j *job) {
 }
 
 func (e *Engine) started(ev Started) {
-	j, ok := e.jobs[ev.ID]
+	j := e.jobs.get(ev.ID)
+	ok := j != nil
 	if ok && j.State == core.StateStarting && j.placed && j.Alloc != nil && sameAllocation(j.Alloc, &ev.Alloc) {
 		// The usual case: the shell carried out our Start as issued. The
 		// placement, its charge and its start time already stand.
@@ -340,7 +341,7 @@ func (e *Engine) started(ev Started) {
 		j = &job{Job: core.Job{ID: ev.ID, State: core.StateRunning}}
 		e.classify(j)
 		j.req = sched.Request{Milli: ev.Alloc.Accelerators()}
-		e.jobs[ev.ID] = j
+		e.jobs.put(ev.ID, j)
 	}
 	pl, err := e.cluster.FromAllocation(ev.Alloc)
 	if err != nil {
@@ -480,8 +481,8 @@ func (e *Engine) flushProject(p *project, at time.Time) {
 }
 
 func (e *Engine) ended(id core.JobID, at time.Time, requeue bool) {
-	j, ok := e.jobs[id]
-	if !ok {
+	j := e.jobs.get(id)
+	if j == nil {
 		return
 	}
 	e.release(j, at)
@@ -492,7 +493,7 @@ func (e *Engine) ended(id core.JobID, at time.Time, requeue bool) {
 		e.dropHold(j)
 		j.State = core.StateCancelled
 		e.tomb(j)
-		delete(e.jobs, id)
+		e.jobs.del(id)
 		return
 	}
 	j.preempt = false
@@ -505,7 +506,7 @@ func (e *Engine) ended(id core.JobID, at time.Time, requeue bool) {
 		return
 	}
 	j.State = core.StateCompleted
-	delete(e.jobs, id)
+	e.jobs.del(id)
 }
 
 // unlink removes a job that left pending from the order and its shape,

@@ -270,12 +270,12 @@ func (e *Engine) estimate(now time.Time) {
 	built := false
 	build := func() {
 		built = true
-		for _, j := range e.jobs {
+		e.jobs.each(func(_ core.JobID, j *job) {
 			if j.placed {
 				at := max(j.start.Add(j.wall).Unix(), now.Unix())
 				h = append(h, endEvent{at: at, id: j.ID, pool: j.pl.Pool, dev: int(j.pl.Milli().Whole())})
 			}
-		}
+		})
 		heap.Init(&h)
 	}
 	t := now.Unix()

@@ -137,7 +137,7 @@ func (f *Federation) Apply(ev Event) {
 		delete(f.requeue, ev.ID)
 		if !ev.Requeue {
 			f.forget(ev.ID)
-		} else if j, ok := f.Engine.jobs[ev.ID]; ok && j.State.Active() {
+		} else if j := f.Engine.jobs.get(ev.ID); j != nil && j.State.Active() {
 			if r := f.routes[ev.ID]; r != nil {
 				r.again = true
 			}
@@ -208,15 +208,15 @@ func (f *Federation) siteEvents(now time.Time) []Intent {
 		return nil
 	}
 	var ids []core.JobID
-	for id, j := range f.Engine.jobs {
+	f.Engine.jobs.each(func(id core.JobID, j *job) {
 		if j.State.Active() && j.Alloc != nil && slices.Contains(down, j.Alloc.Site) && !f.requeue[id] {
 			ids = append(ids, id)
 		}
-	}
+	})
 	slices.Sort(ids)
 	out := make([]Intent, 0, len(ids))
 	for _, id := range ids {
-		j := f.Engine.jobs[id]
+		j := f.Engine.jobs.get(id)
 		f.requeue[id] = true
 		out = append(out, Requeue{ID: id, Site: j.Alloc.Site, Reason: "site " + j.Alloc.Site + " is down", FromCheckpoint: j.Spec.Checkpointable})
 	}

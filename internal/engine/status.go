@@ -14,8 +14,8 @@ type PriorityBreakdown = sched.Breakdown
 
 // Explain returns job id's priority factor by factor as of the last Step.
 func (e *Engine) Explain(id core.JobID) (PriorityBreakdown, bool) {
-	j, ok := e.jobs[id]
-	if !ok {
+	j := e.jobs.get(id)
+	if j == nil {
 		return PriorityBreakdown{}, false
 	}
 	return e.priority(j, e.now), true
@@ -24,8 +24,8 @@ func (e *Engine) Explain(id core.JobID) (PriorityBreakdown, bool) {
 // Status reports a job the engine knows: why a pending job waits and when
 // it is expected to start, or that an active one holds resources.
 func (e *Engine) Status(id core.JobID) (Status, bool) {
-	j, ok := e.jobs[id]
-	if !ok {
+	j := e.jobs.get(id)
+	if j == nil {
 		return Status{}, false
 	}
 	return e.status(j, -1), true
