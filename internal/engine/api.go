@@ -16,6 +16,10 @@ import (
 
 // Event is an input to the engine. Concrete types: Submitted, Started,
 // Ended, Cancelled, SiteChanged.
+//
+// Submitted, Started and Ended may also be passed by pointer: a shell that
+// applies millions of them (the digital twin) reuses one of each instead
+// of boxing a copy (a Submitted carries a whole core.Job) per event.
 type Event interface{ isEvent() }
 
 // Submitted adds a pending job (also used at restart to reload pending jobs).

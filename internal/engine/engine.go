@@ -261,9 +261,15 @@ func (e *Engine) Apply(ev Event) {
 	switch ev := ev.(type) {
 	case Submitted:
 		e.submit(ev.Job)
+	case *Submitted:
+		e.submit(ev.Job)
 	case Started:
 		e.started(ev)
+	case *Started:
+		e.started(*ev)
 	case Ended:
+		e.ended(ev.ID, ev.At, ev.Requeue)
+	case *Ended:
 		e.ended(ev.ID, ev.At, ev.Requeue)
 	case Cancelled:
 		e.ended(ev.ID, ev.At, false)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -258,6 +259,76 @@ func TestDistinctDevices(t *testing.T) {
 			if v > 1000 || whole[node][d] {
 				t.Errorf("device %s/%d over-shared: %d milli, whole %v", node, d, v, whole[node][d])
 			}
+		}
+	}
+}
+
+// TestEventsByPointer: Submitted, Started and Ended applied by pointer (as
+// the twin does, reusing one of each) drive the engine and the federation
+// exactly as by value.
+func TestEventsByPointer(t *testing.T) {
+	sites := []core.Site{site("a", pool("gpu", 2, 4)), site("b", pool("gpu", 2, 4))}
+	for i := range sites {
+		sites[i].Kind = core.SiteFactory
+	}
+	type applier interface {
+		Apply(Event)
+		Step(time.Time) ([]Intent, time.Time)
+		Status(core.JobID) (Status, bool)
+	}
+	run := func(e applier, byPointer bool) []string {
+		apply := func(ev Event) {
+			if !byPointer {
+				e.Apply(ev)
+				return
+			}
+			switch ev := ev.(type) {
+			case Submitted:
+				e.Apply(&ev)
+			case Started:
+				e.Apply(&ev)
+			case Ended:
+				e.Apply(&ev)
+			default:
+				e.Apply(ev)
+			}
+		}
+		var log []string
+		now := t0
+		for i := int64(1); i <= 6; i++ {
+			apply(Submitted{Job: mkjob(i, "3").Walltime(time.Hour).j})
+		}
+		for step := 0; step < 4; step++ {
+			in, _ := e.Step(now)
+			for _, x := range in {
+				if s, ok := x.(Start); ok {
+					log = append(log, fmt.Sprintf("%v start %d at %s", now.Sub(t0), s.ID, s.Alloc.Site))
+					apply(Started{ID: s.ID, Alloc: s.Alloc, At: now})
+				}
+			}
+			now = now.Add(time.Hour)
+			for id := int64(1); id <= 6; id++ {
+				if st, ok := e.Status(core.JobID(id)); ok && st.State == core.StateRunning {
+					apply(Ended{ID: core.JobID(id), State: core.StateCompleted, At: now})
+					log = append(log, fmt.Sprintf("%v end %d", now.Sub(t0), id))
+				}
+			}
+		}
+		return log
+	}
+	for _, fed := range []bool{false, true} {
+		mk := func() applier {
+			if fed {
+				return NewFederation(DefaultConfig(), Routing{WinnerOnly: true}, sites)
+			}
+			return New(DefaultConfig(), sites)
+		}
+		want, got := run(mk(), false), run(mk(), true)
+		if len(want) < 12 {
+			t.Fatalf("federation %v: only %d events: %v", fed, len(want), want)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("federation %v: by value (-) and by pointer (+) differ:\n%s", fed, diff)
 		}
 	}
 }

@@ -134,29 +134,41 @@ func (f *Federation) Apply(ev Event) {
 			f.dirty = true
 		}
 	case Ended:
-		delete(f.requeue, ev.ID)
-		if !ev.Requeue {
-			f.forget(ev.ID)
-		} else if j := f.Engine.jobs.get(ev.ID); j != nil && j.State.Active() {
-			if r := f.routes[ev.ID]; r != nil {
-				r.again = true
-			}
-		}
+		f.ended(ev.ID, ev.Requeue)
+	case *Ended:
+		f.ended(ev.ID, ev.Requeue)
 	case Cancelled:
 		delete(f.requeue, ev.ID)
 		f.forget(ev.ID)
 	case Started:
-		if r := f.routes[ev.ID]; r != nil && f.rcfg.WinnerOnly && len(r.Sites) > 1 {
-			if v := r.Verdict(r.Winner); v != nil {
-				w := *v
-				// A copy: the components share one array with every
-				// other site's, which must not stay reachable.
-				w.Components = slices.Clone(w.Components)
-				r.Sites = []broker.SiteVerdict{w}
-			}
-		}
+		f.started(ev.ID)
+	case *Started:
+		f.started(ev.ID)
 	}
 	f.Engine.Apply(ev)
+}
+
+func (f *Federation) ended(id core.JobID, requeue bool) {
+	delete(f.requeue, id)
+	if !requeue {
+		f.forget(id)
+	} else if j := f.Engine.jobs.get(id); j != nil && j.State.Active() {
+		if r := f.routes[id]; r != nil {
+			r.again = true
+		}
+	}
+}
+
+func (f *Federation) started(id core.JobID) {
+	if r := f.routes[id]; r != nil && f.rcfg.WinnerOnly && len(r.Sites) > 1 {
+		if v := r.Verdict(r.Winner); v != nil {
+			w := *v
+			// A copy: the components share one array with every
+			// other site's, which must not stay reachable.
+			w.Components = slices.Clone(w.Components)
+			r.Sites = []broker.SiteVerdict{w}
+		}
+	}
 }
 
 // forget drops a finished job's route once the engine has let go of it.

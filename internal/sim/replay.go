@@ -277,6 +277,11 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 	var (
 		now  time.Duration
 		ends endHeap
+		// One event of each hot kind, reused: applied by pointer, they
+		// are not boxed (copied to the heap) once per job.
+		evSubmitted engine.Submitted
+		evStarted   engine.Started
+		evEnded     engine.Ended
 		// waiting holds the jobs not running; a running job is reached
 		// through its entry in ends (a map entry per running job cost a
 		// lookup, an insert and a delete per job, on a map of 160,000).
@@ -312,7 +317,8 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		return nil, err
 	}
 	finish := func(r *running, state core.State, requeue bool) {
-		eng.Apply(engine.Ended{ID: r.id, State: state, At: Epoch.Add(now), Requeue: requeue})
+		evEnded = engine.Ended{ID: r.id, State: state, At: Epoch.Add(now), Requeue: requeue}
+		eng.Apply(&evEnded)
 		st.events++
 		r.active = false
 		nActive--
@@ -413,7 +419,8 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 			a := next
 			waiting[nextID] = &running{id: nextID, arr: a}
 			nWaiting++
-			eng.Apply(engine.Submitted{Job: coreJob(nextID, a)})
+			evSubmitted.Job = coreJob(nextID, a)
+			eng.Apply(&evSubmitted)
 			st.submitted(a)
 			st.events++
 			if err := pull(); err != nil {
@@ -458,7 +465,8 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 				r.active = true
 				nActive++
 				ends.push(r)
-				eng.Apply(engine.Started{ID: in.ID, Alloc: in.Alloc, At: Epoch.Add(now)})
+				evStarted = engine.Started{ID: in.ID, Alloc: in.Alloc, At: Epoch.Add(now)}
+				eng.Apply(&evStarted)
 				st.events++
 				st.started(r, now)
 			case engine.Requeue:
