@@ -276,7 +276,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 
 	var (
 		now  time.Duration
-		ends endHeap
+		ends = newEndQueue()
 		// One event of each hot kind, reused: applied by pointer, they
 		// are not boxed (copied to the heap) once per job.
 		evSubmitted engine.Submitted
