@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/trace"
 )
@@ -371,5 +373,56 @@ func TestCalibrationPhilly(t *testing.T) {
 	}
 	if _, err := PublishedStats("nowhere"); err == nil {
 		t.Error("unknown cluster accepted")
+	}
+}
+
+// TestSynthLiteDrawsEqualFull: drawing a plain base job from its 24-byte
+// form gives the same arrival as copying the full record; jobs with a
+// model, walltime, residency or preemptible flag come from the full one.
+func TestSynthLiteDrawsEqualFull(t *testing.T) {
+	base := phillyHead(t, 3000)
+	for i := range base {
+		switch i % 7 {
+		case 1:
+			base[i].Model = "V100"
+		case 2:
+			base[i].Residency = []string{"DE", "FR"}
+		case 3:
+			base[i].Walltime = 2 * time.Hour
+		case 4:
+			base[i].Preemptible = true
+		}
+	}
+	draw := func(full bool) []Arrival {
+		s, err := NewSynth(SynthConfig{Base: base, Multiplier: 8, Span: 3 * 24 * time.Hour, Seed: 5, Classes: DefaultClasses, MoonshotsPerDay: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.lite) == 0 {
+			t.Fatal("no compact base: the test lost its point")
+		}
+		if full {
+			for i := range s.lite {
+				s.lite[i].plain = false
+			}
+		}
+		var out []Arrival
+		for {
+			a, err := s.Next()
+			if err == io.EOF {
+				return out
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, a)
+		}
+	}
+	lite, full := draw(false), draw(true)
+	if len(lite) < 1000 {
+		t.Fatalf("only %d arrivals", len(lite))
+	}
+	if diff := cmp.Diff(full, lite); diff != "" {
+		t.Fatalf("compact draws differ from full ones (-full +lite):\n%s", diff)
 	}
 }

@@ -195,6 +195,17 @@ type Synth struct {
 	// one costs no string building nor hashing per job.
 	tenantAt []int32
 	copies   [][]tenantCopy
+	// lite is Base in 24 bytes a job instead of 112, for the jobs with
+	// nothing but a duration, a size and a tenant (all of Philly's): a
+	// random draw from 82,000 jobs then hits the cache (it missed, 200 ns
+	// a job, on the EU network's month).
+	lite []liteJob
+}
+
+type liteJob struct {
+	dur   time.Duration
+	milli core.Milli
+	plain bool // the rest of the Arrival is zero: build it from these
 }
 
 type tenantCopy struct{ name, class string }
@@ -242,6 +253,12 @@ func NewSynth(cfg SynthConfig) (*Synth, error) {
 			}
 			s.tenantAt[i] = k
 		}
+		s.lite = make([]liteJob, len(cfg.Base))
+		for i := range cfg.Base {
+			b := &cfg.Base[i]
+			s.lite[i] = liteJob{dur: b.Duration, milli: b.Milli,
+				plain: b.Model == "" && b.Walltime == 0 && b.Residency == nil && !b.Preemptible && !b.Moonshot}
+		}
 	}
 	s.nextBase = s.exp(s.rate)
 	s.nextMoon = -1
@@ -284,18 +301,25 @@ func (s *Synth) Next() (Arrival, error) {
 	}
 	s.nextBase += s.exp(s.rate)
 	i := s.rng.IntN(len(s.cfg.Base))
-	b := &s.cfg.Base[i]
-	a := *b
-	a.Submit = at
-	if s.cfg.TenantCopies > 1 {
-		k := s.rng.IntN(s.cfg.TenantCopies)
-		cs := s.copies[s.tenantAt[i]]
-		if cs[k].name == "" {
-			name := b.Tenant + "-" + strconv.Itoa(k)
-			cs[k] = tenantCopy{name, s.class(name)}
-		}
-		a.Tenant, a.Class = cs[k].name, cs[k].class
+	if s.cfg.TenantCopies <= 1 {
+		a := s.cfg.Base[i]
+		a.Submit = at
+		return a, nil
 	}
+	var a Arrival
+	if l := &s.lite[i]; l.plain {
+		a = Arrival{Duration: l.dur, Milli: l.milli}
+	} else {
+		a = s.cfg.Base[i]
+	}
+	a.Submit = at
+	k := s.rng.IntN(s.cfg.TenantCopies)
+	cs := s.copies[s.tenantAt[i]]
+	if cs[k].name == "" {
+		name := s.cfg.Base[i].Tenant + "-" + strconv.Itoa(k)
+		cs[k] = tenantCopy{name, s.class(name)}
+	}
+	a.Tenant, a.Class = cs[k].name, cs[k].class
 	return a, nil
 }
 
