@@ -447,7 +447,21 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		if !w.IsZero() {
 			wake = w.Sub(Epoch)
 		}
-		var active map[core.JobID]*running // running jobs by id, built for a Preempt
+		// runningJob finds a running job by id for a Requeue or Preempt
+		// (rare: the index is built from the end queue on first use).
+		var active map[core.JobID]*running
+		runningJob := func(id core.JobID) *running {
+			if active == nil {
+				active = map[core.JobID]*running{}
+				for _, r := range ends.runs() {
+					active[r.id] = r
+				}
+			}
+			if r := active[id]; r != nil && r.active {
+				return r
+			}
+			return nil
+		}
 		for _, in := range intents {
 			switch in := in.(type) {
 			case engine.Start:
@@ -472,13 +486,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 			case engine.Requeue:
 				// The site went down: the run is lost, the job waits
 				// again and the broker routes it elsewhere.
-				if active == nil {
-					active = map[core.JobID]*running{}
-					for _, r := range ends.runs() {
-						active[r.id] = r
-					}
-				}
-				if r, ok := active[in.ID]; ok && r.active {
+				if r := runningJob(in.ID); r != nil {
 					ends.remove(r)
 					st.lost++
 					finish(r, core.StateFailed, true)
@@ -486,13 +494,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 			case engine.Preempt:
 				// Stopped after the grace period; the run is lost and the
 				// job waits again.
-				if active == nil {
-					active = map[core.JobID]*running{}
-					for _, r := range ends.runs() {
-						active[r.id] = r
-					}
-				}
-				if r, ok := active[in.ID]; ok && r.active {
+				if r := runningJob(in.ID); r != nil {
 					ends.remove(r)
 					r.end, r.timeout, r.requeue = now+in.Grace, false, true
 					ends.push(r)

@@ -233,6 +233,22 @@ func TestSameSeedSameSummary(t *testing.T) {
 
 func ftoa(f float64) string { b, _ := json.Marshal(f); return string(b) }
 
+// drain reads a stream to its end.
+func drain(t *testing.T, s Stream) []Arrival {
+	t.Helper()
+	var out []Arrival
+	for {
+		a, err := s.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, a)
+	}
+}
+
 func TestSynth(t *testing.T) {
 	base := phillyHead(t, 5000)
 	mk := func(seed uint64) []Arrival {
@@ -240,17 +256,7 @@ func TestSynth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out []Arrival
-		for {
-			a, err := s.Next()
-			if err == io.EOF {
-				return out
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, a)
-		}
+		return drain(t, s)
 	}
 	a, b := mk(1), mk(1)
 	if len(a) != len(b) || a[len(a)/2].Submit != b[len(b)/2].Submit {
@@ -406,17 +412,7 @@ func TestSynthLiteDrawsEqualFull(t *testing.T) {
 				s.lite[i].plain = false
 			}
 		}
-		var out []Arrival
-		for {
-			a, err := s.Next()
-			if err == io.EOF {
-				return out
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, a)
-		}
+		return drain(t, s)
 	}
 	lite, full := draw(false), draw(true)
 	if len(lite) < 1000 {
