@@ -118,17 +118,17 @@ func (p *poolEnds) lowerBound(v int64) int {
 }
 
 // when returns the unix time by which pool pi will have freed need milli
-// (0 = now or earlier), and ok = false when its placed jobs free less
-// than need in all; then freed is what they free and last when the last
-// of them ends.
+// through the walltime ends still ahead, and ok = false when those free
+// less than need in all; then freed is what they free and last when the
+// last of them ends. Jobs already past their walltime are not counted:
+// when they end is unknown (a site that enforces walltimes ends them
+// soon, one that does not, as the twin's Philly jobs show, may run them
+// for days), and counting them as freeing now sent a broker's every job
+// to the sites full of them.
 func (x *endIndex) when(pi int, need core.Milli, now int64) (at int64, ok bool, freed core.Milli, last int64) {
 	p := &x.pools[pi]
 	p.advance(now / endRes)
 	v := int64(need)
-	if p.past >= v {
-		return now, true, 0, 0
-	}
-	v -= p.past
 	c := int(p.cur % endRing)
 	var before int64 // ring positions [0, c): the later part of the window
 	if c > 0 && p.total > 0 {
@@ -142,7 +142,7 @@ func (x *endIndex) when(pi int, need core.Milli, now int64) (at int64, ok bool, 
 		case p.total > 0:
 			last = x.bucketTime(p, p.lowerBound(p.total), now)
 		}
-		return 0, false, core.Milli(p.past + p.total), last
+		return 0, false, core.Milli(p.total), last
 	}
 	var i int
 	if tail := p.total - before; tail >= v {

@@ -58,37 +58,28 @@ func TestEndIndexMatchesBruteForce(t *testing.T) {
 			at, ok, freed, last := x.when(pi, need, now)
 
 			// Brute force.
+			// Ends already past (jobs over their walltime) do not count.
 			nowB := now / endRes
-			var past core.Milli
 			var fut []item
 			for _, it := range live {
-				if it.pool != pi {
-					continue
-				}
-				if it.b < nowB {
-					past += it.m
-				} else {
+				if it.pool == pi && it.b >= nowB {
 					fut = append(fut, it)
 				}
 			}
 			slices.SortFunc(fut, func(a, b item) int { return int(a.b - b.b) })
 			wantOK, wantAt := false, int64(0)
-			wantFreed, wantLast := past, now
-			if past >= need {
-				wantOK, wantAt = true, now
-			} else {
-				cum := past
-				for _, it := range fut {
-					cum += it.m
-					wantLast = max((it.b+1)*endRes, now)
-					if cum >= need && !wantOK {
-						wantOK, wantAt = true, max((it.b+1)*endRes, now)
-					}
+			wantFreed, wantLast := core.Milli(0), now
+			var cum core.Milli
+			for _, it := range fut {
+				cum += it.m
+				wantLast = max((it.b+1)*endRes, now)
+				if cum >= need && !wantOK {
+					wantOK, wantAt = true, max((it.b+1)*endRes, now)
 				}
-				wantFreed = cum
 			}
+			wantFreed = cum
 			if ok != wantOK {
-				t.Fatalf("seed %d step %d: ok %v, want %v (need %v, past %v, %d future ends)", seed, step, ok, wantOK, need, past, len(fut))
+				t.Fatalf("seed %d step %d: ok %v, want %v (need %v, %d future ends)", seed, step, ok, wantOK, need, len(fut))
 			}
 			if ok && at != wantAt {
 				t.Fatalf("seed %d step %d: at %d, want %d (now %d)", seed, step, at, wantAt, now)

@@ -368,9 +368,43 @@ type picture struct {
 	total  []core.Milli // per pool
 	model  []string     // per pool
 	idx    *endIndex    // per pool: when running jobs end (the engine's)
-	sites  [][]int      // per broker site index: pool indices
+	perK   []int        // per pool: devices per node
+	multi  []int        // per pool: pending one-node jobs of several devices routed there
+	cl     *sched.Cluster
+	// nodeAt caches, per pool and device count, when a node is expected
+	// to have that many devices free (sched.EarliestStart walks the
+	// pool's blocks): kept across passes for nodeTTL of virtual time.
+	nodeAt map[int]nodeTime
+	sites  [][]int // per broker site index: pool indices
 	class  []map[string]core.Milli
 	shares map[string]float64 // normalised class shares
+}
+
+type nodeTime struct{ at, computed int64 }
+
+// nodeTTL bounds how stale a cached node time may be, in seconds.
+const nodeTTL = 300
+
+// nodeWait is how long, in seconds, until some node of pool pi has d
+// devices free, by the running jobs' walltimes.
+func (p *picture) nodeWait(pi, d int) int64 {
+	if p.nodeAt == nil {
+		p.nodeAt = map[int]nodeTime{}
+	}
+	key := pi<<8 | d
+	if c, ok := p.nodeAt[key]; ok && p.now-c.computed < nodeTTL {
+		return max(c.at-p.now, 0)
+	}
+	// No node has d devices free now (the caller checked), so an answer
+	// of now means jobs past their walltime, whose end is unknown: then,
+	// as when nothing is known, a default walltime from now.
+	at := p.now + p.wall
+	r := sched.Request{Milli: core.Milli(d) * 1000, Nodes: 1}
+	if e, ok := p.cl.EarliestStart(&r, []int{pi}, p.now); ok && e.At > p.now {
+		at = e.At
+	}
+	p.nodeAt[key] = nodeTime{at, p.now}
+	return max(at-p.now, 0)
 }
 
 func (p *picture) build(f *Federation, now time.Time, skip map[*job]bool) {
@@ -381,8 +415,10 @@ func (p *picture) build(f *Federation, now time.Time, skip map[*job]bool) {
 	p.free, p.queued, p.total = make([]core.Milli, n), make([]core.Milli, n), make([]core.Milli, n)
 	p.work = make([]float64, n)
 	p.model = make([]string, n)
+	p.perK, p.multi, p.cl = make([]int, n), make([]int, n), cl
 	for i, pl := range cl.Pools {
 		p.model[i] = pl.Model
+		p.perK[i] = pl.K
 		p.free[i] = core.Milli(pl.Free()) * 1000
 		p.total[i] = core.Milli(pl.Total()) * 1000
 	}
@@ -427,6 +463,9 @@ func (p *picture) build(f *Federation, now time.Time, skip map[*job]bool) {
 		if pi := p.poolFor(si, j.Spec.Model, &j.Spec); pi >= 0 {
 			p.queued[pi] += m
 			p.work[pi] += float64(m) * j.wall.Seconds()
+			if p.oneNode(pi, &j.Spec) > 1 {
+				p.multi[pi]++
+			}
 		}
 		p.class[si][f.classOf(j)] += m
 	}
@@ -461,7 +500,7 @@ func (p *picture) poolFor(si int, model string, sp *core.JobSpec) int {
 		if !p.fits(pi, model, sp) {
 			continue
 		}
-		w := p.poolWait(pi, need(sp))
+		w := p.poolWait(pi, sp)
 		if best < 0 || w < bestWait {
 			best, bestWait = pi, w
 		}
@@ -496,10 +535,37 @@ func modelMatch(want, m string) bool {
 	return false
 }
 
-// poolWait is how long, in seconds, until pool pi has need accelerators
+// oneNode is how many devices of one node of pool pi the job needs when
+// it must fit on a single node there, else 0.
+func (p *picture) oneNode(pi int, sp *core.JobSpec) int {
+	m := need(sp)
+	if sp.Nodes > 1 || m <= 1000 || m > core.Milli(p.perK[pi])*1000 {
+		return 0
+	}
+	return int((m + 999) / 1000)
+}
+
+// poolWait is how long, in seconds, until pool pi can start the job:
+// when it has the job's accelerators free after the demand already routed
+// there (FIFO drain over running jobs' expected ends, extrapolated by the
+// default walltime past them). A job that needs several devices of one
+// node also needs such a node: when none is free beyond those other such
+// jobs already routed there took, the pool's freed devices cannot be
+// assumed to come together on one node (a busy site frees them one at a
+// time, and single-device jobs take them), so the wait is at least the
+// time by which the running jobs' walltimes free d devices of one node.
+func (p *picture) poolWait(pi int, sp *core.JobSpec) int64 {
+	w := p.drainWait(pi, need(sp))
+	if d := p.oneNode(pi, sp); d > 1 && p.cl.Pools[pi].NodesWithFree(d) <= p.multi[pi] {
+		w = max(w, p.nodeWait(pi, d))
+	}
+	return w
+}
+
+// drainWait is how long, in seconds, until pool pi has need accelerators
 // free after the demand already routed there: FIFO drain over running
 // jobs' expected ends, extrapolated by the default walltime past them.
-func (p *picture) poolWait(pi int, need core.Milli) int64 {
+func (p *picture) drainWait(pi int, need core.Milli) int64 {
 	deficit := p.queued[pi] + need - p.free[pi]
 	if deficit <= 0 {
 		return 0
@@ -525,6 +591,9 @@ func (p *picture) add(si int, est *estimator) {
 	if pi := p.poolFor(si, est.model, est.spec); pi >= 0 {
 		p.queued[pi] += est.need
 		p.work[pi] += float64(est.need) * est.wall.Seconds()
+		if p.oneNode(pi, est.spec) > 1 {
+			p.multi[pi]++
+		}
 	}
 	p.class[si][est.class] += est.need
 }
@@ -545,7 +614,7 @@ func (x *estimator) Wait(i int) time.Duration {
 		if !x.p.fits(pi, x.model, x.spec) {
 			continue
 		}
-		if w := x.p.poolWait(pi, x.need); best < 0 || w < best {
+		if w := x.p.poolWait(pi, x.spec); best < 0 || w < best {
 			best = w
 		}
 	}

@@ -526,3 +526,59 @@ func TestFederationWinnerOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestFederationWholeNodeRouting: a job that needs eight devices of one
+// node goes to the site with a node free, not to the site with as many
+// devices free but scattered over busy nodes (where, under first fit, a
+// stream of one-device jobs would keep it waiting).
+func TestFederationWholeNodeRouting(t *testing.T) {
+	mk := func(id string) core.Site {
+		return core.Site{ID: id, Kind: core.SiteFactory, Country: "FI", State: core.SiteActive, PUE: 1.2, PricePerAccelHour: 2,
+			Pools: []core.Pool{{Name: "gpu", Model: "H100", AccelPerNode: 8, Nodes: 3}}}
+	}
+	s := newFedShell(t, engine.Routing{}, []core.Site{mk("a"), mk("b")})
+	// a: a five-device job on each node: 9 devices free, no node free.
+	for i := 1; i <= 3; i++ {
+		s.submit(core.Job{ID: core.JobID(i), Spec: core.JobSpec{Accelerators: 5000, Site: "a", Walltime: core.Duration(10 * time.Hour)}})
+	}
+	// b: two nodes taken whole: 8 devices free, on one node.
+	for i := 4; i <= 5; i++ {
+		s.submit(core.Job{ID: core.JobID(i), Spec: core.JobSpec{Accelerators: 8000, Site: "b", Walltime: core.Duration(10 * time.Hour)}})
+	}
+	s.step()
+	if len(s.starts) != 5 {
+		t.Fatalf("%d jobs started, want 5", len(s.starts))
+	}
+	s.submit(fedJob(10, 8, "", time.Hour))
+	s.advance(time.Minute)
+	r := s.route(10)
+	if r.Winner != "b" {
+		t.Fatalf("job 10 (8 devices, one node) routed to %q, want b, the site with a free node\n%s", r.Winner, r.Text())
+	}
+	if run, ok := s.running[10]; !ok || run.site != "b" {
+		t.Errorf("job 10 not running at b: %+v", s.running[10])
+	}
+}
+
+// TestFederationOverrunIsNotFree: a job running past its walltime (a site
+// that does not enforce it) is not counted as freeing its node now: the
+// broker sends new work to the site whose job ends by its walltime.
+func TestFederationOverrunIsNotFree(t *testing.T) {
+	mk := func(id string) core.Site {
+		return core.Site{ID: id, Kind: core.SiteFactory, Country: "FI", State: core.SiteActive, PUE: 1.2, PricePerAccelHour: 2,
+			Pools: []core.Pool{{Name: "gpu", Model: "H100", AccelPerNode: 8, Nodes: 1}}}
+	}
+	s := newFedShell(t, engine.Routing{}, []core.Site{mk("a"), mk("b")})
+	s.submit(core.Job{ID: 1, Spec: core.JobSpec{Accelerators: 8000, Site: "a", Walltime: core.Duration(time.Hour)}})
+	s.step()
+	// Job 1 keeps running past its hour (the site does not stop it).
+	s.running[1] = run{site: "a", end: s.now.Add(1000 * time.Hour)}
+	s.advance(3 * time.Hour)
+	s.submit(core.Job{ID: 2, Spec: core.JobSpec{Accelerators: 8000, Site: "b", Walltime: core.Duration(2 * time.Hour)}})
+	s.step()
+	s.submit(fedJob(3, 8, "", time.Hour))
+	s.advance(time.Minute)
+	if r := s.route(3); r.Winner != "b" {
+		t.Fatalf("job 3 routed to %q, want b (its job ends in 2 h; a's overran its walltime)\n%s", r.Winner, r.Text())
+	}
+}

@@ -142,6 +142,16 @@ func newPool(p core.Pool) *Pool {
 	return pl
 }
 
+// NodesWithFree counts the available (not held) nodes with at least d
+// free devices.
+func (p *Pool) NodesWithFree(d int) int {
+	n := 0
+	for f := max(d, 0); f < len(p.cnt); f++ {
+		n += int(p.cnt[f])
+	}
+	return n
+}
+
 // Nodes is the number of nodes in the pool.
 func (p *Pool) Nodes() int { return len(p.nodes) }
 
