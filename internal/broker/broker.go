@@ -193,6 +193,7 @@ type scratch struct {
 	slot           []int    // per site index: offset of its components
 	score          []float64
 	live           []int // eligible site indices
+	comps          []Component
 }
 
 var kindBits = map[string]uint8{core.SiteLocal: 1, core.SiteFactory: 2, core.SiteGigafactory: 4, core.SiteAntenna: 8}
@@ -466,7 +467,16 @@ func fits(sp *core.JobSpec, need core.Milli, p *pool) bool {
 // Decide picks the site for job j. est is asked about sites that pass every
 // filter. The decision is deterministic: equal inputs give equal
 // decisions, ties go to the lower site id.
-func (b *Broker) Decide(j *core.Job, est Estimator) Decision {
+func (b *Broker) Decide(j *core.Job, est Estimator) Decision { return b.decide(j, est, false) }
+
+// DecideWinner is Decide for callers that will only ever read the
+// winner's verdict (the digital twin): the Decision lists the winner
+// alone, or, when no site can take the job, every site's verdict as
+// Decide does (its Reason needs them). It builds no other site's verdict
+// and reuses its scratch space, so it allocates only the winner's.
+func (b *Broker) DecideWinner(j *core.Job, est Estimator) Decision { return b.decide(j, est, true) }
+
+func (b *Broker) decide(j *core.Job, est Estimator, winnerOnly bool) Decision {
 	sp := &j.Spec
 	need := sp.Accelerators
 	if need <= 0 {
@@ -493,7 +503,13 @@ func (b *Broker) Decide(j *core.Job, est Estimator) Decision {
 		}
 	}
 	// Score the survivors.
-	comps := make([]Component, 5*len(sc.live))
+	var comps []Component
+	if winnerOnly {
+		sc.comps = slices.Grow(sc.comps[:0], 5*len(sc.live))[:5*len(sc.live)]
+		comps = sc.comps
+	} else {
+		comps = make([]Component, 5*len(sc.live))
+	}
 	minPrice, minCO2 := math.Inf(1), math.Inf(1)
 	for _, i := range sc.live {
 		s := &b.sites[i]
@@ -537,6 +553,13 @@ func (b *Broker) Decide(j *core.Job, est Estimator) Decision {
 	}
 	// Best first; the stable sort keeps id order among equal scores.
 	slices.SortStableFunc(sc.live, func(x, y int) int { return cmp.Compare(sc.score[y], sc.score[x]) })
+	if winnerOnly && len(sc.live) > 0 {
+		i := sc.live[0]
+		s := &b.sites[i]
+		o := sc.slot[i]
+		v := SiteVerdict{Site: s.ID, Country: s.Country, Score: sc.score[i], Components: slices.Clone(comps[o : o+5])}
+		return Decision{Winner: s.ID, Sites: []SiteVerdict{v}}
+	}
 	d := Decision{Sites: make([]SiteVerdict, n)}
 	k := 0
 	for _, i := range sc.live {

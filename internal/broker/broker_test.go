@@ -407,3 +407,43 @@ func golden(t *testing.T, path, got string) {
 		t.Errorf("%s (-want +got):\n%s", path, diff)
 	}
 }
+
+// TestDecideWinnerMatchesDecide: over random jobs, DecideWinner picks the
+// same winner with the same verdict as Decide, lists it alone, and, with
+// no winner, gives Decide's whole decision (its reason needs every site).
+func TestDecideWinnerMatchesDecide(t *testing.T) {
+	eu := config.EU()
+	full, lean := broker.New(broker.Config{}, eu.Sites), broker.New(broker.Config{}, eu.Sites)
+	rng := rand.New(rand.NewPCG(8, 8))
+	models := []string{"", "NVIDIA H100", "NVIDIA GB200", "AMD Instinct MI250X"}
+	won, lost := 0, 0
+	for range 3000 {
+		j := job(1<<rng.IntN(15), models[rng.IntN(len(models))]).obj()
+		if rng.IntN(4) == 0 {
+			j.Spec.Residency = []string{eu.Sites[rng.IntN(len(eu.Sites))].Country}
+		}
+		est := &flat{wait: make([]time.Duration, len(eu.Sites)), head: make([]float64, len(eu.Sites))}
+		for i := range est.wait {
+			est.wait[i] = time.Duration(rng.IntN(48)) * time.Hour
+			est.head[i] = rng.Float64()
+		}
+		want, got := full.Decide(j, est), lean.DecideWinner(j, est)
+		if want.Winner == "" {
+			lost++
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("no winner: DecideWinner differs from Decide (-want +got):\n%s", diff)
+			}
+			continue
+		}
+		won++
+		if got.Winner != want.Winner || len(got.Sites) != 1 {
+			t.Fatalf("winner %q with %d verdicts, want %q alone", got.Winner, len(got.Sites), want.Winner)
+		}
+		if diff := cmp.Diff(want.Sites[0], got.Sites[0]); diff != "" {
+			t.Fatalf("winner's verdict differs (-Decide +DecideWinner):\n%s", diff)
+		}
+	}
+	if won < 500 || lost < 50 {
+		t.Errorf("%d jobs won a site, %d none: both cases need checking", won, lost)
+	}
+}

@@ -26,11 +26,12 @@ type Routing struct {
 	// Broker configures the decision: weights, dataset registry, which
 	// site kinds take which access mode.
 	Broker broker.Config
-	// WinnerOnly keeps, once a job has started, only the winner's verdict
-	// of its route (Route then lists one site): the other sites' verdicts
-	// are what explain shows for a pending job, and they weigh several KB
-	// per job, a gigabyte for the 160,000 jobs running on the EU network.
-	// The digital twin, which never explains, sets it.
+	// WinnerOnly keeps only the winner's verdict of a route (Route then
+	// lists one site; when no site can take the job, all of them, for its
+	// reason): the other sites' verdicts are what explain shows, they take
+	// most of a decision's time to build (broker.DecideWinner skips them)
+	// and weigh several KB per job, a gigabyte for the 160,000 jobs running
+	// on the EU network. The digital twin, which never explains, sets it.
 	WinnerOnly bool
 	// MaxSlip bounds how far a pending job's estimated start may move
 	// past the estimate it was routed on before the broker decides again
@@ -140,10 +141,6 @@ func (f *Federation) Apply(ev Event) {
 	case Cancelled:
 		delete(f.requeue, ev.ID)
 		f.forget(ev.ID)
-	case Started:
-		f.started(ev.ID)
-	case *Started:
-		f.started(ev.ID)
 	}
 	f.Engine.Apply(ev)
 }
@@ -155,18 +152,6 @@ func (f *Federation) ended(id core.JobID, requeue bool) {
 	} else if j := f.Engine.jobs.get(id); j != nil && j.State.Active() {
 		if r := f.routes[id]; r != nil {
 			r.again = true
-		}
-	}
-}
-
-func (f *Federation) started(id core.JobID) {
-	if r := f.routes[id]; r != nil && f.rcfg.WinnerOnly && len(r.Sites) > 1 {
-		if v := r.Verdict(r.Winner); v != nil {
-			w := *v
-			// A copy: the components share one array with every
-			// other site's, which must not stay reachable.
-			w.Components = slices.Clone(w.Components)
-			r.Sites = []broker.SiteVerdict{w}
 		}
 	}
 }
@@ -301,7 +286,12 @@ func (f *Federation) route(now time.Time, changed bool) {
 func (f *Federation) decide(j *job, why string, now time.Time) {
 	e := f.Engine
 	est := &estimator{p: &f.pic, need: need(&j.Spec), model: j.Spec.Model, class: f.classOf(j), spec: &j.Spec, wall: j.wall}
-	d := f.b.Decide(&j.Job, est)
+	var d broker.Decision
+	if f.rcfg.WinnerOnly {
+		d = f.b.DecideWinner(&j.Job, est)
+	} else {
+		d = f.b.Decide(&j.Job, est)
+	}
 	old := f.routes[j.ID]
 	r := &routed{Route: Route{Decision: d, At: now, Why: why}}
 	if old != nil {

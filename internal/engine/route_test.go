@@ -499,30 +499,24 @@ func TestFederationFairShare(t *testing.T) {
 	}
 }
 
-// TestFederationWinnerOnly: with WinnerOnly, a started job's route keeps
-// only the winner's verdict; without it, every site's.
+// TestFederationWinnerOnly: with WinnerOnly, a route lists the winner's
+// verdict alone, pending or running; without it, every site's.
 func TestFederationWinnerOnly(t *testing.T) {
 	eu := config.EU()
 	for _, tc := range []struct {
 		winnerOnly bool
-		pending    int // verdicts while pending
-		running    int // verdicts once started; -1 = same as pending
-	}{{false, len(eu.Sites), -1}, {true, len(eu.Sites), 1}} {
+		verdicts   int
+	}{{false, len(eu.Sites)}, {true, 1}} {
 		s := newFedShell(t, engine.Routing{WinnerOnly: tc.winnerOnly}, eu.Sites)
 		s.submit(fedJob(1, 8, "NVIDIA H100", time.Hour))
 		s.step()
-		r := s.routes[1] // as the job started: Start comes before Started
-		if len(r.Sites) != tc.pending || r.Winner == "" {
-			t.Fatalf("WinnerOnly %v: route at start has %d verdicts, winner %q; want %d", tc.winnerOnly, len(r.Sites), r.Winner, tc.pending)
+		r := s.routes[1] // as the job started
+		if len(r.Sites) != tc.verdicts || r.Winner == "" || r.Sites[0].Site != r.Winner {
+			t.Fatalf("WinnerOnly %v: route at start has %d verdicts, winner %q; want %d led by the winner", tc.winnerOnly, len(r.Sites), r.Winner, tc.verdicts)
 		}
 		live, ok := s.f.Route(1)
-		want := tc.running
-		if want < 0 {
-			want = tc.pending
-		}
-		if !ok || len(live.Sites) != want || live.Sites[0].Site != live.Winner {
-			t.Fatalf("WinnerOnly %v: running job's route has %d verdicts (first %+v), want %d led by the winner %s",
-				tc.winnerOnly, len(live.Sites), live.Sites[0], want, live.Winner)
+		if !ok || len(live.Sites) != tc.verdicts || live.Winner != r.Winner {
+			t.Fatalf("WinnerOnly %v: running job's route has %d verdicts, winner %q; want %d, %q", tc.winnerOnly, len(live.Sites), live.Winner, tc.verdicts, r.Winner)
 		}
 	}
 }
