@@ -52,7 +52,7 @@ func simulateCommand() *command {
 			fs.IntVar(&f.maxJobs, "max-jobs", 0, "replay with synthesis: stop after this many jobs (0 = no limit)")
 			fs.StringVar(&f.classes, "classes", "", "tenant -> organisation class shares, e.g. research=0.4,industry=0.2,startup=0.2,sme=0.15,public=0.05")
 			fs.StringVar(&f.out, "out", "sim-out", "output directory: summary.json, timing.json, jobs.csv, timeseries.csv, report.html")
-			fs.BoolVar(&f.broker, "broker", false, "replay: route each job to a site through the federation broker, as the live daemon does (about 5x slower than the engine alone over the whole EU network)")
+			fs.BoolVar(&f.broker, "broker", false, "replay: route each job to a site through the federation broker, as the live daemon does (about 4x slower than the engine alone over the whole EU network)")
 			fs.BoolVar(&f.strict, "strict", false, "stop at the first bad trace row (default: skip, count and report them)")
 			fs.BoolVar(&f.noJobsCSV, "no-jobs-csv", false, "do not write jobs.csv (runs of millions of jobs)")
 			fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to FILE (go tool pprof FILE)")

@@ -96,8 +96,8 @@ type ReplayConfig struct {
 	// carbon, fair-share headroom), then placed within it, and the jobs
 	// of a site that goes down are requeued and routed again. Without it,
 	// the engine places each job in any eligible pool of the network.
-	// A broker decision (every site's verdict) costs some microseconds a
-	// job: a week of the EU network takes 5x as long as without.
+	// A broker decision costs some microseconds a job: a week of the EU
+	// network takes about 4x as long as without.
 	Broker bool
 }
 
