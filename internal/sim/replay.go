@@ -122,6 +122,7 @@ type running struct {
 	timeout bool
 	requeue bool   // preempted: the run ends early and the job waits again
 	gen     uint32 // bumped when taken out of the end heap early
+	cls     *ClassResult
 }
 
 // endHeap orders running jobs by end time, then id: a 4-ary min-heap of
@@ -416,11 +417,10 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		for haveNext && next.Submit <= now {
 			nextID++
 			a := next
-			waiting[nextID] = &running{id: nextID, arr: a}
+			waiting[nextID] = &running{id: nextID, arr: a, cls: st.submitted(a)}
 			nWaiting++
 			evSubmitted.Job = coreJob(nextID, a)
 			eng.Apply(&evSubmitted)
-			st.submitted(a)
 			st.events++
 			if err := pull(); err != nil {
 				return nil, err

@@ -147,7 +147,9 @@ func (st *stats) advance(t time.Duration) {
 	st.last = t
 }
 
-func (st *stats) submitted(a Arrival) {
+// submitted counts an arrival and returns its class's figures, which the
+// run keeps (running.cls) so that later events need no lookup by name.
+func (st *stats) submitted(a Arrival) *ClassResult {
 	st.res.Jobs++
 	c := st.class(a.Class)
 	c.Jobs++
@@ -155,14 +157,15 @@ func (st *stats) submitted(a Arrival) {
 	c.offered += as
 	st.offered += as
 	c.waiting += float64(a.Milli) / 1000
+	return c
 }
 
 // requeued puts a job's demand back in the queue.
-func (st *stats) requeued(r *running) { st.class(r.arr.Class).waiting += float64(r.arr.Milli) / 1000 }
+func (st *stats) requeued(r *running) { r.cls.waiting += float64(r.arr.Milli) / 1000 }
 
 func (st *stats) started(r *running, now time.Duration) {
 	st.res.Started++
-	c := st.class(r.arr.Class)
+	c := r.cls
 	c.waiting -= float64(r.arr.Milli) / 1000
 	c.held += float64(r.arr.Milli) / 1000
 	st.used[r.site] += float64(r.arr.Milli) / 1000
@@ -175,14 +178,14 @@ func (st *stats) released(r *running, now time.Duration) {
 		st.used[r.site] = 0
 	}
 	st.running[r.site]--
-	c := st.class(r.arr.Class)
+	c := r.cls
 	c.held -= float64(r.arr.Milli) / 1000
 	c.delivered += float64(r.arr.Milli) / 1000 * (now - r.start).Seconds()
 }
 
 // ended records a job's final state and writes its jobs.csv row.
 func (st *stats) ended(r *running, now time.Duration, state core.State, w io.Writer) {
-	c := st.class(r.arr.Class)
+	c := r.cls
 	switch state {
 	case core.StateCompleted:
 		st.res.Completed++
