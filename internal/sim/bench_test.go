@@ -14,8 +14,9 @@ import (
 // BenchmarkEUReplay replays the Philly mix, synthesised to offer 90% of
 // the EU reference network (config.EU, 584,764 accelerators) plus
 // moonshots, through the engine. GF_BENCH_SPAN sets the simulated span
-// (default 1h; the acceptance figure is 720h) and GF_BENCH_POLICY the
-// policy (default fifo). It reports simulated jobs, engine events per
+// (default 1h; the acceptance figure is 720h), GF_BENCH_POLICY the
+// policy (default fifo) and GF_BENCH_LOAD the offered load (default 0.9;
+// a higher one fills the network sooner, to profile the saturated state). It reports simulated jobs, engine events per
 // wall second and the heap obtained from the OS (peak RSS is what
 // /usr/bin/time reports for the equivalent gf simulate command, see
 // docs/PERFORMANCE.md).
