@@ -4,17 +4,18 @@ import (
 	"math/bits"
 	"slices"
 	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
 )
 
-// endQueue orders running jobs by end time, then id, like endHeap, but as
-// a calendar: one bucket per second of virtual time over a ring of
+// endQueue orders running jobs by end time, then id, as a calendar: one bucket per second of virtual time over a ring of
 // queueRing seconds, each bucket sorted only when it becomes the first;
 // ends further out wait in an endHeap until the ring reaches them. On the
 // EU network it holds 160,000 runs, and a heap sifted through 9 levels of
 // them on every end; a bucket holds the dozen that end in that second.
 //
-// The pop sequence is the same as endHeap's: (end, id) is a total order.
-// A run taken out early (remove) bumps its gen; its entry goes stale and
+// (end, id) is a total order, so the pop sequence does not depend on the
+// buckets' or the heap's shape. A run taken out early (remove) bumps its gen; its entry goes stale and
 // is dropped when it comes first.
 type endQueue struct {
 	ring   [][]endEntry
@@ -200,4 +201,75 @@ func (q *endQueue) runs() []*running {
 		}
 	}
 	return rs
+}
+
+// endHeap holds the ends endQueue's ring does not reach yet: a 4-ary
+// min-heap by (end, id) of entries that carry their keys, so sifting
+// compares without touching the runs. Stale entries (removed runs) are
+// left for the queue to drop.
+type endHeap struct {
+	es []endEntry
+}
+
+type endEntry struct {
+	end time.Duration
+	id  core.JobID
+	gen uint32
+	r   *running
+}
+
+func endLess(a, b *endEntry) bool {
+	if a.end != b.end {
+		return a.end < b.end
+	}
+	return a.id < b.id
+}
+
+// pushEntry adds e.
+func (h *endHeap) pushEntry(e endEntry) {
+	h.es = append(h.es, e)
+	es := h.es
+	i := len(es) - 1
+	x := es[i]
+	for i > 0 {
+		p := (i - 1) / 4
+		if !endLess(&x, &es[p]) {
+			break
+		}
+		es[i] = es[p]
+		i = p
+	}
+	es[i] = x
+}
+
+// popEntry removes the first entry; the heap must not be empty.
+func (h *endHeap) popEntry() {
+	es := h.es
+	n := len(es) - 1
+	x := es[n]
+	es[n] = endEntry{}
+	es = es[:n]
+	h.es = es
+	if n == 0 {
+		return
+	}
+	i := 0
+	for {
+		c := 4*i + 1
+		if c >= n {
+			break
+		}
+		m := c
+		for k := c + 1; k < c+4 && k < n; k++ {
+			if endLess(&es[k], &es[m]) {
+				m = k
+			}
+		}
+		if !endLess(&es[m], &x) {
+			break
+		}
+		es[i] = es[m]
+		i = m
+	}
+	es[i] = x
 }
