@@ -14,8 +14,9 @@ import (
 // Per pool, a ring of endRing one-minute buckets covers [cur, cur+ring):
 // ends further out count in the last bucket (an estimate that a pool frees
 // capacity within 11 days rather than later), ends whose minute has passed
-// count as freeing now ("past": jobs running over their walltime). A
-// Fenwick tree over the ring answers the cumulative queries in O(log ring).
+// (jobs running over their walltime) leave the index: when they end is
+// unknown (see when). A Fenwick tree over the ring answers the cumulative
+// queries in O(log ring).
 type endIndex struct {
 	pools []poolEnds
 }
@@ -27,7 +28,6 @@ const (
 
 type poolEnds struct {
 	cur   int64 // absolute bucket (unix seconds / endRes) of now
-	past  int64 // milli of ends in buckets before cur
 	total int64 // milli in the ring
 	fen   []int64
 	val   []int64
@@ -36,13 +36,13 @@ type poolEnds struct {
 func newEndIndex(pools int) *endIndex { return &endIndex{pools: make([]poolEnds, pools)} }
 
 // add counts m milli freed at unix time at in pool pi and returns the
-// bucket it was counted in, for remove.
+// bucket it was counted in, for remove (an end already past is not
+// counted).
 func (x *endIndex) add(pi int, at int64, m core.Milli, now int64) int64 {
 	p := &x.pools[pi]
 	p.advance(now / endRes)
 	b := at / endRes
 	if b < p.cur {
-		p.past += int64(m)
 		return b
 	}
 	b = min(b, p.cur+endRing-1)
@@ -54,8 +54,7 @@ func (x *endIndex) add(pi int, at int64, m core.Milli, now int64) int64 {
 func (x *endIndex) remove(pi int, b int64, m core.Milli) {
 	p := &x.pools[pi]
 	if b < p.cur {
-		p.past -= int64(m)
-		return
+		return // passed out of the ring already
 	}
 	p.bump(b, -int64(m))
 }
@@ -72,14 +71,13 @@ func (p *poolEnds) bump(b, d int64) {
 	}
 }
 
-// advance moves now to bucket now: buckets that passed join past.
+// advance moves now to bucket now: buckets that passed are emptied.
 func (p *poolEnds) advance(now int64) {
 	if now <= p.cur {
 		return
 	}
 	if p.fen == nil || p.total == 0 || now-p.cur >= endRing {
 		if p.fen != nil && p.total != 0 {
-			p.past += p.total
 			p.total = 0
 			clear(p.fen)
 			clear(p.val)
@@ -89,7 +87,6 @@ func (p *poolEnds) advance(now int64) {
 	}
 	for ; p.cur < now; p.cur++ {
 		if v := p.val[p.cur%endRing]; v != 0 {
-			p.past += v
 			p.bump(p.cur, -v)
 		}
 	}
