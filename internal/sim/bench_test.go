@@ -33,15 +33,7 @@ func BenchmarkEUReplay(b *testing.B) {
 	if p := os.Getenv("GF_BENCH_POLICY"); p != "" {
 		policy = p
 	}
-	src, err := trace.OpenPhilly(phillyGz, trace.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	base, err := LoadTrace(src, DefaultClasses)
-	src.Close()
-	if err != nil {
-		b.Fatal(err)
-	}
+	base := phillyAll(b)
 	sites := config.EU().Sites
 	capacity := 0
 	for _, s := range sites {
@@ -49,6 +41,7 @@ func BenchmarkEUReplay(b *testing.B) {
 	}
 	load := 0.9
 	if s := os.Getenv("GF_BENCH_LOAD"); s != "" {
+		var err error
 		if load, err = strconv.ParseFloat(s, 64); err != nil {
 			b.Fatal(err)
 		}
@@ -56,7 +49,10 @@ func BenchmarkEUReplay(b *testing.B) {
 	mult := MultiplierFor(base, capacity, load)
 	tick := time.Second // as gf simulate's --tick default
 	if s := os.Getenv("GF_BENCH_TICK"); s != "" {
-		tick, _ = time.ParseDuration(s)
+		var err error
+		if tick, err = time.ParseDuration(s); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

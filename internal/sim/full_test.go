@@ -3,8 +3,6 @@ package sim
 import (
 	"flag"
 	"testing"
-
-	"github.com/gigafactory/gigafactory/internal/trace"
 )
 
 var full = flag.Bool("full", false, "run the acceptance-size experiments (minutes): the whole Philly trace, ten openb seeds")
@@ -15,15 +13,7 @@ func TestPhillyFullScale(t *testing.T) {
 	if !*full {
 		t.Skip("acceptance size: use -full")
 	}
-	src, err := trace.OpenPhilly(phillyGz, trace.Options{Strict: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobs, err := LoadTrace(src, DefaultClasses)
-	src.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	jobs := phillyAll(t)
 	for _, pol := range []string{PolicyFIFO, PolicyBackfill, PolicyGigafactory} {
 		res, err := Replay(ReplayConfig{Policy: pol, Sites: PhillyCluster(), Jobs: NewSliceStream(jobs), Tick: 1e9})
 		if err != nil {

@@ -22,21 +22,25 @@ const (
 	openbPod = "../trace/testdata/openb_pod_list_default.csv.gz"
 )
 
-// phillyHead writes the first n Philly jobs (in submit order) as a
-// canonical CSV, so tests replay real jobs quickly.
-func phillyHead(t *testing.T, n int) []Arrival {
-	t.Helper()
+// phillyAll loads the whole Philly trace (strict: it has no bad rows) in
+// submit order.
+func phillyAll(tb testing.TB) []Arrival {
+	tb.Helper()
 	src, err := trace.OpenPhilly(phillyGz, trace.Options{Strict: true})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer src.Close()
 	all, err := LoadTrace(src, DefaultClasses)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	return all[:n]
+	return all
 }
+
+// phillyHead is the first n Philly jobs, so tests replay real jobs
+// quickly.
+func phillyHead(t *testing.T, n int) []Arrival { return phillyAll(t)[:n] }
 
 func smallCluster(nodes int) []core.Site {
 	s := PhillyCluster()
@@ -358,15 +362,7 @@ func TestCalibrationPhilly(t *testing.T) {
 	if pub.MeanQueueS != 3760.604 || pub.MedianQueueS != 189 || pub.GPUJobs != 112956 {
 		t.Fatalf("published Philly = %+v", pub)
 	}
-	src, err := trace.OpenPhilly(phillyGz, trace.Options{Strict: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	jobs, err := LoadTrace(src, DefaultClasses)
-	if err != nil {
-		t.Fatal(err)
-	}
+	jobs := phillyAll(t)
 	st := StatsOf(jobs)
 	if st.MedianDurationS < 0.5*pub.MedianRunS || st.MedianDurationS > 2*pub.MedianRunS {
 		t.Errorf("median run %v s, published %v s", st.MedianDurationS, pub.MedianRunS)
