@@ -69,7 +69,18 @@ type Engine struct {
 	poolClass []map[string]core.Milli
 	total     core.Milli
 	intents   []Intent
+
+	// Records of jobs that left the engine, for reuse: free ones are
+	// referenced by nothing; retired ones still are (a tombstone in the
+	// order or a shape queue) and move to free once the pass drops them.
+	// A replay submits a job for every one that ends: reusing the record
+	// that was touched last saves an allocation and a cache miss per job.
+	free    []*job
+	retired []*job
 }
+
+// maxFree bounds the records kept for reuse.
+const maxFree = 4096
 
 // job is the engine's record of one job.
 type job struct {
@@ -298,7 +309,8 @@ func (e *Engine) submit(cj core.Job) {
 		}
 		return
 	}
-	j := &job{Job: cj}
+	j := e.newJob()
+	j.Job = cj
 	e.classify(j)
 	e.jobs.put(cj.ID, j)
 	if cj.State.Active() && cj.Alloc != nil {
@@ -344,7 +356,8 @@ func (e *Engine) started(ev Started) {
 		return
 	}
 	if !ok {
-		j = &job{Job: core.Job{ID: ev.ID, State: core.StateRunning}}
+		j = e.newJob()
+		j.Job = core.Job{ID: ev.ID, State: core.StateRunning}
 		e.classify(j)
 		j.req = sched.Request{Milli: ev.Alloc.Accelerators()}
 		e.jobs.put(ev.ID, j)
@@ -500,6 +513,7 @@ func (e *Engine) ended(id core.JobID, at time.Time, requeue bool) {
 		j.State = core.StateCancelled
 		e.tomb(j)
 		e.jobs.del(id)
+		e.recycle(j)
 		return
 	}
 	j.preempt = false
@@ -513,6 +527,51 @@ func (e *Engine) ended(id core.JobID, at time.Time, requeue bool) {
 	}
 	j.State = core.StateCompleted
 	e.jobs.del(id)
+	e.recycle(j)
+}
+
+// newJob returns a zero record, reused when one is free.
+func (e *Engine) newJob() *job {
+	if n := len(e.free); n > 0 {
+		j := e.free[n-1]
+		e.free[n-1] = nil
+		e.free = e.free[:n-1]
+		*j = job{}
+		return j
+	}
+	return &job{}
+}
+
+// recycle takes the record of a job that left the engine (out of the job
+// table, released, out of fresh) for reuse: at once when nothing refers
+// to it, otherwise once the order and the shape queues have dropped it.
+func (e *Engine) recycle(j *job) {
+	if j.placed || j.hold != nil {
+		return // not expected; a record still in use is simply not reused
+	}
+	if j.inOrder || j.inShape {
+		e.retired = append(e.retired, j)
+		return
+	}
+	if len(e.free) < maxFree {
+		e.free = append(e.free, j)
+	}
+}
+
+// sweepRetired moves retired records that nothing refers to any more to
+// the free list.
+func (e *Engine) sweepRetired() {
+	k := 0
+	for _, j := range e.retired {
+		if j.inOrder || j.inShape {
+			e.retired[k] = j
+			k++
+		} else if len(e.free) < maxFree {
+			e.free = append(e.free, j)
+		}
+	}
+	clear(e.retired[k:])
+	e.retired = e.retired[:k]
 }
 
 // unlink removes a job that left pending from the order and its shape,
@@ -780,6 +839,9 @@ func (e *Engine) Step(now time.Time) (intents []Intent, next time.Time) {
 	}
 	if e.tombs > len(e.order)/4 {
 		e.compact()
+	}
+	if len(e.retired) > 0 {
+		e.sweepRetired()
 	}
 	return e.intents, e.nextWake(now)
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -330,5 +331,84 @@ func TestEventsByPointer(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("federation %v: by value (-) and by pointer (+) differ:\n%s", fed, diff)
 		}
+	}
+}
+
+// TestRecycledRecordsStartClean checks that a job whose record is reused
+// from one that ended (or was cancelled while waiting) carries nothing of
+// it: its status and its start match those of the same job in an engine
+// that never ran anything.
+func TestRecycledRecordsStartClean(t *testing.T) {
+	sites := []core.Site{site("a", pool("gpu", 2, 4))}
+	// Without the fair-share term: the used engine's history would rightly
+	// change the new jobs' priorities.
+	cfg := DefaultConfig()
+	cfg.Priority.FairShareWeight = 0
+	e := New(cfg, sites)
+	old := map[*job]bool{}
+	// Round 1: records that picked up every kind of state: started, a
+	// reason to wait, an estimated start, a hold, cancelled while waiting.
+	e.Apply(Submitted{Job: mkjob(1, "4").Walltime(2 * time.Hour).QoS(core.QoSMoonshot).j})
+	e.Apply(Submitted{Job: mkjob(2, "3").Walltime(time.Hour).Preemptible(true).Project("o2", "p2").j})
+	e.Apply(Submitted{Job: mkjob(3, "8").Nodes(2).Walltime(time.Hour).j})
+	e.Apply(Submitted{Job: mkjob(4, "2").Model("a100").j})
+	in, _ := e.Step(t0)
+	for id, nodes := range starts(in) {
+		e.Apply(Started{ID: id, Alloc: core.Allocation{Site: "a", Pool: "gpu", Nodes: nodes}, At: t0})
+	}
+	for id := core.JobID(1); id <= 4; id++ {
+		old[e.jobs.get(id)] = true
+	}
+	if st, ok := e.Status(3); !ok || st.State != core.StatePending || st.Reason == "" {
+		t.Fatalf("job 3 should wait with a reason: %+v", st)
+	}
+	end := t0.Add(time.Minute)
+	for id := core.JobID(1); id <= 4; id++ {
+		st, _ := e.Status(id)
+		if st.State == core.StatePending {
+			e.Apply(Cancelled{ID: id, At: end})
+		} else {
+			e.Apply(Ended{ID: id, State: core.StateCompleted, At: end})
+		}
+	}
+	e.Step(end)
+	if len(e.free) == 0 {
+		t.Fatalf("no record was freed for reuse (retired %d)", len(e.retired))
+	}
+	for _, j := range e.free {
+		if !old[j] {
+			t.Fatalf("free list holds a record that no job used")
+		}
+	}
+	if j := e.newJob(); !reflect.ValueOf(*j).IsZero() {
+		t.Fatalf("a reused record is not zero: %+v", *j)
+	} else {
+		e.free = append(e.free, j)
+	}
+
+	// Round 2: the same new job in the used engine and in a fresh one.
+	at := end.Add(time.Minute)
+	fresh := New(cfg, sites)
+	var got []Status
+	for _, eng := range []*Engine{e, fresh} {
+		eng.Apply(Submitted{Job: mkjob(10, "8").Nodes(2).Walltime(30 * time.Minute).Submit(at).j})
+		eng.Apply(Submitted{Job: mkjob(11, "1").Submit(at).j})
+		in, _ := eng.Step(at)
+		if len(starts(in)) != 1 {
+			t.Fatalf("want one start (job 10 fills the pool), got %v", starts(in))
+		}
+		for _, id := range []core.JobID{10, 11} {
+			st, ok := eng.Status(id)
+			if !ok {
+				t.Fatalf("job %d unknown", id)
+			}
+			got = append(got, st)
+		}
+	}
+	if !old[e.jobs.get(10)] && !old[e.jobs.get(11)] {
+		t.Fatal("neither new job reused a record; the test checks nothing")
+	}
+	if diff := cmp.Diff(got[2:], got[:2]); diff != "" {
+		t.Errorf("reused records differ from fresh ones (-fresh +reused):\n%s", diff)
 	}
 }
