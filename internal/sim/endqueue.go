@@ -38,9 +38,23 @@ func bucketOf(d time.Duration) int64 { return int64(d / time.Second) }
 // Len is the number of runs queued.
 func (q *endQueue) Len() int { return q.live }
 
-func (q *endQueue) push(r *running) {
+// push queues r's run. The entry carries what the run's end needs (its
+// id, start, submission, size, class and site), so that ending it does
+// not touch r, whose record has long left the cache by then; keep says
+// whether the entry also keeps r (for removals, requeues and jobs.csv).
+func (q *endQueue) push(r *running, keep bool) {
 	q.live++
-	q.insert(endEntry{end: r.end, id: r.id, gen: r.gen, r: r})
+	q.insert(entryOf(r, keep))
+}
+
+// entryOf is r's run as the end queue holds it.
+func entryOf(r *running, keep bool) endEntry {
+	e := endEntry{end: r.end, id: r.id, gen: r.gen, start: r.start, submit: r.arr.Submit,
+		milli: r.arr.Milli, cls: r.cls, site: int32(r.site), timeout: r.timeout, requeue: r.requeue}
+	if keep {
+		e.r = r
+	}
+	return e
 }
 
 func (q *endQueue) insert(e endEntry) {
@@ -97,7 +111,7 @@ func (q *endQueue) first() (slot int64, ok bool) {
 		// Drop stale entries at the front.
 		k := 0
 		if q.stale > 0 {
-			for k < len(s) && s[k].gen != s[k].r.gen {
+			for k < len(s) && s[k].r != nil && s[k].gen != s[k].r.gen {
 				k++
 				q.stale--
 			}
@@ -146,21 +160,22 @@ func (q *endQueue) migrate() {
 	}
 }
 
-// peek returns the first run without taking it out.
-func (q *endQueue) peek() (*running, bool) {
+// peek returns the first run's entry without taking it out; the entry is
+// valid until the queue next changes.
+func (q *endQueue) peek() (*endEntry, bool) {
 	b, ok := q.first()
 	if !ok {
 		return nil, false
 	}
-	return q.ring[b%queueRing][0].r, true
+	return &q.ring[b%queueRing][0], true
 }
 
 // pop takes out the first run; the queue must not be empty (peek first).
-func (q *endQueue) pop() *running {
+func (q *endQueue) pop() endEntry {
 	b, _ := q.first()
 	i := b % queueRing
 	s := q.ring[i]
-	r := s[0].r
+	r := s[0]
 	s[0] = endEntry{}
 	if len(s) == 1 {
 		q.clearSlot(i)
@@ -175,14 +190,14 @@ func (q *endQueue) pop() *running {
 	return r
 }
 
-// remove takes r out of the queue.
+// remove takes r out of the queue; r must have been pushed with keep.
 func (q *endQueue) remove(r *running) {
 	r.gen++
 	q.live--
 	q.stale++
 }
 
-// runs returns the runs queued (in no particular order).
+// runs returns the runs queued with keep (in no particular order).
 func (q *endQueue) runs() []*running {
 	rs := make([]*running, 0, q.live)
 	for i, s := range q.ring {
@@ -190,13 +205,13 @@ func (q *endQueue) runs() []*running {
 			continue
 		}
 		for k := range s {
-			if e := &s[k]; e.gen == e.r.gen {
+			if e := &s[k]; e.r != nil && e.gen == e.r.gen {
 				rs = append(rs, e.r)
 			}
 		}
 	}
 	for k := range q.far.es {
-		if e := &q.far.es[k]; e.gen == e.r.gen {
+		if e := &q.far.es[k]; e.r != nil && e.gen == e.r.gen {
 			rs = append(rs, e.r)
 		}
 	}
@@ -211,11 +226,19 @@ type endHeap struct {
 	es []endEntry
 }
 
+// endEntry is a queued run: its key (end, id), and what its end needs.
 type endEntry struct {
-	end time.Duration
-	id  core.JobID
-	gen uint32
-	r   *running
+	end     time.Duration
+	id      core.JobID
+	start   time.Duration
+	submit  time.Duration
+	milli   core.Milli
+	cls     *ClassResult
+	r       *running // nil unless pushed with keep
+	site    int32
+	gen     uint32 // r.gen when pushed; stale once r.gen moves on
+	timeout bool
+	requeue bool
 }
 
 func endLess(a, b *endEntry) bool {

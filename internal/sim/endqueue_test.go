@@ -40,7 +40,7 @@ func TestEndQueueOrder(t *testing.T) {
 				}
 				run := &running{id: id, end: now + d}
 				queued = append(queued, run)
-				q.push(run)
+				q.push(run, true)
 			case k < 6 && len(queued) > 0:
 				// Take a queued run out early (outage, preemption).
 				i := r.IntN(len(queued))
@@ -55,15 +55,16 @@ func TestEndQueueOrder(t *testing.T) {
 					}
 				}
 				got, ok := q.peek()
-				if ok != (first >= 0) || ok && got != queued[first] {
+				if ok != (first >= 0) || ok && (got.r != queued[first] || got.id != queued[first].id || got.end != queued[first].end) {
 					t.Fatalf("seed %d step %d: peek %v %v, want %d", seed, step, got, ok, first)
 				}
 				if !ok {
 					continue
 				}
 				now = max(now, got.end)
-				if p := q.pop(); p != got {
-					t.Fatalf("seed %d step %d: pop %d after peek %d", seed, step, p.id, got.id)
+				want := *got
+				if p := q.pop(); p != want {
+					t.Fatalf("seed %d step %d: pop %d after peek %d", seed, step, p.id, want.id)
 				}
 				queued[first] = queued[len(queued)-1]
 				queued = queued[:len(queued)-1]

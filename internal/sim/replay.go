@@ -203,25 +203,37 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 	if err := pull(); err != nil {
 		return nil, err
 	}
-	finish := func(r *running, state core.State, requeue bool) {
-		evEnded = engine.Ended{ID: r.id, State: state, At: Epoch.Add(now), Requeue: requeue}
-		eng.Apply(&evEnded)
-		st.events++
-		r.active = false
-		nActive--
-		st.released(r, now)
-		if requeue {
-			nWaiting++
-			waiting[r.id] = r
-			st.requeued(r)
-			return
-		}
-		st.ended(r, now, state, cfg.JobsOut)
+	recycle := func(r *running) {
 		if len(free) < 4096 {
 			// Keep gen moving: an end queue entry left stale by an
 			// early removal must stay stale for the next job.
 			*r = running{gen: r.gen + 1}
 			free = append(free, r)
+		}
+	}
+	// keep: the end queue keeps each run's record, for what needs it
+	// after the start: taking runs out early (outages, preemption, the
+	// broker's requeues) and jobs.csv. Otherwise a record is reused as
+	// soon as its job starts, and an end touches only its queue entry.
+	keep := cfg.JobsOut != nil || len(outs) > 0 || cfg.Broker || ecfg.Preemption.Enabled
+	finish := func(e *endEntry, state core.State, requeue bool) {
+		evEnded = engine.Ended{ID: e.id, State: state, At: Epoch.Add(now), Requeue: requeue}
+		eng.Apply(&evEnded)
+		st.events++
+		nActive--
+		st.released(e, now)
+		r := e.r
+		if requeue {
+			// Only kept runs are requeued (keep covers every source).
+			r.active = false
+			nWaiting++
+			waiting[r.id] = r
+			st.requeued(r)
+			return
+		}
+		st.ended(e, now, state, cfg.JobsOut, r)
+		if r != nil {
+			recycle(r)
 		}
 	}
 
@@ -236,8 +248,8 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		if haveNext {
 			consider(next.Submit)
 		}
-		if r, ok := ends.peek(); ok {
-			consider(r.end)
+		if e, ok := ends.peek(); ok {
+			consider(e.end)
 		}
 		if len(outs) > 0 {
 			consider(outs[0].at)
@@ -267,16 +279,16 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 
 		// 1. Runs that end now.
 		for {
-			r, ok := ends.peek()
-			if !ok || r.end > now {
+			e, ok := ends.peek()
+			if !ok || e.end > now {
 				break
 			}
-			ends.pop()
+			x := ends.pop()
 			state := core.StateCompleted
-			if r.timeout {
+			if x.timeout {
 				state = core.StateTimeout
 			}
-			finish(r, state, r.requeue)
+			finish(&x, state, x.requeue)
 		}
 		// 2. Sites that go down or come back.
 		for len(outs) > 0 && outs[0].at <= now {
@@ -302,7 +314,8 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 					ends.remove(r)
 					requeue := r.arr.Preemptible
 					st.lost++
-					finish(r, core.StateFailed, requeue)
+					x := entryOf(r, true)
+					finish(&x, core.StateFailed, requeue)
 				}
 			}
 		}
@@ -379,26 +392,36 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 				}
 				r.active = true
 				nActive++
-				ends.push(r)
+				ends.push(r, keep)
 				evStarted = engine.Started{ID: in.ID, Alloc: in.Alloc, At: Epoch.Add(now)}
 				eng.Apply(&evStarted)
 				st.events++
 				st.started(r, now)
+				if !keep {
+					recycle(r)
+				}
 			case engine.Requeue:
 				// The site went down: the run is lost, the job waits
 				// again and the broker routes it elsewhere.
+				if !keep {
+					return nil, fmt.Errorf("replay: requeue of job %d, but runs are not kept", in.ID)
+				}
 				if r := runningJob(in.ID); r != nil {
 					ends.remove(r)
 					st.lost++
-					finish(r, core.StateFailed, true)
+					x := entryOf(r, true)
+					finish(&x, core.StateFailed, true)
 				}
 			case engine.Preempt:
 				// Stopped after the grace period; the run is lost and the
 				// job waits again.
+				if !keep {
+					return nil, fmt.Errorf("replay: preemption of job %d, but runs are not kept", in.ID)
+				}
 				if r := runningJob(in.ID); r != nil {
 					ends.remove(r)
 					r.end, r.timeout, r.requeue = now+in.Grace, false, true
-					ends.push(r)
+					ends.push(r, true)
 					st.preempted++
 				}
 			}

@@ -172,20 +172,22 @@ func (st *stats) started(r *running, now time.Duration) {
 	st.running[r.site]++
 }
 
-func (st *stats) released(r *running, now time.Duration) {
-	st.used[r.site] -= float64(r.arr.Milli) / 1000
-	if st.used[r.site] < 1e-9 {
-		st.used[r.site] = 0
+// released returns the accelerators of the run e (ended or lost).
+func (st *stats) released(e *endEntry, now time.Duration) {
+	st.used[e.site] -= float64(e.milli) / 1000
+	if st.used[e.site] < 1e-9 {
+		st.used[e.site] = 0
 	}
-	st.running[r.site]--
-	c := r.cls
-	c.held -= float64(r.arr.Milli) / 1000
-	c.delivered += float64(r.arr.Milli) / 1000 * (now - r.start).Seconds()
+	st.running[e.site]--
+	c := e.cls
+	c.held -= float64(e.milli) / 1000
+	c.delivered += float64(e.milli) / 1000 * (now - e.start).Seconds()
 }
 
-// ended records a job's final state and writes its jobs.csv row.
-func (st *stats) ended(r *running, now time.Duration, state core.State, w io.Writer) {
-	c := r.cls
+// ended records the final state of the job whose run e ended and, when w
+// is not nil, writes its jobs.csv row (from r, the job's record).
+func (st *stats) ended(e *endEntry, now time.Duration, state core.State, w io.Writer, r *running) {
+	c := e.cls
 	switch state {
 	case core.StateCompleted:
 		st.res.Completed++
@@ -196,9 +198,9 @@ func (st *stats) ended(r *running, now time.Duration, state core.State, w io.Wri
 	default:
 		st.res.Failed++
 	}
-	wait := (r.start - r.arr.Submit).Seconds()
-	jct := (now - r.arr.Submit).Seconds()
-	run := max((now - r.start).Seconds(), 10)
+	wait := (e.start - e.submit).Seconds()
+	jct := (now - e.submit).Seconds()
+	run := max((now - e.start).Seconds(), 10)
 	bsld := max(1, jct/run)
 	// The samples are kept once, per class; the network's distribution is
 	// their union, gathered in finish (dist sorts, so order is moot).
@@ -208,17 +210,17 @@ func (st *stats) ended(r *running, now time.Duration, state core.State, w io.Wri
 	st.all.bsld += bsld
 	st.endedN++
 	if w != nil {
-		site := st.sites[r.site]
+		site := st.sites[e.site]
 		b := make([]byte, 0, 96)
-		b = strconv.AppendInt(b, int64(r.id), 10)
+		b = strconv.AppendInt(b, int64(e.id), 10)
 		b = append(b, ',')
 		b = append(b, r.arr.Tenant...)
 		b = append(b, ',')
 		b = append(b, r.arr.Class...)
 		b = append(b, ',')
-		b = strconv.AppendFloat(b, r.arr.Submit.Seconds(), 'f', -1, 64)
+		b = strconv.AppendFloat(b, e.submit.Seconds(), 'f', -1, 64)
 		b = append(b, ',')
-		b = strconv.AppendFloat(b, r.start.Seconds(), 'f', -1, 64)
+		b = strconv.AppendFloat(b, e.start.Seconds(), 'f', -1, 64)
 		b = append(b, ',')
 		b = strconv.AppendFloat(b, now.Seconds(), 'f', -1, 64)
 		b = append(b, ',')
@@ -226,7 +228,7 @@ func (st *stats) ended(r *running, now time.Duration, state core.State, w io.Wri
 		b = append(b, ',')
 		b = append(b, site.Country...)
 		b = append(b, ',')
-		b = append(b, r.arr.Milli.String()...)
+		b = append(b, e.milli.String()...)
 		b = append(b, '\n')
 		w.Write(b)
 	}
