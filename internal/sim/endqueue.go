@@ -8,29 +8,46 @@ import (
 	"github.com/gigafactory/gigafactory/internal/core"
 )
 
-// endQueue orders running jobs by end time, then id, as a calendar: one bucket per second of virtual time over a ring of
-// queueRing seconds, each bucket sorted only when it becomes the first;
-// ends further out wait in an endHeap until the ring reaches them. On the
-// EU network it holds 160,000 runs, and a heap sifted through 9 levels of
-// them on every end; a bucket holds the dozen that end in that second.
+// endQueue orders running jobs by end time, then id, as a two-level
+// calendar. The current window of 64 seconds has one bucket per second,
+// each sorted only when it becomes the first; later ends, up to
+// queueRing seconds ahead, are appended unsorted to one bucket per
+// window, in a ring, and spread over the seconds' buckets when their
+// window comes; ends further out wait in an endHeap until the ring
+// reaches them.
+//
+// On the EU network it holds 160,000 runs. A heap would sift through 9
+// levels of them on every end; a calendar of one bucket per second over
+// the whole ring appends each start to a bucket that has left the cache.
+// The window ring has 2,048 buckets, whose tails stay in cache, and a
+// window's runs are spread once, in order, into the 64 seconds' buckets
+// that the pops then read.
 //
 // (end, id) is a total order, so the pop sequence does not depend on the
-// buckets' or the heap's shape. A run taken out early (remove) bumps its gen; its entry goes stale and
-// is dropped when it comes first.
+// buckets' or the heap's shape. A run taken out early (remove) bumps its
+// gen; its entry goes stale and is dropped when it comes first.
 type endQueue struct {
-	ring   [][]endEntry
-	full   []uint64 // bit per ring slot: not empty
-	cur    int64    // bucket of the last pop; nothing is pushed before it
-	sorted int64    // the bucket kept sorted (the first), or -1
-	far    endHeap  // ends at or past cur+queueRing
-	live   int
-	stale  int // removed runs whose entries are still queued
+	fine     [winSize][]endEntry // the current window's buckets, one per second
+	fineHead [winSize]int        // popped entries at the front of each
+	fineFull uint64              // bit per fine bucket: not empty
+	coarse   [][]endEntry        // later windows, by window % windows
+	full     []uint64            // bit per coarse slot: not empty
+	cur      int64               // bucket (second) of the last pop; nothing is pushed before it
+	sorted   int64               // the fine bucket kept sorted (the first), or -1
+	far      endHeap             // ends in windows at or past cur's window + windows
+	live     int
+	stale    int // removed runs whose entries are still queued
 }
 
-const queueRing = 1 << 17 // seconds: 36 hours
+const (
+	winBits   = 6
+	winSize   = 1 << winBits         // seconds per window
+	queueRing = 1 << 17              // seconds: 36 hours
+	windows   = queueRing >> winBits // window ring slots
+)
 
 func newEndQueue() *endQueue {
-	return &endQueue{ring: make([][]endEntry, queueRing), full: make([]uint64, queueRing/64), sorted: -1}
+	return &endQueue{coarse: make([][]endEntry, windows), full: make([]uint64, windows/64), sorted: -1}
 }
 
 func bucketOf(d time.Duration) int64 { return int64(d / time.Second) }
@@ -57,107 +74,146 @@ func entryOf(r *running, keep bool) endEntry {
 	return e
 }
 
+func entryCmp(x, y endEntry) int {
+	if endLess(&x, &y) {
+		return -1
+	}
+	if endLess(&y, &x) {
+		return 1
+	}
+	return 0
+}
+
 func (q *endQueue) insert(e endEntry) {
 	b := max(bucketOf(e.end), q.cur)
-	if b >= q.cur+queueRing {
+	w, cw := b>>winBits, q.cur>>winBits
+	switch {
+	case w == cw:
+		q.insertFine(b, e)
+	case w < cw+windows:
+		i := w % windows
+		q.coarse[i] = append(q.coarse[i], e)
+		q.full[i/64] |= 1 << (i % 64)
+	default:
 		q.far.pushEntry(e)
-		return
 	}
-	i := b % queueRing
-	s := q.ring[i]
+}
+
+// insertFine puts e in the bucket of second b, in the current window.
+func (q *endQueue) insertFine(b int64, e endEntry) {
+	i := b & (winSize - 1)
+	s := q.fine[i]
 	if b == q.sorted {
-		at, _ := slices.BinarySearchFunc(s, e, func(x, y endEntry) int {
-			if endLess(&x, &y) {
-				return -1
-			}
-			if endLess(&y, &x) {
-				return 1
-			}
-			return 0
-		})
-		s = slices.Insert(s, at, e)
+		h := q.fineHead[i]
+		at, _ := slices.BinarySearchFunc(s[h:], e, entryCmp)
+		s = slices.Insert(s, h+at, e)
 	} else {
 		s = append(s, e)
 	}
-	q.ring[i] = s
-	q.full[i/64] |= 1 << (i % 64)
+	q.fine[i] = s
+	q.fineFull |= 1 << i
 }
 
-// first returns the first live entry's bucket slot, sorting the bucket if
+// first returns the first live entry's bucket (second), sorting it if
 // needed; ok is false when the queue is empty.
-func (q *endQueue) first() (slot int64, ok bool) {
+func (q *endQueue) first() (b int64, ok bool) {
 	for {
-		b, found := q.nextBucket()
+		off := q.cur & (winSize - 1)
+		if m := q.fineFull >> off; m != 0 {
+			b = q.cur + int64(bits.TrailingZeros64(m))
+			i := b & (winSize - 1)
+			h := q.fineHead[i]
+			s := q.fine[i]
+			if q.sorted != b {
+				slices.SortFunc(s[h:], func(x, y endEntry) int {
+					if endLess(&x, &y) {
+						return -1
+					}
+					return 1
+				})
+				q.sorted = b
+			}
+			// Drop stale entries at the front.
+			if q.stale > 0 {
+				for h < len(s) && s[h].r != nil && s[h].gen != s[h].r.gen {
+					s[h] = endEntry{}
+					h++
+					q.stale--
+				}
+				q.fineHead[i] = h
+			}
+			if h == len(s) {
+				q.clearFine(i)
+				continue
+			}
+			return b, true
+		}
+		// The window is done: move to the next one with runs.
+		cw := q.cur >> winBits
+		w, found := q.nextWindow(cw + 1)
 		if !found {
 			if len(q.far.es) == 0 {
 				return 0, false
 			}
-			// The ring is empty: bring the far ends within reach.
-			q.cur = max(q.cur, bucketOf(q.far.es[0].end))
-			q.migrate()
-			continue
+			w = bucketOf(q.far.es[0].end) >> winBits
 		}
-		i := b % queueRing
-		s := q.ring[i]
-		if q.sorted != b {
-			slices.SortFunc(s, func(x, y endEntry) int {
-				if endLess(&x, &y) {
-					return -1
-				}
-				return 1
-			})
-			q.sorted = b
-		}
-		// Drop stale entries at the front.
-		k := 0
-		if q.stale > 0 {
-			for k < len(s) && s[k].r != nil && s[k].gen != s[k].r.gen {
-				k++
-				q.stale--
-			}
-		}
-		if k == len(s) {
-			q.clearSlot(i)
-			continue
-		}
-		if k > 0 {
-			q.ring[i] = s[k:]
-		}
-		return b, true
+		q.enter(w)
 	}
 }
 
-// nextBucket finds the first non-empty bucket at or after cur.
-func (q *endQueue) nextBucket() (int64, bool) {
-	start := q.cur % queueRing
-	for n := int64(0); n < queueRing; {
-		i := (start + n) % queueRing
-		w := q.full[i/64] >> (i % 64)
-		if w != 0 {
-			return q.cur + n + int64(bits.TrailingZeros64(w)), true
+// nextWindow finds the first window at or after w (and before the ring's
+// end) whose coarse bucket holds runs.
+func (q *endQueue) nextWindow(w int64) (int64, bool) {
+	end := (q.cur >> winBits) + windows
+	for w < end {
+		i := w % windows
+		m := q.full[i/64] >> (i % 64)
+		if m != 0 {
+			if x := w + int64(bits.TrailingZeros64(m)); x < end {
+				return x, true
+			}
+			return 0, false
 		}
-		n += 64 - i%64
+		w += 64 - i%64
 	}
 	return 0, false
 }
 
-func (q *endQueue) clearSlot(i int64) {
-	s := q.ring[i]
-	clear(s)
-	if cap(s) > 256 {
-		s = nil
+// enter makes w (later than the current window, whose buckets are
+// empty) the current window: its runs go to the seconds' buckets, and
+// far ends that the ring now covers come in.
+func (q *endQueue) enter(w int64) {
+	q.cur = max(q.cur, w<<winBits)
+	q.sorted = -1
+	i := w % windows
+	if q.full[i/64]&(1<<(i%64)) != 0 {
+		s := q.coarse[i]
+		for k := range s {
+			q.insertFine(max(bucketOf(s[k].end), q.cur), s[k])
+		}
+		clear(s)
+		if cap(s) > 4096 {
+			s = nil
+		}
+		q.coarse[i] = s[:0]
+		q.full[i/64] &^= 1 << (i % 64)
 	}
-	q.ring[i] = s[:0]
-	q.full[i/64] &^= 1 << (i % 64)
-}
-
-// migrate moves far ends that the ring now covers into it.
-func (q *endQueue) migrate() {
-	for len(q.far.es) > 0 && bucketOf(q.far.es[0].end) < q.cur+queueRing {
+	for len(q.far.es) > 0 && bucketOf(q.far.es[0].end)>>winBits < w+windows {
 		e := q.far.es[0]
 		q.far.popEntry()
 		q.insert(e)
 	}
+}
+
+func (q *endQueue) clearFine(i int64) {
+	s := q.fine[i]
+	clear(s)
+	if cap(s) > 256 {
+		s = nil
+	}
+	q.fine[i] = s[:0]
+	q.fineHead[i] = 0
+	q.fineFull &^= 1 << i
 }
 
 // peek returns the first run's entry without taking it out; the entry is
@@ -167,26 +223,25 @@ func (q *endQueue) peek() (*endEntry, bool) {
 	if !ok {
 		return nil, false
 	}
-	return &q.ring[b%queueRing][0], true
+	i := b & (winSize - 1)
+	return &q.fine[i][q.fineHead[i]], true
 }
 
 // pop takes out the first run; the queue must not be empty (peek first).
 func (q *endQueue) pop() endEntry {
 	b, _ := q.first()
-	i := b % queueRing
-	s := q.ring[i]
-	r := s[0]
-	s[0] = endEntry{}
-	if len(s) == 1 {
-		q.clearSlot(i)
+	i := b & (winSize - 1)
+	s := q.fine[i]
+	h := q.fineHead[i]
+	r := s[h]
+	s[h] = endEntry{}
+	if h+1 == len(s) {
+		q.clearFine(i)
 	} else {
-		q.ring[i] = s[1:]
+		q.fineHead[i] = h + 1
 	}
 	q.live--
-	if b > q.cur {
-		q.cur = b
-		q.migrate()
-	}
+	q.cur = max(q.cur, b)
 	return r
 }
 
@@ -200,21 +255,22 @@ func (q *endQueue) remove(r *running) {
 // runs returns the runs queued with keep (in no particular order).
 func (q *endQueue) runs() []*running {
 	rs := make([]*running, 0, q.live)
-	for i, s := range q.ring {
-		if q.full[i/64]&(1<<(i%64)) == 0 {
-			continue
-		}
-		for k := range s {
-			if e := &s[k]; e.r != nil && e.gen == e.r.gen {
+	add := func(es []endEntry) {
+		for k := range es {
+			if e := &es[k]; e.r != nil && e.gen == e.r.gen {
 				rs = append(rs, e.r)
 			}
 		}
 	}
-	for k := range q.far.es {
-		if e := &q.far.es[k]; e.r != nil && e.gen == e.r.gen {
-			rs = append(rs, e.r)
+	for i := range q.fine {
+		add(q.fine[i][q.fineHead[i]:])
+	}
+	for i, s := range q.coarse {
+		if q.full[i/64]&(1<<(i%64)) != 0 {
+			add(s)
 		}
 	}
+	add(q.far.es)
 	return rs
 }
 
