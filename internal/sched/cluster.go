@@ -323,6 +323,27 @@ func (c *Cluster) Commit(pl *Placement, end int64) {
 	}
 }
 
+// Warm reads the state of pl's nodes that Release will read, and returns
+// a checksum of it (see engine.Engine.Warm).
+func (c *Cluster) Warm(pl *Placement) uint64 {
+	if pl.Pool < 0 || pl.Pool >= len(c.Pools) {
+		return 0
+	}
+	p := c.Pools[pl.Pool]
+	var x uint64
+	for _, s := range pl.Nodes {
+		i := int(s.Node)
+		if i < 0 || i >= len(p.nodes) {
+			continue
+		}
+		x += p.nodes[i].used
+		if k := i * p.K; k < len(p.devEnd) {
+			x += uint64(p.devEnd[k])
+		}
+	}
+	return x
+}
+
 // Release frees a committed placement's resources.
 func (c *Cluster) Release(pl *Placement) {
 	p := c.Pools[pl.Pool]

@@ -109,6 +109,12 @@ type scheduler interface {
 	Cluster() *sched.Cluster
 }
 
+// warmer is a scheduler that can read ahead what the events about some
+// jobs will need (engine.Engine.Warm).
+type warmer interface {
+	Warm(ids []core.JobID) uint64
+}
+
 // running is the simulator's record of a job from arrival to end: waiting
 // or, when active, running (one record and one map entry per job, not
 // one per state).
@@ -184,7 +190,12 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		// arrivals: the record touched last is still in cache, and a
 		// month of the EU network would otherwise allocate 32 million.
 		free []*running
+		// ending and ids hold the runs that end at one time, and their
+		// ids for the engine's Warm.
+		ending []endEntry
+		ids    []core.JobID
 	)
+	warm, canWarm := eng.(warmer)
 	pull := func() error {
 		a, err := cfg.Jobs.Next()
 		if err == io.EOF {
@@ -277,18 +288,30 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 			nextProg = now + sample
 		}
 
-		// 1. Runs that end now.
+		// 1. Runs that end now: taken out first, so that the engine can
+		// read what their ends need in one go (warm).
+		ending = ending[:0]
 		for {
 			e, ok := ends.peek()
 			if !ok || e.end > now {
 				break
 			}
-			x := ends.pop()
+			ending = append(ending, ends.pop())
+		}
+		if canWarm && len(ending) > 1 {
+			ids = ids[:0]
+			for i := range ending {
+				ids = append(ids, ending[i].id)
+			}
+			warm.Warm(ids)
+		}
+		for i := range ending {
+			x := &ending[i]
 			state := core.StateCompleted
 			if x.timeout {
 				state = core.StateTimeout
 			}
-			finish(&x, state, x.requeue)
+			finish(x, state, x.requeue)
 		}
 		// 2. Sites that go down or come back.
 		for len(outs) > 0 && outs[0].at <= now {
