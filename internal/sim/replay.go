@@ -190,11 +190,10 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		// arrivals: the record touched last is still in cache, and a
 		// month of the EU network would otherwise allocate 32 million.
 		free []*running
-		// ending and arriving hold the runs that end and the jobs that
-		// arrive at one time; ids, their ids for the engine's Warm.
-		ending   []endEntry
-		arriving []Arrival
-		ids      []core.JobID
+		// ending and ids hold the runs that end at one time, and their
+		// ids for the engine's Warm.
+		ending []endEntry
+		ids    []core.JobID
 	)
 	warm, canWarm := eng.(warmer)
 	pull := func() error {
@@ -343,25 +342,10 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 				}
 			}
 		}
-		// 3. Arrivals, likewise gathered first: their slots in the
-		// engine's job table are warmed together.
-		arriving = arriving[:0]
+		// 3. Arrivals.
 		for haveNext && next.Submit <= now {
-			arriving = append(arriving, next)
-			if err := pull(); err != nil {
-				return nil, err
-			}
-		}
-		if canWarm && len(arriving) > 1 {
-			ids = ids[:0]
-			for i := range arriving {
-				ids = append(ids, nextID+core.JobID(i+1))
-			}
-			warm.Warm(ids)
-		}
-		for i := range arriving {
 			nextID++
-			a := arriving[i]
+			a := next
 			var r *running
 			if n := len(free); n > 0 {
 				r = free[n-1]
@@ -376,6 +360,9 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 			evSubmitted.Job = coreJob(nextID, a)
 			eng.Apply(&evSubmitted)
 			st.events++
+			if err := pull(); err != nil {
+				return nil, err
+			}
 		}
 		// 4. A scheduling pass, at most one per Tick.
 		needStep = true
