@@ -71,7 +71,13 @@ type Pool struct {
 	wholeAt [][]int64 // [block]: sorted times at which its available nodes are entirely free
 	scratch []int64   // reused by nthWhole
 
-	names []string // NodeName's answers, made on first use
+	// names holds every node's name, made on first use, back to back by
+	// number of digits (names[d] has the names of d+1 digits, each
+	// nameLen[d] bytes), so that NodeName slices a name out by arithmetic
+	// instead of loading a string header: a start names its node, and
+	// a table of headers for 70,000 nodes left the cache.
+	names   []string
+	nameLen []int
 }
 
 type node struct {
@@ -172,18 +178,49 @@ func (p *Pool) UsedMilli() core.Milli { return p.usedMilli }
 
 // NodeName is the name of node i: "POOL-NNNN".
 func (p *Pool) NodeName(i int) string {
-	if p.names == nil {
-		p.names = make([]string, len(p.nodes))
+	if i < 0 || i >= len(p.nodes) {
+		return p.nodeName(i)
 	}
-	if i >= 0 && i < len(p.names) {
-		if n := p.names[i]; n != "" {
-			return n
+	if p.names == nil {
+		p.buildNames()
+	}
+	d, lo := 0, 0
+	if i >= 10000 {
+		// Names have 4 digits at least: "gpu-0007", then "gpu-10000".
+		d, lo = 1, 10000
+		for lo*10 <= i {
+			d, lo = d+1, lo*10
+		}
+	}
+	w := p.nameLen[d]
+	return p.names[d][(i-lo)*w : (i-lo+1)*w]
+}
+
+// buildNames makes the names NodeName slices.
+func (p *Pool) buildNames() {
+	var b []byte
+	for i := range p.nodes {
+		if i == 10000 || i > 10000 && isPow10(i) {
+			p.names = append(p.names, string(b))
+			b = b[:0]
 		}
 		n := p.nodeName(i)
-		p.names[i] = n
-		return n
+		if len(p.nameLen) == len(p.names) {
+			p.nameLen = append(p.nameLen, len(n))
+		}
+		b = append(b, n...)
 	}
-	return p.nodeName(i)
+	p.names = append(p.names, string(b))
+	if len(p.nameLen) < len(p.names) {
+		p.nameLen = append(p.nameLen, 0)
+	}
+}
+
+func isPow10(i int) bool {
+	for i >= 10 && i%10 == 0 {
+		i /= 10
+	}
+	return i == 1
 }
 
 func (p *Pool) nodeName(i int) string {
