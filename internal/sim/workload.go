@@ -188,8 +188,16 @@ type Synth struct {
 	nextMoon time.Duration
 	n        int
 	moonN    int
-	tenants  []string // base tenant names, by first appearance in Base
-	classOf  map[string]string
+	// buf holds the arrivals made ahead (fill), out the next to return;
+	// draws, the random choices of the base ones among them; eof, that
+	// the stream ended after buf.
+	buf     []Arrival
+	out     int
+	draws   []synthDraw
+	eof     bool
+	sink    uint32   // what fill's read-ahead loaded, so that it is kept
+	tenants []string // base tenant names, by first appearance in Base
+	classOf map[string]string
 	// copies holds each base tenant's copies (name and class, made on
 	// first use), so that drawing one costs no string building nor
 	// hashing per job.
@@ -276,55 +284,113 @@ func (s *Synth) exp(rate float64) time.Duration {
 }
 
 // Next returns the next arrival, or io.EOF past Span or MaxJobs.
+//
+// Arrivals are made synthBatch at a time: first every random choice, in
+// the order a one-by-one stream makes them (so the stream is the same),
+// then the base jobs drawn are read, then the arrivals built. The reads,
+// at random places in the base mix, then overlap instead of each waiting
+// for the last.
 func (s *Synth) Next() (Arrival, error) {
-	if s.cfg.MaxJobs > 0 && s.n >= s.cfg.MaxJobs {
-		return Arrival{}, io.EOF
+	if s.out >= len(s.buf) {
+		if s.eof {
+			return Arrival{}, io.EOF
+		}
+		s.fill()
+		if len(s.buf) == 0 {
+			return Arrival{}, io.EOF
+		}
 	}
-	moon := s.nextMoon >= 0 && s.nextMoon < s.nextBase
-	at := s.nextBase
-	if moon {
-		at = s.nextMoon
-	}
-	if s.cfg.Span > 0 && at > s.cfg.Span {
-		return Arrival{}, io.EOF
-	}
-	s.n++
-	if moon {
-		s.nextMoon += s.exp(s.cfg.MoonshotsPerDay / 86400)
-		s.moonN++
-		lo, hi := math.Log(float64(s.cfg.MoonMin)), math.Log(float64(s.cfg.MoonMax))
-		n := int(math.Exp(lo+s.rng.Float64()*(hi-lo))) / 8 * 8
-		days := s.cfg.MoonDays[0] + s.rng.Float64()*(s.cfg.MoonDays[1]-s.cfg.MoonDays[0])
-		tenant := fmt.Sprintf("moonshot-%d", s.moonN%8)
-		return Arrival{
-			Submit: at, Duration: time.Duration(days * 24 * float64(time.Hour)).Round(time.Second),
-			Milli: core.Milli(max(n, s.cfg.MoonMin) * 1000), Tenant: tenant,
-			Class: s.cfg.Classes.Of(tenant), Moonshot: true, Preemptible: false,
-		}, nil
-	}
-	s.nextBase += s.exp(s.rate)
-	i := s.rng.IntN(len(s.cfg.Base))
-	if s.cfg.TenantCopies <= 1 {
-		a := s.cfg.Base[i]
-		a.Submit = at
-		return a, nil
-	}
-	var a Arrival
-	l := s.lite[i]
-	if l.tenant&litePlain != 0 {
-		a = Arrival{Duration: time.Duration(l.durS) * time.Second, Milli: core.Milli(l.milli)}
-	} else {
-		a = s.cfg.Base[i]
-	}
-	a.Submit = at
-	k := s.rng.IntN(s.cfg.TenantCopies)
-	cs := s.copies[l.tenant&^litePlain]
-	if cs[k].name == "" {
-		name := s.cfg.Base[i].Tenant + "-" + strconv.Itoa(k)
-		cs[k] = tenantCopy{name, s.class(name)}
-	}
-	a.Tenant, a.Class = cs[k].name, cs[k].class
+	a := s.buf[s.out]
+	s.buf[s.out] = Arrival{}
+	s.out++
 	return a, nil
+}
+
+// synthBatch is how many arrivals Synth makes at a time.
+const synthBatch = 64
+
+// synthDraw is a base arrival's random choices: when, which base job, which
+// copy of its tenant.
+type synthDraw struct {
+	at   time.Duration
+	i, k int
+	slot int // index in buf
+}
+
+// fill makes the next batch of arrivals into buf.
+func (s *Synth) fill() {
+	s.buf, s.out, s.draws = s.buf[:0], 0, s.draws[:0]
+	for len(s.buf) < synthBatch {
+		if s.cfg.MaxJobs > 0 && s.n >= s.cfg.MaxJobs {
+			s.eof = true
+			break
+		}
+		moon := s.nextMoon >= 0 && s.nextMoon < s.nextBase
+		at := s.nextBase
+		if moon {
+			at = s.nextMoon
+		}
+		if s.cfg.Span > 0 && at > s.cfg.Span {
+			s.eof = true
+			break
+		}
+		s.n++
+		if moon {
+			s.buf = append(s.buf, s.moonshot(at))
+			continue
+		}
+		s.nextBase += s.exp(s.rate)
+		d := synthDraw{at: at, i: s.rng.IntN(len(s.cfg.Base)), slot: len(s.buf)}
+		if s.cfg.TenantCopies > 1 {
+			d.k = s.rng.IntN(s.cfg.TenantCopies)
+		}
+		s.draws = append(s.draws, d)
+		s.buf = append(s.buf, Arrival{})
+	}
+	if s.cfg.TenantCopies <= 1 {
+		for _, d := range s.draws {
+			a := s.cfg.Base[d.i]
+			a.Submit = d.at
+			s.buf[d.slot] = a
+		}
+		return
+	}
+	// The reads, all issued before any is used.
+	for _, d := range s.draws {
+		s.sink += s.lite[d.i].tenant
+	}
+	for _, d := range s.draws {
+		var a Arrival
+		l := s.lite[d.i]
+		if l.tenant&litePlain != 0 {
+			a = Arrival{Duration: time.Duration(l.durS) * time.Second, Milli: core.Milli(l.milli)}
+		} else {
+			a = s.cfg.Base[d.i]
+		}
+		a.Submit = d.at
+		cs := s.copies[l.tenant&^litePlain]
+		if cs[d.k].name == "" {
+			name := s.cfg.Base[d.i].Tenant + "-" + strconv.Itoa(d.k)
+			cs[d.k] = tenantCopy{name, s.class(name)}
+		}
+		a.Tenant, a.Class = cs[d.k].name, cs[d.k].class
+		s.buf[d.slot] = a
+	}
+}
+
+// moonshot makes the moonshot arriving at at.
+func (s *Synth) moonshot(at time.Duration) Arrival {
+	s.nextMoon += s.exp(s.cfg.MoonshotsPerDay / 86400)
+	s.moonN++
+	lo, hi := math.Log(float64(s.cfg.MoonMin)), math.Log(float64(s.cfg.MoonMax))
+	n := int(math.Exp(lo+s.rng.Float64()*(hi-lo))) / 8 * 8
+	days := s.cfg.MoonDays[0] + s.rng.Float64()*(s.cfg.MoonDays[1]-s.cfg.MoonDays[0])
+	tenant := fmt.Sprintf("moonshot-%d", s.moonN%8)
+	return Arrival{
+		Submit: at, Duration: time.Duration(days * 24 * float64(time.Hour)).Round(time.Second),
+		Milli: core.Milli(max(n, s.cfg.MoonMin) * 1000), Tenant: tenant,
+		Class: s.cfg.Classes.Of(tenant), Moonshot: true, Preemptible: false,
+	}
 }
 
 func (s *Synth) class(tenant string) string {
