@@ -85,9 +85,34 @@ func (s *samples) dist() Dist {
 // histogram counts values in milliseconds: exactly below 2,048 ms, then in
 // 1,024 buckets per power of two (HDR-histogram style), so a bucket is at
 // most 1/1024 of its values wide.
+//
+// Counts are 32-bit, which halves the table that every end adds to at a
+// random place (its JCT's bucket); a bucket that wraps carries into over.
 type histogram struct {
-	counts []uint64
+	counts []uint32
+	over   map[int]uint64 // carries: over[i] * 2^32 more values in bucket i
 	total  uint64
+}
+
+// count is bucket i's number of values.
+func (h *histogram) count(i int) uint64 {
+	c := uint64(h.counts[i])
+	if h.over != nil {
+		c += h.over[i] << 32
+	}
+	return c
+}
+
+// addN adds n values to bucket i, which must exist.
+func (h *histogram) addN(i int, n uint64) {
+	c := uint64(h.counts[i]) + n
+	h.counts[i] = uint32(c)
+	if c >= 1<<32 {
+		if h.over == nil {
+			h.over = map[int]uint64{}
+		}
+		h.over[i] += c >> 32
+	}
 }
 
 const histSub = 10 // log2 of the buckets per power of two
@@ -121,6 +146,9 @@ func (h *histogram) add(v float64) {
 		h.counts = slices.Grow(h.counts, i+1-len(h.counts))[:i+1]
 	}
 	h.counts[i]++
+	if h.counts[i] == 0 {
+		h.addN(i, 1<<32) // wrapped: carry
+	}
 	h.total++
 }
 
@@ -128,8 +156,8 @@ func (h *histogram) merge(o *histogram) {
 	if len(o.counts) > len(h.counts) {
 		h.counts = slices.Grow(h.counts, len(o.counts)-len(h.counts))[:len(o.counts)]
 	}
-	for i, c := range o.counts {
-		h.counts[i] += c
+	for i := range o.counts {
+		h.addN(i, o.count(i))
 	}
 	h.total += o.total
 }
@@ -139,7 +167,8 @@ func (h *histogram) merge(o *histogram) {
 func (h *histogram) quantile(p float64) float64 {
 	rank := uint64(math.Ceil(p * float64(h.total)))
 	var cum uint64
-	for i, c := range h.counts {
+	for i := range h.counts {
+		c := h.count(i)
 		cum += c
 		if cum >= rank && c > 0 {
 			return histLow(i)

@@ -105,3 +105,35 @@ func TestSamplesMergeEqualsOneStream(t *testing.T) {
 		t.Fatalf("merged %+v (n %d), one stream %+v (n %d)", got, m.n, want, all.n)
 	}
 }
+
+// TestHistogramCountsCarry checks that a bucket whose 32-bit count wraps
+// keeps its true count, alone and through a merge, and that quantiles
+// see it.
+func TestHistogramCountsCarry(t *testing.T) {
+	var h histogram
+	h.add(5) // bucket of 5 s
+	h.add(1) // bucket of 1 s
+	i := histIndex(1)
+	h.counts[i] = 1<<32 - 1 // as if 2^32-1 values of 1 s had been added
+	h.total += 1<<32 - 2
+	h.add(1) // wraps
+	if got, want := h.count(i), uint64(1<<32); got != want {
+		t.Fatalf("count after wrap %d, want %d", got, want)
+	}
+	var m histogram
+	m.merge(&h)
+	m.merge(&h)
+	if got, want := m.count(i), uint64(1<<33); got != want {
+		t.Fatalf("merged count %d, want %d", got, want)
+	}
+	if m.total != 2*h.total || h.total != 1<<32+1 {
+		t.Fatalf("totals %d and %d", h.total, m.total)
+	}
+	// All but two values are 1 s: the median and p99 are 1 s, not 5 s.
+	if q := m.quantile(0.99); q != histLow(i) {
+		t.Fatalf("p99 %v, want %v", q, histLow(i))
+	}
+	if q := m.quantile(1); q != histLow(histIndex(5)) {
+		t.Fatalf("max %v, want the 5 s bucket %v", q, histLow(histIndex(5)))
+	}
+}
