@@ -174,18 +174,23 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		// waiting holds the jobs not running; a running job is reached
 		// through its entry in ends (a map entry per running job cost a
 		// lookup, an insert and a delete per job, on a map of 160,000).
-		waiting  = map[core.JobID]*running{}
-		nWaiting int
-		nActive  int
-		nextID   core.JobID
-		next     Arrival
-		haveNext bool
-		wake     time.Duration = -1
-		idle     int
-		lastStep time.Duration = -1
-		needStep bool
-		nextSamp time.Duration
-		nextProg time.Duration
+		waiting = map[core.JobID]*running{}
+		// fresh holds the jobs that arrived since the last pass, by id
+		// from freshBase (ids are handed out in order): most start at the
+		// next pass and so never need an entry in waiting.
+		fresh     []*running
+		freshBase core.JobID = 1
+		nWaiting  int
+		nActive   int
+		nextID    core.JobID
+		next      Arrival
+		haveNext  bool
+		wake      time.Duration = -1
+		idle      int
+		lastStep  time.Duration = -1
+		needStep  bool
+		nextSamp  time.Duration
+		nextProg  time.Duration
 		// free holds the records of jobs that ended, for the next
 		// arrivals: the record touched last is still in cache, and a
 		// month of the EU network would otherwise allocate 32 million.
@@ -355,7 +360,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 				r = &running{}
 			}
 			r.id, r.arr, r.cls = nextID, a, st.submitted(a)
-			waiting[nextID] = r
+			fresh = append(fresh, r)
 			nWaiting++
 			evSubmitted.Job = coreJob(nextID, a)
 			eng.Apply(&evSubmitted)
@@ -402,11 +407,18 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		for _, in := range intents {
 			switch in := in.(type) {
 			case engine.Start:
-				r, ok := waiting[in.ID]
-				if !ok || r.active {
+				var r *running
+				if k := in.ID - freshBase; k >= 0 && k < core.JobID(len(fresh)) {
+					r, fresh[k] = fresh[k], nil
+				}
+				if r == nil {
+					if r = waiting[in.ID]; r != nil {
+						delete(waiting, in.ID)
+					}
+				}
+				if r == nil || r.active {
 					return nil, fmt.Errorf("replay: engine started unknown job %d", in.ID)
 				}
-				delete(waiting, in.ID)
 				nWaiting--
 				a := r.arr
 				r.start, r.end, r.site, r.timeout, r.requeue = now, now+a.Duration, siteIdx[in.Alloc.Site], false, false
@@ -449,6 +461,13 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 				}
 			}
 		}
+		for _, r := range fresh {
+			if r != nil {
+				waiting[r.id] = r
+			}
+		}
+		clear(fresh)
+		fresh, freshBase = fresh[:0], nextID+1
 	}
 	end := now
 	if cfg.Horizon > 0 {
