@@ -35,6 +35,7 @@ type endQueue struct {
 	cur      int64               // bucket (second) of the last pop; nothing is pushed before it
 	sorted   int64               // the fine bucket kept sorted (the first), or -1
 	far      endHeap             // ends in windows at or past cur's window + windows
+	spare    [][]endEntry        // emptied windows' arrays, for windows that fill next
 	live     int
 	stale    int // removed runs whose entries are still queued
 }
@@ -92,6 +93,11 @@ func (q *endQueue) insert(e endEntry) {
 		q.insertFine(b, e)
 	case w < cw+windows:
 		i := w % windows
+		if cap(q.coarse[i]) == 0 && len(q.spare) > 0 {
+			n := len(q.spare) - 1
+			q.coarse[i], q.spare[n] = q.spare[n], nil
+			q.spare = q.spare[:n]
+		}
 		q.coarse[i] = append(q.coarse[i], e)
 		q.full[i/64] |= 1 << (i % 64)
 	default:
@@ -191,11 +197,14 @@ func (q *endQueue) enter(w int64) {
 		for k := range s {
 			q.insertFine(max(bucketOf(s[k].end), q.cur), s[k])
 		}
+		// The array goes to the next window that fills: the windows
+		// ahead hold about as many runs as the ones that pass, so the
+		// arrays in use stay about as many as the windows with runs.
 		clear(s)
-		if cap(s) > 4096 {
-			s = nil
+		q.coarse[i] = nil
+		if cap(s) > 0 && len(q.spare) < 64 {
+			q.spare = append(q.spare, s[:0])
 		}
-		q.coarse[i] = s[:0]
 		q.full[i/64] &^= 1 << (i % 64)
 	}
 	for len(q.far.es) > 0 && bucketOf(q.far.es[0].end)>>winBits < w+windows {
@@ -208,7 +217,7 @@ func (q *endQueue) enter(w int64) {
 func (q *endQueue) clearFine(i int64) {
 	s := q.fine[i]
 	clear(s)
-	if cap(s) > 256 {
+	if cap(s) > 4096 {
 		s = nil
 	}
 	q.fine[i] = s[:0]
