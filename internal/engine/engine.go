@@ -32,17 +32,34 @@ type Engine struct {
 	order  []*job // pending jobs by priority; entries whose job left pending are tombstones
 	fresh  []*job // pending jobs not yet merged into order
 	tombs  int
-	shapes map[shapeKey]*shape
+	shapes map[shapeKey]*shape // live shapes, and forgotten ones kept for reuse
 	groups map[groupKey]*group
 	live   []*shape // shapes with queued jobs, creation order
+	// lastShape is the shape shapeOf found last: consecutive jobs mostly
+	// share one, and comparing the key is cheaper than hashing it.
+	lastShape *shape
+	// deadShapes counts the forgotten shapes kept in shapes: a shape
+	// empties and comes back many times a day (a replay of two days
+	// made 280,000 shapes of 10 keys), so its entry and record are kept
+	// and revived, up to maxDeadShapes of them.
+	deadShapes int
 
 	holds    []*hold // backfill and preemption holds, creation order
 	resv     []*advance
 	fair     *sched.FairTree
 	accounts map[sched.Account]*account
 	acctList []*account
+	// acctMemo remembers recent accounts by a cheap digest of the key,
+	// so that most jobs find theirs without hashing three strings; the
+	// map stays the truth (a slot is checked against the whole key).
+	acctMemo [acctSlots]*account
 	projects map[string]*project
-	classes  map[string]core.Milli // accelerators held per org class
+	// The tier of the QoS classify saw last (most jobs share one).
+	tierQoS    string
+	tierVal    int
+	tierSet    bool
+	classes    []core.Milli // accelerators held per org class, by account.cls
+	classNames []string     // the classes, by index
 	// preemptible holds the placed preemptible jobs: the candidates for
 	// preemption, kept apart so that looking for victims does not walk
 	// every running job.
@@ -90,6 +107,7 @@ type job struct {
 	acct    *account
 	proj    *project
 	class   string
+	cls     int32 // class's index in e.classes
 	wall    time.Duration
 	tier    int
 	prio    float64
@@ -219,10 +237,33 @@ type advance struct {
 }
 
 type account struct {
-	key     sched.Account
-	leaf    sched.Leaf // key's place in the fair tree
+	key  sched.Account
+	leaf sched.Leaf // key's place in the fair tree
+	// What every job of the account shares, found once: its project
+	// (e.projects[key.Project]) and org class, by name and index.
+	proj    *project
+	class   string
+	cls     int32
 	running core.Milli
 	last    time.Time
+}
+
+// Engine.acctMemo has acctSlots slots, indexed by acctSlot.
+const (
+	acctSlotBits = 10
+	acctSlots    = 1 << acctSlotBits
+)
+
+// acctSlot is k's slot in Engine.acctMemo: a digest of the lengths and
+// the last bytes of the org (where tenants' names differ), not a hash of
+// the whole key; a collision only costs a map lookup.
+func acctSlot(k *sched.Account) uint {
+	o := k.Org
+	h := uint64(len(o)) ^ uint64(len(k.Project))<<8 ^ uint64(len(k.User))<<16
+	for i := max(len(o)-8, 0); i < len(o); i++ {
+		h = h<<8 ^ h>>56 ^ uint64(o[i])
+	}
+	return uint((h * 0x9E3779B97F4A7C15) >> (64 - acctSlotBits))
 }
 
 type project struct {
@@ -242,8 +283,7 @@ func New(cfg Config, sites []core.Site) *Engine {
 		cfg: cfg, cluster: cl, err: err,
 		shapes: map[shapeKey]*shape{}, groups: map[groupKey]*group{},
 		fair: sched.NewFairTree(cfg.FairShare), accounts: map[sched.Account]*account{},
-		projects: map[string]*project{}, classes: map[string]core.Milli{},
-		preemptible: map[core.JobID]*job{},
+		projects: map[string]*project{}, preemptible: map[core.JobID]*job{},
 	}
 	e.total = core.Milli(cl.Total()) * 1000
 	if len(cfg.Fragmentation) > 0 {
@@ -333,17 +373,47 @@ func (e *Engine) classify(j *job) {
 	if j.wall <= 0 {
 		j.wall = e.cfg.walltime()
 	}
-	j.tier = e.cfg.tier(j.Spec.QoS)
+	if q := j.Spec.QoS; q == e.tierQoS && e.tierSet {
+		j.tier = e.tierVal
+	} else {
+		j.tier = e.cfg.tier(q)
+		e.tierQoS, e.tierVal, e.tierSet = q, j.tier, true
+	}
 	key := sched.Account{Org: j.Org, Project: j.Project, User: j.User}
+	slot := &e.acctMemo[acctSlot(&key)]
+	a := *slot
+	if a == nil || a.key != key {
+		a = e.account(key)
+		*slot = a
+	}
+	j.acct = a
+	j.proj = a.proj
+	j.class, j.cls = a.class, a.cls
+}
+
+// account returns (creating) the account of key.
+func (e *Engine) account(key sched.Account) *account {
 	a := e.accounts[key]
 	if a == nil {
-		a = &account{key: key, leaf: e.fair.Leaf(key)}
+		// The class depends on the org alone: the fair tree fixes it
+		// when it makes the account's leaf, and so does the account.
+		a = &account{key: key, leaf: e.fair.Leaf(key), proj: e.project(key.Project),
+			class: sched.ClassOf(e.cfg.FairShare.OrgKind[key.Org])}
+		a.cls = e.classIndex(a.class)
 		e.accounts[key] = a
 		e.acctList = append(e.acctList, a)
 	}
-	j.acct = a
-	j.proj = e.project(j.Project)
-	j.class = sched.ClassOf(e.cfg.FairShare.OrgKind[j.Org])
+	return a
+}
+
+// classIndex returns class's index in e.classes, adding it if new.
+func (e *Engine) classIndex(class string) int32 {
+	if i := slices.Index(e.classNames, class); i >= 0 {
+		return int32(i)
+	}
+	e.classNames = append(e.classNames, class)
+	e.classes = append(e.classes, 0)
+	return int32(len(e.classNames) - 1)
 }
 
 func (e *Engine) started(ev Started) {
@@ -424,7 +494,7 @@ func (e *Engine) hold(j *job, pl sched.Placement, at time.Time) {
 	p := j.proj
 	e.flushProject(p, at)
 	p.running += m
-	e.classes[j.class] += m
+	e.classes[j.cls] += m
 	j.charged = true
 	if j.Spec.Preemptible {
 		e.preemptible[j.ID] = j
@@ -459,7 +529,7 @@ func (e *Engine) release(j *job, at time.Time) {
 		p := j.proj
 		e.flushProject(p, at)
 		p.running -= m
-		e.classes[j.class] -= m
+		e.classes[j.cls] -= m
 		j.charged = false
 	}
 	if j.hold != nil && j.hold.kind == holdAdvance {
@@ -781,8 +851,13 @@ func (e *Engine) shapeOf(j *job) *shape {
 	if _, ok := q.ClassAccelerators[e.classOf(j)]; ok {
 		k.class = e.classOf(j)
 	}
+	if s := e.lastShape; s != nil && s.live && s.key == k {
+		j.shape = s
+		return s
+	}
 	s := e.shapes[k]
-	if s == nil {
+	switch {
+	case s == nil:
 		g := e.groups[gk]
 		if g == nil {
 			g = &group{req: *r}
@@ -791,10 +866,20 @@ func (e *Engine) shapeOf(j *job) *shape {
 		s = &shape{key: k, grp: g, live: true}
 		e.shapes[k] = s
 		e.live = append(e.live, s)
+	case !s.live:
+		// A forgotten shape comes back as a new one would (its group is
+		// the one e.groups holds for gk: groups are never forgotten).
+		*s = shape{key: s.key, grp: s.grp, q: s.q[:0], live: true}
+		e.deadShapes--
+		e.live = append(e.live, s)
 	}
+	e.lastShape = s
 	j.shape = s
 	return s
 }
+
+// maxDeadShapes bounds the forgotten shapes kept for reuse.
+const maxDeadShapes = 1024
 
 // pruneShapes compacts queues and forgets empty shapes.
 func (e *Engine) pruneShapes() {
@@ -813,12 +898,25 @@ func (e *Engine) pruneShapes() {
 		if len(q) > 0 {
 			live = append(live, s)
 		} else {
-			delete(e.shapes, s.key)
 			s.live = false
+			e.deadShapes++
+			if cap(s.q) > 256 {
+				s.q = nil // a queue that was long is not kept
+			}
 		}
 	}
 	clear(e.live[len(live):])
 	e.live = live
+	if e.deadShapes > maxDeadShapes {
+		// Forget them for good: a job whose shape this was finds its
+		// shape again by key (a new one).
+		for k, s := range e.shapes {
+			if !s.live {
+				delete(e.shapes, k)
+			}
+		}
+		e.deadShapes = 0
+	}
 }
 
 // Step runs a scheduling pass at now and returns the intents to carry out

@@ -18,10 +18,10 @@ func (e *Engine) quotaBlock(j *job) string {
 		return ""
 	}
 	m := j.req.Milli
-	if lim, ok := q.ClassAccelerators[e.classOf(j)]; ok && e.classes[e.classOf(j)]+m > core.Milli(lim)*1000 {
-		return fmt.Sprintf("org class %s at its limit of %d concurrent accelerators (%s in use)", e.classOf(j), lim, e.classes[e.classOf(j)])
+	if lim, ok := q.ClassAccelerators[e.classOf(j)]; ok && e.classes[j.cls]+m > core.Milli(lim)*1000 {
+		return fmt.Sprintf("org class %s at its limit of %d concurrent accelerators (%s in use)", e.classOf(j), lim, e.classes[j.cls])
 	}
-	p := e.project(j.Project)
+	p := j.proj
 	if lim, ok := q.ProjectAccelerators[j.Project]; ok && p.running+m > core.Milli(lim)*1000 {
 		return fmt.Sprintf("project %s at its limit of %d concurrent accelerators (%s in use)", j.Project, lim, p.running)
 	}
