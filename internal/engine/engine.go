@@ -246,6 +246,10 @@ type account struct {
 	cls     int32
 	running core.Milli
 	last    time.Time
+	// owed is use not yet charged to the fair tree: while the order does
+	// not depend on the tree (rankFair), flush accrues it here and
+	// flushAll, which every reader of the tree calls first, settles it.
+	owed sched.Owed
 }
 
 // Engine.acctMemo has acctSlots slots, indexed by acctSlot.
@@ -551,9 +555,23 @@ func (e *Engine) project(name string) *project {
 }
 
 // flush charges an account's running use up to at into the fair tree.
+//
+// When the order does not depend on the tree (FairShareWeight 0: fifo,
+// the twin's most run policy) the only reader of the tree is a priority
+// breakdown (Explain), so the use is accrued in the account, one decay
+// instead of one per level of its path, and charged to the tree when a
+// breakdown is asked for (flushAll). No decision depends on it; the
+// fair-share rank a breakdown shows could differ only between users
+// whose levels of fair share are equal to their last bits, as the sums
+// are added in another order.
 func (e *Engine) flush(a *account, at time.Time) {
 	if !a.last.IsZero() && at.After(a.last) && a.running > 0 {
-		e.fair.ChargeLeaf(a.leaf, float64(a.running)/1000*at.Sub(a.last).Seconds(), at)
+		use := float64(a.running) / 1000 * at.Sub(a.last).Seconds()
+		if e.rankFair() {
+			e.fair.ChargeLeaf(a.leaf, use, at)
+		} else {
+			e.fair.Accrue(&a.owed, use, at)
+		}
 	}
 	if at.After(a.last) {
 		a.last = at
@@ -759,10 +777,14 @@ func (e *Engine) priorityInput(j *job) sched.PriorityInput {
 	}
 }
 
-// flushAll charges every account's running use up to now.
+// flushAll charges every account's running use up to now, and what
+// accounts owe, to the fair tree.
 func (e *Engine) flushAll(now time.Time) {
 	for _, a := range e.acctList {
 		e.flush(a, now)
+		if a.owed.Owes() {
+			e.fair.Settle(a.leaf, &a.owed, now)
+		}
 	}
 }
 

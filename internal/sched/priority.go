@@ -174,6 +174,52 @@ func (t *FairTree) ChargeLeaf(l Leaf, accelSeconds float64, now time.Time) {
 	t.dirty = true
 }
 
+// Owed is use recorded for an account and not yet charged to the tree:
+// decayed accelerator-seconds as of a time. A shell whose order does not
+// depend on the tree (its fair-share weight is 0) accrues an account's
+// charges here (one node instead of the account's whole path) and settles
+// them before it reads the tree. Settling charges the same use, decayed
+// the same way, but in a different order: the tree's sums may differ
+// from ChargeLeaf's in their last bits.
+type Owed struct {
+	usage float64
+	at    int64 // unix seconds usage is decayed to
+	any   bool
+}
+
+// Accrue records accelSeconds of use at now in o, decaying what o holds
+// as the tree decays usage.
+func (t *FairTree) Accrue(o *Owed, accelSeconds float64, now time.Time) {
+	s := now.Unix()
+	if s > o.at {
+		if o.usage != 0 {
+			o.usage *= t.decayFactor(s - o.at)
+		}
+		o.at = s
+	}
+	o.usage += accelSeconds
+	o.any = true
+}
+
+// Owes reports whether o holds use not yet settled.
+func (o *Owed) Owes() bool { return o.any }
+
+// Settle charges what o holds, decayed to now, to the account whose Leaf
+// l is, and empties o. now is when the tree is read: not before any use
+// accrued in o or charged to the tree.
+func (t *FairTree) Settle(l Leaf, o *Owed, now time.Time) {
+	if !o.any {
+		return
+	}
+	t.Accrue(o, 0, now)
+	for _, x := range l.a.path {
+		t.decay(x, o.at)
+		x.usage += o.usage
+	}
+	t.dirty = true
+	*o = Owed{}
+}
+
 // Usage reports the decayed usage (accelerator-seconds) of a path such as
 // "research", "research/org" or "research/org/project/user", as of now.
 func (t *FairTree) Usage(path string, now time.Time) float64 {
