@@ -25,6 +25,13 @@ type Cluster struct {
 
 	mix       RequestMix // one-node placement policy: FGD when set, else best fit
 	fragCands int
+
+	// nonEmpty and poolK are each pool's Pool.nonEmpty and K side by
+	// side, by pool index: a one-node placement looks at every eligible
+	// pool (forty on the EU network), and each Pool is cache lines of
+	// its own.
+	nonEmpty []uint64
+	poolK    []int32
 }
 
 // SiteInfo is the part of a core.Site the scheduler filters on.
@@ -51,7 +58,7 @@ type Pool struct {
 	nodes      []node
 	bucket     []bitset // bucket[f]: available nodes with exactly f free devices
 	cnt        []int32  // members of bucket[f]
-	nonEmpty   uint64   // bit f set when cnt[f] > 0
+	nonEmpty   *uint64  // bit f set when cnt[f] > 0; in its cluster's nonEmpty
 	blockWhole []int32  // available, entirely free nodes per block
 	podWhole   []int32  // same per pod
 	blockFree  []int32  // free devices per block (available nodes)
@@ -106,6 +113,13 @@ func NewCluster(sites []core.Site) (*Cluster, error) {
 			c.byKey[s.ID+"/"+p.Name] = pl
 		}
 	}
+	c.nonEmpty = make([]uint64, len(c.Pools))
+	c.poolK = make([]int32, len(c.Pools))
+	for i, p := range c.Pools {
+		c.nonEmpty[i] = *p.nonEmpty
+		p.nonEmpty = &c.nonEmpty[i]
+		c.poolK[i] = int32(p.K)
+	}
 	return c, nil
 }
 
@@ -124,6 +138,7 @@ func newPool(p core.Pool) *Pool {
 		Name: p.Name, Model: p.Model, K: p.AccelPerNode,
 		NodesPerBlock: npb, BlocksPerPod: bpp,
 		CPUsPerNode: p.CPUsPerNode, MemMiBPerNode: p.MemMiBPerNode,
+		nonEmpty:   new(uint64),
 		nodes:      make([]node, p.Nodes),
 		bucket:     make([]bitset, p.AccelPerNode+1),
 		cnt:        make([]int32, p.AccelPerNode+1),
@@ -247,7 +262,7 @@ func (p *Pool) enter(i int) {
 	f := p.freeOf(i)
 	p.bucket[f].set(i)
 	p.cnt[f]++
-	p.nonEmpty |= 1 << uint(f)
+	*p.nonEmpty |= 1 << uint(f)
 	b := i / p.NodesPerBlock
 	p.blockFree[b] += int32(f)
 	p.freeDev += f
@@ -264,7 +279,7 @@ func (p *Pool) leave(i int) {
 	p.bucket[f].clear(i)
 	p.cnt[f]--
 	if p.cnt[f] == 0 {
-		p.nonEmpty &^= 1 << uint(f)
+		*p.nonEmpty &^= 1 << uint(f)
 	}
 	b := i / p.NodesPerBlock
 	p.blockFree[b] -= int32(f)

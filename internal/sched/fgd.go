@@ -67,7 +67,7 @@ func (c *Cluster) placeFGD(r *Request, pools []int) (Placement, bool) {
 	for f := w; f <= MaxAccelPerNode && len(cands) < 4*c.fragCands; f++ {
 		for _, pi := range pools {
 			p := c.Pools[pi]
-			if f > p.K || p.nonEmpty&(1<<uint(f)) == 0 {
+			if f > p.K || *p.nonEmpty&(1<<uint(f)) == 0 {
 				continue
 			}
 			b := &p.bucket[f]

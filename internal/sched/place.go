@@ -238,12 +238,14 @@ func (p *Pool) hostFits(i int, cpu, mem int32) bool {
 func (c *Cluster) placeSingle(r *Request, pools []int) (Placement, bool) {
 	w := r.Milli.Whole()
 	bestPool, bestF := -1, MaxAccelPerNode+1
+	if r.Nodes > 1 {
+		return Placement{}, false
+	}
 	for _, pi := range pools {
-		p := c.Pools[pi]
-		if w > p.K || r.Nodes > 1 {
+		if w > int(c.poolK[pi]) {
 			continue
 		}
-		m := p.nonEmpty &^ (1<<uint(w) - 1)
+		m := c.nonEmpty[pi] &^ (1<<uint(w) - 1)
 		if m == 0 {
 			continue
 		}
@@ -261,7 +263,7 @@ func (c *Cluster) placeSingle(r *Request, pools []int) (Placement, bool) {
 		milli := core.Milli(w) * 1000
 		cpu, mem := p.cpuFor(r, milli)
 		checkHost := r.CPUsPerAccel > 0 || r.MemMiBPerAccel > 0
-		for m := p.nonEmpty &^ (1<<uint(w) - 1); m != 0; m &= m - 1 {
+		for m := *p.nonEmpty &^ (1<<uint(w) - 1); m != 0; m &= m - 1 {
 			f := bits.TrailingZeros64(m)
 			b := &p.bucket[f]
 			for i := b.next(0); i >= 0; i = b.next(i + 1) {
