@@ -86,6 +86,10 @@ type Engine struct {
 	poolClass []map[string]core.Milli
 	total     core.Milli
 	intents   []Intent
+	// intentCap sizes a pass's intents: a pass returns a new slice (the
+	// caller may keep it), made at its first start as large as recent
+	// passes needed, instead of grown by doubling from one.
+	intentCap int
 
 	// Records of jobs that left the engine, for reuse: free ones are
 	// referenced by nothing; retired ones still are (a tombstone in the
@@ -963,6 +967,7 @@ func (e *Engine) Step(now time.Time) (intents []Intent, next time.Time) {
 	if len(e.retired) > 0 {
 		e.sweepRetired()
 	}
+	e.intentCap = min(max(len(e.intents), e.intentCap-e.intentCap/8), maxIntentCap)
 	return e.intents, e.nextWake(now)
 }
 
@@ -1213,5 +1218,12 @@ func (e *Engine) launch(j *job, pl sched.Placement, now time.Time) {
 		e.tombs++
 	}
 	j.Alloc = e.cluster.AllocationPtr(&pl)
+	if e.intents == nil {
+		e.intents = make([]Intent, 0, max(e.intentCap, 4))
+	}
 	e.intents = append(e.intents, Start{ID: j.ID, Alloc: *j.Alloc})
 }
+
+// maxIntentCap bounds the room made for a pass's intents: a burst of
+// starts leaves later passes a slice of at most this size.
+const maxIntentCap = 1024
