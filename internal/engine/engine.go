@@ -106,6 +106,13 @@ const maxFree = 4096
 // job is the engine's record of one job.
 type job struct {
 	core.Job
+	jobState
+}
+
+// jobState is the engine's part of a job record, apart from the job as
+// submitted, so that a reused record is cleared without also clearing
+// the 608 bytes of core.Job that the next submission overwrites anyway.
+type jobState struct {
 	req     sched.Request
 	shape   *shape
 	acct    *account
@@ -319,9 +326,9 @@ func (e *Engine) Cluster() *sched.Cluster { return e.cluster }
 func (e *Engine) Apply(ev Event) {
 	switch ev := ev.(type) {
 	case Submitted:
-		e.submit(ev.Job)
+		e.submit(&ev.Job)
 	case *Submitted:
-		e.submit(ev.Job)
+		e.submit(&ev.Job)
 	case Started:
 		e.started(ev)
 	case *Started:
@@ -348,17 +355,18 @@ func (e *Engine) Apply(ev Event) {
 	}
 }
 
-func (e *Engine) submit(cj core.Job) {
+// submit takes a submission; cj is copied, not kept.
+func (e *Engine) submit(cj *core.Job) {
 	if old := e.jobs.get(cj.ID); old != nil {
 		if old.State == core.StatePending && !old.inOrder && !old.inShape {
-			old.Job = cj
+			old.Job = *cj
 			old.State = core.StatePending
 			e.classify(old)
 		}
 		return
 	}
 	j := e.newJob()
-	j.Job = cj
+	j.Job = *cj
 	e.classify(j)
 	e.jobs.put(cj.ID, j)
 	if cj.State.Active() && cj.Alloc != nil {
@@ -376,7 +384,7 @@ func (e *Engine) submit(cj core.Job) {
 // classify derives a job's request, walltime, tier and account.
 func (e *Engine) classify(j *job) {
 	j.shape = nil
-	j.req = sched.RequestOf(j.Spec)
+	j.req = sched.RequestOf(&j.Spec)
 	j.wall = time.Duration(j.Spec.Walltime)
 	if j.wall <= 0 {
 		j.wall = e.cfg.walltime()
@@ -622,13 +630,14 @@ func (e *Engine) ended(id core.JobID, at time.Time, requeue bool) {
 	e.recycle(j)
 }
 
-// newJob returns a zero record, reused when one is free.
+// newJob returns a record, reused when one is free, whose engine state
+// is zero; the caller sets its Job, all of it.
 func (e *Engine) newJob() *job {
 	if n := len(e.free); n > 0 {
 		j := e.free[n-1]
 		e.free[n-1] = nil
 		e.free = e.free[:n-1]
-		*j = job{}
+		j.jobState = jobState{}
 		return j
 	}
 	return &job{}

@@ -50,7 +50,7 @@ type Request struct {
 }
 
 // RequestOf derives a request from a job spec.
-func RequestOf(s core.JobSpec) Request {
+func RequestOf(s *core.JobSpec) Request {
 	r := Request{
 		Milli: s.Accelerators, Nodes: s.Nodes, PerNode: s.PerNode, Site: s.Site,
 		Countries: s.Residency, CPUsPerAccel: s.CPUsPerAccel, MemMiBPerAccel: s.MemMiBPerAccel,
