@@ -86,6 +86,9 @@ type Engine struct {
 	poolClass []map[string]core.Milli
 	total     core.Milli
 	intents   []Intent
+	// splitStarts and starts: see SplitStarts.
+	splitStarts bool
+	starts      []Start
 	// intentCap sizes a pass's intents: a pass returns a new slice (the
 	// caller may keep it), made at its first start as large as recent
 	// passes needed, instead of grown by doubling from one.
@@ -960,6 +963,8 @@ func (e *Engine) Step(now time.Time) (intents []Intent, next time.Time) {
 	e.now = now
 	e.pass++
 	e.intents = nil
+	clear(e.starts)
+	e.starts = e.starts[:0]
 	e.advanceReservations(now)
 	if !e.prioDone || now.Sub(e.lastPrio) >= e.cfg.PriorityInterval {
 		e.reprioritise(now)
@@ -1227,11 +1232,26 @@ func (e *Engine) launch(j *job, pl sched.Placement, now time.Time) {
 		e.tombs++
 	}
 	j.Alloc = e.cluster.AllocationPtr(&pl)
+	if e.splitStarts {
+		e.starts = append(e.starts, Start{ID: j.ID, Alloc: *j.Alloc})
+		return
+	}
 	if e.intents == nil {
 		e.intents = make([]Intent, 0, max(e.intentCap, 4))
 	}
 	e.intents = append(e.intents, Start{ID: j.ID, Alloc: *j.Alloc})
 }
+
+// SplitStarts makes Step leave its Start intents out of the intents it
+// returns and keep them, in the same order, for Starts. An Intent holds a
+// Start boxed, one allocation per start, which a replay of millions of
+// jobs feels; a caller that takes the starts apart avoids it. Call it
+// before the first Step.
+func (e *Engine) SplitStarts() { e.splitStarts = true }
+
+// Starts returns the Start intents of the last Step, after SplitStarts.
+// The slice is the engine's: it is valid until the next Step.
+func (e *Engine) Starts() []Start { return e.starts }
 
 // maxIntentCap bounds the room made for a pass's intents: a burst of
 // starts leaves later passes a slice of at most this size.

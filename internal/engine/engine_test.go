@@ -414,3 +414,52 @@ func TestRecycledRecordsStartClean(t *testing.T) {
 		t.Errorf("reused records differ from fresh ones (-fresh +reused):\n%s", diff)
 	}
 }
+
+// TestSplitStarts checks that an engine told to keep its starts apart
+// starts the same jobs on the same devices, in the same order, and
+// returns no Start among its intents.
+func TestSplitStarts(t *testing.T) {
+	sites := []core.Site{site("a", pool("gpu", 4, 8))}
+	run := func(split bool) []string {
+		e := New(DefaultConfig(), sites)
+		if split {
+			e.SplitStarts()
+		}
+		var log []string
+		now := t0
+		for i := int64(1); i <= 12; i++ {
+			e.Apply(Submitted{Job: mkjob(i, []string{"1", "4", "8", "0.5"}[i%4]).Walltime(time.Hour).j})
+		}
+		for step := 0; step < 4; step++ {
+			in, _ := e.Step(now)
+			var ss []Start
+			for _, x := range in {
+				if s, ok := x.(Start); ok {
+					if split {
+						t.Fatalf("split engine returned Start %d among its intents", s.ID)
+					}
+					ss = append(ss, s)
+				}
+			}
+			if split {
+				ss = append(ss, e.Starts()...)
+			}
+			for _, s := range ss {
+				log = append(log, fmt.Sprintf("%v start %d on %v", now.Sub(t0), s.ID, s.Alloc.Nodes))
+				e.Apply(Started{ID: s.ID, Alloc: s.Alloc, At: now})
+			}
+			now = now.Add(time.Hour)
+			for _, s := range ss {
+				e.Apply(Ended{ID: s.ID, State: core.StateCompleted, At: now})
+			}
+		}
+		return log
+	}
+	want, got := run(false), run(true)
+	if len(want) < 12 {
+		t.Fatalf("only %d starts: %v", len(want), want)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("starts differ (-intents +split):\n%s", diff)
+	}
+}

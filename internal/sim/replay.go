@@ -115,6 +115,13 @@ type warmer interface {
 	Warm(ids []core.JobID) uint64
 }
 
+// starter is a scheduler whose starts can come apart from its other
+// intents (engine.Engine.SplitStarts).
+type starter interface {
+	SplitStarts()
+	Starts() []engine.Start
+}
+
 // running is the simulator's record of a job from arrival to end: waiting
 // or, when active, running (one record and one map entry per job, not
 // one per state).
@@ -252,6 +259,47 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 			recycle(r)
 		}
 	}
+	// In the lean mode (!keep) the starts come apart from the other
+	// intents (engine.Engine.SplitStarts): no Start is boxed into an
+	// Intent, one allocation per job less. The other intents cannot
+	// occur then, so their order relative to the starts is moot.
+	split, canSplit := eng.(starter)
+	canSplit = canSplit && !keep
+	if canSplit {
+		split.SplitStarts()
+	}
+	// startRun carries out a Start: the job's run begins now.
+	startRun := func(in *engine.Start) error {
+		var r *running
+		if k := in.ID - freshBase; k >= 0 && k < core.JobID(len(fresh)) {
+			r, fresh[k] = fresh[k], nil
+		}
+		if r == nil {
+			if r = waiting[in.ID]; r != nil {
+				delete(waiting, in.ID)
+			}
+		}
+		if r == nil || r.active {
+			return fmt.Errorf("replay: engine started unknown job %d", in.ID)
+		}
+		nWaiting--
+		a := r.arr
+		r.start, r.end, r.site, r.timeout, r.requeue = now, now+a.Duration, siteIdx[in.Alloc.Site], false, false
+		if a.Walltime > 0 && a.Duration > a.Walltime {
+			r.end, r.timeout = now+a.Walltime, true
+		}
+		r.active = true
+		nActive++
+		ends.push(r, keep)
+		evStarted = engine.Started{ID: in.ID, Alloc: in.Alloc, At: Epoch.Add(now)}
+		eng.Apply(&evStarted)
+		st.events++
+		st.started(r, now)
+		if !keep {
+			recycle(r)
+		}
+		return nil
+	}
 
 	for {
 		// The next thing to happen.
@@ -381,7 +429,11 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 			idle = 0
 		}
 		intents, w := eng.Step(Epoch.Add(now))
-		if len(intents) > 0 {
+		var starts []engine.Start
+		if canSplit {
+			starts = split.Starts()
+		}
+		if len(intents) > 0 || len(starts) > 0 {
 			idle = 0
 		}
 		st.steps++
@@ -407,33 +459,8 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		for _, in := range intents {
 			switch in := in.(type) {
 			case engine.Start:
-				var r *running
-				if k := in.ID - freshBase; k >= 0 && k < core.JobID(len(fresh)) {
-					r, fresh[k] = fresh[k], nil
-				}
-				if r == nil {
-					if r = waiting[in.ID]; r != nil {
-						delete(waiting, in.ID)
-					}
-				}
-				if r == nil || r.active {
-					return nil, fmt.Errorf("replay: engine started unknown job %d", in.ID)
-				}
-				nWaiting--
-				a := r.arr
-				r.start, r.end, r.site, r.timeout, r.requeue = now, now+a.Duration, siteIdx[in.Alloc.Site], false, false
-				if a.Walltime > 0 && a.Duration > a.Walltime {
-					r.end, r.timeout = now+a.Walltime, true
-				}
-				r.active = true
-				nActive++
-				ends.push(r, keep)
-				evStarted = engine.Started{ID: in.ID, Alloc: in.Alloc, At: Epoch.Add(now)}
-				eng.Apply(&evStarted)
-				st.events++
-				st.started(r, now)
-				if !keep {
-					recycle(r)
+				if err := startRun(&in); err != nil {
+					return nil, err
 				}
 			case engine.Requeue:
 				// The site went down: the run is lost, the job waits
@@ -459,6 +486,11 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 					ends.push(r, true)
 					st.preempted++
 				}
+			}
+		}
+		for i := range starts {
+			if err := startRun(&starts[i]); err != nil {
+				return nil, err
 			}
 		}
 		for _, r := range fresh {
