@@ -416,14 +416,17 @@ func TestRecycledRecordsStartClean(t *testing.T) {
 }
 
 // TestSplitStarts checks that an engine told to keep its starts apart
-// starts the same jobs on the same devices, in the same order, and
-// returns no Start among its intents.
+// and to reuse allocations starts the same jobs on the same devices, in
+// the same order, returns no Start among its intents, and does reuse the
+// allocations of jobs that ended.
 func TestSplitStarts(t *testing.T) {
 	sites := []core.Site{site("a", pool("gpu", 4, 8))}
+	seen := map[*core.NodeAlloc]int{}
 	run := func(split bool) []string {
 		e := New(DefaultConfig(), sites)
 		if split {
 			e.SplitStarts()
+			e.ReuseAllocations()
 		}
 		var log []string
 		now := t0
@@ -445,6 +448,9 @@ func TestSplitStarts(t *testing.T) {
 				ss = append(ss, e.Starts()...)
 			}
 			for _, s := range ss {
+				if split {
+					seen[&s.Alloc.Nodes[0]]++
+				}
 				log = append(log, fmt.Sprintf("%v start %d on %v", now.Sub(t0), s.ID, s.Alloc.Nodes))
 				e.Apply(Started{ID: s.ID, Alloc: s.Alloc, At: now})
 			}
@@ -461,5 +467,14 @@ func TestSplitStarts(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("starts differ (-intents +split):\n%s", diff)
+	}
+	reused := 0
+	for _, n := range seen {
+		if n > 1 {
+			reused++
+		}
+	}
+	if reused == 0 {
+		t.Errorf("no allocation was reused across %d starts", len(got))
 	}
 }

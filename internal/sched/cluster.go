@@ -32,6 +32,8 @@ type Cluster struct {
 	// its own.
 	nonEmpty []uint64
 	poolK    []int32
+
+	boxes []*Box // handed back (FreeBox), for reuse
 }
 
 // SiteInfo is the part of a core.Site the scheduler filters on.
@@ -487,23 +489,37 @@ func (c *Cluster) Allocation(pl *Placement) core.Allocation {
 
 // allocBox holds a one-node allocation in one allocation: the record, its
 // node and up to eight device indices.
-type allocBox struct {
+// Box holds the allocation of a placement on one node of at most eight
+// devices (most jobs) in one piece of memory, which can be handed back
+// (FreeBox) and reused once nothing refers to the allocation any more.
+type Box struct {
 	a    core.Allocation
 	node [1]core.NodeAlloc
 	devs [8]int
 }
 
-// AllocationPtr is Allocation on the heap, for callers that keep it: a
-// placement on one node of at most eight devices (most jobs) takes one
-// allocation instead of four.
-func (c *Cluster) AllocationPtr(pl *Placement) *core.Allocation {
+// Allocation is the box's allocation.
+func (b *Box) Allocation() *core.Allocation { return &b.a }
+
+// maxFreeBoxes bounds the boxes kept for reuse.
+const maxFreeBoxes = 4096
+
+// Box returns pl's allocation in a box, reused when one was handed back,
+// or nil when pl is not one node of at most eight devices.
+func (c *Cluster) Box(pl *Placement) *Box {
 	if len(pl.Nodes) != 1 || bits.OnesCount64(pl.Nodes[0].Mask) > 8 {
-		a := c.Allocation(pl)
-		return &a
+		return nil
+	}
+	var b *Box
+	if n := len(c.boxes); n > 0 {
+		b = c.boxes[n-1]
+		c.boxes[n-1] = nil
+		c.boxes = c.boxes[:n-1]
+	} else {
+		b = &Box{}
 	}
 	p := c.Pools[pl.Pool]
 	s := pl.Nodes[0]
-	b := &allocBox{}
 	n := 0
 	for m := s.Mask; m != 0; m &= m - 1 {
 		b.devs[n] = bits.TrailingZeros64(m)
@@ -511,7 +527,26 @@ func (c *Cluster) AllocationPtr(pl *Placement) *core.Allocation {
 	}
 	b.node[0] = core.NodeAlloc{Node: p.NodeName(int(s.Node)), Milli: s.Milli, Accels: b.devs[:n:n]}
 	b.a = core.Allocation{Site: p.Site.ID, Pool: p.Name, Nodes: b.node[:1:1]}
-	return &b.a
+	return b
+}
+
+// FreeBox hands b back for reuse: nothing may refer to its allocation
+// any more (b.Allocation(), its Nodes, their Accels).
+func (c *Cluster) FreeBox(b *Box) {
+	if b != nil && len(c.boxes) < maxFreeBoxes {
+		c.boxes = append(c.boxes, b)
+	}
+}
+
+// AllocationPtr is Allocation on the heap, for callers that keep it: a
+// placement on one node of at most eight devices (most jobs) takes one
+// allocation instead of four.
+func (c *Cluster) AllocationPtr(pl *Placement) *core.Allocation {
+	if b := c.Box(pl); b != nil {
+		return &b.a
+	}
+	a := c.Allocation(pl)
+	return &a
 }
 
 // FromAllocation converts a site's allocation back into a placement, for

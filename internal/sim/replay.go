@@ -116,10 +116,12 @@ type warmer interface {
 }
 
 // starter is a scheduler whose starts can come apart from its other
-// intents (engine.Engine.SplitStarts).
+// intents (engine.Engine.SplitStarts) and whose allocations can be reused
+// once their jobs end (ReuseAllocations).
 type starter interface {
 	SplitStarts()
 	Starts() []engine.Start
+	ReuseAllocations()
 }
 
 // running is the simulator's record of a job from arrival to end: waiting
@@ -267,6 +269,8 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 	canSplit = canSplit && !keep
 	if canSplit {
 		split.SplitStarts()
+		// Nothing keeps an allocation past its job's start either.
+		split.ReuseAllocations()
 	}
 	// startRun carries out a Start: the job's run begins now.
 	startRun := func(in *engine.Start) error {
