@@ -111,6 +111,9 @@ const maxFree = 4096
 type job struct {
 	core.Job
 	jobState
+	// rich: some field of Job that copyPlain skips is set (jobcopy.go).
+	// It describes Job, so it outlives a reuse of the record.
+	rich bool
 }
 
 // jobState is the engine's part of a job record, apart from the job as
@@ -365,14 +368,14 @@ func (e *Engine) Apply(ev Event) {
 func (e *Engine) submit(cj *core.Job) {
 	if old := e.jobs.get(cj.ID); old != nil {
 		if old.State == core.StatePending && !old.inOrder && !old.inShape {
-			old.Job = *cj
+			old.setJob(cj)
 			old.State = core.StatePending
 			e.classify(old)
 		}
 		return
 	}
 	j := e.newJob()
-	j.Job = *cj
+	j.setJob(cj)
 	e.classify(j)
 	e.jobs.put(cj.ID, j)
 	if cj.State.Active() && cj.Alloc != nil {
@@ -449,7 +452,7 @@ func (e *Engine) started(ev Started) {
 	}
 	if !ok {
 		j = e.newJob()
-		j.Job = core.Job{ID: ev.ID, State: core.StateRunning}
+		j.setJob(&core.Job{ID: ev.ID, State: core.StateRunning})
 		e.classify(j)
 		j.req = sched.Request{Milli: ev.Alloc.Accelerators()}
 		e.jobs.put(ev.ID, j)
