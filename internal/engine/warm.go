@@ -36,6 +36,11 @@ func (e *Engine) Warm(ids []core.JobID) uint64 {
 	for _, id := range ids {
 		if j := t.get(id); j != nil && j.placed {
 			x += e.cluster.Warm(&j.pl)
+			if j.box != nil {
+				// The box goes back for reuse at the end, and the next
+				// start writes it: read it now, with the others.
+				x += j.box.Warm()
+			}
 		}
 	}
 	return x
