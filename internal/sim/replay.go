@@ -209,6 +209,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		ending []endEntry
 		ids    []core.JobID
 	)
+	nowT := Epoch // Epoch + now, made once per time
 	warm, canWarm := eng.(warmer)
 	pull := func() error {
 		a, err := cfg.Jobs.Next()
@@ -242,7 +243,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 	// soon as its job starts, and an end touches only its queue entry.
 	keep := cfg.JobsOut != nil || len(outs) > 0 || cfg.Broker || ecfg.Preemption.Enabled
 	finish := func(e *endEntry, state core.State, requeue bool) {
-		evEnded = engine.Ended{ID: e.id, State: state, At: Epoch.Add(now), Requeue: requeue}
+		evEnded = engine.Ended{ID: e.id, State: state, At: nowT, Requeue: requeue}
 		eng.Apply(&evEnded)
 		st.events++
 		nActive--
@@ -295,7 +296,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		r.active = true
 		nActive++
 		ends.push(r, keep)
-		evStarted = engine.Started{ID: in.ID, Alloc: in.Alloc, At: Epoch.Add(now)}
+		evStarted = engine.Started{ID: in.ID, Alloc: in.Alloc, At: nowT}
 		eng.Apply(&evStarted)
 		st.events++
 		st.started(r, now)
@@ -340,6 +341,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		}
 		st.advance(t)
 		now = t
+		nowT = Epoch.Add(now)
 		if cfg.Progress != nil && now >= nextProg {
 			cfg.Progress(now)
 			nextProg = now + sample
@@ -432,7 +434,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		} else {
 			idle = 0
 		}
-		intents, w := eng.Step(Epoch.Add(now))
+		intents, w := eng.Step(nowT)
 		var starts []engine.Start
 		if canSplit {
 			starts = split.Starts()
@@ -530,6 +532,7 @@ func coreJob(id core.JobID, a Arrival) core.Job {
 	if a.Moonshot {
 		qos = core.QoSMoonshot
 	}
+	at := Epoch.Add(a.Submit)
 	return core.Job{
 		ID: id, Project: a.Tenant, Org: a.Tenant, User: a.Tenant,
 		Spec: core.JobSpec{
@@ -537,8 +540,8 @@ func coreJob(id core.JobID, a Arrival) core.Job {
 			QoS: qos, Preemptible: a.Preemptible, Residency: a.Residency,
 		},
 		State:      core.StatePending,
-		SubmitTime: Epoch.Add(a.Submit),
-		UpdateTime: Epoch.Add(a.Submit),
+		SubmitTime: at,
+		UpdateTime: at,
 	}
 }
 
