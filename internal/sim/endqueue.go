@@ -68,7 +68,7 @@ func (q *endQueue) push(r *running, keep bool) {
 // entryOf is r's run as the end queue holds it.
 func entryOf(r *running, keep bool) endEntry {
 	e := endEntry{end: r.end, id: r.id, gen: r.gen, start: r.start, submit: r.arr.Submit,
-		milli: r.arr.Milli, cls: r.cls, site: int32(r.site), timeout: r.timeout, requeue: r.requeue}
+		milli: r.arr.Milli, cls: r.cls, site: int16(r.site), timeout: r.timeout, requeue: r.requeue}
 	if keep {
 		e.r = r
 	}
@@ -291,7 +291,8 @@ type endHeap struct {
 	es []endEntry
 }
 
-// endEntry is a queued run: its key (end, id), and what its end needs.
+// endEntry is a queued run: its key (end, id), and what its end needs,
+// in 64 bytes: one cache line (TestEndEntryIsOneLine).
 type endEntry struct {
 	end     time.Duration
 	id      core.JobID
@@ -300,8 +301,8 @@ type endEntry struct {
 	milli   core.Milli
 	cls     *ClassResult
 	r       *running // nil unless pushed with keep
-	site    int32
-	gen     uint32 // r.gen when pushed; stale once r.gen moves on
+	gen     uint32   // r.gen when pushed; stale once r.gen moves on
+	site    int16
 	timeout bool
 	requeue bool
 }

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gigafactory/gigafactory/internal/core"
 )
@@ -77,5 +78,13 @@ func TestEndQueueOrder(t *testing.T) {
 		if popped < 1000 || far == 0 {
 			t.Fatalf("seed %d: %d pops, %d ends past the ring: the test lost its point", seed, popped, far)
 		}
+	}
+}
+
+// TestEndEntryIsOneLine keeps an end queue entry to one 64-byte cache
+// line: every start appends one and every end reads one.
+func TestEndEntryIsOneLine(t *testing.T) {
+	if n := unsafe.Sizeof(endEntry{}); n != 64 {
+		t.Fatalf("endEntry is %d bytes, want 64", n)
 	}
 }

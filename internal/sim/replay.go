@@ -109,6 +109,10 @@ type scheduler interface {
 	Cluster() *sched.Cluster
 }
 
+// maxReplaySites is the most sites a replay takes: an end queue entry
+// holds a site's index in 16 bits.
+const maxReplaySites = 1<<15 - 1
+
 // warmer is a scheduler that can read ahead what the events about some
 // jobs will need (engine.Engine.Warm).
 type warmer interface {
@@ -159,6 +163,9 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 	}
 	st := newStats(cfg.Sites, cfg.Policy)
 
+	if len(cfg.Sites) > maxReplaySites {
+		return nil, fmt.Errorf("replay: %d sites, at most %d", len(cfg.Sites), maxReplaySites)
+	}
 	siteIdx := map[string]int{}
 	for i, s := range cfg.Sites {
 		siteIdx[s.ID] = i
