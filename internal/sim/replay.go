@@ -207,9 +207,10 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		needStep  bool
 		nextSamp  time.Duration
 		nextProg  time.Duration
-		// free holds the records of jobs that ended, for the next
-		// arrivals: the record touched last is still in cache, and a
-		// month of the EU network would otherwise allocate 32 million.
+		// free holds run records no longer needed (the job ended or, in
+		// the lean mode, started), for the next arrivals (take): the
+		// record touched last is still in cache, and a month of the EU
+		// network would otherwise allocate 32 million.
 		free []*running
 		// ending and ids hold the runs that end at one time, and their
 		// ids for the engine's Warm.
@@ -235,6 +236,16 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 	}
 	if err := pull(); err != nil {
 		return nil, err
+	}
+	take := func() *running {
+		n := len(free)
+		if n == 0 {
+			return &running{}
+		}
+		r := free[n-1]
+		free[n-1] = nil
+		free = free[:n-1]
+		return r
 	}
 	recycle := func(r *running) {
 		if len(free) < 4096 {
@@ -412,14 +423,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		for haveNext && next.Submit <= now {
 			nextID++
 			a := next
-			var r *running
-			if n := len(free); n > 0 {
-				r = free[n-1]
-				free[n-1] = nil
-				free = free[:n-1]
-			} else {
-				r = &running{}
-			}
+			r := take()
 			r.id, r.arr, r.cls = nextID, a, st.submitted(a)
 			fresh = append(fresh, r)
 			nWaiting++
