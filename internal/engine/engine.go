@@ -29,12 +29,16 @@ type Engine struct {
 	err     error // from building the cluster; every job's reason
 	jobs    jobTable
 
-	order  []*job // pending jobs by priority; entries whose job left pending are tombstones
-	fresh  []*job // pending jobs not yet merged into order
-	tombs  int
-	shapes map[shapeKey]*shape // live shapes, and forgotten ones kept for reuse
-	groups map[groupKey]*group
-	live   []*shape // shapes with queued jobs, creation order
+	order []*job // pending jobs by priority; entries whose job left pending are tombstones
+	// spareOrder is the array merge builds the next order in; heap is
+	// schedule's, kept between passes.
+	spareOrder []*job
+	heap       shapeHeap
+	fresh      []*job // pending jobs not yet merged into order
+	tombs      int
+	shapes     map[shapeKey]*shape // live shapes, and forgotten ones kept for reuse
+	groups     map[groupKey]*group
+	live       []*shape // shapes with queued jobs, creation order
 	// lastShape is the shape shapeOf found last: consecutive jobs mostly
 	// share one, and comparing the key is cheaper than hashing it.
 	lastShape *shape
@@ -854,7 +858,13 @@ func (e *Engine) merge(now time.Time) {
 		j.prio = e.prioValue(j, now)
 	}
 	slices.SortFunc(e.fresh, less)
-	merged := make([]*job, 0, len(e.order)-e.tombs+len(e.fresh))
+	// The order is rebuilt into the array the pass before left spare:
+	// one pass a second for a month would otherwise allocate it anew
+	// millions of times.
+	merged := e.spareOrder[:0]
+	if n := len(e.order) - e.tombs + len(e.fresh); cap(merged) < n {
+		merged = make([]*job, 0, n+n/4)
+	}
 	i, k := 0, 0
 	for i < len(e.order) || k < len(e.fresh) {
 		var j *job
@@ -876,7 +886,8 @@ func (e *Engine) merge(now time.Time) {
 		j.rank, j.inOrder = len(merged), true
 		merged = append(merged, j)
 	}
-	e.order, e.tombs = merged, 0
+	clear(e.order)
+	e.order, e.spareOrder, e.tombs = merged, e.order[:0], 0
 	e.fresh = e.fresh[:0]
 }
 
@@ -1058,7 +1069,7 @@ func (s *shape) advance() bool {
 
 // schedule is one pass over the pending jobs in priority order.
 func (e *Engine) schedule(now time.Time) {
-	h := make(shapeHeap, 0, len(e.live))
+	h := e.heap[:0] // reused: shapes outlive a pass (e.shapes holds them)
 	for _, s := range e.live {
 		s.cur, s.pass, s.dead, s.quota = 0, e.pass, false, ""
 		if s.advance() {
@@ -1081,6 +1092,7 @@ func (e *Engine) schedule(now time.Time) {
 		}
 		heap.Fix(&h, 0)
 	}
+	e.heap = h[:0]
 	if startedAny {
 		for _, s := range e.live {
 			k := 0
@@ -1092,7 +1104,13 @@ func (e *Engine) schedule(now time.Time) {
 				// Drop the references: the backing array outlives the
 				// slice, and started jobs that end must not stay reachable.
 				clear(s.q[:k])
-				s.q = s.q[k:]
+				if k == len(s.q) {
+					// Emptied (most shapes hold a job or two): keep the
+					// array's front, or the next insert reallocates.
+					s.q = s.q[:0]
+				} else {
+					s.q = s.q[k:]
+				}
 			}
 		}
 	}
@@ -1133,7 +1151,7 @@ func (e *Engine) consider(s *shape, j *job, now time.Time) (started, dead bool) 
 		}
 	}
 	if g.failPass != e.pass || g.failEpoch != e.epoch {
-		pl, miss := e.cluster.Place(&j.req, g.pools)
+		pl, miss := e.cluster.PlaceInto(&j.req, g.pools, &j.one)
 		if miss.Code == sched.MissNone {
 			e.launch(j, pl, now)
 			return true, false

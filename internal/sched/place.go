@@ -173,6 +173,14 @@ func (c *Cluster) Explain(m Miss, pools []int) Miss {
 // from Eligible), without committing it. It is deterministic: ties go to
 // the lower pool, block and node index.
 func (c *Cluster) Place(r *Request, pools []int) (Placement, Miss) {
+	return c.PlaceInto(r, pools, nil)
+}
+
+// PlaceInto is Place, but a placement on one node of whole devices has
+// one[:1] for its Nodes rather than a new slice (one may be nil). A
+// caller that keeps placements in records of its own (the engine) saves
+// an allocation per job.
+func (c *Cluster) PlaceInto(r *Request, pools []int, one *[1]NodeShare) (Placement, Miss) {
 	if len(pools) == 0 {
 		return Placement{}, Miss{Code: MissNoPool, Need: r.Milli}
 	}
@@ -185,7 +193,7 @@ func (c *Cluster) Place(r *Request, pools []int) (Placement, Miss) {
 		if pl, ok := c.placeFraction(r, pools); ok {
 			return pl, Miss{}
 		}
-	} else if pl, ok := c.placeSingle(r, pools); ok {
+	} else if pl, ok := c.placeSingle(r, pools, one); ok {
 		return pl, Miss{}
 	}
 	if pl, ok, topo := c.placeGang(r, pools); ok {
@@ -235,7 +243,7 @@ func (p *Pool) hostFits(i int, cpu, mem int32) bool {
 // placeSingle places a request of w whole devices on one node: best fit
 // (the node with the fewest free devices that still fit, so whole nodes and
 // blocks stay free for gangs), lowest index on ties.
-func (c *Cluster) placeSingle(r *Request, pools []int) (Placement, bool) {
+func (c *Cluster) placeSingle(r *Request, pools []int, one *[1]NodeShare) (Placement, bool) {
 	w := r.Milli.Whole()
 	bestPool, bestF := -1, MaxAccelPerNode+1
 	if r.Nodes > 1 {
@@ -271,7 +279,12 @@ func (c *Cluster) placeSingle(r *Request, pools []int) (Placement, bool) {
 					continue
 				}
 				mask := lowFree(p.nodes[i].used, p.K, w)
-				return Placement{Pool: pi, Nodes: []NodeShare{{Node: int32(i), Mask: mask, CPUs: cpu, MemMiB: mem}}}, true
+				ns := NodeShare{Node: int32(i), Mask: mask, CPUs: cpu, MemMiB: mem}
+				if one == nil {
+					return Placement{Pool: pi, Nodes: []NodeShare{ns}}, true
+				}
+				one[0] = ns
+				return Placement{Pool: pi, Nodes: one[:1:1]}, true
 			}
 		}
 		return Placement{}, false
@@ -334,7 +347,7 @@ func (c *Cluster) placeFraction(r *Request, pools []int) (Placement, bool) {
 	}
 	whole := *r
 	whole.Milli = 1000
-	pl, ok := c.placeSingle(&whole, pools)
+	pl, ok := c.placeSingle(&whole, pools, nil)
 	if ok {
 		p := c.Pools[pl.Pool]
 		pl.Nodes[0].Milli = r.Milli

@@ -65,6 +65,28 @@ func (q *endQueue) push(r *running, keep bool) {
 	q.insert(entryOf(r, keep))
 }
 
+// warm reads the line that pushing a run that ends at end would write,
+// and returns what it read. A push writes a whole line (an entry) that
+// has long left the cache; Replay warms a pass's starts all at once, so
+// that their misses overlap instead of stalling one push after another.
+func (q *endQueue) warm(end time.Duration) uint64 {
+	b := max(bucketOf(end), q.cur)
+	w, cw := b>>winBits, q.cur>>winBits
+	var s []endEntry
+	switch {
+	case w == cw:
+		s = q.fine[b&(winSize-1)]
+	case w < cw+windows:
+		s = q.coarse[w%windows]
+	default:
+		return 0
+	}
+	if n := len(s); n < cap(s) {
+		return uint64(s[:n+1][n].id)
+	}
+	return 0
+}
+
 // entryOf is r's run as the end queue holds it.
 func entryOf(r *running, keep bool) endEntry {
 	e := endEntry{end: r.end, id: r.id, gen: r.gen, start: r.start, submit: r.arr.Submit,

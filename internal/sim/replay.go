@@ -17,6 +17,10 @@ import (
 // fixed date keeps runs reproducible.
 var Epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// warmSink keeps what Replay's warm-ups read, so that the compiler keeps
+// the reads.
+var warmSink uint64
+
 // Policies the replay knows, as --policy spells them.
 const (
 	PolicyFIFO        = "fifo"
@@ -216,6 +220,12 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		// ids for the engine's Warm.
 		ending []endEntry
 		ids    []core.JobID
+		// arriving holds the arrivals due at one time, taken from the
+		// stream before the ends are applied so that their table slots
+		// are warmed with the ends'.
+		arriving []Arrival
+		// sink takes what the warm-ups read, so that no read is dropped.
+		sink uint64
 	)
 	nowT := Epoch // Epoch + now, made once per time
 	warm, canWarm := eng.(warmer)
@@ -375,12 +385,26 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 			}
 			ending = append(ending, ends.pop())
 		}
-		if canWarm && len(ending) > 1 {
+		arriving = arriving[:0]
+		for haveNext && next.Submit <= now {
+			arriving = append(arriving, next)
+			if err := pull(); err != nil {
+				return nil, err
+			}
+		}
+		if canWarm && len(ending)+len(arriving) > 1 {
+			// The ends' records, nodes and histogram counts, and the
+			// arrivals' slots in the engine's job table: read level by
+			// level, so that their misses overlap (engine.Engine.Warm).
 			ids = ids[:0]
 			for i := range ending {
 				ids = append(ids, ending[i].id)
+				sink += st.warm(&ending[i], now)
 			}
-			warm.Warm(ids)
+			for i := range arriving {
+				ids = append(ids, nextID+1+core.JobID(i))
+			}
+			sink += warm.Warm(ids)
 		}
 		for i := range ending {
 			x := &ending[i]
@@ -420,9 +444,8 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 			}
 		}
 		// 3. Arrivals.
-		for haveNext && next.Submit <= now {
+		for _, a := range arriving {
 			nextID++
-			a := next
 			r := take()
 			r.id, r.arr, r.cls = nextID, a, st.submitted(a)
 			fresh = append(fresh, r)
@@ -430,9 +453,6 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 			evSubmitted.Job = coreJob(nextID, a)
 			eng.Apply(&evSubmitted)
 			st.events++
-			if err := pull(); err != nil {
-				return nil, err
-			}
 		}
 		// 4. A scheduling pass, at most one per Tick.
 		needStep = true
@@ -505,6 +525,20 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 				}
 			}
 		}
+		if len(starts) > 1 {
+			// Each start writes an end queue entry to a line that has
+			// left the cache: read those lines first, all together.
+			for i := range starts {
+				if k := starts[i].ID - freshBase; k >= 0 && k < core.JobID(len(fresh)) && fresh[k] != nil {
+					a := &fresh[k].arr
+					d := a.Duration
+					if a.Walltime > 0 && d > a.Walltime {
+						d = a.Walltime
+					}
+					sink += ends.warm(now + d)
+				}
+			}
+		}
 		for i := range starts {
 			if err := startRun(&starts[i]); err != nil {
 				return nil, err
@@ -525,6 +559,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 	st.advance(end)
 	st.sample(end, eng, nWaiting)
 	st.res.Unfinished = nWaiting + nActive
+	warmSink += sink
 	st.finish(end)
 	if cfg.Clock != nil {
 		st.res.WallSeconds = cfg.Clock().Sub(wallStart).Seconds()

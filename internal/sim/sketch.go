@@ -38,6 +38,18 @@ func (s *samples) add(v float64) {
 	}
 }
 
+// warm reads the count that add(v) will change, and returns it (see
+// stats.warm).
+func (s *samples) warm(v float64) uint64 {
+	if s.h == nil {
+		return 0
+	}
+	if i := histIndex(v); i < len(s.h.counts) {
+		return uint64(s.h.counts[i])
+	}
+	return 0
+}
+
 // spill moves the exact values into the histogram.
 func (s *samples) spill() {
 	if s.h == nil {

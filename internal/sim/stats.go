@@ -184,6 +184,13 @@ func (st *stats) released(e *endEntry, now time.Duration) {
 	c.delivered += float64(e.milli) / 1000 * (now - e.start).Seconds()
 }
 
+// warm reads the histogram counts that ended(e, now, ...) will change,
+// and returns what it read: Replay warms a time's ends all at once.
+func (st *stats) warm(e *endEntry, now time.Duration) uint64 {
+	c := e.cls
+	return c.waits.warm((e.start - e.submit).Seconds()) + c.jcts.warm((now - e.submit).Seconds())
+}
+
 // ended records the final state of the job whose run e ended and, when w
 // is not nil, writes its jobs.csv row (from r, the job's record).
 func (st *stats) ended(e *endEntry, now time.Duration, state core.State, w io.Writer, r *running) {
