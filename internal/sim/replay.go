@@ -317,7 +317,11 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		}
 		nWaiting--
 		a := r.arr
-		r.start, r.end, r.site, r.timeout, r.requeue = now, now+a.Duration, siteIdx[in.Alloc.Site], false, false
+		site, ok := siteIdx[in.Alloc.Site]
+		if !ok {
+			return fmt.Errorf("replay: engine started job %d on unknown site %q", in.ID, in.Alloc.Site)
+		}
+		r.start, r.end, r.site, r.timeout, r.requeue = now, now+a.Duration, site, false, false
 		if a.Walltime > 0 && a.Duration > a.Walltime {
 			r.end, r.timeout = now+a.Walltime, true
 		}
