@@ -34,11 +34,14 @@ type Engine struct {
 	// schedule's, kept between passes.
 	spareOrder []*job
 	heap       shapeHeap
-	fresh      []*job // pending jobs not yet merged into order
-	tombs      int
-	shapes     map[shapeKey]*shape // live shapes, and forgotten ones kept for reuse
-	groups     map[groupKey]*group
-	live       []*shape // shapes with queued jobs, creation order
+	// stampAt and stampNs memoise stampOf.
+	stampAt time.Time
+	stampNs int64
+	fresh   []*job // pending jobs not yet merged into order
+	tombs   int
+	shapes  map[shapeKey]*shape // live shapes, and forgotten ones kept for reuse
+	groups  map[groupKey]*group
+	live    []*shape // shapes with queued jobs, creation order
 	// lastShape is the shape shapeOf found last: consecutive jobs mostly
 	// share one, and comparing the key is cheaper than hashing it.
 	lastShape *shape
@@ -269,7 +272,7 @@ type account struct {
 	class   string
 	cls     int32
 	running core.Milli
-	last    time.Time
+	last    stamp // when running was last charged
 	// owed is use not yet charged to the fair tree: while the order does
 	// not depend on the tree (rankFair), flush accrues it here and
 	// flushAll, which every reader of the tree calls first, settles it.
@@ -296,8 +299,26 @@ func acctSlot(k *sched.Account) uint {
 
 type project struct {
 	running core.Milli
-	last    time.Time
+	last    stamp // when running was last added to usedSec
 	usedSec float64
+}
+
+// stamp is an instant as Unix nanoseconds, set or not. Accounts and
+// projects are charged at every start and end: subtracting two int64s
+// costs a fraction of time.Time's Sub (which checks its result by adding
+// it back), and the result, through time.Duration's Seconds, is the same.
+type stamp struct {
+	ns  int64
+	set bool
+}
+
+// stampOf returns at in Unix nanoseconds (at must not be the zero time), memoised:
+// the accounts and projects charged at one time share it.
+func (e *Engine) stampOf(at time.Time) int64 {
+	if at != e.stampAt {
+		e.stampAt, e.stampNs = at, at.UnixNano()
+	}
+	return e.stampNs
 }
 
 // New returns an engine over sites, all capacity free. A site whose pools
@@ -591,25 +612,33 @@ func (e *Engine) project(name string) *project {
 // whose levels of fair share are equal to their last bits, as the sums
 // are added in another order.
 func (e *Engine) flush(a *account, at time.Time) {
-	if !a.last.IsZero() && at.After(a.last) && a.running > 0 {
-		use := float64(a.running) / 1000 * at.Sub(a.last).Seconds()
+	if at.IsZero() {
+		return
+	}
+	n := e.stampOf(at)
+	if a.last.set && n > a.last.ns && a.running > 0 {
+		use := float64(a.running) / 1000 * time.Duration(n-a.last.ns).Seconds()
 		if e.rankFair() {
 			e.fair.ChargeLeaf(a.leaf, use, at)
 		} else {
 			e.fair.Accrue(&a.owed, use, at)
 		}
 	}
-	if at.After(a.last) {
-		a.last = at
+	if !a.last.set || n > a.last.ns {
+		a.last = stamp{n, true}
 	}
 }
 
 func (e *Engine) flushProject(p *project, at time.Time) {
-	if !p.last.IsZero() && at.After(p.last) && p.running > 0 {
-		p.usedSec += float64(p.running) / 1000 * at.Sub(p.last).Seconds()
+	if at.IsZero() {
+		return
 	}
-	if at.After(p.last) {
-		p.last = at
+	n := e.stampOf(at)
+	if p.last.set && n > p.last.ns && p.running > 0 {
+		p.usedSec += float64(p.running) / 1000 * time.Duration(n-p.last.ns).Seconds()
+	}
+	if !p.last.set || n > p.last.ns {
+		p.last = stamp{n, true}
 	}
 }
 

@@ -27,8 +27,10 @@ func (e *Engine) quotaBlock(j *job) string {
 	}
 	if b, ok := q.ProjectBudgetHours[j.Project]; ok {
 		used := p.usedSec
-		if p.running > 0 && e.now.After(p.last) {
-			used += float64(p.running) / 1000 * e.now.Sub(p.last).Seconds()
+		if !e.now.IsZero() && p.running > 0 && p.last.set {
+			if n := e.stampOf(e.now); n > p.last.ns {
+				used += float64(p.running) / 1000 * time.Duration(n-p.last.ns).Seconds()
+			}
 		}
 		if used/3600 >= b {
 			return fmt.Sprintf("project budget exhausted (%.1f of %.1f accelerator-hours used)", used/3600, b)
