@@ -28,7 +28,7 @@ type Cluster struct {
 
 	// nonEmpty and poolK are each pool's Pool.nonEmpty and K side by
 	// side, by pool index: a one-node placement looks at every eligible
-	// pool (forty on the EU network), and each Pool is cache lines of
+	// pool (32 on the EU network), and each Pool is cache lines of
 	// its own.
 	nonEmpty []uint64
 	poolK    []int32
