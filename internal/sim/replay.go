@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
@@ -18,8 +19,8 @@ import (
 var Epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // warmSink keeps what Replay's warm-ups read, so that the compiler keeps
-// the reads.
-var warmSink uint64
+// the reads (atomic: replays may run side by side).
+var warmSink atomic.Uint64
 
 // Policies the replay knows, as --policy spells them.
 const (
@@ -563,7 +564,7 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 	st.advance(end)
 	st.sample(end, eng, nWaiting)
 	st.res.Unfinished = nWaiting + nActive
-	warmSink += sink
+	warmSink.Add(sink)
 	st.finish(end)
 	if cfg.Clock != nil {
 		st.res.WallSeconds = cfg.Clock().Sub(wallStart).Seconds()
