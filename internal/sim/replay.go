@@ -18,6 +18,15 @@ import (
 // fixed date keeps runs reproducible.
 var Epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// runFor is how long a's run lasts once started: its duration, or its
+// walltime when that is shorter (timeout: the run is cut off then).
+func (a *Arrival) runFor() (d time.Duration, timeout bool) {
+	if a.Walltime > 0 && a.Duration > a.Walltime {
+		return a.Walltime, true
+	}
+	return a.Duration, false
+}
+
 // warmSink keeps what Replay's warm-ups read, so that the compiler keeps
 // the reads (atomic: replays may run side by side).
 var warmSink atomic.Uint64
@@ -322,10 +331,8 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 		if !ok {
 			return fmt.Errorf("replay: engine started job %d on unknown site %q", in.ID, in.Alloc.Site)
 		}
-		r.start, r.end, r.site, r.timeout, r.requeue = now, now+a.Duration, site, false, false
-		if a.Walltime > 0 && a.Duration > a.Walltime {
-			r.end, r.timeout = now+a.Walltime, true
-		}
+		run, timeout := a.runFor()
+		r.start, r.end, r.site, r.timeout, r.requeue = now, now+run, site, timeout, false
 		r.active = true
 		nActive++
 		ends.push(r, keep)
@@ -535,12 +542,8 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 			// left the cache: read those lines first, all together.
 			for i := range starts {
 				if k := starts[i].ID - freshBase; k >= 0 && k < core.JobID(len(fresh)) && fresh[k] != nil {
-					a := &fresh[k].arr
-					d := a.Duration
-					if a.Walltime > 0 && d > a.Walltime {
-						d = a.Walltime
-					}
-					sink += ends.warm(now + d)
+					run, _ := fresh[k].arr.runFor()
+					sink += ends.warm(now + run)
 				}
 			}
 		}
