@@ -205,13 +205,35 @@ func (db *DB) ListUsers(ctx context.Context) ([]core.User, error) {
 	return out, nil
 }
 
+// Token is an API token as the store keeps it: never the secret, only
+// its SHA-256 (which is not shown either) and what may be listed.
+type Token struct {
+	ID        int64      `json:"id"`
+	User      string     `json:"user"`
+	Label     string     `json:"label"`
+	CreatedAt time.Time  `json:"created_at"`
+	LastUsed  *time.Time `json:"last_used,omitempty"`
+}
+
+// lastUsedEvery is how stale a token's last_used may get before
+// Authenticate writes it again: a write per minute per token, not per
+// request.
+const lastUsedEvery = time.Minute
+
 // CreateToken records the SHA-256 hash of an API token for user. The token
 // itself is never stored. ErrNotFound if the user does not exist, ErrExists
 // if the hash is already recorded.
 func (db *DB) CreateToken(ctx context.Context, user string, tokenHash []byte, label string) error {
+	_, err := db.IssueToken(ctx, user, tokenHash, label)
+	return err
+}
+
+// IssueToken is CreateToken returning the new token's row, with its id.
+func (db *DB) IssueToken(ctx context.Context, user string, tokenHash []byte, label string) (Token, error) {
 	if len(tokenHash) == 0 {
-		return fmt.Errorf("store: create token for %q: empty hash", user)
+		return Token{}, fmt.Errorf("store: create token for %q: empty hash", user)
 	}
+	t := Token{User: user, Label: label, CreatedAt: fromMicros(time.Now().UnixMicro())}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM users WHERE name = ?`), user).Scan(&n); err != nil {
@@ -220,8 +242,11 @@ func (db *DB) CreateToken(ctx context.Context, user string, tokenHash []byte, la
 		if n == 0 {
 			return fmt.Errorf("user: %w", ErrNotFound)
 		}
-		ok, err := insertOnce(ctx, tx, db.q(`INSERT INTO tokens (hash, user_name, label, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`),
-			hex.EncodeToString(tokenHash), user, label, time.Now().UnixMicro())
+		if err := tx.QueryRowContext(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'token' RETURNING value`).Scan(&t.ID); err != nil {
+			return err
+		}
+		ok, err := insertOnce(ctx, tx, db.q(`INSERT INTO tokens (hash, user_name, label, created_at, id) VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`),
+			hex.EncodeToString(tokenHash), user, label, micros(t.CreatedAt), t.ID)
 		if err != nil {
 			return err
 		}
@@ -231,20 +256,104 @@ func (db *DB) CreateToken(ctx context.Context, user string, tokenHash []byte, la
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store: create token %q for %q: %w", label, user, err)
+		return Token{}, fmt.Errorf("store: create token %q for %q: %w", label, user, err)
+	}
+	return t, nil
+}
+
+const tokenCols = `id, user_name, label, created_at, last_used`
+
+func scanToken(s interface{ Scan(...any) error }) (Token, error) {
+	var t Token
+	var created int64
+	var used sql.NullInt64
+	if err := s.Scan(&t.ID, &t.User, &t.Label, &created, &used); err != nil {
+		return Token{}, err
+	}
+	t.CreatedAt = fromMicros(created)
+	t.LastUsed = fromMicrosPtr(used)
+	return t, nil
+}
+
+// GetToken returns the token with id; ErrNotFound if there is none (or it
+// was revoked).
+func (db *DB) GetToken(ctx context.Context, id int64) (Token, error) {
+	t, err := scanToken(db.r.QueryRowContext(ctx, db.q(`SELECT `+tokenCols+` FROM tokens WHERE id = ?`), id))
+	if err != nil {
+		return Token{}, notFound(err, "get token %d", id)
+	}
+	return t, nil
+}
+
+// ListTokens returns user's tokens by id.
+func (db *DB) ListTokens(ctx context.Context, user string) ([]Token, error) {
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT `+tokenCols+` FROM tokens WHERE user_name = ? ORDER BY id`), user)
+	if err != nil {
+		return nil, fmt.Errorf("store: list tokens of %q: %w", user, err)
+	}
+	defer rows.Close()
+	var out []Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list tokens of %q: %w", user, err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list tokens of %q: %w", user, err)
+	}
+	return out, nil
+}
+
+// RevokeToken deletes the token with id, so that it authenticates no
+// more from the next lookup on; ErrNotFound if there is none.
+func (db *DB) RevokeToken(ctx context.Context, id int64) error {
+	res, err := db.w.ExecContext(ctx, db.q(`DELETE FROM tokens WHERE id = ?`), id)
+	if err != nil {
+		return fmt.Errorf("store: revoke token %d: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: revoke token %d: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: revoke token %d: %w", id, ErrNotFound)
 	}
 	return nil
 }
 
 // UserByToken returns the user a token hash belongs to; ErrNotFound if none.
 func (db *DB) UserByToken(ctx context.Context, tokenHash []byte) (core.User, error) {
-	u, err := scanUser(db.r.QueryRowContext(ctx, db.q(`SELECT u.name, u.email, u.org, u.role, u.created_at
-FROM tokens t JOIN users u ON u.name = t.user_name WHERE t.hash = ?`), hex.EncodeToString(tokenHash)))
+	u, _, err := db.Authenticate(ctx, tokenHash)
+	return u, err
+}
+
+// Authenticate returns the user a token hash belongs to and the token's
+// row; ErrNotFound if none. It records the token's use, at most once per
+// minute per token, so that a listing can say when a token was last used.
+func (db *DB) Authenticate(ctx context.Context, tokenHash []byte) (core.User, Token, error) {
+	var u core.User
+	var t Token
+	var created, tcreated int64
+	var id, used sql.NullInt64
+	err := db.r.QueryRowContext(ctx, db.q(`SELECT u.name, u.email, u.org, u.role, u.created_at, t.id, t.label, t.created_at, t.last_used
+FROM tokens t JOIN users u ON u.name = t.user_name WHERE t.hash = ?`), hex.EncodeToString(tokenHash)).
+		Scan(&u.Name, &u.Email, &u.Org, &u.Role, &created, &id, &t.Label, &tcreated, &used)
 	if err != nil {
 		// The hash is a credential: do not echo it.
-		return core.User{}, notFound(err, "user by token")
+		return core.User{}, Token{}, notFound(err, "user by token")
 	}
-	return u, nil
+	u.CreatedAt = fromMicros(created)
+	t.ID, t.User, t.CreatedAt, t.LastUsed = id.Int64, u.Name, fromMicros(tcreated), fromMicrosPtr(used)
+	now := time.Now()
+	if t.LastUsed == nil || now.Sub(*t.LastUsed) > lastUsedEvery {
+		// Best effort: a failed stamp must not refuse a valid token.
+		_, _ = db.w.ExecContext(ctx, db.q(`UPDATE tokens SET last_used = ? WHERE hash = ?`), now.UnixMicro(), hex.EncodeToString(tokenHash))
+		tu := fromMicros(now.UnixMicro())
+		t.LastUsed = &tu
+	}
+	return u, t, nil
 }
 
 // GetMeta returns the value stored under key; ErrNotFound if none.

@@ -31,11 +31,22 @@ type JobFilter struct {
 	Site    string
 	Limit   int    // page size; 0 means DefaultLimit, capped at MaxLimit
 	Cursor  string // from a previous ListJobs; "" for the first page
+	// MaxBytes, when positive, also ends a page once the stored specs and
+	// allocations of its jobs pass this many bytes (a page holds at least
+	// one job), so that a page of large specs stays bounded in memory.
+	MaxBytes int
 }
 
 const jobCols = `id, name, project, org, user_name, state, reason, site, spec, alloc, submit_time, start_time, end_time, exit_code, signal, attempt, idem_key, handle, estimated_start, update_time`
 
 func scanJob(s interface{ Scan(...any) error }) (core.Job, error) {
+	j, _, err := scanJobSized(s)
+	return j, err
+}
+
+// scanJobSized is scanJob that also says how many bytes of JSON the job's
+// spec and allocation took in the row.
+func scanJobSized(s interface{ Scan(...any) error }) (core.Job, int, error) {
 	var (
 		j                         core.Job
 		state, spec               string
@@ -47,16 +58,16 @@ func scanJob(s interface{ Scan(...any) error }) (core.Job, error) {
 	err := s.Scan(&j.ID, &j.Name, &j.Project, &j.Org, &j.User, &state, &j.Reason, &j.Site, &spec, &alloc,
 		&submit, &start, &end, &exitCode, &j.Signal, &attempt, &idem, &j.Handle, &est, &update)
 	if err != nil {
-		return core.Job{}, err
+		return core.Job{}, 0, err
 	}
 	j.State = core.State(state)
 	if err := json.Unmarshal([]byte(spec), &j.Spec); err != nil {
-		return core.Job{}, fmt.Errorf("job %d: decode spec: %w", j.ID, err)
+		return core.Job{}, 0, fmt.Errorf("job %d: decode spec: %w", j.ID, err)
 	}
 	if alloc.Valid {
 		j.Alloc = new(core.Allocation)
 		if err := json.Unmarshal([]byte(alloc.String), j.Alloc); err != nil {
-			return core.Job{}, fmt.Errorf("job %d: decode allocation: %w", j.ID, err)
+			return core.Job{}, 0, fmt.Errorf("job %d: decode allocation: %w", j.ID, err)
 		}
 	}
 	j.SubmitTime = fromMicros(submit)
@@ -70,7 +81,7 @@ func scanJob(s interface{ Scan(...any) error }) (core.Job, error) {
 	}
 	j.Attempt = int(attempt)
 	j.IdempotencyKey = idem.String
-	return j, nil
+	return j, len(spec) + len(alloc.String), nil
 }
 
 // normJob returns j as it reads back from the store: times in UTC at
@@ -187,17 +198,23 @@ func (db *DB) ListJobs(ctx context.Context, f JobFilter) ([]core.Job, string, er
 	}
 	defer rows.Close()
 	jobs := make([]core.Job, 0, min(limit+1, 64))
+	size := 0
+	next := ""
 	for rows.Next() {
-		j, err := scanJob(rows)
+		j, n, err := scanJobSized(rows)
 		if err != nil {
 			return nil, "", fmt.Errorf("store: list jobs: %w", err)
 		}
+		if f.MaxBytes > 0 && len(jobs) > 0 && len(jobs) < limit && size+n > f.MaxBytes {
+			next = encodeCursor(jobs[len(jobs)-1].ID)
+			break
+		}
+		size += n
 		jobs = append(jobs, j)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("store: list jobs: %w", err)
 	}
-	next := ""
 	if len(jobs) > limit {
 		jobs = jobs[:limit]
 		next = encodeCursor(jobs[limit-1].ID)
