@@ -1,0 +1,238 @@
+// Package jobpath holds the rules for the files a job names: its working
+// directory (JobSpec.WorkDir) and the files its output and error streams go
+// to (JobSpec.Output, JobSpec.Error, which may hold Slurm's %j %x %u %%).
+//
+// Two checks, one set of rules:
+//
+//   - Validate is lexical and runs at submission, so a bad path is refused
+//     with an error naming the field before anything runs.
+//   - Dirs resolves the same paths at run time against open directories,
+//     refusing every symbolic link on the way (openat2 with RESOLVE_BENEATH
+//     and RESOLVE_NO_SYMLINKS where the kernel has it, else a walk of
+//     O_NOFOLLOW opens), and OpenOutput and OpenLog refuse what is not a
+//     plain file of the job's own. This is the authoritative check: a path
+//     that passed Validate can still meet a symlink planted later.
+//
+// The rules: a relative path is relative to the job's own directory (the
+// working directory, for output and error files) and has no ".." element;
+// an absolute path lies under one of the site's allowed roots; no NUL byte,
+// no path over MaxLen bytes, no file path that names a directory ("out/",
+// ".", "/"), and no %x or %u that expands to something other than one file
+// name.
+package jobpath
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+)
+
+// MaxLen is the longest path accepted, in bytes: Linux's PATH_MAX.
+const MaxLen = 4096
+
+// Fields of a JobSpec that hold paths, as the API names them.
+const (
+	FieldWorkDir = "workdir"
+	FieldOutput  = "output"
+	FieldError   = "error"
+)
+
+// Error is a path refused by the rules. Field is the JobSpec field as the
+// API names it ("workdir", "output" or "error"); the API answers it with a
+// 422 problem naming that field.
+type Error struct {
+	Field string
+	Msg   string
+	// Err is the system call's refusal at run time (ENOENT, ELOOP, EACCES
+	// ...), nil for a lexical refusal.
+	Err error
+}
+
+// Error implements error.
+func (e *Error) Error() string { return e.Field + ": " + e.Msg }
+
+// Unwrap returns Err, so errors.Is finds the errno.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Vars are the values Slurm-style patterns expand to.
+type Vars struct {
+	JobID string // %j
+	Name  string // %x
+	User  string // %u
+}
+
+// Expand replaces %j, %x, %u and %% in pattern; any other %-sequence is
+// kept as written. A value that is not usable as one file name (empty for
+// %j or %u, ".", "..", or holding "/" or a NUL byte) is an error, so a job
+// named ".." cannot turn "%x/out" into "../out".
+func Expand(pattern string, v Vars) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(pattern); i++ {
+		c := pattern[i]
+		if c != '%' || i+1 == len(pattern) {
+			b.WriteByte(c)
+			continue
+		}
+		var val, what string
+		switch pattern[i+1] {
+		case '%':
+			b.WriteByte('%')
+			i++
+			continue
+		case 'j':
+			val, what = v.JobID, "job id"
+		case 'x':
+			val, what = v.Name, "job name"
+		case 'u':
+			val, what = v.User, "user name"
+		default:
+			b.WriteByte(c)
+			continue
+		}
+		if err := fileName(val, pattern[i+1] == 'x'); err != nil {
+			return "", fmt.Errorf("%%%c expands the %s %q, which %v", pattern[i+1], what, val, err)
+		}
+		b.WriteString(val)
+		i++
+	}
+	return b.String(), nil
+}
+
+// fileName checks a value substituted into a path.
+func fileName(s string, mayBeEmpty bool) error {
+	switch {
+	case s == "" && !mayBeEmpty:
+		return errors.New("is empty")
+	case s == "." || s == "..":
+		return errors.New("is not a file name")
+	case strings.ContainsAny(s, "/\x00"):
+		return errors.New("holds a / or NUL byte")
+	}
+	return nil
+}
+
+// Validate checks a spec's workdir, output and error at submission against
+// the site's allowed roots (absolute, cleaned directories). It returns the
+// first path refused as an *Error naming its field, or nil. %j and %u are
+// checked with stand-in values (ids are numbers and user names are checked
+// where users are made); %x with the spec's name.
+func Validate(sp core.JobSpec, roots []string) error {
+	if sp.WorkDir != "" {
+		if err := Check(FieldWorkDir, sp.WorkDir, roots, false); err != nil {
+			return err
+		}
+	}
+	vars := Vars{JobID: "1", Name: sp.Name, User: "user"}
+	for _, f := range []struct{ field, pattern string }{{FieldOutput, sp.Output}, {FieldError, sp.Error}} {
+		if f.pattern == "" {
+			continue
+		}
+		if err := raw(f.field, f.pattern); err != nil {
+			return err
+		}
+		p, err := Expand(f.pattern, vars)
+		if err != nil {
+			return &Error{Field: f.field, Msg: err.Error()}
+		}
+		if err := Check(f.field, p, roots, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// raw checks what must hold before any expansion.
+func raw(field, p string) error {
+	switch {
+	case len(p) > MaxLen:
+		return &Error{Field: field, Msg: fmt.Sprintf("path is %d bytes, more than %d", len(p), MaxLen)}
+	case strings.IndexByte(p, 0) >= 0:
+		return &Error{Field: field, Msg: "path holds a NUL byte"}
+	}
+	return nil
+}
+
+// Check applies the lexical rules to one path p, already expanded. file
+// says p names a file (output, error), not a directory (workdir).
+func Check(field, p string, roots []string, file bool) error {
+	if err := raw(field, p); err != nil {
+		return err
+	}
+	if p == "" {
+		return &Error{Field: field, Msg: "path is empty"}
+	}
+	if file && strings.HasSuffix(p, "/") {
+		return &Error{Field: field, Msg: fmt.Sprintf("%q ends in /: it names a directory, not a file", p)}
+	}
+	for _, el := range strings.Split(p, "/") {
+		if el == ".." {
+			return &Error{Field: field, Msg: fmt.Sprintf("%q has a .. element: paths may not climb out of their directory", p)}
+		}
+	}
+	c := path.Clean(p)
+	if file && (c == "." || c == "/") {
+		return &Error{Field: field, Msg: fmt.Sprintf("%q names a directory, not a file", p)}
+	}
+	if path.IsAbs(c) {
+		if _, _, ok := Within(c, roots); !ok {
+			if len(roots) == 0 {
+				return &Error{Field: field, Msg: fmt.Sprintf("%q is absolute, and this site allows no absolute paths (no allowed roots): give a path relative to the job's directory", p)}
+			}
+			return &Error{Field: field, Msg: fmt.Sprintf("%q is outside the site's allowed roots (%s)", p, strings.Join(roots, ", "))}
+		}
+	}
+	return nil
+}
+
+// Within reports which of roots the absolute path p lies under, and p
+// relative to it ("." for the root itself). Both are compared cleaned and
+// element by element, so /srv/a-b is not under /srv/a.
+func Within(p string, roots []string) (root, rel string, ok bool) {
+	p = path.Clean(p)
+	if !path.IsAbs(p) {
+		return "", "", false
+	}
+	for _, r := range roots {
+		r = path.Clean(r)
+		switch {
+		case !path.IsAbs(r):
+			continue
+		case p == r:
+			return r, ".", true
+		case r == "/":
+			return r, p[1:], true
+		case strings.HasPrefix(p, r+"/"):
+			return r, p[len(r)+1:], true
+		}
+	}
+	return "", "", false
+}
+
+// ParseRoots reads a list of allowed roots, separated by colons or commas.
+// Each must be absolute and free of ".." elements; it is returned cleaned.
+// An empty list is no roots.
+func ParseRoots(s string) ([]string, error) {
+	var out []string
+	for _, r := range strings.FieldsFunc(s, func(c rune) bool { return c == ':' || c == ',' }) {
+		r = strings.TrimSpace(r)
+		if r == "" {
+			continue
+		}
+		if !path.IsAbs(r) {
+			return nil, fmt.Errorf("allowed root %q is not absolute", r)
+		}
+		if strings.IndexByte(r, 0) >= 0 || len(r) > MaxLen {
+			return nil, fmt.Errorf("allowed root %q is not a usable path", r)
+		}
+		for _, el := range strings.Split(r, "/") {
+			if el == ".." {
+				return nil, fmt.Errorf("allowed root %q has a .. element", r)
+			}
+		}
+		out = append(out, path.Clean(r))
+	}
+	return out, nil
+}
