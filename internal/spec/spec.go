@@ -46,6 +46,22 @@ const (
 	MaxCPUsPerAccel = 4096
 	MaxMemMiB       = 64 << 20 // 64 TiB per accelerator
 	maxNameLen      = 256
+
+	// MaxCommandArgs bounds the entries of command.
+	MaxCommandArgs = 4096
+	// MaxArgBytes bounds one entry of command: Linux refuses a longer
+	// argument (MAX_ARG_STRLEN, 128 KiB with its NUL) with E2BIG.
+	MaxArgBytes = 128<<10 - 1
+	// MaxEnvEntries bounds the variables of env; MaxEnvValueBytes one value.
+	MaxEnvEntries    = 1024
+	MaxEnvValueBytes = 32 << 10
+	// MaxListEntries bounds residency and datasets.
+	MaxListEntries = 256
+	// maxJSONValues bounds the values (scalars, lists, maps) of one JSON
+	// spec before it is decoded: every legitimate spec fits (the limits
+	// above add up to about 6,700), and a body of a million tiny values is
+	// refused before it costs a million nodes of memory.
+	maxJSONValues = 8192
 )
 
 // QoSNames lists the access modes a spec may ask for, in order of scale.
@@ -103,6 +119,11 @@ func ParseJSON(data []byte) (core.JobSpec, error) {
 		return core.JobSpec{}, l.Errs
 	}
 	root, err := jsonNode(data, false)
+	var le *limitError
+	if errors.As(err, &le) {
+		l.Add(0, le.field, "%s", le.msg)
+		return core.JobSpec{}, l.Errs
+	}
 	if err != nil {
 		l.Add(0, "", "invalid JSON: %v", err)
 		return core.JobSpec{}, l.Errs
@@ -478,24 +499,25 @@ func Validate(s core.JobSpec) Errors {
 	case len(s.Command) > 0 && s.Script != "":
 		l.Add(0, "script", "give a command or a script, not both")
 	}
-	for i, a := range s.Command {
-		f := fmt.Sprintf("command[%d]", i)
-		switch {
-		case i == 0 && a == "":
-			l.Add(0, f, "the program must not be empty")
-		case !utf8.ValidString(a):
-			l.Add(0, f, "not valid UTF-8")
-		case strings.ContainsRune(a, 0):
-			l.Add(0, f, "must not contain NUL bytes")
+	if len(s.Command) > MaxCommandArgs {
+		l.Add(0, "command", "at most %d entries, got %d", MaxCommandArgs, len(s.Command))
+	} else {
+		for i, a := range s.Command {
+			f := fmt.Sprintf("command[%d]", i)
+			switch {
+			case i == 0 && a == "":
+				l.Add(0, f, "the program must not be empty")
+			case len(a) > MaxArgBytes:
+				l.Add(0, f, "at most %d bytes, got %d", MaxArgBytes, len(a))
+			default:
+				program(l, f, a)
+			}
 		}
 	}
 	if len(s.Script) > MaxScriptBytes {
 		l.Add(0, "script", "at most %d bytes, got %d", MaxScriptBytes, len(s.Script))
-	}
-	if !utf8.ValidString(s.Script) {
-		l.Add(0, "script", "not valid UTF-8")
-	} else if strings.ContainsRune(s.Script, 0) {
-		l.Add(0, "script", "must not contain NUL bytes")
+	} else {
+		program(l, "script", s.Script)
 	}
 
 	validateCounts(l, s)
@@ -513,16 +535,30 @@ func Validate(s core.JobSpec) Errors {
 		}
 		l.Add(0, "qos", "%s", msg)
 	}
-	for _, k := range sortedKeys(s.Env) {
-		f := "env." + k
-		if !envName.MatchString(k) {
-			l.Add(0, f, "not a valid variable name (want letters, digits and _, not starting with a digit)")
+	if len(s.Env) > MaxEnvEntries {
+		l.Add(0, "env", "at most %d variables, got %d", MaxEnvEntries, len(s.Env))
+	} else {
+		for _, k := range sortedKeys(s.Env) {
+			f := "env." + k
+			if len(k) > maxNameLen {
+				l.Add(0, "env", "variable names are at most %d bytes, got one of %d", maxNameLen, len(k))
+				continue
+			}
+			if !envName.MatchString(k) {
+				l.Add(0, f, "not a valid variable name (want letters, digits and _, not starting with a digit)")
+			}
+			if v := s.Env[k]; len(v) > MaxEnvValueBytes {
+				l.Add(0, f, "at most %d bytes, got %d", MaxEnvValueBytes, len(v))
+			} else {
+				program(l, f, v)
+			}
 		}
-		if v := s.Env[k]; !utf8.ValidString(v) {
-			l.Add(0, f, "not valid UTF-8")
-		} else if strings.ContainsRune(v, 0) {
-			l.Add(0, f, "must not contain NUL bytes")
-		}
+	}
+	if n := len(s.Residency); n > MaxListEntries {
+		l.Add(0, "residency", "at most %d entries, got %d", MaxListEntries, n)
+	}
+	if n := len(s.Datasets); n > MaxListEntries {
+		l.Add(0, "datasets", "at most %d entries, got %d", MaxListEntries, n)
 	}
 	for i, r := range s.Residency {
 		if r == "EU" {
@@ -539,6 +575,25 @@ func Validate(s core.JobSpec) Errors {
 		l.Add(0, "mem_mib_per_accelerator", "must be between 0 and %d, got %d", MaxMemMiB, s.MemMiBPerAccel)
 	}
 	return l.Errs
+}
+
+// program checks text that a job runs or passes on (a command's argument,
+// a script, an environment value): valid UTF-8 without control characters
+// but tab and newline, so that no NUL truncates it and no escape sequence
+// reaches a terminal that shows it.
+func program(l *diag.List, field, v string) {
+	if !utf8.ValidString(v) {
+		l.Add(0, field, "not valid UTF-8")
+		return
+	}
+	if i := strings.IndexFunc(v, func(r rune) bool { return r != '\t' && r != '\n' && unicode.IsControl(r) }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(v[i:])
+		if r == 0 {
+			l.Add(0, field, "must not contain NUL bytes")
+			return
+		}
+		l.Add(0, field, "must not contain control characters (only tab and newline), found %U at byte %d", r, i)
+	}
 }
 
 // validateCounts checks accelerators, nodes and accelerators_per_node, alone
@@ -631,7 +686,7 @@ func jsonNode(data []byte, lines bool) (*yaml.Node, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	j := &jsonReader{dec: dec, data: data, lines: lines, line: 1}
-	n, err := j.value(0)
+	n, err := j.value(0, "")
 	if err != nil {
 		return nil, err
 	}
@@ -641,6 +696,17 @@ func jsonNode(data []byte, lines bool) (*yaml.Node, error) {
 	return n, nil
 }
 
+// childPath names the value under key k of the map at path.
+func childPath(path, k string) string {
+	if len(k) > 64 {
+		k = k[:64] + "..."
+	}
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
 // jsonReader walks a JSON token stream, counting lines as it goes.
 type jsonReader struct {
 	dec   *json.Decoder
@@ -648,6 +714,26 @@ type jsonReader struct {
 	lines bool
 	pos   int // bytes of data already counted
 	line  int // line at pos
+	count int // values read so far, bounded by maxJSONValues
+}
+
+// limitError is a JSON spec refused for its size before decoding; field is
+// the path of the list or map that passed a limit ("" for the whole).
+type limitError struct{ field, msg string }
+
+func (e *limitError) Error() string { return e.field + ": " + e.msg }
+
+// listLimit is how many entries the list or map at path may hold before
+// the decoder gives up: the field's own limit where it has one, else the
+// largest, so that a nested list cannot slip past.
+func listLimit(path string) int {
+	switch path {
+	case "env":
+		return MaxEnvEntries
+	case "residency", "datasets":
+		return MaxListEntries
+	}
+	return MaxCommandArgs
 }
 
 // next returns the next token and the line it starts on.
@@ -671,9 +757,12 @@ func (j *jsonReader) next() (json.Token, int, error) {
 	return tok, line, err
 }
 
-func (j *jsonReader) value(depth int) (*yaml.Node, error) {
+func (j *jsonReader) value(depth int, path string) (*yaml.Node, error) {
 	if depth > 64 {
 		return nil, errors.New("nested too deeply")
+	}
+	if j.count++; j.count > maxJSONValues {
+		return nil, &limitError{field: path, msg: fmt.Sprintf("too many values: a spec holds at most %d", maxJSONValues)}
 	}
 	tok, line, err := j.next()
 	if err != nil {
@@ -696,7 +785,10 @@ func (j *jsonReader) value(depth int) (*yaml.Node, error) {
 				if !ok {
 					return nil, fmt.Errorf("object key is not a string")
 				}
-				v, err := j.value(depth + 1)
+				if len(n.Content)/2 >= max(listLimit(path), 64) {
+					return nil, &limitError{field: path, msg: fmt.Sprintf("at most %d entries", listLimit(path))}
+				}
+				v, err := j.value(depth+1, childPath(path, k))
 				if err != nil {
 					return nil, err
 				}
@@ -707,7 +799,10 @@ func (j *jsonReader) value(depth int) (*yaml.Node, error) {
 		case '[':
 			n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: line}
 			for j.dec.More() {
-				v, err := j.value(depth + 1)
+				if len(n.Content) >= listLimit(path) {
+					return nil, &limitError{field: path, msg: fmt.Sprintf("at most %d entries", listLimit(path))}
+				}
+				v, err := j.value(depth+1, fmt.Sprintf("%s[%d]", path, len(n.Content)))
 				if err != nil {
 					return nil, err
 				}
