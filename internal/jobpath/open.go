@@ -221,6 +221,10 @@ func OpenDirs(jobDir string, roots []string) (*Dirs, error) {
 	return d, nil
 }
 
+// RootFDs returns the open roots, in the order of Roots, -1 where a root
+// is missing. They stay owned by d.
+func (d *Dirs) RootFDs() []int { return d.rootFDs }
+
 // Close closes the directories.
 func (d *Dirs) Close() {
 	unix.Close(d.Job)

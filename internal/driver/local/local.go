@@ -1,19 +1,27 @@
 // Package local runs jobs as processes on the controller's own machine: the
-// driver behind `gf serve` on a workstation or a single GPU server.
+// driver behind `gf serve` on a workstation or a single GPU server, and a
+// tenant boundary (README.md says exactly which).
 //
 // Each job runs under a small supervisor process (see supervisor.go) that
 // the driver starts by re-executing its own binary. The supervisor holds
 // the job in a process group of its own, enforces the walltime, and records
-// the exit status in Dir/jobs/ID/exit.json, so that a new Driver on the same
-// Dir can re-adopt running jobs after a controller restart and still learn
-// how they ended. Linux only: it relies on /proc and process sessions.
+// the exit status in Dir/state/ID/exit.json, so that a new Driver on the
+// same Dir can re-adopt running jobs after a controller restart and still
+// learn how they ended. The job itself is entered through an exec stage
+// (see exec.go) that confines it: its own Unix account when gf runs as
+// root, Landlock where the kernel has it, and outputs opened without
+// following symlinks. Linux only: it relies on /proc and process sessions.
 //
-// Files per job, under Options.Dir:
+// Files under Options.Dir (directories 0700, files 0600):
 //
+//	jobs/ID/                 the job's own directory, owned by its account: its cwd by default
 //	jobs/ID/stdout, stderr   output, unless the spec names other files
 //	jobs/ID/script           the job's script, when it has one
-//	jobs/ID/supervisor.json  supervisor pid, start time and the job's process group
-//	jobs/ID/exit.json        how the last attempt ended
+//	jobs/ID/tmp/             its TMPDIR (bound over /tmp when gf runs as root)
+//	state/ID/launch.json     what the exec stage runs; the server's only
+//	state/ID/supervisor.json supervisor pid, start time and the job's process group
+//	state/ID/exit.json       how the last attempt ended
+//	state/ID/supervisor.log  the supervisor's own complaints
 package local
 
 import (
@@ -34,8 +42,11 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/driver"
+	"github.com/gigafactory/gigafactory/internal/jobpath"
 )
 
 // Compile-time checks of the capabilities the local driver offers.
@@ -62,11 +73,26 @@ type Options struct {
 	// PollInterval is how often the driver checks on re-adopted jobs, which
 	// are not its children and so cannot be waited for. Default 1s.
 	PollInterval time.Duration
+	// AllowedRoots are the directories, besides its own job directory,
+	// where a job's workdir, output and error may lie (absolute). None may
+	// contain Dir or the server's data directory.
+	AllowedRoots []string
+	// RunAs is the Unix account jobs run as when gf runs as root and
+	// UserMap does not map the job's user. Default DefaultRunAs (nobody).
+	// An error when gf does not run as root.
+	RunAs string
+	// UserMap maps gf users to Unix accounts, as Slurm sites do; the value
+	// "same" is the account of the user's own name, and the key "*"
+	// applies to users not listed. Only when gf runs as root.
+	UserMap map[string]string
+	// Landlock is LandlockAuto (default), LandlockRequired or LandlockOff.
+	Landlock string
 }
 
 // Driver runs jobs as local processes. It is safe for concurrent use.
 type Driver struct {
 	opts Options
+	root bool // jobs switch to their own account
 
 	mu      sync.Mutex
 	procs   map[key]*proc
@@ -106,8 +132,41 @@ func New(opts Options) (*Driver, error) {
 		return nil, fmt.Errorf("local driver: %w", err)
 	}
 	opts.Dir = dir
-	if err := os.MkdirAll(filepath.Join(dir, "jobs"), 0o755); err != nil {
+	root := isRoot()
+	if err := checkIdentity(opts, root); err != nil {
 		return nil, fmt.Errorf("local driver: %w", err)
+	}
+	if root && opts.RunAs == "" {
+		opts.RunAs = DefaultRunAs
+	}
+	if err := checkLandlockMode(opts.Landlock); err != nil {
+		return nil, fmt.Errorf("local driver: landlock %w", err)
+	}
+	if opts.Landlock == "" {
+		opts.Landlock = LandlockAuto
+	}
+	if opts.Landlock == LandlockRequired && landlockABIVersion() < landlockABI {
+		return nil, fmt.Errorf("local driver: landlock is required, and this kernel has ABI %d, below %d", landlockABIVersion(), landlockABI)
+	}
+	for i, r := range opts.AllowedRoots {
+		if !filepath.IsAbs(r) {
+			return nil, fmt.Errorf("local driver: allowed root %q is not absolute", r)
+		}
+		opts.AllowedRoots[i] = filepath.Clean(r)
+	}
+	if err := checkRoots(opts.AllowedRoots, dir); err != nil {
+		return nil, fmt.Errorf("local driver: allowed roots: %w", err)
+	}
+	// Made private, and tightened if they were not: jobs never reach them
+	// by path.
+	for _, sub := range []string{"", "jobs", "state"} {
+		p := filepath.Join(dir, sub)
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			return nil, fmt.Errorf("local driver: %w", err)
+		}
+		if err := os.Chmod(p, 0o700); err != nil {
+			return nil, fmt.Errorf("local driver: %w", err)
+		}
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -124,15 +183,20 @@ func New(opts Options) (*Driver, error) {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
 	}
-	d := &Driver{opts: opts, procs: make(map[key]*proc), stop: make(chan struct{})}
+	d := &Driver{opts: opts, root: root, procs: make(map[key]*proc), stop: make(chan struct{})}
 	d.wg.Add(1)
 	go d.watch()
 	return d, nil
 }
 
-// jobDir is where a job's files live.
+// jobDir is where a job's own files live.
 func (d *Driver) jobDir(id core.JobID) string {
 	return filepath.Join(d.opts.Dir, "jobs", id.String())
+}
+
+// stateDir is where the supervisor's records of a job live.
+func (d *Driver) stateDir(id core.JobID) string {
+	return filepath.Join(d.opts.Dir, "state", id.String())
 }
 
 // Start launches the job under a supervisor and returns once the job's
@@ -162,54 +226,54 @@ func (d *Driver) start(job core.Job) (string, error) {
 	}
 	d.mu.Unlock()
 
-	dir := d.jobDir(job.ID)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	acct, err := d.account(job)
+	if err != nil {
+		return "", err
+	}
+	l, err := d.launch(job, acct)
+	if err != nil {
+		return "", err
+	}
+	state := d.stateDir(job.ID)
+	if err := os.MkdirAll(state, 0o700); err != nil {
 		return "", err
 	}
 	// Files of a previous attempt must not be mistaken for this one's.
-	for _, f := range []string{exitFile, supervisorFile} {
-		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	for _, f := range []string{exitFile, supervisorFile, launchFile} {
+		if err := os.Remove(filepath.Join(state, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return "", err
 		}
 	}
-	workdir := dir
-	if wd := job.Spec.WorkDir; wd != "" {
-		fi, err := os.Stat(wd)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return "", fmt.Errorf("workdir %s does not exist", wd)
-		case err != nil:
-			return "", fmt.Errorf("workdir: %w", err)
-		case !fi.IsDir():
-			return "", fmt.Errorf("workdir %s is not a directory", wd)
-		}
-		workdir = wd
+	if err := prepareJobDir(l.JobDir, acct, job.Spec.Script); err != nil {
+		return "", fmt.Errorf("job directory: %w", err)
 	}
-	argv, err := d.argv(job, dir)
+	if err := writeJSON(filepath.Join(state, launchFile), l); err != nil {
+		return "", err
+	}
+	logf, err := os.OpenFile(filepath.Join(state, logFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return "", err
 	}
-	stdout, stderr, err := openOutputs(job, dir, workdir)
-	if err != nil {
-		return "", err
-	}
-	defer stdout.Close()
-	defer stderr.Close()
+	defer logf.Close()
 
 	r, w, err := os.Pipe()
 	if err != nil {
 		return "", err
 	}
 	defer r.Close()
+	newns := "0"
+	if l.PrivateTmp {
+		newns = "1"
+	}
 	cmd := &exec.Cmd{
 		Path: "/proc/self/exe",
-		Args: append([]string{supervisorArg0, dir, strconv.Itoa(job.Attempt),
+		Args: []string{supervisorArg0, state, strconv.Itoa(job.Attempt),
 			strconv.FormatInt(int64(job.Spec.Walltime), 10),
-			strconv.FormatInt(int64(d.opts.KillGrace), 10), "--"}, argv...),
-		Env:        jobEnv(job),
-		Dir:        workdir,
-		Stdout:     stdout,
-		Stderr:     stderr,
+			strconv.FormatInt(int64(d.opts.KillGrace), 10), newns},
+		Env:        []string{"PATH=/usr/bin:/bin"},
+		Dir:        state,
+		Stdout:     logf,
+		Stderr:     logf,
 		ExtraFiles: []*os.File{w},
 		// A session of its own: a Ctrl-C to the controller's terminal, or
 		// the controller's death, does not reach the job.
@@ -218,7 +282,8 @@ func (d *Driver) start(job core.Job) (string, error) {
 	err = cmd.Start()
 	w.Close()
 	if err != nil {
-		return "", fmt.Errorf("launch supervisor: %w", err)
+		// Not the job's doing: the machine could not fork (EAGAIN, ENOMEM).
+		return "", fmt.Errorf("launch supervisor: %v: %w", err, driver.ErrUnavailable)
 	}
 	var rep report
 	line, rerr := bufio.NewReader(r).ReadBytes('\n')
@@ -228,13 +293,13 @@ func (d *Driver) start(job core.Job) (string, error) {
 	if rerr != nil || rep.Error != "" {
 		cmd.Wait()
 		if rep.Error != "" {
-			return "", errors.New(rep.Error)
+			return "", &startError{msg: rep.Error, errno: syscall.Errno(rep.Errno)}
 		}
 		return "", fmt.Errorf("supervisor gave no report: %v (%s)", rerr, cmd.ProcessState)
 	}
 	p := &proc{
 		job:    job,
-		dir:    dir,
+		dir:    state,
 		handle: formatHandle(cmd.Process.Pid, rep.StartTime),
 		pid:    cmd.Process.Pid,
 		start:  rep.StartTime,
@@ -254,102 +319,184 @@ func (d *Driver) start(job core.Job) (string, error) {
 	return p.handle, nil
 }
 
-// argv is what the supervisor executes: the command, or the script written
-// to the job directory.
-func (d *Driver) argv(job core.Job, dir string) ([]string, error) {
-	if len(job.Spec.Command) > 0 {
-		return job.Spec.Command, nil
-	}
-	if job.Spec.Script == "" {
-		return nil, errors.New("job has neither a command nor a script")
-	}
-	path := filepath.Join(dir, "script")
-	if err := os.WriteFile(path, []byte(job.Spec.Script), 0o755); err != nil {
-		return nil, err
-	}
-	if strings.HasPrefix(job.Spec.Script, "#!") {
-		return []string{path}, nil
-	}
-	return []string{d.opts.Shell, path}, nil
+// startError is the job's own reason for not starting (its program is not
+// there, its output directory is missing, its arguments are too long). It
+// wraps the errno, when a system call gave one, and nothing else: it does
+// not mean the site is unavailable.
+type startError struct {
+	msg   string
+	errno syscall.Errno
 }
 
-// OutputPath is where a job's stream ("stdout" or "stderr") goes: the spec's
-// Output or Error with Slurm's %j (job id), %x (job name), %u (user) and %%
-// replaced, relative to workdir; by default a file in the job directory.
-func OutputPath(job core.Job, stream, jobDir, workdir string) (string, error) {
-	var pattern string
-	switch stream {
-	case "stdout":
-		pattern = job.Spec.Output
-	case "stderr":
-		pattern = job.Spec.Error
+func (e *startError) Error() string { return e.msg }
+
+func (e *startError) Unwrap() error {
+	if e.errno == 0 {
+		return nil
+	}
+	return e.errno
+}
+
+// maxArgLen is the kernel's MAX_ARG_STRLEN: the longest single argument or
+// environment string execve takes.
+const maxArgLen = 32 * 4096
+
+// launch works out what the exec stage is to do for job.
+func (d *Driver) launch(job core.Job, acct *account) (launch, error) {
+	l := launch{
+		Attempt:    job.Attempt,
+		JobDir:     d.jobDir(job.ID),
+		Roots:      d.opts.AllowedRoots,
+		WorkDir:    job.Spec.WorkDir,
+		Env:        jobEnv(job, acct),
+		Landlock:   d.opts.Landlock,
+		PrivateTmp: d.root,
+	}
+	switch {
+	case len(job.Spec.Command) > 0:
+		l.Argv = job.Spec.Command
+	case job.Spec.Script == "":
+		return launch{}, errors.New("job has neither a command nor a script")
+	case strings.HasPrefix(job.Spec.Script, "#!"):
+		l.Script = true
 	default:
-		return "", fmt.Errorf("unknown stream %q, want stdout or stderr", stream)
+		l.Script, l.Argv = true, []string{d.opts.Shell}
 	}
-	if pattern == "" {
-		return filepath.Join(jobDir, stream), nil
+	for i, a := range l.Argv {
+		if len(a) >= maxArgLen {
+			return launch{}, fmt.Errorf("command argument %d is %d bytes, and a program may be given at most %d in one: %w", i, len(a), maxArgLen-1, syscall.E2BIG)
+		}
 	}
+	for _, e := range l.Env {
+		if len(e) >= maxArgLen {
+			k, _, _ := strings.Cut(e, "=")
+			return launch{}, fmt.Errorf("environment variable %s is %d bytes, and a program may be given at most %d in one: %w", k, len(e), maxArgLen-1, syscall.E2BIG)
+		}
+	}
+	if l.WorkDir != "" {
+		if err := jobpath.Check(jobpath.FieldWorkDir, l.WorkDir, l.Roots, false); err != nil {
+			return launch{}, err
+		}
+	}
+	var err error
+	vars := outputVars(job)
+	if job.Spec.Output != "" {
+		if l.Stdout, err = expand(jobpath.FieldOutput, job.Spec.Output, vars, l.Roots); err != nil {
+			return launch{}, err
+		}
+	}
+	if job.Spec.Error != "" {
+		if l.Stderr, err = expand(jobpath.FieldError, job.Spec.Error, vars, l.Roots); err != nil {
+			return launch{}, err
+		}
+	}
+	if acct != nil {
+		l.Account = &ids{UID: acct.uid, GID: acct.gid, Groups: acct.groups}
+	}
+	return l, nil
+}
+
+// outputVars are what %j, %x and %u stand for in job's output paths.
+func outputVars(job core.Job) jobpath.Vars {
 	name := job.Name
 	if name == "" {
 		name = job.Spec.Name
 	}
-	r := strings.NewReplacer("%%", "%", "%j", job.ID.String(), "%x", name, "%u", job.User)
-	p := r.Replace(pattern)
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(workdir, p)
+	return jobpath.Vars{JobID: job.ID.String(), Name: name, User: job.User}
+}
+
+// expand expands an output pattern and checks the path it gives.
+func expand(field, pattern string, vars jobpath.Vars, roots []string) (string, error) {
+	p, err := jobpath.Expand(pattern, vars)
+	if err != nil {
+		return "", &jobpath.Error{Field: field, Msg: err.Error()}
+	}
+	if err := jobpath.Check(field, p, roots, true); err != nil {
+		return "", err
 	}
 	return p, nil
 }
 
-// openOutputs creates (truncating) the job's output files. When both
-// streams name the same file, it is opened once so they interleave.
-func openOutputs(job core.Job, dir, workdir string) (stdout, stderr *os.File, err error) {
-	op, err := OutputPath(job, "stdout", dir, workdir)
+// prepareJobDir makes the job's directory (0700, the job account's) with
+// its tmp/ and script. The directory may hold what an earlier attempt
+// left, so nothing in it is followed: every step is relative to the
+// directory's descriptor, without following symlinks, and the script is
+// made afresh (O_EXCL) after removing whatever had its name.
+func prepareJobDir(dir string, acct *account, script string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	// jobs/ is the server's, so no job can have swapped dir for a link.
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	ep, err := OutputPath(job, "stderr", dir, workdir)
+	defer unix.Close(fd)
+	uid, gid := -1, -1
+	if acct != nil {
+		uid, gid = acct.uid, acct.gid
+	}
+	if err := unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH); err != nil {
+		return err
+	}
+	if err := unix.Fchmodat(unix.AT_FDCWD, dir, 0o700, 0); err != nil {
+		return err
+	}
+	if err := unix.Mkdirat(fd, "tmp", 0o700); errors.Is(err, unix.EEXIST) {
+		// Keep a directory; anything else by that name goes.
+		var st unix.Stat_t
+		if unix.Fstatat(fd, "tmp", &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			unix.Unlinkat(fd, "tmp", 0)
+			err = unix.Mkdirat(fd, "tmp", 0o700)
+		} else {
+			err = nil
+		}
+		if err != nil {
+			return fmt.Errorf("tmp: %w", err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("tmp: %w", err)
+	}
+	if err := unix.Fchownat(fd, "tmp", uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("tmp: %w", err)
+	}
+	if script == "" {
+		return nil
+	}
+	if err := unix.Unlinkat(fd, "script", 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("script: %w", err)
+	}
+	sfd, err := jobpath.OpenBeneath(fd, "script", unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o700)
 	if err != nil {
-		return nil, nil, err
+		return fmt.Errorf("script: %w", err)
 	}
-	open := func(p string) (*os.File, error) {
-		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("open output: %w", err)
-		}
-		return f, nil
+	f := os.NewFile(uintptr(sfd), "script")
+	defer f.Close()
+	if _, err := f.WriteString(script); err != nil {
+		return fmt.Errorf("script: %w", err)
 	}
-	if stdout, err = open(op); err != nil {
-		return nil, nil, err
+	if err := f.Chown(uid, gid); err != nil {
+		return fmt.Errorf("script: %w", err)
 	}
-	if ep == op {
-		// Two *os.File on one descriptor would close it twice.
-		fd, err := syscall.Dup(int(stdout.Fd()))
-		if err != nil {
-			stdout.Close()
-			return nil, nil, fmt.Errorf("open output: %w", err)
-		}
-		return stdout, os.NewFile(uintptr(fd), ep), nil
-	}
-	if stderr, err = open(ep); err != nil {
-		stdout.Close()
-		return nil, nil, err
-	}
-	return stdout, stderr, nil
+	return nil
 }
 
 // inherited are the controller's environment variables a job sees. The rest
 // (database URLs, tokens) stays with the controller.
-var inherited = []string{"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR"}
+// TMPDIR and PWD are the exec stage's to set.
+var inherited = []string{"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ"}
 
 // jobEnv is a job's environment: a few inherited variables, the spec's Env,
 // and the GF_* variables and accelerator masks, which win over both.
-func jobEnv(job core.Job) []string {
+func jobEnv(job core.Job, acct *account) []string {
 	env := map[string]string{"PATH": "/usr/local/bin:/usr/bin:/bin"}
 	for _, k := range inherited {
 		if v, ok := os.LookupEnv(k); ok {
 			env[k] = v
 		}
+	}
+	if acct != nil {
+		env["HOME"], env["USER"], env["LOGNAME"] = acct.home, acct.name, acct.name
 	}
 	for k, v := range job.Spec.Env {
 		env[k] = v
@@ -560,21 +707,58 @@ func (d *Driver) Poll(ctx context.Context) ([]driver.Update, error) {
 }
 
 // Logs opens a job's stdout or stderr file. It works for ended jobs and
-// across restarts, as long as the files exist.
+// across restarts, as long as the files exist. It serves only the job's own
+// files: resolved the way the job's start resolved them (its directory, its
+// workdir, the allowed roots), without following any symlink, and only a
+// regular file with one link owned by the job's account.
 func (d *Driver) Logs(ctx context.Context, job core.Job, stream string) (io.ReadCloser, error) {
-	workdir := job.Spec.WorkDir
-	if workdir == "" {
-		workdir = d.jobDir(job.ID)
-	}
-	p, err := OutputPath(job, stream, d.jobDir(job.ID), workdir)
-	if err != nil {
-		return nil, fmt.Errorf("logs of job %d: %w", job.ID, err)
-	}
-	f, err := os.Open(p)
+	f, err := d.openLog(job, stream)
 	if err != nil {
 		return nil, fmt.Errorf("logs of job %d: %w", job.ID, err)
 	}
 	return f, nil
+}
+
+func (d *Driver) openLog(job core.Job, stream string) (*os.File, error) {
+	var field, pattern string
+	switch stream {
+	case "stdout":
+		field, pattern = jobpath.FieldOutput, job.Spec.Output
+	case "stderr":
+		field, pattern = jobpath.FieldError, job.Spec.Error
+	default:
+		return nil, fmt.Errorf("unknown stream %q, want stdout or stderr", stream)
+	}
+	uid := os.Geteuid()
+	if d.root {
+		acct, err := d.account(job)
+		if err != nil {
+			return nil, err
+		}
+		uid = acct.uid
+	}
+	dirs, err := jobpath.OpenDirs(d.jobDir(job.ID), d.opts.AllowedRoots)
+	if err != nil {
+		return nil, err
+	}
+	defer dirs.Close()
+	if pattern == "" {
+		return jobpath.OpenLog(dirs.Job, stream, uid)
+	}
+	p, err := expand(field, pattern, outputVars(job), d.opts.AllowedRoots)
+	if err != nil {
+		return nil, err
+	}
+	wd, err := dirs.WorkDir(job.Spec.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(wd)
+	dirfd, rel, err := dirs.File(field, p, wd)
+	if err != nil {
+		return nil, err
+	}
+	return jobpath.OpenLog(dirfd, rel, uid)
 }
 
 // Adopt reattaches to jobs started before a controller restart, by a
@@ -606,7 +790,7 @@ func (d *Driver) adopt(job core.Job) driver.Update {
 	}
 	d.mu.Unlock()
 
-	p := &proc{job: job, dir: d.jobDir(job.ID), handle: job.Handle}
+	p := &proc{job: job, dir: d.stateDir(job.ID), handle: job.Handle}
 	var info supervisorInfo
 	if err := readJSON(filepath.Join(p.dir, supervisorFile), &info); err == nil && info.Attempt == job.Attempt {
 		if p.handle == "" { // the controller died inside Start

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,9 +17,9 @@ import (
 	"github.com/gigafactory/gigafactory/internal/driver"
 )
 
-func newDriver(t *testing.T, dir string) *Driver {
+func newDriver(t *testing.T, dir string, roots ...string) *Driver {
 	t.Helper()
-	d, err := New(Options{Dir: dir, KillGrace: 200 * time.Millisecond, PollInterval: 20 * time.Millisecond})
+	d, err := New(Options{Dir: dir, KillGrace: 200 * time.Millisecond, PollInterval: 20 * time.Millisecond, AllowedRoots: roots})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +33,7 @@ func newDriver(t *testing.T, dir string) *Driver {
 // killAll ends every job left running under dir, so a failing test leaves
 // no sleep 1000 behind.
 func killAll(dir string) {
-	paths, _ := filepath.Glob(filepath.Join(dir, "jobs", "*", supervisorFile))
+	paths, _ := filepath.Glob(filepath.Join(dir, "state", "*", supervisorFile))
 	for _, p := range paths {
 		var info supervisorInfo
 		if readJSON(p, &info) == nil && alive(info.PID, info.StartTime) {
@@ -40,6 +41,25 @@ func killAll(dir string) {
 			syscall.Kill(info.PID, syscall.SIGKILL)
 		}
 	}
+}
+
+// jobRoot is a directory a job may use as an allowed root: when the tests
+// run as root, jobs run as nobody, who must be able to write it.
+func jobRoot(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup(DefaultRunAs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 func shJob(id core.JobID, script string) core.Job {
@@ -138,7 +158,7 @@ func TestCancelKillsWholeGroup(t *testing.T) {
 	job := start(t, d, shJob(1, `trap "" TERM; sleep 1000 & echo $! > child; echo ready; wait`))
 	waitFile(t, filepath.Join(dir, "jobs/1/child"))
 	var info supervisorInfo
-	if err := readJSON(filepath.Join(dir, "jobs/1", supervisorFile), &info); err != nil {
+	if err := readJSON(filepath.Join(dir, "state/1", supervisorFile), &info); err != nil {
 		t.Fatal(err)
 	}
 	if m := groupMembers(info.PGID); len(m) < 2 {
@@ -192,8 +212,8 @@ func TestWalltime(t *testing.T) {
 
 func TestOutputFiles(t *testing.T) {
 	t.Parallel()
-	d := newDriver(t, t.TempDir())
-	wd := t.TempDir()
+	wd := jobRoot(t)
+	d := newDriver(t, t.TempDir(), wd)
 	job := shJob(42, "echo out; echo err >&2")
 	job.Spec.WorkDir = wd
 	job.Spec.Output = "slurm-%j.out"
@@ -216,8 +236,8 @@ func TestOutputFiles(t *testing.T) {
 
 func TestSameFileForBothStreams(t *testing.T) {
 	t.Parallel()
-	d := newDriver(t, t.TempDir())
-	wd := t.TempDir()
+	wd := jobRoot(t)
+	d := newDriver(t, t.TempDir(), wd)
 	job := shJob(1, "echo one; echo two >&2; echo three")
 	job.Spec.WorkDir, job.Spec.Output, job.Spec.Error = wd, "all.log", "all.log"
 	start(t, d, job)
@@ -232,14 +252,14 @@ func TestScript(t *testing.T) {
 	d := newDriver(t, t.TempDir())
 	for i, script := range []string{
 		"echo $((6*7))\n",                       // run with the shell
-		"#!/bin/sh\necho $0 | grep -c script\n", // run by its #! line
+		"#!/bin/cat\nwhole\n",                   // run by its #! line: cat prints the script
 	} {
 		id := core.JobID(i + 1)
 		job := start(t, d, core.Job{ID: id, Spec: core.JobSpec{Script: script}})
 		if u := waitEnd(t, d, id, 5*time.Second); u.State != core.StateCompleted {
 			t.Fatalf("%q: %s %s", script, u.State, u.Reason)
 		}
-		want := []string{"42\n", "1\n"}[i]
+		want := []string{"42\n", "#!/bin/cat\nwhole\n"}[i]
 		if got := readLog(t, d, job, "stdout"); got != want {
 			t.Errorf("%q printed %q, want %q", script, got, want)
 		}
@@ -248,13 +268,14 @@ func TestScript(t *testing.T) {
 
 func TestStartErrors(t *testing.T) {
 	t.Parallel()
-	d := newDriver(t, t.TempDir())
-	missing := filepath.Join(t.TempDir(), "nope")
+	root := jobRoot(t)
+	d := newDriver(t, t.TempDir(), root)
+	missing := filepath.Join(root, "nope")
 	tests := map[string]struct {
 		job  core.Job
 		want string
 	}{
-		"missing workdir": {core.Job{ID: 1, Spec: core.JobSpec{Command: []string{"true"}, WorkDir: missing}}, "workdir " + missing + " does not exist"},
+		"missing workdir": {core.Job{ID: 1, Spec: core.JobSpec{Command: []string{"true"}, WorkDir: missing}}, "workdir: " + missing + " does not exist"},
 		"no command":      {core.Job{ID: 2}, "neither a command nor a script"},
 		"not found":       {core.Job{ID: 3, Spec: core.JobSpec{Command: []string{"gf-no-such-program"}}}, "executable file not found"},
 	}
@@ -366,7 +387,7 @@ func TestAdoptEnded(t *testing.T) {
 	d1 := newDriver(t, dir)
 	job := start(t, d1, shJob(1, "sleep 0.2; exit 4"))
 	d1.Close() // before the end, which it therefore never reports
-	waitFile(t, filepath.Join(dir, "jobs/1", exitFile))
+	waitFile(t, filepath.Join(dir, "state/1", exitFile))
 	pid, st, _ := parseHandle(job.Handle)
 	for alive(pid, st) { // the supervisor exits right after writing
 		time.Sleep(5 * time.Millisecond)
@@ -419,7 +440,7 @@ func TestSupervisorKilled(t *testing.T) {
 	waitFile(t, filepath.Join(dir, "jobs/1/ready"))
 	pid, _, _ := parseHandle(job.Handle)
 	var info supervisorInfo
-	readJSON(filepath.Join(dir, "jobs/1", supervisorFile), &info)
+	readJSON(filepath.Join(dir, "state/1", supervisorFile), &info)
 	syscall.Kill(pid, syscall.SIGKILL)
 	u := waitEnd(t, d, 1, 5*time.Second)
 	if u.State != core.StateFailed || !strings.Contains(u.Reason, "supervisor") {

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,8 +21,9 @@ import (
 // links this package (gf, a test binary) can run local jobs without a helper
 // program installed next to it.
 //
-//	controller ──Setsid──▶ supervisor (own session; the job's handle)
-//	                          └─Setpgid─▶ job (own process group) ─▶ children
+//	controller ──Setsid──▶ supervisor (own session; the job's handle; the server's user)
+//	                          └─Setpgid─▶ exec stage (exec.go) ══exec══▶ job ─▶ children
+//	                                      (own process group; the job's user)
 //
 // The supervisor, not the controller, owns everything that must survive a
 // controller restart: it enforces the walltime, escalates SIGTERM to SIGKILL
@@ -29,32 +31,45 @@ import (
 // SIGKILL stay distinct), kills what is left of the group, and writes the
 // outcome to exit.json. The job runs in a process group of its own so that
 // signals to the group never reach the supervisor: a SIGKILL to the job
-// cannot take its bookkeeping down with it.
+// cannot take its bookkeeping down with it. The supervisor keeps the
+// server's identity, and its records live in the job's state directory,
+// which the job's user cannot write: a forged process group in
+// supervisor.json would have a restarted controller kill someone else's.
 //
-// Protocol: argv is supervisorArg0 JOBDIR ATTEMPT WALLTIME_NS GRACE_NS -- ARGV...
-// The supervisor reports on fd 3 one JSON line (a report) once the job has
-// started or failed to start, writes supervisor.json (its pid, start time and
-// the job's process group) and, at the end, exit.json (an exitRecord).
-// SIGTERM, SIGINT or SIGHUP to the supervisor means "cancel the job".
+// Protocol: argv is supervisorArg0 STATEDIR ATTEMPT WALLTIME_NS GRACE_NS NEWNS.
+// STATEDIR/launch.json says what to run (a launch); NEWNS "1" starts the
+// exec stage in a mount namespace of its own. The supervisor reports on fd 3
+// one JSON line (a report) once the job's program has been executed or has
+// failed to be, writes supervisor.json (its pid, start time and the job's
+// process group) and, at the end, exit.json (an exitRecord). SIGTERM,
+// SIGINT or SIGHUP to the supervisor means "cancel the job".
 const supervisorArg0 = "gf-local-supervisor"
 
 func init() {
-	if len(os.Args) > 0 && os.Args[0] == supervisorArg0 {
-		os.Exit(supervise(os.Args[1:]))
+	if len(os.Args) > 0 {
+		switch os.Args[0] {
+		case supervisorArg0:
+			os.Exit(supervise(os.Args[1:]))
+		case execArg0:
+			os.Exit(execJob(os.Args[1:]))
+		}
 	}
 }
 
-// Files in a job's directory.
+// Files in a job's state directory.
 const (
 	supervisorFile = "supervisor.json"
 	exitFile       = "exit.json"
+	logFile        = "supervisor.log" // the supervisor's own stderr
 )
 
-// report is the supervisor's first and only message on fd 3.
+// report is the supervisor's first and only message on fd 3, and the exec
+// stage's, when it fails, to the supervisor.
 type report struct {
 	StartTime uint64 `json:"starttime,omitempty"` // the supervisor's, from /proc/self/stat
 	PGID      int    `json:"pgid,omitempty"`
 	Error     string `json:"error,omitempty"`
+	Errno     int    `json:"errno,omitempty"` // the system call's, when one refused
 }
 
 // supervisorInfo is supervisor.json: enough to find and signal the job after a
@@ -85,54 +100,81 @@ type exitRecord struct {
 
 // supervise runs one job and returns the supervisor's exit status. Errors
 // before the job starts go to fd 3 (the driver turns them into Start's
-// error); later ones can only go to stderr, the job's stderr file.
+// error); later ones can only go to stderr, the state directory's
+// supervisor.log.
 func supervise(args []string) int {
 	report3 := os.NewFile(3, "report")
 	syscall.CloseOnExec(3) // the job must not inherit the report pipe
-	fail := func(format string, a ...any) int {
-		msg := fmt.Sprintf(format, a...)
+	fail := func(r report) int {
 		if report3 != nil {
-			json.NewEncoder(report3).Encode(report{Error: msg})
+			json.NewEncoder(report3).Encode(r)
 			report3.Close()
 		}
-		fmt.Fprintln(os.Stderr, "gf-local-supervisor:", msg)
+		fmt.Fprintln(os.Stderr, "gf-local-supervisor:", r.Error)
 		return 127
 	}
-	if len(args) < 6 || args[4] != "--" {
-		return fail("usage: %s JOBDIR ATTEMPT WALLTIME_NS GRACE_NS -- ARGV...", supervisorArg0)
+	failf := func(format string, a ...any) int { return fail(report{Error: fmt.Sprintf(format, a...)}) }
+	if len(args) != 5 {
+		return failf("usage: %s STATEDIR ATTEMPT WALLTIME_NS GRACE_NS NEWNS", supervisorArg0)
 	}
 	dir := args[0]
 	attempt, err1 := strconv.Atoi(args[1])
 	walltime, err2 := strconv.ParseInt(args[2], 10, 64)
 	grace, err3 := strconv.ParseInt(args[3], 10, 64)
 	if err := errors.Join(err1, err2, err3); err != nil {
-		return fail("bad arguments: %v", err)
+		return failf("bad arguments: %v", err)
 	}
-	argv := args[5:]
 
 	// Listen before starting the job so a cancel that races the start is
 	// not lost.
 	cancelc := make(chan os.Signal, 1)
 	signal.Notify(cancelc, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fail("%v", err)
+	r, w, err := os.Pipe()
+	if err != nil {
+		return failf("%v", err)
+	}
+	cmd := &exec.Cmd{
+		Path:        "/proc/self/exe",
+		Args:        []string{execArg0, dir},
+		Stdout:      os.Stderr,
+		Stderr:      os.Stderr,
+		ExtraFiles:  []*os.File{w},
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	}
+	if args[4] == "1" {
+		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
+	}
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		return failf("start the job: %v", err)
 	}
 	pgid := cmd.Process.Pid
+	// The exec stage writes a report only if it fails; end of file means
+	// the job's program now runs.
+	if line, _ := bufio.NewReader(r).ReadBytes('\n'); len(line) > 0 {
+		r.Close()
+		var rep report
+		if err := json.Unmarshal(line, &rep); err != nil || rep.Error == "" {
+			rep = report{Error: fmt.Sprintf("the job's exec stage said %q", line)}
+		}
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		cmd.Wait()
+		return fail(rep)
+	}
+	r.Close()
 	self, err := readStat(os.Getpid())
 	if err != nil {
 		syscall.Kill(-pgid, syscall.SIGKILL)
 		cmd.Wait()
-		return fail("read own start time: %v", err)
+		return failf("read own start time: %v", err)
 	}
 	info := supervisorInfo{Attempt: attempt, PID: os.Getpid(), StartTime: self.starttime, PGID: pgid}
 	if err := writeJSON(filepath.Join(dir, supervisorFile), info); err != nil {
 		syscall.Kill(-pgid, syscall.SIGKILL)
 		cmd.Wait()
-		return fail("%v", err)
+		return failf("%v", err)
 	}
 	json.NewEncoder(report3).Encode(report{StartTime: self.starttime, PGID: pgid})
 	report3.Close()
@@ -204,7 +246,7 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)
