@@ -81,6 +81,11 @@ type Engine struct {
 	pass     uint64
 	epoch    uint64 // bumped when capacity returns within a pass
 	holdVer  uint64 // bumped when a hold is made or freed
+	// reopened is set during a pass when nodes a hold kept aside went
+	// back to ordinary placement with room left on them; reopenAt is the
+	// job being decided when that happened last. See schedule.
+	reopened bool
+	reopenAt *job
 	// estDue is set by a pass that reprioritised: the estimated starts
 	// are out of date and are recomputed when someone reads them
 	// (ensureEstimates), at most once per PriorityInterval. A replay that
@@ -1096,32 +1101,39 @@ func (s *shape) advance() bool {
 	return s.cur < len(s.q)
 }
 
+// maxWalks bounds the walks of one pass (see schedule). Each walk after
+// the first needs a hold given back during the one before, which a start
+// or a preemption causes, so the bound is only a guard.
+const maxWalks = 16
+
 // schedule is one pass over the pending jobs in priority order.
+//
+// A hold given back during the walk (its job started on part of the
+// nodes, or swapped an EASY reservation for preemption) returns room to
+// ordinary placement after the jobs of higher priority were decided
+// without it. Those jobs are walked again, up to where it happened, so
+// that a job that fits starts in this pass: otherwise it would wait, with
+// the accelerators idle, for the next event or re-prioritisation (a
+// minute by default). A walk bounded so that frees a hold in turn is
+// followed by a whole one, as the jobs past its bound did not see it.
 func (e *Engine) schedule(now time.Time) {
-	h := e.heap[:0] // reused: shapes outlive a pass (e.shapes holds them)
-	for _, s := range e.live {
-		s.cur, s.pass, s.dead, s.quota = 0, e.pass, false, ""
-		if s.advance() {
-			h = append(h, s)
-		}
-	}
-	heap.Init(&h)
 	startedAny := false
-	for h.Len() > 0 {
-		s := h[0]
-		j := s.q[s.cur]
-		ok, dead := e.consider(s, j, now)
-		if ok {
+	var bound *job // nil: walk every job
+	for walk := 0; walk < maxWalks; walk++ {
+		e.reopened, e.reopenAt = false, nil
+		if e.walk(now, bound) {
 			startedAny = true
 		}
-		s.cur++
-		if dead || !s.advance() {
-			heap.Pop(&h)
-			continue
+		if !e.reopened {
+			break
 		}
-		heap.Fix(&h, 0)
+		if bound == nil {
+			bound = e.reopenAt
+		} else {
+			bound = nil
+		}
 	}
-	e.heap = h[:0]
+	e.reopenAt = nil
 	if startedAny {
 		for _, s := range e.live {
 			k := 0
@@ -1145,6 +1157,44 @@ func (e *Engine) schedule(now time.Time) {
 	}
 }
 
+// walk considers the live shapes' jobs in priority order once, those of
+// higher priority than bound only when bound is set, and reports whether
+// it started any.
+func (e *Engine) walk(now time.Time, bound *job) (startedAny bool) {
+	h := e.heap[:0] // reused: shapes outlive a pass (e.shapes holds them)
+	for _, s := range e.live {
+		s.cur = 0
+		if bound == nil {
+			// A walk up to a bound keeps what the whole one said of
+			// the shapes past it (their quota reason).
+			s.pass, s.dead, s.quota = e.pass, false, ""
+		}
+		if s.advance() {
+			h = append(h, s)
+		}
+	}
+	heap.Init(&h)
+	for h.Len() > 0 {
+		s := h[0]
+		j := s.q[s.cur]
+		if bound != nil && less(j, bound) >= 0 {
+			break
+		}
+		ok, dead := e.consider(s, j, now)
+		if ok {
+			startedAny = true
+		}
+		s.cur++
+		if dead || !s.advance() {
+			heap.Pop(&h)
+			continue
+		}
+		heap.Fix(&h, 0)
+	}
+	e.heap = h[:0]
+	return startedAny
+}
+
 // consider decides one job: start it, backfill it, preempt for it, reserve
 // for it, or leave it waiting. dead reports that no later job of the same
 // shape can do better in this pass.
@@ -1165,6 +1215,7 @@ func (e *Engine) consider(s *shape, j *job, now time.Time) (started, dead bool) 
 	// nodes aside for ever: after twice the grace, the job queues again.
 	if hd := j.hold; hd != nil && hd.kind == holdPreempt && now.After(hd.at.Add(2*e.grace())) {
 		e.dropHold(j)
+		e.reopen(j, hd)
 	}
 	// A job with a hold goes there first.
 	if hd := j.hold; hd != nil {
@@ -1276,10 +1327,26 @@ func (e *Engine) setAside(h *hold) {
 	e.holds = append(e.holds, h)
 }
 
+// reopen notes, during a pass, that hold h of job j was given back: if
+// its nodes have room left, jobs decided before j did not see it.
+func (e *Engine) reopen(j *job, h *hold) {
+	p := e.cluster.Pools[h.pool]
+	for _, n := range h.nodes {
+		if p.NodeFreeDevices(int(n)) > 0 {
+			e.reopened, e.reopenAt = true, j
+			return
+		}
+	}
+}
+
 // launch commits j's placement and emits its Start.
 func (e *Engine) launch(j *job, pl sched.Placement, now time.Time) {
+	held := j.hold
 	e.dropHold(j)
 	e.hold(j, pl, now)
+	if held != nil && held.kind != holdAdvance {
+		e.reopen(j, held)
+	}
 	j.State = core.StateStarting
 	j.start = now
 	if j.w != nil {

@@ -95,6 +95,7 @@ func (e *Engine) preemptFor(j *job, g *group, now time.Time) bool {
 	}
 	if old != nil {
 		e.dropHold(j)
+		e.reopen(j, old)
 	}
 	grace := e.grace()
 	sig := pc.Signal

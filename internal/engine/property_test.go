@@ -64,6 +64,8 @@ type sim struct {
 	preempts map[core.JobID]time.Time // first preemption made for a job
 	runFrac  func() float64
 	onStart  func(id core.JobID, now time.Time)
+	// afterStep, when set, runs after each Step's intents are carried out.
+	afterStep func(now time.Time)
 }
 
 func newSim(t *testing.T, cfg Config, sites []core.Site, seed uint64) *sim {
@@ -119,6 +121,9 @@ func (s *sim) run() {
 		in, next := s.e.Step(now)
 		s.intents(in, now)
 		s.observe(now)
+		if s.afterStep != nil {
+			s.afterStep(now)
+		}
 		wake = next
 	}
 }

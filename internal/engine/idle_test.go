@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/sched"
+)
+
+// The tests of this file hold the engine to "no idle accelerators while a
+// job fits": capacity that comes back starts what fits in the very next
+// Step, not at the next re-prioritisation (a minute later by default).
+
+// startAll applies a Started for every Start of in, at now, and returns
+// the started ids in order.
+func startAll(e interface{ Apply(Event) }, in []Intent, now time.Time) []core.JobID {
+	var ids []core.JobID
+	for _, i := range in {
+		if s, ok := i.(Start); ok {
+			e.Apply(Started{ID: s.ID, Alloc: s.Alloc, At: now})
+			ids = append(ids, s.ID)
+		}
+	}
+	return ids
+}
+
+// One node of 4 accelerators: a long job holds part of it, a short job
+// the rest; jobs that need the short job's accelerators arrive and wait,
+// the first reserved at the long job's end. When the short job ends, the
+// very next Step starts every waiting job that fits, the reserved one and
+// one of higher priority that found the node held for it.
+func TestFreedCapacityStartsInTheNextStep(t *testing.T) {
+	tests := map[string]struct {
+		long, short string
+		waiting     []string // submitted in this order, one second apart
+		want        []core.JobID
+	}{
+		"the reserved job takes the short job's place": {
+			long: "2", short: "2", waiting: []string{"2"}, want: []core.JobID{3},
+		},
+		// 3 (1 accelerator) is reserved at the long job's end; 4 (2, so of
+		// higher priority by size) finds the only node held and gets no
+		// reservation. When 3 starts on its reservation, the node's
+		// remaining room goes back to ordinary placement, after 4 was
+		// decided: the pass walks again and 4 starts too.
+		"a job of higher priority than the reserved one": {
+			long: "1", short: "3", waiting: []string{"1", "2"}, want: []core.JobID{3, 4},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			s := site("s", pool("gpu", 1, 4))
+			s.Kind = core.SiteLocal
+			for _, fed := range []bool{false, true} {
+				var e interface {
+					Apply(Event)
+					Step(time.Time) ([]Intent, time.Time)
+					Status(core.JobID) (Status, bool)
+				}
+				if fed {
+					e = NewFederation(DefaultConfig(), Routing{MaxSlip: 2 * time.Hour}, []core.Site{s})
+				} else {
+					e = New(DefaultConfig(), []core.Site{s})
+				}
+				now := t0
+				e.Apply(mkjob(1, tc.long).Submit(now).Ev())
+				if got := startAll(e, first(e.Step(now)), now); !slices.Equal(got, []core.JobID{1}) {
+					t.Fatalf("long job: started %v", got)
+				}
+				now = now.Add(time.Second)
+				e.Apply(mkjob(2, tc.short).Submit(now).Ev()) // no walltime: it is expected to end after the long job
+				if got := startAll(e, first(e.Step(now)), now); !slices.Equal(got, []core.JobID{2}) {
+					t.Fatalf("short job: started %v", got)
+				}
+				for i, acc := range tc.waiting {
+					now = now.Add(time.Second)
+					e.Apply(mkjob(int64(3+i), acc).Submit(now).Ev())
+					if got := startAll(e, first(e.Step(now)), now); len(got) > 0 {
+						t.Fatalf("job %d started %v on a full node", 3+i, got)
+					}
+				}
+				st, _ := e.Status(3)
+				if !strings.Contains(strings.Join(st.Reasons, "; "), "reserved:") || st.EstimatedStart == nil || !st.EstimatedStart.Equal(t0.Add(24*time.Hour)) {
+					t.Fatalf("job 3 is not reserved at the long job's end (%s): %v %v", t0.Add(24*time.Hour), st.EstimatedStart, st.Reasons)
+				}
+				// The short job ends well before its walltime and before the
+				// next re-prioritisation (a minute after the first Step).
+				now = now.Add(5 * time.Second)
+				e.Apply(Ended{ID: 2, State: core.StateCompleted, At: now})
+				got := startAll(e, first(e.Step(now)), now)
+				slices.Sort(got)
+				if !slices.Equal(got, tc.want) {
+					for _, id := range tc.want {
+						st, _ := e.Status(id)
+						t.Logf("job %d: %s %v", id, st.State, st.Reasons)
+					}
+					t.Fatalf("federation %v: the Step after the end started %v, want %v", fed, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func first(in []Intent, _ time.Time) []Intent { return in }
+
+// TestPropertyNoIdleWhileFits: over random workloads, after every Step no
+// pending job could be placed on capacity that no reservation holds: what
+// fits has started. Quotas and advance reservations are not in the
+// workload, so nothing else may hold a job back.
+func TestPropertyNoIdleWhileFits(t *testing.T) {
+	for seed := uint64(1); seed <= 6; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			sites, jobs := workload(seed, 300)
+			s := newSim(t, propConfig(), sites, seed)
+			for _, j := range jobs {
+				s.submit(j)
+			}
+			checked := 0
+			s.afterStep = func(now time.Time) {
+				e := s.e
+				for _, j := range e.order {
+					if j.State != core.StatePending || j.wt().quota != "" {
+						continue
+					}
+					var one [1]sched.NodeShare
+					if _, miss := e.cluster.PlaceInto(&j.req, e.cluster.Eligible(&j.req), &one); miss.Code == sched.MissNone {
+						st, _ := e.Status(j.ID)
+						t.Fatalf("%s: job %d (%s accelerators) fits on free capacity but waits: %v", now.Format(time.TimeOnly), j.ID, j.req.Milli, st.Reasons)
+					}
+					checked++
+				}
+			}
+			s.run()
+			if checked == 0 {
+				t.Fatal("no job ever waited: the workload does not exercise the property")
+			}
+		})
+	}
+}
+
+// TestPropertyNoIdleWhileFitsOneNode: the same on the shape of the issue,
+// the local site (one node), with jobs of one to all its accelerators.
+func TestPropertyNoIdleWhileFitsOneNode(t *testing.T) {
+	for seed := uint64(0); seed < 500; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		st := site("s", pool("gpu", 1+rng.IntN(2), 8))
+		st.Kind = core.SiteLocal
+		f := NewFederation(DefaultConfig(), Routing{MaxSlip: 2 * time.Hour}, []core.Site{st})
+		now := t0
+		var running []core.JobID
+		for id := int64(1); id <= 40; {
+			now = now.Add(time.Duration(rng.IntN(3000)) * time.Millisecond)
+			if rng.IntN(3) < 2 {
+				b := mkjob(id, []string{"1", "2", "4", "6", "8"}[rng.IntN(5)]).Submit(now)
+				if rng.IntN(3) == 0 {
+					b.Walltime(time.Duration(1+rng.IntN(100)) * time.Minute)
+				}
+				f.Apply(b.Ev())
+				id++
+			} else if len(running) > 0 {
+				k := running[rng.IntN(len(running))]
+				running = slices.DeleteFunc(running, func(x core.JobID) bool { return x == k })
+				f.Apply(Ended{ID: k, State: core.StateCompleted, At: now})
+			}
+			running = append(running, startAll(f, first(f.Step(now)), now)...)
+			for _, j := range f.order {
+				if j.State != core.StatePending {
+					continue
+				}
+				var one [1]sched.NodeShare
+				if _, miss := f.cluster.PlaceInto(&j.req, f.cluster.Eligible(&j.req), &one); miss.Code == sched.MissNone {
+					st, _ := f.Status(j.ID)
+					t.Fatalf("seed %d: job %d (%s accelerators) fits on free capacity but waits: %v", seed, j.ID, j.req.Milli, st.Reasons)
+				}
+			}
+		}
+	}
+}
