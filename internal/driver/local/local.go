@@ -157,6 +157,11 @@ func New(opts Options) (*Driver, error) {
 	if err := checkRoots(opts.AllowedRoots, dir); err != nil {
 		return nil, fmt.Errorf("local driver: allowed roots: %w", err)
 	}
+	for _, r := range opts.AllowedRoots {
+		if _, _, under := jobpath.Within(resolved(r), []string{"/tmp"}); root && under {
+			return nil, fmt.Errorf("local driver: allowed root %s is under /tmp, which jobs see as their own private /tmp", r)
+		}
+	}
 	// Made private, and tightened if they were not: jobs never reach them
 	// by path.
 	for _, sub := range []string{"", "jobs", "state"} {

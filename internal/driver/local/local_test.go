@@ -58,6 +58,10 @@ func jobRoot(t *testing.T) string {
 		if err := os.Chown(dir, uid, gid); err != nil {
 			t.Fatal(err)
 		}
+		// Reachable by path, as a site's scratch directory is.
+		if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return dir
 }
@@ -251,8 +255,8 @@ func TestScript(t *testing.T) {
 	t.Parallel()
 	d := newDriver(t, t.TempDir())
 	for i, script := range []string{
-		"echo $((6*7))\n",                       // run with the shell
-		"#!/bin/cat\nwhole\n",                   // run by its #! line: cat prints the script
+		"echo $((6*7))\n",     // run with the shell
+		"#!/bin/cat\nwhole\n", // run by its #! line: cat prints the script
 	} {
 		id := core.JobID(i + 1)
 		job := start(t, d, core.Job{ID: id, Spec: core.JobSpec{Script: script}})
@@ -480,4 +484,21 @@ func TestLeftoversKilled(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestMain moves the tests' temporary directories out of /tmp: jobs of a
+// root server get a private /tmp, so allowed roots may not lie there.
+func TestMain(m *testing.M) {
+	if os.Getenv("GF_TEST_NONROOT_DIR") != "" {
+		os.Exit(m.Run())
+	}
+	dir, err := os.MkdirTemp("/var/tmp", "gf-local-test-")
+	if err != nil {
+		panic(err)
+	}
+	os.Chmod(dir, 0o711)
+	os.Setenv("TMPDIR", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
