@@ -173,7 +173,12 @@ func openDrivers(sites []core.Site, dir string) (map[string]driver.Driver, func(
 		}
 		switch s.Driver {
 		case "local":
-			d, err := local.New(local.Options{Dir: filepath.Join(dir, "sites", s.ID)})
+			opts, err := local.OptionsFromSite(s, dir)
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("site %s: %w", s.ID, err)
+			}
+			d, err := local.New(opts)
 			if err != nil {
 				closeAll()
 				return nil, nil, fmt.Errorf("site %s: %w", s.ID, err)
