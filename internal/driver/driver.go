@@ -13,6 +13,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
@@ -87,15 +88,48 @@ type Closer interface {
 // failing the job.
 var ErrUnavailable = errors.New("site unavailable")
 
-// Transient reports whether err means "try again later": ErrUnavailable,
-// or a network error underneath.
+// Transient reports whether err is the site's failure rather than the
+// job's: ErrUnavailable; a network fault (a *net.OpError, a DNS error, any
+// net.Error that timed out, or one of the connection errnos); the context
+// of the call ended; or the machine out of a shared resource (no memory,
+// processes, file descriptors or disk space). The daemon backs off from
+// the site and retries the job later.
+//
+// Anything else is the job's own failure and fails that job alone with
+// the error as its reason: an argument list too long (E2BIG), a missing
+// program, working directory or output directory (ENOENT, ENOTDIR), a
+// file that is not executable (ENOEXEC, EACCES, EPERM), a path the driver
+// refuses. A bare syscall.Errno satisfies net.Error, so "any net.Error"
+// would make all of these the site's fault: one tenant's bad job would
+// take the site away from everyone.
 func Transient(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, ErrUnavailable) {
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
+	var op *net.OpError
+	var dns *net.DNSError
+	if errors.As(err, &op) || errors.As(err, &dns) {
+		return true
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return siteErrno(errno)
+	}
 	var ne net.Error
-	return errors.As(err, &ne)
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// siteErrno reports whether errno is a fault of the site (its network or
+// its machine's shared resources), not of one job.
+func siteErrno(errno syscall.Errno) bool {
+	switch errno {
+	case syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.ETIMEDOUT,
+		syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ENETDOWN, syscall.EPIPE,
+		syscall.EAGAIN, syscall.ENOMEM, syscall.EMFILE, syscall.ENFILE, syscall.ENOSPC:
+		return true
+	}
+	return false
 }
