@@ -315,6 +315,23 @@ func (b *Broker) Index(id string) (int, bool) {
 	return i, ok
 }
 
+// WalltimeReason says why site id cannot take a job of spec sp for its
+// walltime, "" when it can (or the site is unknown): its walltime, or the
+// site's default for a job that gives none, is over the site's maximum.
+// Decide filters on it (FilterWalltime); a job pinned to a site, which
+// is not routed, is checked with it.
+func (b *Broker) WalltimeReason(id string, sp *core.JobSpec) string {
+	i, ok := b.byID[id]
+	if !ok {
+		return ""
+	}
+	s := &b.sites[i]
+	if wall := b.wall(s, sp); s.maxWall > 0 && wall > s.maxWall {
+		return "walltime " + wall.String() + " is over the maximum of site " + id + ", " + s.maxWall.String()
+	}
+	return ""
+}
+
 // State returns site id's lifecycle state ("" for an unknown site).
 func (b *Broker) State(id string) string {
 	if i, ok := b.byID[id]; ok {

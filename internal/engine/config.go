@@ -14,6 +14,12 @@ type Config struct {
 	// DefaultWalltime bounds jobs that give none, for backfill and
 	// estimated starts. 0 = 24h.
 	DefaultWalltime time.Duration
+	// SiteWalltimes plans a job that gives no walltime with the default
+	// walltime of the site it is routed, pinned or placed to
+	// (core.Site.DefaultWalltime; DefaultWalltime where a site has none),
+	// as the daemon has that site enforce it. Off (the digital twin, whose
+	// trace jobs run as long as they ran), DefaultWalltime everywhere.
+	SiteWalltimes bool
 	// BackfillDepth is how many of the highest-priority blocked jobs get
 	// a reservation (EASY backfill; like Slurm's bf_max_job_test bounding
 	// the work per pass). Lower-priority jobs start only where they cannot

@@ -98,6 +98,10 @@ type Engine struct {
 	poolClass []map[string]core.Milli
 	total     core.Milli
 	intents   []Intent
+	// siteWall and poolWall are the sites' and pools' default walltimes
+	// for jobs that give none; nil unless Config.SiteWalltimes.
+	siteWall map[string]time.Duration
+	poolWall []time.Duration
 	// splitStarts and starts: see SplitStarts.
 	splitStarts bool
 	starts      []Start
@@ -340,6 +344,18 @@ func New(cfg Config, sites []core.Site) *Engine {
 		projects: map[string]*project{}, preemptible: map[core.JobID]*job{},
 	}
 	e.total = core.Milli(cl.Total()) * 1000
+	if cfg.SiteWalltimes {
+		e.siteWall = map[string]time.Duration{}
+		for _, s := range sites {
+			if s.DefaultWalltime > 0 {
+				e.siteWall[s.ID] = time.Duration(s.DefaultWalltime)
+			}
+		}
+		e.poolWall = make([]time.Duration, len(cl.Pools))
+		for i, p := range cl.Pools {
+			e.poolWall[i] = e.siteWall[p.Site.ID]
+		}
+	}
 	if len(cfg.Fragmentation) > 0 {
 		cl.SetFragmentationMix(cfg.Fragmentation, cfg.FragmentationCandidates)
 	}
@@ -426,7 +442,7 @@ func (e *Engine) classify(j *job) {
 	j.req = sched.RequestOf(&j.Spec)
 	j.wall = time.Duration(j.Spec.Walltime)
 	if j.wall <= 0 {
-		j.wall = e.cfg.walltime()
+		j.wall = e.defaultWall(j.req.Site)
 	}
 	if q := j.Spec.QoS; q == e.tierQoS && e.tierSet {
 		j.tier = e.tierVal
@@ -444,6 +460,28 @@ func (e *Engine) classify(j *job) {
 	j.acct = a
 	j.proj = a.proj
 	j.class, j.cls = a.class, a.cls
+}
+
+// defaultWall is the walltime a job that gives none is planned with at
+// site ("" when the site is not decided yet).
+func (e *Engine) defaultWall(site string) time.Duration {
+	if e.siteWall != nil {
+		if w, ok := e.siteWall[site]; ok {
+			return w
+		}
+	}
+	return e.cfg.walltime()
+}
+
+// setSite confines pending job j, which is in no shape queue, to site;
+// a job that gives no walltime is planned with the site's default.
+func (e *Engine) setSite(j *job, site string) {
+	j.req.Site = site
+	if e.siteWall != nil && j.Spec.Walltime <= 0 {
+		if w := e.defaultWall(site); w != j.wall {
+			j.wall, j.shape = w, nil
+		}
+	}
 }
 
 // account returns (creating) the account of key.
@@ -527,6 +565,13 @@ func samePlacement(a, b sched.Placement) bool {
 
 // hold commits a placement for j and starts charging its use.
 func (e *Engine) hold(j *job, pl sched.Placement, at time.Time) {
+	if e.poolWall != nil && j.Spec.Walltime <= 0 {
+		// Placed where it was not confined to one site: the site's
+		// default, which its driver will enforce, now applies.
+		if w := e.poolWall[pl.Pool]; w > 0 {
+			j.wall = w
+		}
+	}
 	end := at.Add(j.wall).Unix()
 	e.cluster.Commit(&pl, end)
 	m := pl.Milli()
@@ -672,6 +717,9 @@ func (e *Engine) ended(id core.JobID, at time.Time, requeue bool) {
 		j.Alloc = nil
 		j.start = time.Time{}
 		e.unlink(j)
+		if e.siteWall != nil && j.Spec.Walltime <= 0 {
+			e.setSite(j, j.req.Site) // the walltime of where it ran no longer holds
+		}
 		e.fresh = append(e.fresh, j)
 		return
 	}

@@ -40,6 +40,7 @@ func (b *jobB) Project(org, p string) *jobB    { b.j.Org, b.j.Project = org, p; 
 func (b *jobB) QoS(q string) *jobB             { b.j.Spec.QoS = q; return b }
 func (b *jobB) Submit(t time.Time) *jobB       { b.j.SubmitTime = t; return b }
 func (b *jobB) Model(m string) *jobB           { b.j.Spec.Model = m; return b }
+func (b *jobB) Site(s string) *jobB            { b.j.Spec.Site = s; return b }
 func (b *jobB) Preemptible(ckpt bool) *jobB {
 	b.j.Spec.Preemptible, b.j.Spec.Checkpointable = true, ckpt
 	return b

@@ -230,7 +230,11 @@ func (f *Federation) route(now time.Time, changed bool) {
 	}
 	var todo []move
 	for _, j := range e.fresh {
-		if j.State != core.StatePending || j.Spec.Site != "" {
+		if j.State != core.StatePending {
+			continue
+		}
+		if j.Spec.Site != "" {
+			f.pinned(j, now)
 			continue
 		}
 		r := f.routes[j.ID]
@@ -244,7 +248,7 @@ func (f *Federation) route(now time.Time, changed bool) {
 		case changed && r.site == noSite:
 			todo = append(todo, move{j, "sites changed"})
 		default:
-			j.req.Site = r.site // classify (resubmit, requeue) resets the request
+			e.setSite(j, r.site) // classify (resubmit, requeue) resets the request
 		}
 	}
 	if f.rcfg.MaxSlip > 0 {
@@ -331,7 +335,22 @@ func (f *Federation) decide(j *job, why string, now time.Time) {
 		j.inShape = false
 	}
 	j.shape = nil
-	j.req.Site = r.site
+	e.setSite(j, r.site)
+}
+
+// pinned checks a job pinned to a site, which the broker does not route,
+// against the site's maximum walltime: over it, the job waits with the
+// reason (like Slurm's PartitionTimeLimit) instead of being placed there.
+func (f *Federation) pinned(j *job, now time.Time) {
+	r := f.b.WalltimeReason(j.Spec.Site, &j.Spec)
+	if r == "" {
+		if old := f.routes[j.ID]; old != nil && old.site == noSite {
+			delete(f.routes, j.ID) // its spec changed (a resubmission)
+		}
+		return
+	}
+	f.routes[j.ID] = &routed{Route: Route{Decision: broker.Decision{Reason: r}, At: now, Why: "submitted"}, site: noSite}
+	j.req.Site, j.shape = noSite, nil
 }
 
 func (f *Federation) classOf(j *job) string {
