@@ -108,10 +108,16 @@ type serverOptions struct {
 }
 
 // worldDir makes a temporary directory every user can traverse (t.TempDir
-// is 0700, which an unprivileged server or job could not enter).
+// is 0700, which an unprivileged server or job could not enter). It lies
+// under /var/tmp, not /tmp: jobs of a root server get a private /tmp, so
+// the local driver refuses allowed roots under /tmp.
 func worldDir(t testing.TB) string {
 	t.Helper()
-	d, err := os.MkdirTemp("", "gf-sec-")
+	base := ""
+	if fi, err := os.Stat("/var/tmp"); err == nil && fi.IsDir() {
+		base = "/var/tmp"
+	}
+	d, err := os.MkdirTemp(base, "gf-sec-")
 	if err != nil {
 		t.Fatal(err)
 	}
