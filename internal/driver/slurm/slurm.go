@@ -23,7 +23,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
+	"os/user"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +33,7 @@ import (
 
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/driver"
+	"github.com/gigafactory/gigafactory/internal/jobpath"
 )
 
 // Compile-time checks of the capabilities this driver offers.
@@ -57,6 +59,8 @@ type Options struct {
 	ProjectAs    string        // where the project goes: "wckey" (default), "account", "none" (project_as)
 	WorkDir      string        // working directory of jobs without one (workdir; default /tmp)
 	OutputDir    string        // where stdout/stderr go (output_dir; default the workdir)
+	AllowedRoots []string      // more directories jobs' paths may lie under (allowed_roots)
+	LogOwner     string        // Unix account or uid, on this machine, owning the files Logs serves (log_owner; default User's)
 	TagPrefix    string        // tag prefix (tag; default "gf")
 	APIVersion   string        // force an OpenAPI version, e.g. v0.0.38 (api_version)
 	Timeout      time.Duration // per request (timeout; default 10s)
@@ -75,8 +79,13 @@ func FromSite(site core.Site) (Options, error) {
 		URL: firstSet(o["url"], o["slurm_url"]), User: o["user"], Token: o["token"], TokenFile: o["token_file"],
 		TokenCommand: o["token_command"], Partition: o["partition"], Account: o["account"],
 		ProjectAs: o["project_as"], WorkDir: o["workdir"], OutputDir: o["output_dir"],
-		TagPrefix: o["tag"], APIVersion: o["api_version"],
+		TagPrefix: o["tag"], APIVersion: o["api_version"], LogOwner: o["log_owner"],
 	}
+	roots, err := jobpath.ParseRoots(o[jobpath.OptAllowedRoots])
+	if err != nil {
+		return opts, fmt.Errorf("site %s: driver option allowed_roots: %w", site.ID, err)
+	}
+	opts.AllowedRoots = roots
 	if v := opts.APIVersion; v != "" && !strings.HasPrefix(v, "v") {
 		opts.APIVersion = "v" + v // "0.0.38" as in the config examples
 	}
@@ -112,11 +121,12 @@ func firstSet(v ...string) string {
 
 // Driver runs jobs on one Slurm cluster. It is safe for concurrent use.
 type Driver struct {
-	site string
-	opts Options
-	c    *client
-	log  *slog.Logger
-	now  func() time.Time
+	site  string
+	opts  Options
+	roots []string // what jobs' paths must lie under: AllowedRoots, WorkDir, OutputDir
+	c     *client
+	log   *slog.Logger
+	now   func() time.Time
 
 	negotiate sync.Mutex // held while finding the API version
 	indexMu   sync.Mutex // held during the first full listing
@@ -186,11 +196,23 @@ func NewWithOptions(site string, opts Options) (*Driver, error) {
 		return nil, fmt.Errorf("site %s: driver option project_as: want wckey, account or none, got %q", site, opts.ProjectAs)
 	}
 	if opts.WorkDir == "" {
-		opts.WorkDir = "/tmp"
+		opts.WorkDir = jobpath.SlurmDefaultWorkDir
 	}
 	if opts.OutputDir == "" {
 		opts.OutputDir = opts.WorkDir
 	}
+	if err := jobpath.CheckRoot(opts.WorkDir); err != nil {
+		return nil, fmt.Errorf("site %s: driver option workdir: %w", site, err)
+	}
+	if err := jobpath.CheckRoot(opts.OutputDir); err != nil {
+		return nil, fmt.Errorf("site %s: driver option output_dir: %w", site, err)
+	}
+	for _, r := range opts.AllowedRoots {
+		if err := jobpath.CheckRoot(r); err != nil {
+			return nil, fmt.Errorf("site %s: driver option allowed_roots: %w", site, err)
+		}
+	}
+	opts.WorkDir, opts.OutputDir = path.Clean(opts.WorkDir), path.Clean(opts.OutputDir)
 	if opts.TagPrefix == "" {
 		opts.TagPrefix = "gf"
 	}
@@ -225,6 +247,7 @@ func NewWithOptions(site string, opts Options) (*Driver, error) {
 	log := opts.Logger.With("site", site, "driver", "slurm")
 	d := &Driver{
 		site: site, opts: opts, log: log, now: time.Now,
+		roots:   jobpath.Roots(opts.AllowedRoots, opts.WorkDir, opts.OutputDir),
 		tracked: map[int64]*tracked{}, byTag: map[tag]int64{}, pools: map[string]poolShape{},
 		orphans: map[tag]time.Time{}, ignored: map[int64]bool{}, perJobMin: perJobThreshold,
 	}
@@ -281,6 +304,11 @@ func (d *Driver) dialect(ctx context.Context) (dialect, error) {
 // its tag (a submit whose answer was lost, or a controller that crashed
 // before recording the handle): then it returns that job's handle.
 func (d *Driver) Start(ctx context.Context, job core.Job) (string, error) {
+	// The paths first, and before any request: a job's bad path is its own
+	// fault, never the site's.
+	if _, err := d.paths(job); err != nil {
+		return "", fmt.Errorf("start job %d: %w", job.ID, err)
+	}
 	api, err := d.dialect(ctx)
 	if err != nil {
 		return "", err
@@ -503,8 +531,12 @@ func (d *Driver) request(ctx context.Context, api dialect, job core.Job) (submit
 		Partition: s.Partition,
 		Account:   d.opts.Account,
 		TimeLimit: time.Duration(s.Walltime),
-		WorkDir:   s.WorkDir,
 	}
+	paths, err := d.paths(job)
+	if err != nil {
+		return r, err
+	}
+	r.WorkDir, r.Stdout, r.Stderr = paths.WorkDir, paths.Stdout, paths.Stderr
 	// Shape: nodes and GPUs per node.
 	if a := job.Alloc; a != nil && len(a.Nodes) > 0 {
 		r.Nodes = len(a.Nodes)
@@ -557,10 +589,6 @@ func (d *Driver) request(ctx context.Context, api dialect, job core.Job) (submit
 			r.Account = job.Project
 		}
 	}
-	if r.WorkDir == "" {
-		r.WorkDir = d.opts.WorkDir
-	}
-	r.Stdout, r.Stderr = d.outputPaths(job)
 	r.Env = map[string]string{"PATH": "/usr/local/bin:/usr/bin:/bin"}
 	for k, v := range s.Env {
 		r.Env[k] = v
@@ -1076,29 +1104,130 @@ func (d *Driver) poolShape(ctx context.Context, api dialect, pool string) (poolS
 	return s, nil
 }
 
-// outputPaths are where Slurm writes the job's stdout and stderr: the
-// spec's, else <output_dir>/<tag>-<id>.<attempt>.out and .err.
-func (d *Driver) outputPaths(job core.Job) (stdout, stderr string) {
+// jobPaths are a job's working directory and the files Slurm writes its
+// stdout and stderr to, all absolute; the files may hold Slurm's %
+// patterns.
+type jobPaths struct {
+	WorkDir, Stdout, Stderr string
+}
+
+// paths resolves and checks the job's workdir, output and error under
+// jobpath's rules against the driver's roots (allowed_roots, workdir,
+// output_dir): a relative workdir is taken from the driver's workdir, a
+// relative output or error from the job's working directory. Paths the job
+// does not give are the driver's: <workdir>, <output_dir>/<tag>-<id>.<attempt>.out
+// and .err. A refused path is a *jobpath.Error naming its field.
+//
+// Slurm expands more than %j %x %u %%: %A %a %b %J %N %n %s %t, with an
+// optional zero-padding width. None of these yields a "/" or a "..", so
+// the rest are checked as written; a % sequence Slurm does not know (which
+// it might drop, turning ".%q." into "..") and a backslash (which turns
+// expansion off, so the file written is not the one checked) are refused.
+func (d *Driver) paths(job core.Job) (jobPaths, error) {
+	s := job.Spec
+	p := jobPaths{WorkDir: d.opts.WorkDir}
+	if s.WorkDir != "" {
+		if err := jobpath.Check(jobpath.FieldWorkDir, s.WorkDir, d.roots, false); err != nil {
+			return p, err
+		}
+		p.WorkDir = path.Clean(s.WorkDir)
+		if !path.IsAbs(p.WorkDir) {
+			p.WorkDir = path.Join(d.opts.WorkDir, p.WorkDir)
+		}
+	}
 	base := fmt.Sprintf("%s-%d.%d", d.opts.TagPrefix, int64(job.ID), job.Attempt)
-	stdout = orDefault(job.Spec.Output, filepath.Join(d.opts.OutputDir, base+".out"))
-	stderr = orDefault(job.Spec.Error, filepath.Join(d.opts.OutputDir, base+".err"))
-	return stdout, stderr
+	p.Stdout = path.Join(d.opts.OutputDir, base+".out")
+	p.Stderr = path.Join(d.opts.OutputDir, base+".err")
+	// %j is checked with a stand-in: every job id is a number.
+	vars := d.vars(job, "1")
+	for _, f := range []struct {
+		field, pattern string
+		dst            *string
+	}{{jobpath.FieldOutput, s.Output, &p.Stdout}, {jobpath.FieldError, s.Error, &p.Stderr}} {
+		if f.pattern == "" {
+			continue
+		}
+		if err := slurmPattern(f.field, f.pattern); err != nil {
+			return p, err
+		}
+		x, err := jobpath.Expand(f.pattern, vars)
+		if err != nil {
+			return p, &jobpath.Error{Field: f.field, Msg: err.Error()}
+		}
+		if err := jobpath.Check(f.field, x, d.roots, true); err != nil {
+			return p, err
+		}
+		*f.dst = f.pattern
+		if !path.IsAbs(f.pattern) {
+			*f.dst = path.Join(p.WorkDir, f.pattern)
+		}
+	}
+	return p, nil
+}
+
+// vars are what jobpath.Expand puts for %j (the Slurm job id), %x (the
+// Slurm job name, the driver's tag) and %u (the Slurm user).
+func (d *Driver) vars(job core.Job, slurmID string) jobpath.Vars {
+	return jobpath.Vars{JobID: slurmID, Name: tag{job.ID, job.Attempt}.name(d.opts.TagPrefix), User: d.opts.User}
+}
+
+// slurmSpecifiers are the letters of Slurm's filename patterns.
+const slurmSpecifiers = "AabJjNnstux"
+
+// slurmPattern refuses in an output or error path what Slurm would expand
+// otherwise than it is checked: a backslash, and a % sequence that is not
+// %%, nor one of Slurm's patterns with an optional width (%j, %5j, ...).
+func slurmPattern(field, p string) error {
+	if strings.IndexByte(p, '\\') >= 0 {
+		return &jobpath.Error{Field: field, Msg: fmt.Sprintf("%q holds a backslash, which turns off Slurm's %% patterns: not allowed on a Slurm site", p)}
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] != '%' {
+			continue
+		}
+		j := i + 1
+		if j < len(p) && p[j] == '%' {
+			i = j
+			continue
+		}
+		for j < len(p) && p[j] >= '0' && p[j] <= '9' {
+			j++
+		}
+		if j == len(p) || !strings.ContainsRune(slurmSpecifiers, rune(p[j])) {
+			return &jobpath.Error{Field: field, Msg: fmt.Sprintf("%q holds %q, not one of Slurm's patterns (%%j %%x %%u %%A %%a %%b %%J %%N %%n %%s %%t, or %%%% for a %%)", p, p[i:min(j+1, len(p))])}
+		}
+		i = j
+	}
+	return nil
 }
 
 // Logs opens the job's stdout or stderr where Slurm wrote it. That works
 // when the controller sees the cluster's file system (a shared output_dir,
 // or the one-machine test cluster); otherwise the error says where the
-// file is. Slurm's %j (job id) and %x (job name) are expanded; a relative
-// path is taken from the job's working directory.
+// file is. %j, %x, %u and %% are expanded; a relative path is taken from
+// the job's working directory.
+//
+// Logs reads as the controller's user (root, in production), so it reads
+// only what a job of this site could have written: a path under the
+// driver's roots, opened from the root down without following any
+// symbolic link, and a regular file with one link owned by the Slurm
+// user (LogOwner). Anything else is refused, whatever the job's spec says.
 func (d *Driver) Logs(ctx context.Context, job core.Job, stream string) (io.ReadCloser, error) {
-	stdout, stderr := d.outputPaths(job)
-	path := stdout
+	field := jobpath.FieldOutput
 	switch stream {
 	case "stdout":
 	case "stderr":
-		path = stderr
+		field = jobpath.FieldError
 	default:
 		return nil, fmt.Errorf("logs of job %d: stream must be stdout or stderr, got %q", job.ID, stream)
+	}
+	paths, err := d.paths(job)
+	if err != nil {
+		return nil, fmt.Errorf("logs of job %d: %w", job.ID, err)
+	}
+	pattern := paths.Stdout
+	if field == jobpath.FieldError {
+		pattern = paths.Stderr
 	}
 	handle := job.Handle
 	if handle == "" {
@@ -1108,16 +1237,47 @@ func (d *Driver) Logs(ctx context.Context, job core.Job, stream string) (io.Read
 		}
 		d.mu.Unlock()
 	}
-	if handle == "" && strings.Contains(path, "%j") {
+	if handle == "" && strings.Contains(strings.ReplaceAll(pattern, "%%", ""), "%j") {
 		return nil, fmt.Errorf("logs of job %d: %w: no Slurm job id to expand %%j", job.ID, driver.ErrUnknownJob)
 	}
-	path = strings.NewReplacer("%%", "%", "%j", handle, "%x", tag{job.ID, job.Attempt}.name(d.opts.TagPrefix)).Replace(path)
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(orDefault(job.Spec.WorkDir, d.opts.WorkDir), path)
-	}
-	f, err := os.Open(path)
+	p, err := jobpath.Expand(pattern, d.vars(job, handle))
 	if err != nil {
-		return nil, fmt.Errorf("logs of job %d: Slurm writes them to %s on the cluster, not readable here: %w", job.ID, path, err)
+		return nil, fmt.Errorf("logs of job %d: %w", job.ID, &jobpath.Error{Field: field, Msg: err.Error()})
+	}
+	uid, err := d.logOwner()
+	if err != nil {
+		return nil, fmt.Errorf("logs of job %d: %w", job.ID, err)
+	}
+	f, err := jobpath.OpenLogUnder(field, p, d.roots, uid)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("logs of job %d: Slurm writes them to %s on the cluster, not readable here: %w", job.ID, p, err)
+	case err != nil:
+		return nil, fmt.Errorf("logs of job %d: %s: %w", job.ID, p, err)
 	}
 	return f, nil
+}
+
+// logOwner is the uid whose files Logs serves: LogOwner's (an account
+// name or a number), else the Slurm user's account on this machine. Root
+// is refused: a root job's files cannot be told from the system's.
+func (d *Driver) logOwner() (int, error) {
+	name, opt := d.opts.LogOwner, "log_owner"
+	if name == "" {
+		name, opt = d.opts.User, "user"
+	}
+	uid, err := strconv.Atoi(name)
+	if err != nil {
+		u, lerr := user.Lookup(name)
+		if lerr != nil {
+			return -1, fmt.Errorf("Slurm jobs' files belong to %s, who has no account on this machine, so gf cannot tell them from others' (set driver option log_owner to their owner here): %w", name, lerr)
+		}
+		if uid, err = strconv.Atoi(u.Uid); err != nil {
+			return -1, fmt.Errorf("account %s has uid %q: %w", name, u.Uid, err)
+		}
+	}
+	if uid <= 0 {
+		return -1, fmt.Errorf("driver option %s: jobs' files would belong to uid %d (root), and gf serves no root files as logs", opt, uid)
+	}
+	return uid, nil
 }
