@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -31,7 +33,11 @@ func decodeStrict(r *http.Request, v any) error {
 			return invalidField(te.Field, "want %s, got %s", te.Type, te.Value)
 		}
 		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return invalidField(strings.Trim(f, `"`), "unknown field")
+			f = strings.Trim(f, `"`)
+			if len(f) > 64 {
+				f = f[:64] + "..."
+			}
+			return invalidField(f, "unknown field")
 		}
 		return badRequest("invalid JSON body: %v", err)
 	}
@@ -66,7 +72,9 @@ func (s *Server) createOrg(w http.ResponseWriter, r *http.Request) error {
 	}
 	o.Country = c
 	o.CreatedAt = time.Now().UTC()
-	if err := s.st.CreateOrg(ctx, o); err != nil {
+	if err := s.st.CreateOrg(ctx, o); errors.Is(err, store.ErrExists) {
+		return exists("organisation %q already exists", o.Name)
+	} else if err != nil {
 		return err
 	}
 	if err := s.audit(ctx, "org.create", "org/"+o.Name, "kind "+o.Kind+", country "+o.Country); err != nil {
@@ -79,9 +87,23 @@ func (s *Server) createOrg(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listOrgs(w http.ResponseWriter, r *http.Request) error {
-	os, err := s.st.ListOrgs(r.Context())
-	if err != nil {
-		return err
+	ctx := r.Context()
+	u := userFrom(ctx)
+	var os []core.Org
+	if isAdmin(u) {
+		var err error
+		if os, err = s.st.ListOrgs(ctx); err != nil {
+			return err
+		}
+	} else if u.Org != "" {
+		// Everyone else sees their own organisation only.
+		o, err := s.st.GetOrg(ctx, u.Org)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err == nil {
+			os = []core.Org{o}
+		}
 	}
 	if os == nil {
 		os = []core.Org{}
@@ -90,7 +112,14 @@ func (s *Server) listOrgs(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getOrg(w http.ResponseWriter, r *http.Request) error {
-	o, err := s.st.GetOrg(r.Context(), r.PathValue("name"))
+	name := r.PathValue("name")
+	if !member(userFrom(r.Context()), name) {
+		return notFound("no organisation %q", name) // do not reveal others
+	}
+	o, err := s.st.GetOrg(r.Context(), name)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("no organisation %q", name)
+	}
 	if err != nil {
 		return err
 	}
@@ -99,8 +128,9 @@ func (s *Server) getOrg(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) createProject(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	if err := requireAdmin(userFrom(ctx)); err != nil {
-		return err
+	u := userFrom(ctx)
+	if !isAdmin(u) && u.Role != core.RoleOrgAdmin {
+		return forbidden("user %s may not create projects: administrators only", u.Name)
 	}
 	var p core.Project
 	if err := decodeStrict(r, &p); err != nil {
@@ -109,17 +139,32 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) error {
 	if err := checkName("name", p.Name); err != nil {
 		return err
 	}
-	if p.BudgetAccelHrs < 0 {
+	if err := checkText("description", p.Description, maxDescription, true); err != nil {
+		return err
+	}
+	if p.BudgetAccelHrs < 0 || math.IsInf(p.BudgetAccelHrs, 0) {
 		return invalidField("budget_accelerator_hours", "must not be negative, got %g", p.BudgetAccelHrs)
+	}
+	if p.Org == "" && !isAdmin(u) {
+		p.Org = u.Org
 	}
 	if p.Org == "" {
 		return invalidField("org", "required")
+	}
+	if !manages(u, p.Org) {
+		// Checked before the organisation is looked up, so the answer is
+		// the same whether or not it exists.
+		return forbidden("user %s may create projects in organisation %s only", u.Name, u.Org)
 	}
 	if _, err := s.st.GetOrg(ctx, p.Org); errors.Is(err, store.ErrNotFound) {
 		return invalidField("org", "unknown organisation %q", p.Org)
 	}
 	p.CreatedAt = time.Now().UTC()
-	if err := s.st.CreateProject(ctx, p); err != nil {
+	if err := s.st.CreateProject(ctx, p); errors.Is(err, store.ErrExists) {
+		return exists("project %q already exists", p.Name)
+	} else if errors.Is(err, store.ErrNotFound) {
+		return invalidField("org", "unknown organisation %q", p.Org)
+	} else if err != nil {
 		return err
 	}
 	if err := s.audit(ctx, "project.create", "project/"+p.Name, "org "+p.Org); err != nil {
@@ -132,7 +177,22 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) error {
-	ps, err := s.st.ListProjects(r.Context(), r.URL.Query().Get("org"))
+	ctx := r.Context()
+	u := userFrom(ctx)
+	org := r.URL.Query().Get("org")
+	if err := checkText("org", org, maxQueryValue, false); err != nil {
+		return err
+	}
+	if !isAdmin(u) {
+		if org != "" && org != u.Org {
+			return notFound("no organisation %q", org)
+		}
+		if u.Org == "" {
+			return writeJSON(w, http.StatusOK, list[core.Project]{Items: []core.Project{}})
+		}
+		org = u.Org
+	}
+	ps, err := s.st.ListProjects(ctx, org)
 	if err != nil {
 		return err
 	}
@@ -143,7 +203,11 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getProject(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.st.GetProject(r.Context(), r.PathValue("name"))
+	name := r.PathValue("name")
+	p, err := s.st.GetProject(r.Context(), name)
+	if errors.Is(err, store.ErrNotFound) || err == nil && !member(userFrom(r.Context()), p.Org) {
+		return notFound("no project %q", name)
+	}
 	if err != nil {
 		return err
 	}
@@ -158,8 +222,9 @@ type userWithToken struct {
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	if err := requireAdmin(userFrom(ctx)); err != nil {
-		return err
+	me := userFrom(ctx)
+	if !isAdmin(me) && me.Role != core.RoleOrgAdmin {
+		return forbidden("user %s may not create users: administrators only", me.Name)
 	}
 	var u core.User
 	if err := decodeStrict(r, &u); err != nil {
@@ -171,19 +236,38 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if u.Role == "" {
 		u.Role = core.RoleUser
 	}
-	if u.Role != core.RoleUser && u.Role != core.RoleAdmin {
-		return invalidField("role", "want user or admin, got %q", u.Role)
+	switch u.Role {
+	case core.RoleUser, core.RoleOrgAdmin:
+	case core.RoleAdmin:
+		if !isAdmin(me) {
+			return forbidden("user %s may not create global administrators", me.Name)
+		}
+	default:
+		return invalidField("role", "want user, org-admin or admin, got %.64q", u.Role)
+	}
+	if u.Org == "" && !isAdmin(me) {
+		u.Org = me.Org
+	}
+	if u.Role == core.RoleOrgAdmin && u.Org == "" {
+		return invalidField("org", "required for role org-admin")
+	}
+	if !isAdmin(me) && !manages(me, u.Org) {
+		return forbidden("user %s may create users in organisation %s only", me.Name, me.Org)
 	}
 	if u.Org != "" {
 		if _, err := s.st.GetOrg(ctx, u.Org); errors.Is(err, store.ErrNotFound) {
 			return invalidField("org", "unknown organisation %q", u.Org)
 		}
 	}
-	if u.Email != "" && !strings.Contains(u.Email, "@") {
-		return invalidField("email", "not an e-mail address: %q", u.Email)
+	if u.Email != "" {
+		if err := checkEmail(u.Email); err != nil {
+			return err
+		}
 	}
 	u.CreatedAt = time.Now().UTC()
-	if err := s.st.CreateUser(ctx, u); err != nil {
+	if err := s.st.CreateUser(ctx, u); errors.Is(err, store.ErrExists) {
+		return exists("user %q already exists", u.Name)
+	} else if err != nil {
 		return err
 	}
 	tok, hash := NewToken()
@@ -197,17 +281,35 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
-	if err := requireAdmin(userFrom(r.Context())); err != nil {
-		return err
+	me := userFrom(r.Context())
+	if !isAdmin(me) && !manages(me, me.Org) {
+		return forbidden("user %s may not list users: administrators only", me.Name)
 	}
 	us, err := s.st.ListUsers(r.Context())
 	if err != nil {
 		return err
 	}
-	if us == nil {
-		us = []core.User{}
+	out := []core.User{}
+	for _, u := range us {
+		if isAdmin(me) || u.Org == me.Org {
+			out = append(out, u)
+		}
 	}
-	return writeJSON(w, http.StatusOK, list[core.User]{Items: us})
+	return writeJSON(w, http.StatusOK, list[core.User]{Items: out})
+}
+
+// visibleUser returns the user called name if me may see them: oneself;
+// a global admin anyone; an org-admin their organisation's users. Anyone
+// else is as unknown as a missing user.
+func (s *Server) visibleUser(ctx context.Context, me core.User, name string) (core.User, error) {
+	if name == me.Name {
+		return me, nil
+	}
+	u, err := s.st.GetUser(ctx, name)
+	if errors.Is(err, store.ErrNotFound) || err == nil && !isAdmin(me) && !manages(me, u.Org) {
+		return core.User{}, notFound("no user %q", name)
+	}
+	return u, err
 }
 
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
@@ -216,10 +318,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
 	if name == "me" {
 		name = me.Name
 	}
-	if me.Role != core.RoleAdmin && name != me.Name {
-		return forbidden("user %s may only read their own user", me.Name)
-	}
-	u, err := s.st.GetUser(r.Context(), name)
+	u, err := s.visibleUser(r.Context(), me, name)
 	if err != nil {
 		return err
 	}
@@ -260,18 +359,17 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 		}
 		after = n
 	}
-	limit := 100
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return invalidField("limit", "want a whole number from 1 to 1000, got %q", v)
-		}
-		limit = n
+	limit, err := pageLimit(r)
+	if err != nil {
+		return err
 	}
 	if q.Get("verify") == "true" {
 		n, err := s.st.VerifyAudit(ctx)
+		if errors.Is(err, store.ErrAuditBroken) {
+			return writeJSON(w, http.StatusOK, map[string]any{"verified": false, "checked": n, "error": strings.TrimPrefix(err.Error(), "store: ")})
+		}
 		if err != nil {
-			return writeJSON(w, http.StatusOK, map[string]any{"verified": false, "checked": n, "error": err.Error()})
+			return err
 		}
 		return writeJSON(w, http.StatusOK, map[string]any{"verified": true, "checked": n})
 	}

@@ -31,7 +31,15 @@ type testServer struct {
 }
 
 // newTestServer starts a server; sites may be nil (then every job waits).
-func newTestServer(t testing.TB, sites []core.Site) *testServer {
+// Rate limiting is off unless opts turn it on.
+func newTestServer(t testing.TB, sites []core.Site, opts ...Option) *testServer {
+	t.Helper()
+	return startTestServer(t, sites, nil, opts...)
+}
+
+// startTestServer is newTestServer whose HTTP server has the timeouts tm
+// (nil: none, as httptest's).
+func startTestServer(t testing.TB, sites []core.Site, tm *Timeouts, opts ...Option) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -66,7 +74,12 @@ func newTestServer(t testing.TB, sites []core.Site) *testServer {
 	loopCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = d.Run(loopCtx) }()
-	hs := httptest.NewServer(New(d, nil, "test").Handler())
+	h := New(d, nil, "test", append([]Option{WithRateLimit(RateLimit{})}, opts...)...).Handler()
+	hs := httptest.NewUnstartedServer(h)
+	if tm != nil {
+		hs.Config = HTTPServer(h, *tm, nil)
+	}
+	hs.Start()
 	t.Cleanup(func() {
 		hs.Close()
 		cancel()
@@ -182,8 +195,9 @@ func TestAuthAndTenancy(t *testing.T) {
 	if got := ts.do(t, ada, "POST", "/api/v1/jobs", `{"command":["true"],"project":"rocket"}`, &j); got != 201 {
 		t.Fatalf("ada submit to rocket: %d", got)
 	}
-	if got := ts.do(t, ada, "POST", "/api/v1/jobs", `{"command":["true"],"project":"default"}`, nil); got != 403 {
-		t.Errorf("ada submit to default: %d, want 403", got)
+	// Another organisation's project is as unknown to her as a missing one.
+	if got := ts.do(t, ada, "POST", "/api/v1/jobs", `{"command":["true"],"project":"default"}`, nil); got != 422 {
+		t.Errorf("ada submit to default: %d, want 422 (unknown project)", got)
 	}
 	if got := ts.do(t, ada, "POST", "/api/v1/orgs", `{"name":"evil","kind":"sme","country":"DE"}`, nil); got != 403 {
 		t.Errorf("ada creates org: %d, want 403", got)

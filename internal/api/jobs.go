@@ -21,17 +21,17 @@ import (
 // DefaultProject is used when a spec names no project.
 const DefaultProject = "default"
 
-// MaxBatch bounds the jobs of one batch submission.
-const MaxBatch = 10000
+// logWriteTimeout bounds sending a job's log without follow.
+const logWriteTimeout = 10 * time.Minute
 
 func readBody(r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, &apiError{status: http.StatusRequestEntityTooLarge, kind: "too-large", detail: fmt.Sprintf("request body over %d bytes", MaxBody)}
+			return nil, tooLarge(mbe.Limit)
 		}
-		return nil, badRequest("reading request body: %v", err)
+		return nil, badRequest("the request body could not be read")
 	}
 	return b, nil
 }
@@ -67,14 +67,12 @@ func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field
 		sp.Accelerators = 1000
 	}
 	p, err := s.project(ctx, sp.Project)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || err == nil && !member(u, p.Org) {
+		// Another organisation's project is as unknown as a missing one.
 		return core.Job{}, invalidField(field+"project", "unknown project %q", sp.Project)
 	}
 	if err != nil {
 		return core.Job{}, err
-	}
-	if u.Role != core.RoleAdmin && u.Org != p.Org {
-		return core.Job{}, forbidden("user %s may not charge project %s of organisation %s", u.Name, p.Name, p.Org)
 	}
 	if sp.Site != "" && !s.siteExists(sp.Site) {
 		return core.Job{}, invalidField(field+"site", "unknown site %q", sp.Site)
@@ -122,8 +120,8 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	key := r.Header.Get("Idempotency-Key")
-	if len(key) > 200 {
-		return invalidField("Idempotency-Key", "at most 200 characters, got %d", len(key))
+	if err := checkText("Idempotency-Key", key, maxIdempotencyKey, false); err != nil {
+		return err
 	}
 	j.IdempotencyKey = key
 	jobs, created, err := s.d.Submit(ctx, []core.Job{j})
@@ -157,20 +155,25 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) error {
 	if err := dec.Decode(&req); err != nil {
 		return badRequest("invalid batch body: %v (want {\"jobs\": [spec, ...]})", err)
 	}
+	body = nil // the jobs' raw specs hold what is still needed
 	if len(req.Jobs) == 0 {
 		return invalidField("jobs", "must hold at least one job")
 	}
 	if len(req.Jobs) > MaxBatch {
 		return invalidField("jobs", "at most %d jobs per batch, got %d", MaxBatch, len(req.Jobs))
 	}
-	if len(req.IdempotencyKey) > 180 {
-		return invalidField("idempotency_key", "at most 180 characters, got %d", len(req.IdempotencyKey))
+	if err := checkText("idempotency_key", req.IdempotencyKey, maxIdempotencyKey-20, false); err != nil {
+		return err
 	}
 	jobs := make([]core.Job, len(req.Jobs))
 	var all spec.Errors
 	for i, raw := range req.Jobs {
 		prefix := fmt.Sprintf("jobs[%d].", i)
+		if len(raw) > MaxJobBody {
+			return invalidField(fmt.Sprintf("jobs[%d]", i), "a job spec is at most %d bytes, got %d", MaxJobBody, len(raw))
+		}
 		sp, err := spec.ParseJSON(raw)
+		req.Jobs[i] = nil // parsed: let it go
 		var se spec.Errors
 		if errors.As(err, &se) {
 			for _, e := range se {
@@ -244,7 +247,12 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	u := userFrom(ctx)
 	q := r.URL.Query()
-	f := store.JobFilter{Project: q.Get("project"), User: q.Get("user"), Org: q.Get("org"), Site: q.Get("site"), Cursor: q.Get("cursor")}
+	f := store.JobFilter{Project: q.Get("project"), User: q.Get("user"), Org: q.Get("org"), Site: q.Get("site"), Cursor: q.Get("cursor"), MaxBytes: MaxPageBytes}
+	for _, k := range []string{"project", "user", "org", "site", "cursor", "state"} {
+		if err := checkText(k, q.Get(k), maxQueryValue, false); err != nil {
+			return err
+		}
+	}
 	if v := q.Get("state"); v != "" {
 		for _, st := range strings.Split(v, ",") {
 			st := core.State(strings.TrimSpace(st))
@@ -254,17 +262,20 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 			f.States = append(f.States, st)
 		}
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return invalidField("limit", "want a whole number from 1 to 1000, got %q", v)
-		}
-		f.Limit = n
+	n, err := pageLimit(r)
+	if err != nil {
+		return err
 	}
-	if u.Role != core.RoleAdmin {
-		// Tenant isolation: a user sees the jobs of their own organisation.
+	f.Limit = n
+	if !isAdmin(u) {
+		// Tenant isolation: a user sees the jobs of their own
+		// organisation, and another organisation is as unknown as a
+		// missing one.
 		if f.Org != "" && f.Org != u.Org {
-			return forbidden("user %s may not list jobs of organisation %s", u.Name, f.Org)
+			return notFound("no organisation %q", f.Org)
+		}
+		if u.Org == "" {
+			return writeJSON(w, http.StatusOK, list[core.Job]{Items: []core.Job{}})
 		}
 		f.Org = u.Org
 	}
@@ -293,8 +304,7 @@ func (s *Server) jobFor(r *http.Request) (core.Job, error) {
 	if err != nil {
 		return core.Job{}, err
 	}
-	u := userFrom(r.Context())
-	if u.Role != core.RoleAdmin && u.Org != j.Org {
+	if !member(userFrom(r.Context()), j.Org) {
 		return core.Job{}, notFound("no job %d", n) // do not reveal other tenants' jobs
 	}
 	return j, nil
@@ -316,8 +326,8 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u := userFrom(r.Context())
-	if u.Role != core.RoleAdmin && u.Name != j.User {
-		return forbidden("user %s may not cancel job %d of user %s", u.Name, j.ID, j.User)
+	if u.Name != j.User && !manages(u, j.Org) {
+		return forbidden("user %s may not cancel job %d of user %s: only its user or an administrator of its organisation", u.Name, j.ID, j.User)
 	}
 	if j.State.Terminal() {
 		return writeJSON(w, http.StatusOK, j)
@@ -403,9 +413,22 @@ func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
 		// Fail with a problem document while no status line is sent yet.
 		rc, err := s.d.Logs(ctx, j, stream)
 		if err != nil {
-			return notFound("no %s kept for job %d: %v", stream, j.ID, err)
+			// The driver's error may name paths of the site: log it, do
+			// not show it.
+			s.log.Info("logs unavailable", "job", j.ID, "stream", stream, "err", err)
+			return notFound("no %s kept for job %d", stream, j.ID)
 		}
 		rc.Close()
+	}
+	// A followed log streams for as long as the job runs, and a long log
+	// takes a while to send: lift the server's read deadline and lift (or,
+	// without follow, lengthen) its write deadline for this request only.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	if follow {
+		_ = rc.SetWriteDeadline(time.Time{})
+	} else {
+		_ = rc.SetWriteDeadline(time.Now().Add(logWriteTimeout))
 	}
 	flusher, _ := w.(http.Flusher)
 	w.WriteHeader(http.StatusOK)

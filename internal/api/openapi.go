@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -8,29 +9,34 @@ import (
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/spec"
 	"github.com/gigafactory/gigafactory/internal/store"
 )
 
 // schemaTypes names the Go types behind the schemas the routes refer to.
 var schemaTypes = map[string]any{
-	"Job":           core.Job{},
-	"JobSpec":       core.JobSpec{},
-	"JobBatch":      batchRequest{},
-	"JobList":       list[core.Job]{},
-	"Event":         core.Event{},
-	"EventList":     list[core.Event]{},
-	"Site":          core.Site{},
-	"SiteList":      list[core.Site]{},
-	"Org":           core.Org{},
-	"OrgList":       list[core.Org]{},
-	"Project":       core.Project{},
-	"ProjectList":   list[core.Project]{},
-	"User":          core.User{},
-	"UserList":      list[core.User]{},
-	"UserWithToken": userWithToken{},
-	"Explanation":   explainAnswer{},
-	"AuditList":     list[store.AuditEntry]{},
-	"Problem":       Problem{},
+	"Job":             core.Job{},
+	"JobSpec":         core.JobSpec{},
+	"JobBatch":        batchRequest{},
+	"JobList":         list[core.Job]{},
+	"Event":           core.Event{},
+	"EventList":       list[core.Event]{},
+	"Site":            core.Site{},
+	"SiteList":        list[core.Site]{},
+	"Org":             core.Org{},
+	"OrgList":         list[core.Org]{},
+	"Project":         core.Project{},
+	"ProjectList":     list[core.Project]{},
+	"User":            core.User{},
+	"UserList":        list[core.User]{},
+	"UserWithToken":   userWithToken{},
+	"Explanation":     explainAnswer{},
+	"AuditList":       list[store.AuditEntry]{},
+	"Token":           store.Token{},
+	"TokenList":       list[tokenInfo]{},
+	"NewToken":        newToken{},
+	"TokenWithSecret": tokenWithSecret{},
+	"Problem":         Problem{},
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z]+)\}`)
@@ -79,7 +85,7 @@ func OpenAPI(version string) map[string]any {
 		"info": map[string]any{
 			"title":       "Gigafactory control plane",
 			"version":     version,
-			"description": "One front door to a network of AI compute centres. Errors are RFC 9457 problem documents.",
+			"description": "One front door to a network of AI compute centres. Errors are RFC 9457 problem documents. " + limitsText(),
 		},
 		"servers": []any{map[string]any{"url": "/"}},
 		"paths":   paths,
@@ -142,6 +148,13 @@ func schemaOf(t reflect.Type, depth int) map[string]any {
 			if name == "-" {
 				continue
 			}
+			if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+				// encoding/json flattens an embedded struct's fields.
+				for k, v := range schemaOf(f.Type, depth)["properties"].(map[string]any) {
+					props[k] = v
+				}
+				continue
+			}
 			if name == "" {
 				name = f.Name
 			}
@@ -154,4 +167,17 @@ func schemaOf(t reflect.Type, depth int) map[string]any {
 
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, OpenAPI(s.version))
+}
+
+// limitsText states the front door's limits for the OpenAPI description
+// (docs/API.md lists the same).
+func limitsText() string {
+	return fmt.Sprintf("Limits: request bodies at most %d bytes (a job spec %d, a batch %d with at most %d jobs); "+
+		"command at most %d entries of %d bytes; env at most %d variables, names [A-Za-z_][A-Za-z0-9_]*, values at most %d bytes; "+
+		"script at most %d bytes; no control characters but tab and newline in commands, scripts and env values, none in names; "+
+		"pages of ?limit= 1 to %d (default %d), a page of jobs ends early past %d bytes (next_cursor continues); "+
+		"each token %d requests per second, bursts of %d (429 with Retry-After). Answers 413 name the limit passed, 422 the field.",
+		MaxBody, MaxJobBody, MaxBatchBody, MaxBatch,
+		spec.MaxCommandArgs, spec.MaxArgBytes, spec.MaxEnvEntries, spec.MaxEnvValueBytes,
+		spec.MaxScriptBytes, MaxPage, DefaultPage, MaxPageBytes, DefaultRate, DefaultBurst)
 }

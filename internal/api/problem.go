@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/gigafactory/gigafactory/internal/daemon"
 	"github.com/gigafactory/gigafactory/internal/spec"
@@ -31,10 +32,11 @@ type FieldError struct {
 
 // apiError is an error that already knows its HTTP status.
 type apiError struct {
-	status int
-	kind   string
-	detail string
-	fields []FieldError
+	status     int
+	kind       string
+	detail     string
+	fields     []FieldError
+	retryAfter int // seconds, for 429 and 503
 }
 
 func (e *apiError) Error() string { return e.detail }
@@ -52,6 +54,19 @@ func notFound(format string, args ...any) error {
 	return &apiError{status: http.StatusNotFound, kind: "not-found", detail: fmt.Sprintf(format, args...)}
 }
 
+func conflict(format string, args ...any) error {
+	return &apiError{status: http.StatusConflict, kind: "conflict", detail: fmt.Sprintf(format, args...)}
+}
+
+func exists(format string, args ...any) error {
+	return &apiError{status: http.StatusConflict, kind: "exists", detail: fmt.Sprintf(format, args...)}
+}
+
+// tooLarge says which limit a body passed.
+func tooLarge(limit int64) error {
+	return &apiError{status: http.StatusRequestEntityTooLarge, kind: "too-large", detail: fmt.Sprintf("request body over %d bytes, this route's limit", limit)}
+}
+
 func forbidden(format string, args ...any) error {
 	return &apiError{status: http.StatusForbidden, kind: "forbidden", detail: fmt.Sprintf(format, args...)}
 }
@@ -59,7 +74,9 @@ func forbidden(format string, args ...any) error {
 var errUnauthenticated = &apiError{status: http.StatusUnauthorized, kind: "unauthenticated", detail: "missing or invalid bearer token"}
 
 // problemFor maps an error to its problem document: the one table from
-// error kinds to HTTP statuses.
+// error kinds to HTTP statuses. Details never carry the text of a lower
+// layer's error (its "store: ..." chain, SQL, paths): handlers turn what
+// a user may know into an apiError, and the rest gets a fixed sentence.
 func problemFor(err error) Problem {
 	var ae *apiError
 	var se spec.Errors
@@ -73,15 +90,15 @@ func problemFor(err error) Problem {
 		}
 		return p
 	case errors.Is(err, store.ErrNotFound):
-		return Problem{Status: http.StatusNotFound, Type: "not-found", Detail: err.Error()}
+		return Problem{Status: http.StatusNotFound, Type: "not-found", Detail: "not found"}
 	case errors.Is(err, store.ErrExists):
-		return Problem{Status: http.StatusConflict, Type: "exists", Detail: err.Error()}
+		return Problem{Status: http.StatusConflict, Type: "exists", Detail: "already exists"}
 	case errors.Is(err, store.ErrBadCursor):
-		return Problem{Status: http.StatusBadRequest, Type: "invalid-field", Detail: err.Error(), Errors: []FieldError{{Field: "cursor", Detail: "invalid cursor"}}}
+		return Problem{Status: http.StatusBadRequest, Type: "invalid-field", Detail: "cursor: invalid cursor", Errors: []FieldError{{Field: "cursor", Detail: "invalid cursor"}}}
 	case errors.Is(err, daemon.ErrConflict):
-		return Problem{Status: http.StatusConflict, Type: "conflict", Detail: err.Error()}
+		return Problem{Status: http.StatusConflict, Type: "conflict", Detail: "the job's state does not allow this now"}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return Problem{Status: http.StatusServiceUnavailable, Type: "unavailable", Detail: err.Error()}
+		return Problem{Status: http.StatusServiceUnavailable, Type: "unavailable", Detail: "the request was cancelled or timed out"}
 	}
 	return Problem{Status: http.StatusInternalServerError, Type: "internal", Detail: "internal error"}
 }
@@ -97,6 +114,7 @@ var titles = map[string]string{
 	"unavailable":     "Service unavailable",
 	"internal":        "Internal error",
 	"too-large":       "Request too large",
+	"rate-limited":    "Too many requests",
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -106,6 +124,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	p.Instance = r.URL.Path
 	if p.Status >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	var ae *apiError
+	if errors.As(err, &ae) && ae.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ae.retryAfter))
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)

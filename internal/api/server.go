@@ -11,8 +11,10 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,16 +24,13 @@ import (
 	"github.com/gigafactory/gigafactory/internal/store"
 )
 
-// MaxBody bounds a request body (a batch of jobs included).
-const MaxBody = 32 << 20
-
 // Server serves the REST API over a daemon.
 type Server struct {
 	d       *daemon.Daemon
 	st      *store.DB
 	log     *slog.Logger
 	version string
-	tokens  tokenCache
+	rate    *limiters
 	stats   httpStats
 
 	projMu   sync.Mutex
@@ -43,12 +42,59 @@ type cachedProject struct {
 	exp time.Time
 }
 
+// Option configures a Server.
+type Option func(*Server)
+
+// WithRateLimit sets each token's request rate (default DefaultRate per
+// second, bursts of DefaultBurst); a zero PerSecond turns limiting off.
+func WithRateLimit(rl RateLimit) Option {
+	return func(s *Server) { s.rate.cfg = rl }
+}
+
 // New returns the API server for d.
-func New(d *daemon.Daemon, log *slog.Logger, version string) *Server {
+func New(d *daemon.Daemon, log *slog.Logger, version string, opts ...Option) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{d: d, st: d.Store(), log: log, version: version, tokens: tokenCache{m: map[string]cachedUser{}}, projects: map[string]cachedProject{}}
+	s := &Server{d: d, st: d.Store(), log: log, version: version, projects: map[string]cachedProject{},
+		rate: &limiters{cfg: RateLimit{PerSecond: DefaultRate, Burst: DefaultBurst}, m: map[string]*bucket{}}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Timeouts bound how long the HTTP server waits on a client, so that a
+// slow body or an idle keep-alive cannot hold a connection for long.
+type Timeouts struct {
+	ReadHeader time.Duration // the request line and headers
+	Read       time.Duration // the whole request, body included
+	// Write bounds writing an answer; streaming routes (a followed log)
+	// lift it for themselves.
+	Write          time.Duration
+	Idle           time.Duration // a keep-alive connection between requests
+	MaxHeaderBytes int
+}
+
+// DefaultTimeouts are gf serve's.
+func DefaultTimeouts() Timeouts {
+	return Timeouts{ReadHeader: 10 * time.Second, Read: 60 * time.Second, Write: 60 * time.Second, Idle: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+}
+
+// HTTPServer returns the *http.Server that serves h with the timeouts t.
+func HTTPServer(h http.Handler, t Timeouts, log *slog.Logger) *http.Server {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: t.ReadHeader,
+		ReadTimeout:       t.Read,
+		WriteTimeout:      t.Write,
+		IdleTimeout:       t.Idle,
+		MaxHeaderBytes:    t.MaxHeaderBytes,
+	}
+	if log != nil {
+		srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	}
+	return srv
 }
 
 // route is one endpoint; the table drives both the mux and the OpenAPI
@@ -60,6 +106,7 @@ type route struct {
 	handler      func(s *Server, w http.ResponseWriter, r *http.Request) error
 	body         string // schema name of the request body, if any
 	answer       string // schema name of the answer, if any
+	maxBody      int64  // the body's limit in bytes; 0 means MaxBody
 }
 
 func routes() []route {
@@ -70,26 +117,29 @@ func routes() []route {
 		{method: "GET", path: "/api/v1/openapi.json", summary: "This API's OpenAPI 3.1 document", public: true, handler: (*Server).openapi},
 		{method: "GET", path: "/api/v1/sites", summary: "List sites", handler: (*Server).listSites, answer: "SiteList"},
 		{method: "GET", path: "/api/v1/sites/{id}", summary: "Get a site", handler: (*Server).getSite, answer: "Site"},
-		{method: "POST", path: "/api/v1/sites/{id}/{action}", summary: "Site lifecycle (admin): action drain, resume or down", handler: (*Server).siteAction, answer: "Site"},
-		{method: "POST", path: "/api/v1/orgs", summary: "Create an organisation (admin)", handler: (*Server).createOrg, body: "Org", answer: "Org"},
-		{method: "GET", path: "/api/v1/orgs", summary: "List organisations", handler: (*Server).listOrgs, answer: "OrgList"},
-		{method: "GET", path: "/api/v1/orgs/{name}", summary: "Get an organisation", handler: (*Server).getOrg, answer: "Org"},
-		{method: "POST", path: "/api/v1/projects", summary: "Create a project (admin)", handler: (*Server).createProject, body: "Project", answer: "Project"},
-		{method: "GET", path: "/api/v1/projects", summary: "List projects (?org=)", handler: (*Server).listProjects, answer: "ProjectList"},
-		{method: "GET", path: "/api/v1/projects/{name}", summary: "Get a project", handler: (*Server).getProject, answer: "Project"},
-		{method: "POST", path: "/api/v1/users", summary: "Create a user and its first API token (admin)", handler: (*Server).createUser, body: "User", answer: "UserWithToken"},
-		{method: "GET", path: "/api/v1/users", summary: "List users (admin)", handler: (*Server).listUsers, answer: "UserList"},
+		{method: "POST", path: "/api/v1/sites/{id}/{action}", summary: "Site lifecycle (global admin): action drain, resume or down", handler: (*Server).siteAction, answer: "Site"},
+		{method: "POST", path: "/api/v1/orgs", summary: "Create an organisation (global admin)", handler: (*Server).createOrg, body: "Org", answer: "Org"},
+		{method: "GET", path: "/api/v1/orgs", summary: "List organisations: all for a global admin, else the caller's own", handler: (*Server).listOrgs, answer: "OrgList"},
+		{method: "GET", path: "/api/v1/orgs/{name}", summary: "Get an organisation (its members and global admins; 404 for others)", handler: (*Server).getOrg, answer: "Org"},
+		{method: "POST", path: "/api/v1/projects", summary: "Create a project (global admin; org-admin in their organisation)", handler: (*Server).createProject, body: "Project", answer: "Project"},
+		{method: "GET", path: "/api/v1/projects", summary: "List projects (?org=): all for a global admin, else the caller's organisation's", handler: (*Server).listProjects, answer: "ProjectList"},
+		{method: "GET", path: "/api/v1/projects/{name}", summary: "Get a project (its organisation's members and global admins; 404 for others)", handler: (*Server).getProject, answer: "Project"},
+		{method: "POST", path: "/api/v1/users", summary: "Create a user and its first API token (global admin; org-admin in their organisation)", handler: (*Server).createUser, body: "User", answer: "UserWithToken"},
+		{method: "GET", path: "/api/v1/users", summary: "List users (global admin: all; org-admin: their organisation's)", handler: (*Server).listUsers, answer: "UserList"},
 		{method: "GET", path: "/api/v1/users/{name}", summary: "Get a user", handler: (*Server).getUser, answer: "User"},
-		{method: "POST", path: "/api/v1/jobs", summary: "Submit a job (Idempotency-Key header optional)", handler: (*Server).submitJob, body: "JobSpec", answer: "Job"},
-		{method: "POST", path: "/api/v1/jobs:batch", summary: "Submit many jobs in one transaction", handler: (*Server).submitBatch, body: "JobBatch", answer: "JobList"},
-		{method: "GET", path: "/api/v1/jobs", summary: "List jobs (?state=&project=&user=&org=&site=&limit=&cursor=)", handler: (*Server).listJobs, answer: "JobList"},
+		{method: "POST", path: "/api/v1/jobs", summary: "Submit a job (Idempotency-Key header optional; body at most MaxJobBody)", handler: (*Server).submitJob, body: "JobSpec", answer: "Job", maxBody: MaxJobBody},
+		{method: "POST", path: "/api/v1/jobs:batch", summary: "Submit many jobs in one transaction (at most MaxBatch jobs, body at most MaxBatchBody)", handler: (*Server).submitBatch, body: "JobBatch", answer: "JobList", maxBody: MaxBatchBody},
+		{method: "GET", path: "/api/v1/jobs", summary: "List jobs (?state=&project=&user=&org=&site=&limit=&cursor=); a page ends at limit jobs or MaxPageBytes", handler: (*Server).listJobs, answer: "JobList"},
 		{method: "GET", path: "/api/v1/jobs/{id}", summary: "Get a job, with why it waits", handler: (*Server).getJob, answer: "Job"},
-		{method: "DELETE", path: "/api/v1/jobs/{id}", summary: "Cancel a job", handler: (*Server).cancelJob, answer: "Job"},
+		{method: "DELETE", path: "/api/v1/jobs/{id}", summary: "Cancel a job (its user, an org-admin of its organisation, a global admin)", handler: (*Server).cancelJob, answer: "Job"},
 		{method: "POST", path: "/api/v1/jobs/{id}/cancel", summary: "Cancel a job", handler: (*Server).cancelJob, answer: "Job"},
 		{method: "GET", path: "/api/v1/jobs/{id}/logs", summary: "A job's output (?stream=stdout|stderr&offset=&follow=true)", handler: (*Server).jobLogs},
 		{method: "GET", path: "/api/v1/jobs/{id}/events", summary: "A job's history", handler: (*Server).jobEvents, answer: "EventList"},
 		{method: "GET", path: "/api/v1/jobs/{id}/explain", summary: "Why a job waits or where it runs", handler: (*Server).explainJob, answer: "Explanation"},
-		{method: "GET", path: "/api/v1/audit", summary: "The tamper-evident audit log (admin; ?after=&limit=&verify=true)", handler: (*Server).listAudit, answer: "AuditList"},
+		{method: "GET", path: "/api/v1/tokens", summary: "List API tokens, never their secrets: the caller's own, or ?user= (global admin: anyone; org-admin: their organisation's users)", handler: (*Server).listTokens, answer: "TokenList"},
+		{method: "POST", path: "/api/v1/tokens", summary: "Create an API token for the caller; the secret is shown once", handler: (*Server).createToken, body: "NewToken", answer: "TokenWithSecret"},
+		{method: "DELETE", path: "/api/v1/tokens/{id}", summary: "Revoke a token at once: one's own; global admin: any; org-admin: their organisation's users'", handler: (*Server).revokeToken, answer: "Token"},
+		{method: "GET", path: "/api/v1/audit", summary: "The tamper-evident audit log (global admin; ?after=&limit=&verify=true)", handler: (*Server).listAudit, answer: "AuditList"},
 	}
 }
 
@@ -117,24 +167,53 @@ func (s *Server) Handler() http.Handler {
 }
 
 func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) {
+	limit := rt.maxBody
+	if limit == 0 {
+		limit = MaxBody
+	}
 	if !rt.public {
-		u, err := s.authenticate(r)
+		u, t, err := s.authenticate(r)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), userKey, u))
+		// Counted per token, before the body is read, so that a token
+		// over its rate costs no more than this answer.
+		if wait := s.rate.wait(strconv.FormatInt(t.ID, 10), time.Now()); wait > 0 {
+			s.writeError(w, r, tooManyRequests(wait))
+			return
+		}
+		ctx := context.WithValue(r.Context(), userKey, u)
+		r = r.WithContext(context.WithValue(ctx, tokenKey, t))
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	if r.ContentLength > limit {
+		// Refused before a byte of it is read; the connection closes
+		// rather than draining the rest.
+		w.Header().Set("Connection", "close")
+		s.writeError(w, r, tooLarge(limit))
+		return
+	}
+	r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), limit: limit}
 	if err := rt.handler(s, w, r); err != nil {
 		s.writeError(w, r, err)
 	}
+}
+
+// limitedBody is a request body that knows its limit, so that readBody can
+// say which limit was passed.
+type limitedBody struct {
+	io.ReadCloser
+	limit int64
 }
 
 type statusWriter struct {
 	http.ResponseWriter
 	status int
 }
+
+// Unwrap lets http.ResponseController reach the connection (the log
+// stream lifts its write deadline through it).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) WriteHeader(code int) {
 	w.status = code

@@ -353,10 +353,14 @@ type Project struct {
 	CreatedAt      time.Time `json:"created_at"`
 }
 
-// Roles a user may hold.
+// Roles a user may hold: RoleAdmin is the operators' global role;
+// RoleOrgAdmin administers one organisation (its projects, users and
+// jobs) and nothing outside it; RoleUser submits and cancels their own
+// jobs.
 const (
-	RoleAdmin = "admin"
-	RoleUser  = "user"
+	RoleAdmin    = "admin"
+	RoleOrgAdmin = "org-admin"
+	RoleUser     = "user"
 )
 
 // User is a person or service account.
