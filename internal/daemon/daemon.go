@@ -54,8 +54,19 @@ type Options struct {
 	PollEvery time.Duration
 	// StepGap is the least time between two scheduling passes; default 5ms.
 	StepGap time.Duration
-	Logger  *slog.Logger
+	// StartRetries is how many times in a row a job's start may fail for
+	// its site's fault (driver.Transient: the site unreachable, timing
+	// out, answering 5xx) and be retried before the job fails with the
+	// last error as its reason; default DefaultStartRetries. A start that
+	// fails for the job's own fault (driver.Transient false) fails the job
+	// at once and never backs the site off.
+	StartRetries int
+	Logger       *slog.Logger
 }
+
+// DefaultStartRetries is Options.StartRetries when left 0: with the
+// site's backoff doubling from 2 s, about a minute of the site failing.
+const DefaultStartRetries = 5
 
 // Daemon drives the engine with the real clock, the store and the drivers.
 type Daemon struct {
@@ -66,6 +77,7 @@ type Daemon struct {
 	clock   func() time.Time
 	poll    time.Duration
 	gap     time.Duration
+	retries int
 	log     *slog.Logger
 
 	eng      *engine.Federation // owned by the loop goroutine
@@ -83,6 +95,9 @@ type Daemon struct {
 	// unreachable holds sites whose driver failed transiently: the engine
 	// sees them as draining until the backoff ends.
 	unreachable map[string]*backoff
+	// startFails counts, per job, the starts in a row that failed for the
+	// site's fault; the job fails once they exceed the retries.
+	startFails map[core.JobID]int
 	// unadopted holds, per site, running jobs whose adoption failed
 	// transiently at restart; adoption is retried until it answers.
 	unadopted map[string][]core.Job
@@ -145,6 +160,16 @@ func New(o Options) (*Daemon, error) {
 	if o.StepGap <= 0 {
 		o.StepGap = 5 * time.Millisecond
 	}
+	if o.StartRetries < 0 {
+		return nil, fmt.Errorf("daemon: StartRetries must not be negative, got %d", o.StartRetries)
+	}
+	if o.StartRetries == 0 {
+		o.StartRetries = DefaultStartRetries
+	}
+	// The daemon has each site's driver enforce the site's default
+	// walltime on jobs that give none (see start), so the engine plans
+	// with that value at that site too.
+	o.Engine.SiteWalltimes = true
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -164,7 +189,7 @@ func New(o Options) (*Daemon, error) {
 		o.Engine.Quotas.ProjectBudgetHours = map[string]float64{}
 	}
 	return &Daemon{
-		st: o.Store, sites: sites, drivers: o.Drivers, clock: o.Clock, poll: o.PollEvery, gap: o.StepGap, log: o.Logger,
+		st: o.Store, sites: sites, drivers: o.Drivers, clock: o.Clock, poll: o.PollEvery, gap: o.StepGap, retries: o.StartRetries, log: o.Logger,
 		eng:         engine.NewFederation(o.Engine, o.Routing, o.Sites),
 		orgKinds:    o.Engine.FairShare.OrgKind,
 		budgets:     o.Engine.Quotas.ProjectBudgetHours,
@@ -173,6 +198,7 @@ func New(o Options) (*Daemon, error) {
 		active:      map[core.JobID]core.Job{},
 		preempting:  map[core.JobID]preemption{},
 		unreachable: map[string]*backoff{},
+		startFails:  map[core.JobID]int{},
 		unadopted:   map[string][]core.Job{},
 	}, nil
 }
@@ -346,6 +372,7 @@ func (d *Daemon) cancel(ctx context.Context, id core.JobID, actor string) (core.
 			return d.st.GetJob(ctx, id)
 		}
 		d.eng.Apply(engine.Cancelled{ID: id, At: now})
+		delete(d.startFails, id)
 		d.metrics.ended(core.StateCancelled)
 		d.kick()
 		return j, nil
@@ -602,6 +629,18 @@ func (d *Daemon) endBackoffs() {
 	}
 }
 
+// defaultWalltime is site id's default walltime, 0 when it has none.
+func (d *Daemon) defaultWalltime(id string) time.Duration {
+	d.siteMu.Lock()
+	defer d.siteMu.Unlock()
+	for _, s := range d.sites {
+		if s.ID == id {
+			return time.Duration(s.DefaultWalltime)
+		}
+	}
+	return 0
+}
+
 func (d *Daemon) siteState(id string) string {
 	d.siteMu.Lock()
 	defer d.siteMu.Unlock()
@@ -735,7 +774,16 @@ func (d *Daemon) start(ctx context.Context, in engine.Start) {
 	now := d.clock().UTC()
 	alloc := in.Alloc
 	j.State, j.Site, j.Alloc, j.Reason, j.UpdateTime = core.StateStarting, alloc.Site, &alloc, "", now
-	ok, err := d.st.UpdateJobIf(ctx, j, core.StatePending, core.Event{JobID: j.ID, Time: now, Type: "placed", State: j.State, Message: describeAlloc(alloc)})
+	placed := describeAlloc(alloc)
+	if j.Spec.Walltime <= 0 {
+		// The site's default, recorded on the job: its driver enforces
+		// it, and the engine planned the job with it there.
+		if w := d.defaultWalltime(alloc.Site); w > 0 {
+			j.Spec.Walltime = core.Duration(w)
+			placed += fmt.Sprintf("; walltime %s, the site's default", w)
+		}
+	}
+	ok, err := d.st.UpdateJobIf(ctx, j, core.StatePending, core.Event{JobID: j.ID, Time: now, Type: "placed", State: j.State, Message: placed})
 	if err != nil || !ok {
 		if err != nil {
 			d.log.Error("start: record placement", "job", j.ID, "err", err)
@@ -750,11 +798,27 @@ func (d *Daemon) start(ctx context.Context, in engine.Start) {
 	}
 	handle, err := drv.Start(ctx, j)
 	if err != nil && driver.Transient(err) {
+		// The site's fault: back off from it and try the job again
+		// later, up to the retries.
 		d.siteUnreachable(alloc.Site, err)
-		d.finish(ctx, j, driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed, Reason: "site " + alloc.Site + " unreachable (" + err.Error() + "); will retry", Time: d.clock()}, causeRetry)
+		n := d.startFails[j.ID] + 1
+		if n > d.retries {
+			delete(d.startFails, j.ID)
+			d.finish(ctx, j, driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed,
+				Reason: fmt.Sprintf("could not start: site %s failed %d times in a row (%v)", alloc.Site, n, err), Time: d.clock()}, causeEnded)
+			return
+		}
+		d.startFails[j.ID] = n
+		d.finish(ctx, j, driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed,
+			Reason: fmt.Sprintf("site %s unreachable (%v); will retry (%d of %d)", alloc.Site, err, n, d.retries), Time: d.clock()}, causeRetry)
 		return
 	}
+	delete(d.startFails, j.ID)
 	if err != nil {
+		// The job's own fault (an argument list too long, a missing
+		// directory, a program that cannot run): it fails alone, and the
+		// site, which answered, stays in service.
+		d.siteReachable(alloc.Site)
 		d.finish(ctx, j, driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed, Reason: "could not start: " + err.Error(), Time: d.clock()}, causeEnded)
 		return
 	}

@@ -23,10 +23,12 @@ type flaky struct {
 	failStarts atomic.Int32
 	failAdopts atomic.Int32
 	starts     atomic.Int32
+	lastWall   atomic.Int64 // the walltime of the job last given to Start
 }
 
 func (f *flaky) Start(ctx context.Context, j core.Job) (string, error) {
 	f.starts.Add(1)
+	f.lastWall.Store(int64(j.Spec.Walltime))
 	if f.failStarts.Add(-1) >= 0 {
 		return "", fmt.Errorf("submit: %w", driver.ErrUnavailable)
 	}
@@ -52,6 +54,12 @@ type harness struct {
 
 func start(t *testing.T, dir string, drv *flaky) *harness {
 	t.Helper()
+	return startWith(t, dir, drv, nil)
+}
+
+// startWith is start with the options edited by edit (when not nil).
+func startWith(t *testing.T, dir string, drv *flaky, edit func(*Options)) *harness {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite:"+filepath.Join(dir, "gf.db"))
 	if err != nil {
@@ -64,7 +72,11 @@ func start(t *testing.T, dir string, drv *flaky) *harness {
 		}
 		drv = &flaky{Driver: ld}
 	}
-	d, err := New(Options{Store: st, Sites: []core.Site{site}, Drivers: map[string]driver.Driver{"local": drv}, Engine: engine.DefaultConfig(), PollEvery: 20 * time.Millisecond})
+	o := Options{Store: st, Sites: []core.Site{site}, Drivers: map[string]driver.Driver{"local": drv}, Engine: engine.DefaultConfig(), PollEvery: 20 * time.Millisecond}
+	if edit != nil {
+		edit(&o)
+	}
+	d, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +87,7 @@ func start(t *testing.T, dir string, drv *flaky) *harness {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = d.Run(runCtx) }()
 	h := &harness{st: st, drv: drv, d: d}
-	h.stop = func() { cancel(); <-done; _ = st.Close() }
+	h.stop = func() { cancel(); <-done; _ = st.Close(); _ = drv.Close() }
 	t.Cleanup(func() {
 		if h.stop != nil {
 			h.stop()
