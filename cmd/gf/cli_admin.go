@@ -334,10 +334,10 @@ func usersCommand() *command {
 	return &command{
 		name:    "users",
 		summary: "list users, show one, or create one and print its API token (administrators)",
-		usage:   "[NAME | create NAME [--org ORG] [--role user|admin] [--email ADDR]]",
+		usage:   "[NAME | create NAME [--org ORG] [--role user|org-admin|admin] [--email ADDR]]",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&o.org, "org", "", "with create: the user's organisation")
-			fs.StringVar(&o.role, "role", "", "with create: user (default) or admin")
+			fs.StringVar(&o.role, "role", "", "with create: user (default), org-admin (administers their organisation) or admin (global)")
 			fs.StringVar(&o.email, "email", "", "with create: the user's e-mail address")
 		},
 		run: func(ctx context.Context, env *cliEnv, args []string) error {

@@ -28,6 +28,7 @@ func clientCommands() []*command {
 		orgsCommand(),
 		projectsCommand(),
 		usersCommand(),
+		tokensCommand(),
 	}
 }
 

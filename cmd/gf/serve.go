@@ -43,6 +43,8 @@ type serveOptions struct {
 	virtual  int
 	network  string
 	logLevel string
+	rate     float64
+	burst    int
 }
 
 func (o *serveOptions) flags(fs *flag.FlagSet) {
@@ -52,6 +54,8 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	fs.IntVar(&o.virtual, "virtual-accelerators", 0, "virtual accelerators of the default local site when no GPU is found (default 8)")
 	fs.StringVar(&o.network, "network", "", "a built-in network instead of --config: eu (the EU reference network, simulated sites)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.Float64Var(&o.rate, "rate-limit", api.DefaultRate, "API requests per second each token may make, sustained (0 = no limit)")
+	fs.IntVar(&o.burst, "rate-burst", api.DefaultBurst, "API requests each token may make at once above --rate-limit")
 }
 
 func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) error {
@@ -63,9 +67,12 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 		return fmt.Errorf("--log-level: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level}))
+	if o.rate < 0 || o.burst < 1 {
+		return fmt.Errorf("--rate-limit must not be negative and --rate-burst must be at least 1")
+	}
 	dir := env.data
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
+	if err := secureDataDir(dir); err != nil {
+		return err
 	}
 	cfg, err := o.loadConfig()
 	if err != nil {
@@ -104,10 +111,11 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 		return fmt.Errorf("--listen %s: %w", o.listen, err)
 	}
 	url := "http://" + ln.Addr().String()
-	if err := writeFileAtomic(filepath.Join(dir, "gf.addr"), []byte(url+"\n"), 0o644); err != nil {
+	if err := writeFileAtomic(filepath.Join(dir, addrFile), []byte(url+"\n"), 0o600); err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: api.New(d, log, version).Handler(), ReadHeaderTimeout: 10 * time.Second}
+	handler := api.New(d, log, version, api.WithRateLimit(api.RateLimit{PerSecond: o.rate, Burst: o.burst})).Handler()
+	srv := api.HTTPServer(handler, api.DefaultTimeouts(), log)
 	loopCtx, stopLoop := context.WithCancel(context.Background())
 	loopDone := make(chan struct{})
 	go func() {
@@ -237,12 +245,29 @@ func bootstrap(ctx context.Context, st *store.DB, dir string, cfg *config.Config
 	if _, err := os.Stat(tokenPath); err == nil && done != "" {
 		return "", nil
 	}
+	// A new admin.token replaces the old one: the tokens written there
+	// before stop working, whoever copied them.
+	old, err := st.ListTokens(ctx, "admin")
+	if err != nil {
+		return "", err
+	}
 	tok, hash := api.NewToken()
-	if err := st.CreateToken(ctx, "admin", hash, "admin.token"); err != nil {
+	if err := st.CreateToken(ctx, "admin", hash, adminTokenFile); err != nil {
 		return "", err
 	}
 	if err := writeFileAtomic(tokenPath, []byte(tok+"\n"), 0o600); err != nil {
 		return "", err
+	}
+	for _, t := range old {
+		if t.Label != adminTokenFile {
+			continue
+		}
+		if err := st.RevokeToken(ctx, t.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+		if _, err := st.AppendAudit(ctx, store.AuditEntry{Actor: "gf", Action: "token.revoke", Object: fmt.Sprintf("token/%d", t.ID), Detail: "admin.token written anew at start"}); err != nil {
+			return "", err
+		}
 	}
 	if err := st.SetMeta(ctx, "bootstrap_done", time.Now().UTC().Format(time.RFC3339)); err != nil {
 		return "", err

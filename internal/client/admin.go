@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
 )
@@ -92,7 +94,7 @@ type NewUser struct {
 	Name  string `json:"name"`
 	Email string `json:"email,omitempty"`
 	Org   string `json:"org,omitempty"`
-	Role  string `json:"role,omitempty"` // admin or user
+	Role  string `json:"role,omitempty"` // user (default), org-admin or admin
 }
 
 // CreatedUser is the answer to CreateUser. The token is shown only once.
@@ -133,4 +135,53 @@ func (c *Client) SiteAction(ctx context.Context, id, action string) (*core.Site,
 		return nil, err
 	}
 	return &s, nil
+}
+
+// Token is an API token as listed: never its secret.
+type Token struct {
+	ID        int64      `json:"id"`
+	User      string     `json:"user"`
+	Label     string     `json:"label"`
+	CreatedAt time.Time  `json:"created_at"`
+	LastUsed  *time.Time `json:"last_used,omitempty"`
+	// Current marks the token this client authenticates with.
+	Current bool `json:"current"`
+}
+
+// CreatedToken is the answer to CreateToken. The secret is shown only once.
+type CreatedToken struct {
+	ID    int64  `json:"id"`
+	User  string `json:"user"`
+	Label string `json:"label"`
+	Token string `json:"token"`
+}
+
+// Tokens lists the tokens of user ("" = the caller's own; another user's
+// for global administrators, and for organisation administrators their
+// organisation's users').
+func (c *Client) Tokens(ctx context.Context, user string) ([]Token, error) {
+	q := url.Values{}
+	if user != "" {
+		q.Set("user", user)
+	}
+	return listAll[Token](ctx, c, "/tokens", q)
+}
+
+// CreateToken creates an API token for the caller, labelled label.
+func (c *Client) CreateToken(ctx context.Context, label string) (*CreatedToken, error) {
+	var out CreatedToken
+	if err := c.do(ctx, request{method: http.MethodPost, path: "/tokens", body: map[string]string{"label": label}}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RevokeToken revokes the token with id at once; it answers the revoked
+// token.
+func (c *Client) RevokeToken(ctx context.Context, id int64) (*Token, error) {
+	var out Token
+	if err := c.do(ctx, request{method: http.MethodDelete, path: "/tokens/" + strconv.FormatInt(id, 10)}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/client"
+)
+
+// tokensOpts are gf tokens' flags.
+type tokensOpts struct{ label, user string }
+
+func tokensCommand() *command {
+	o := &tokensOpts{}
+	return &command{
+		name:    "tokens",
+		summary: "list your API tokens, create one, revoke one, or rotate the administrator's admin.token",
+		usage:   "[create [--label L] | revoke ID | rotate-admin] [--user NAME]",
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&o.label, "label", "", "with create: what the token is for, e.g. laptop")
+			fs.StringVar(&o.user, "user", "", "list another user's tokens (global admins; org-admins for their organisation's users)")
+		},
+		run: func(ctx context.Context, env *cliEnv, args []string) error {
+			switch {
+			case len(args) == 0:
+				if o.label != "" {
+					return usagef(env, "--label goes with gf tokens create")
+				}
+				return withClient(env, func(c *client.Client) error { return listTokens(ctx, env, c, o.user) })
+			case args[0] == "create" && len(args) == 1:
+				return withClient(env, func(c *client.Client) error {
+					t, err := c.CreateToken(ctx, o.label)
+					if err != nil {
+						return err
+					}
+					return emit(env, t, func(w io.Writer) error {
+						_, err := fmt.Fprintf(w, "Created token %d for %s.\nAPI token (shown only once; store it now):\n\n  %s\n\nUse it with: export GF_TOKEN=%s\n", t.ID, t.User, t.Token, t.Token)
+						return err
+					})
+				})
+			case args[0] == "revoke" && len(args) == 2:
+				id, err := strconv.ParseInt(args[1], 10, 64)
+				if err != nil || id <= 0 {
+					return usagef(env, "invalid token id %q: want a positive number, as gf tokens lists", args[1])
+				}
+				return withClient(env, func(c *client.Client) error {
+					t, err := c.RevokeToken(ctx, id)
+					if err != nil {
+						return err
+					}
+					return emit(env, t, func(w io.Writer) error {
+						_, err := fmt.Fprintf(w, "Revoked token %d of %s (%s): it no longer authenticates.\n", t.ID, t.User, labelText(t.Label))
+						return err
+					})
+				})
+			case args[0] == "rotate-admin" && len(args) == 1:
+				return rotateAdmin(ctx, env)
+			}
+			return errUsage
+		},
+	}
+}
+
+func listTokens(ctx context.Context, env *cliEnv, c *client.Client, user string) error {
+	ts, err := c.Tokens(ctx, user)
+	if err != nil {
+		return err
+	}
+	if ts == nil {
+		ts = []client.Token{}
+	}
+	return emit(env, ts, func(w io.Writer) error {
+		tw := newTable(w)
+		row(tw, "ID", "USER", "LABEL", "CREATED", "LAST USED", "")
+		for _, t := range ts {
+			used := "never"
+			if t.LastUsed != nil {
+				used = t.LastUsed.Local().Format(time.DateTime)
+			}
+			cur := ""
+			if t.Current {
+				cur = "(this one)"
+			}
+			row(tw, strconv.FormatInt(t.ID, 10), t.User, t.Label, date(t.CreatedAt), used, cur)
+		}
+		return tw.Flush()
+	})
+}
+
+func labelText(l string) string {
+	if l == "" {
+		return "no label"
+	}
+	return "label " + strconv.Quote(l)
+}
+
+// rotateAdmin replaces DATA/admin.token with a new token and revokes the
+// old one at once: the new token is created with the old, written in
+// place (mode 0600), and then used to revoke the old, so that a failure on
+// the way leaves a working token in the file.
+func rotateAdmin(ctx context.Context, env *cliEnv) error {
+	dir := env.data
+	if dir == "" {
+		dir = "gf-data"
+	}
+	path := filepath.Join(dir, adminTokenFile)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("rotate-admin works on a server's data directory (--data): %w", err)
+	}
+	oldTok := strings.TrimSpace(string(raw))
+	if oldTok == "" {
+		return fmt.Errorf("%s is empty", path)
+	}
+	ep, err := discover(&cliEnv{url: env.url, token: oldTok, data: dir})
+	if err != nil {
+		return err
+	}
+	oldC, err := client.New(ep.url, oldTok, client.WithUserAgent("gf/"+version))
+	if err != nil {
+		return err
+	}
+	ts, err := oldC.Tokens(ctx, "")
+	if err != nil {
+		return fmt.Errorf("reading the tokens of %s's token: %w", path, err)
+	}
+	oldID := int64(0)
+	for _, t := range ts {
+		if t.Current {
+			oldID = t.ID
+		}
+	}
+	if oldID == 0 {
+		return errors.New("the server did not say which token admin.token is")
+	}
+	made, err := oldC.CreateToken(ctx, adminTokenFile)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(path, []byte(made.Token+"\n"), 0o600); err != nil {
+		return fmt.Errorf("writing the new token (token %d, not yet in use; the old one still works): %w", made.ID, err)
+	}
+	newC, err := client.New(ep.url, made.Token, client.WithUserAgent("gf/"+version))
+	if err != nil {
+		return err
+	}
+	if _, err := newC.RevokeToken(ctx, oldID); err != nil {
+		return fmt.Errorf("new token %d written to %s, but revoking the old token %d failed: %w", made.ID, path, oldID, err)
+	}
+	fmt.Fprintf(env.stdout, "Rotated %s: token %d revoked, token %d written (mode 0600).\n", path, oldID, made.ID)
+	return nil
+}
