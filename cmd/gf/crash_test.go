@@ -29,7 +29,8 @@ type crashServer struct {
 func startCrashServer(t *testing.T, dir string, extra ...string) *crashServer {
 	t.Helper()
 	_ = os.Remove(filepath.Join(dir, "gf.addr"))
-	args := append([]string{"--data", dir, "serve", "--listen", "127.0.0.1:0"}, extra...)
+	// The storms here test durability, not the front door: no rate limit.
+	args := append([]string{"--data", dir, "serve", "--listen", "127.0.0.1:0", "--rate-limit", "0"}, extra...)
 	cmd := exec.Command(gfBinary(t), args...)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
