@@ -79,7 +79,7 @@ func listTokens(ctx context.Context, env *cliEnv, c *client.Client, user string)
 	}
 	return emit(env, ts, func(w io.Writer) error {
 		tw := newTable(w)
-		row(tw, "ID", "USER", "LABEL", "CREATED", "LAST USED", "")
+		row(tw, "ID", "USER", "LABEL", "CREATED", "LAST USED", "CURRENT")
 		for _, t := range ts {
 			used := "never"
 			if t.LastUsed != nil {
@@ -87,7 +87,7 @@ func listTokens(ctx context.Context, env *cliEnv, c *client.Client, user string)
 			}
 			cur := ""
 			if t.Current {
-				cur = "(this one)"
+				cur = "yes"
 			}
 			row(tw, strconv.FormatInt(t.ID, 10), t.User, t.Label, date(t.CreatedAt), used, cur)
 		}

@@ -189,7 +189,7 @@ func TestTokensCLI(t *testing.T) {
 	admin := readToken(t, dir)
 
 	code, out := gf(t, dir, "tokens")
-	if code != 0 || !regexp.MustCompile(`(?m)^1\s+admin\s+admin\.token\s.*\(this one\)`).MatchString(out) {
+	if code != 0 || !regexp.MustCompile(`(?m)^1\s+admin\s+admin\.token\s.*\syes$`).MatchString(out) {
 		t.Fatalf("gf tokens: %d\n%s", code, out)
 	}
 	code, out = gf(t, dir, "tokens", "create", "--label", "laptop")
