@@ -150,6 +150,10 @@ func TestInvalidInputNamesTheField(t *testing.T) {
 		"org country":           {"/api/v1/orgs", `{"name":"x","kind":"sme","country":"ZZ"}`, 422, "country"},
 		"project budget":        {"/api/v1/projects", `{"name":"p","org":"acme","budget_accelerator_hours":-5}`, 422, "budget_accelerator_hours"},
 		"project org type":      {"/api/v1/projects", `{"name":"p","org":7}`, 422, "org"},
+		"output climbs out":     {"/api/v1/jobs", `{"command":["true"],"output":"../../../../gf.db"}`, 422, "output"},
+		"error outside roots":   {"/api/v1/jobs", `{"command":["true"],"error":"/etc/passwd"}`, 422, "error"},
+		"workdir is root":       {"/api/v1/jobs", `{"command":["true"],"workdir":"/"}`, 422, "workdir"},
+		"batch output":          {"/api/v1/jobs:batch", `{"jobs":[{"command":["true"]},{"command":["true"],"output":"a/../../x"}]}`, 422, "jobs[1].output"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/engine"
+	"github.com/gigafactory/gigafactory/internal/jobpath"
 	"github.com/gigafactory/gigafactory/internal/spec"
 	"github.com/gigafactory/gigafactory/internal/store"
 )
@@ -77,6 +79,16 @@ func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field
 	if sp.Site != "" && !s.siteExists(sp.Site) {
 		return core.Job{}, invalidField(field+"site", "unknown site %q", sp.Site)
 	}
+	if sp.WorkDir != "" || sp.Output != "" || sp.Error != "" {
+		// The lexical rules now, so that a path escaping the job's
+		// directory is a 422; the driver enforces them again at run time.
+		var pe *jobpath.Error
+		if err := jobpath.Validate(sp, s.pathRoots(sp.Site)); errors.As(err, &pe) {
+			return core.Job{}, invalidField(field+pe.Field, "%s", pe.Msg)
+		} else if err != nil {
+			return core.Job{}, err
+		}
+	}
 	name := sp.Name
 	if name == "" {
 		name = defaultName(sp)
@@ -93,6 +105,30 @@ func defaultName(sp core.JobSpec) string {
 		return n
 	}
 	return "script"
+}
+
+// pathRoots returns the directories an absolute workdir, output or error
+// may lie under (jobpath.SiteRoots): the pinned site's, or, for a job the
+// broker places, those of every site with compute (the site that runs it
+// checks its own again).
+func (s *Server) pathRoots(site string) []string {
+	var roots []string
+	for _, st := range s.d.Sites() {
+		if site != "" && st.ID != site || site == "" && len(st.Pools) == 0 {
+			continue
+		}
+		rs, err := jobpath.SiteRoots(st)
+		if err != nil {
+			s.log.Warn("site roots", "site", st.ID, "err", err)
+			continue
+		}
+		for _, r := range rs {
+			if !slices.Contains(roots, r) {
+				roots = append(roots, r)
+			}
+		}
+	}
+	return roots
 }
 
 func (s *Server) siteExists(id string) bool {
