@@ -153,6 +153,7 @@ func TestInvalidInputNamesTheField(t *testing.T) {
 		"output climbs out":     {"/api/v1/jobs", `{"command":["true"],"output":"../../../../gf.db"}`, 422, "output"},
 		"error outside roots":   {"/api/v1/jobs", `{"command":["true"],"error":"/etc/passwd"}`, 422, "error"},
 		"workdir is root":       {"/api/v1/jobs", `{"command":["true"],"workdir":"/"}`, 422, "workdir"},
+		"two bad paths":         {"/api/v1/jobs", `{"command":["true"],"workdir":"/nonexistent","error":"../x"}`, 422, "error"},
 		"batch output":          {"/api/v1/jobs:batch", `{"jobs":[{"command":["true"]},{"command":["true"],"output":"a/../../x"}]}`, 422, "jobs[1].output"},
 	}
 	for name, tc := range tests {

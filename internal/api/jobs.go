@@ -82,10 +82,7 @@ func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field
 	if sp.WorkDir != "" || sp.Output != "" || sp.Error != "" {
 		// The lexical rules now, so that a path escaping the job's
 		// directory is a 422; the driver enforces them again at run time.
-		var pe *jobpath.Error
-		if err := jobpath.Validate(sp, s.pathRoots(sp.Site)); errors.As(err, &pe) {
-			return core.Job{}, invalidField(field+pe.Field, "%s", pe.Msg)
-		} else if err != nil {
+		if err := checkPaths(sp, s.pathRoots(sp.Site), field); err != nil {
 			return core.Job{}, err
 		}
 	}
@@ -105,6 +102,33 @@ func defaultName(sp core.JobSpec) string {
 		return n
 	}
 	return "script"
+}
+
+// checkPaths applies jobpath's rules to workdir, output and error one by
+// one, so that the problem names every path refused, each by its field.
+func checkPaths(sp core.JobSpec, roots []string, prefix string) error {
+	one := []core.JobSpec{
+		{Name: sp.Name, WorkDir: sp.WorkDir},
+		{Name: sp.Name, Output: sp.Output},
+		{Name: sp.Name, Error: sp.Error},
+	}
+	var bad []FieldError
+	for _, p := range one {
+		var pe *jobpath.Error
+		if err := jobpath.Validate(p, roots); errors.As(err, &pe) {
+			bad = append(bad, FieldError{Field: prefix + pe.Field, Detail: pe.Msg})
+		} else if err != nil {
+			return err
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	details := make([]string, len(bad))
+	for i, b := range bad {
+		details[i] = b.Field + ": " + b.Detail
+	}
+	return &apiError{status: http.StatusUnprocessableEntity, kind: "invalid-field", detail: strings.Join(details, "\n"), fields: bad}
 }
 
 // pathRoots returns the directories an absolute workdir, output or error
