@@ -192,6 +192,9 @@ func TestSiteDefaultWalltimeApplied(t *testing.T) {
 	if got := time.Duration(h.drv.lastWall.Load()); j.State != core.StateTimeout || got != time.Second {
 		t.Fatalf("job ended %s (%q), started with walltime %s; want a timeout at the site's default 1s", j.State, j.Reason, got)
 	}
+	if j.Spec.Walltime != core.Duration(time.Second) {
+		t.Errorf("the stored job's walltime is %v, want the site's default 1s (what the job ran under)", j.Spec.Walltime)
+	}
 	evs, _ := h.st.JobEvents(context.Background(), id)
 	said := false
 	for _, e := range evs {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -290,6 +291,16 @@ func (db *DB) updateJob(ctx context.Context, j core.Job, from *core.State, ev co
 signal = ?, attempt = ?, handle = ?, estimated_start = ?, update_time = ?, event_seq = event_seq + 1 WHERE id = ?`
 	args := []any{string(j.State), j.Reason, j.Site, alloc, microsPtr(j.StartTime), microsPtr(j.EndTime), exitCodeArg(j.ExitCode),
 		j.Signal, j.Attempt, j.Handle, microsPtr(j.EstimatedStart), micros(j.UpdateTime), int64(j.ID)}
+	if j.State == core.StateStarting {
+		// Placement is when a spec may change: the daemon fills in the
+		// site's default walltime, which the job then runs under.
+		spec, err := json.Marshal(j.Spec)
+		if err != nil {
+			return false, fmt.Errorf("encode spec: %w", err)
+		}
+		query = strings.Replace(query, "update_time = ?,", "update_time = ?, spec = ?,", 1)
+		args = slices.Insert(args, 12, any(string(spec)))
+	}
 	if from != nil {
 		query += ` AND state = ?`
 		args = append(args, string(*from))
