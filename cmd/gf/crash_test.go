@@ -221,7 +221,6 @@ func TestRestartReadoptsRunningJobs(t *testing.T) {
 		t.Skip("starts real gf processes")
 	}
 	dir := t.TempDir()
-	marks := t.TempDir()
 	srv := startCrashServer(t, dir, "--virtual-accelerators", "8")
 	type jobRef struct {
 		ID int64 `json:"id"`
@@ -236,8 +235,11 @@ func TestRestartReadoptsRunningJobs(t *testing.T) {
 		_ = json.Unmarshal(out, &j)
 		return j.ID
 	}
-	ok := submit(fmt.Sprintf("echo run >> %s/a; sleep 2; echo done", marks))
-	bad := submit(fmt.Sprintf("echo run >> %s/b; sleep 2; exit 7", marks))
+	// Each job marks its runs in its own directory (its working directory):
+	// as root the server runs jobs as an unprivileged account that can
+	// write nowhere else.
+	ok := submit("echo run >> mark; sleep 2; echo done")
+	bad := submit("echo run >> mark; sleep 2; exit 7")
 	state := func(s *crashServer, id int64) (string, *int) {
 		_, out, _ := s.request("GET", fmt.Sprintf("/api/v1/jobs/%d", id), "")
 		var j struct {
@@ -274,10 +276,10 @@ func TestRestartReadoptsRunningJobs(t *testing.T) {
 			}
 		}
 	}
-	for _, f := range []string{"a", "b"} {
-		b, _ := os.ReadFile(filepath.Join(marks, f))
+	for _, id := range []int64{ok, bad} {
+		b, _ := os.ReadFile(filepath.Join(dir, "sites", "local", "jobs", fmt.Sprint(id), "mark"))
 		if got := strings.Count(string(b), "run"); got != 1 {
-			t.Errorf("job %s ran %d times, want exactly once", f, got)
+			t.Errorf("job %d ran %d times, want exactly once", id, got)
 		}
 	}
 	code, out, _ := srv.request("GET", fmt.Sprintf("/api/v1/jobs/%d/logs", ok), "")
