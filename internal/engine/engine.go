@@ -237,6 +237,7 @@ type group struct {
 	failPass   uint64
 	holdFail   time.Duration // shortest walltime that found no backfill room this pass
 	holdPass   uint64
+	holdVer    uint64 // the engine's holdVer then: a hold made or freed since may have room
 	preemptRun uint64 // pass in which preemption failed
 	miss       sched.Miss
 	// Reasons naming holds in the group's pools, cached per pass.
@@ -565,13 +566,7 @@ func samePlacement(a, b sched.Placement) bool {
 
 // hold commits a placement for j and starts charging its use.
 func (e *Engine) hold(j *job, pl sched.Placement, at time.Time) {
-	if e.poolWall != nil && j.Spec.Walltime <= 0 {
-		// Placed where it was not confined to one site: the site's
-		// default, which its driver will enforce, now applies.
-		if w := e.poolWall[pl.Pool]; w > 0 {
-			j.wall = w
-		}
-	}
+	j.wall = e.wallOn(j, pl.Pool)
 	end := at.Add(j.wall).Unix()
 	e.cluster.Commit(&pl, end)
 	m := pl.Milli()
@@ -600,6 +595,18 @@ func (e *Engine) hold(j *job, pl sched.Placement, at time.Time) {
 	if j.Spec.Preemptible {
 		e.preemptible[j.ID] = j
 	}
+}
+
+// wallOn is the walltime j runs with once placed in pool pi: the one it
+// gives, else, with SiteWalltimes, the default of the pool's site, which
+// its driver will enforce (j may not have been confined to one site).
+func (e *Engine) wallOn(j *job, pi int) time.Duration {
+	if e.poolWall != nil && j.Spec.Walltime <= 0 {
+		if w := e.poolWall[pi]; w > 0 {
+			return w
+		}
+	}
+	return j.wall
 }
 
 func (e *Engine) release(j *job, at time.Time) {
@@ -1317,25 +1324,35 @@ func (e *Engine) reservations() int {
 	return n
 }
 
-// backfill starts j on nodes held for others if it ends before they need
-// them.
+// backfill starts j on nodes held for others if that delays none of
+// them: j ends before the holder starts, or, on an EASY reservation's
+// nodes, the holder still fits them at its start with j running (it
+// counts on devices, not whole nodes: see sched.HoldSet.FitsAt).
+// Preemption holds and advance reservations take only jobs that end in
+// time: the first start when their victims stop, not when these were
+// planned to end; the second hold whole nodes for jobs not known yet.
 func (e *Engine) backfill(j *job, g *group, now time.Time) bool {
 	if len(e.holds) == 0 && len(e.resv) == 0 {
 		return false
 	}
-	if g.holdPass == e.pass && j.wall >= g.holdFail {
+	if g.holdPass == e.pass && g.holdVer == e.holdVer && j.wall >= g.holdFail {
 		return false
 	}
-	end := now.Add(j.wall)
 	try := func(h *hold) bool {
-		if h == j.hold || end.After(h.at) || !slices.Contains(g.pools, h.pool) {
+		if h == j.hold || !slices.Contains(g.pools, h.pool) {
 			return false
 		}
-		if pl, ok := e.cluster.PlaceOn(&j.req, h.hs); ok {
-			e.launch(j, pl, now)
-			return true
+		end := now.Add(e.wallOn(j, h.pool))
+		past := end.After(h.at)
+		if past && h.kind != holdBackfill {
+			return false
 		}
-		return false
+		pl, ok := e.cluster.PlaceOn(&j.req, h.hs)
+		if !ok || past && !h.hs.FitsAt(&h.job.req, h.at.Unix(), &pl, end.Unix()) {
+			return false
+		}
+		e.launch(j, pl, now)
+		return true
 	}
 	for _, h := range e.holds {
 		if try(h) {
@@ -1347,8 +1364,8 @@ func (e *Engine) backfill(j *job, g *group, now time.Time) bool {
 			return true
 		}
 	}
-	if g.holdPass != e.pass || j.wall < g.holdFail {
-		g.holdPass, g.holdFail = e.pass, j.wall
+	if g.holdPass != e.pass || g.holdVer != e.holdVer || j.wall < g.holdFail {
+		g.holdPass, g.holdVer, g.holdFail = e.pass, e.holdVer, j.wall
 	}
 	return false
 }

@@ -181,3 +181,119 @@ func TestPropertyNoIdleWhileFitsOneNode(t *testing.T) {
 		}
 	}
 }
+
+// Issue 12, finding 6: one node of 8; a long job (L) and a short one (S)
+// start together and fill it, B1 waits with an EASY reservation at L's end and B2 waits
+// behind it. Every job gives no walltime and is planned with the site's
+// default of 1 h, so B2, started when S ends, would still run at B1's
+// reserved start. It starts all the same, in the Step in which S's end is
+// applied, when B1 still fits beside it then: the reservation counts on
+// devices, not on the whole node. When it does not fit, B2 waits. Either
+// way B1 starts at its reserved time.
+func TestBackfillBesideAReservation(t *testing.T) {
+	tests := map[string]struct {
+		nodes, k       int
+		long, short    string
+		reserved, next string // B1, then B2
+		nextWall       time.Duration
+		want           bool // B2 starts when S ends
+	}{
+		"the issue: 6 of 8 run long, 4 reserved, 2 start beside": {
+			nodes: 1, k: 8, long: "6", short: "2", reserved: "4", next: "2", want: true,
+		},
+		"B2 would leave B1 too little: it waits": {
+			nodes: 1, k: 8, long: "4", short: "4", reserved: "6", next: "4", want: false,
+		},
+		"B2 leaves B1 exactly what it needs": {
+			nodes: 1, k: 8, long: "4", short: "4", reserved: "6", next: "2", want: true,
+		},
+		"B2 would leave too little but ends in time": {
+			nodes: 1, k: 8, long: "4", short: "4", reserved: "6", next: "4", nextWall: 10 * time.Minute, want: true,
+		},
+		"a fraction beside a reservation of part of the node": {
+			nodes: 1, k: 8, long: "6", short: "2", reserved: "4", next: "0.5", want: true,
+		},
+		"a fraction on a node reserved whole": {
+			nodes: 1, k: 8, long: "6", short: "2", reserved: "8", next: "0.5", want: false,
+		},
+		"a gang reserved on two whole nodes": {
+			nodes: 2, k: 4, long: "4", short: "4", reserved: "8", next: "2", want: false,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			s := site("s", pool("gpu", tc.nodes, tc.k))
+			s.Kind = core.SiteLocal
+			s.DefaultWalltime = core.Duration(time.Hour)
+			cfg := DefaultConfig()
+			cfg.SiteWalltimes = true
+			for _, fed := range []bool{false, true} {
+				var e interface {
+					Apply(Event)
+					Step(time.Time) ([]Intent, time.Time)
+					Status(core.JobID) (Status, bool)
+				}
+				if fed {
+					e = NewFederation(cfg, Routing{MaxSlip: 2 * time.Hour}, []core.Site{s})
+				} else {
+					e = New(cfg, []core.Site{s})
+				}
+				step := func(now time.Time) []core.JobID {
+					got := startAll(e, first(e.Step(now)), now)
+					slices.Sort(got)
+					return got
+				}
+				now := t0
+				e.Apply(mkjob(1, tc.long).Submit(now).Ev())
+				e.Apply(mkjob(2, tc.short).Submit(now).Ev())
+				if got := step(now); !slices.Equal(got, []core.JobID{1, 2}) {
+					t.Fatalf("L and S: started %v", got)
+				}
+				lEnd := now.Add(time.Hour) // S is planned to end then too
+				now = now.Add(time.Second)
+				e.Apply(mkjob(3, tc.reserved).Submit(now).Ev())
+				b2 := mkjob(4, tc.next).Submit(now)
+				if tc.nextWall > 0 {
+					b2.Walltime(tc.nextWall)
+				}
+				e.Apply(b2.Ev())
+				if got := step(now); len(got) > 0 {
+					t.Fatalf("started %v on a full node", got)
+				}
+				st, _ := e.Status(3)
+				if !strings.Contains(strings.Join(st.Reasons, "; "), "reserved:") || st.EstimatedStart == nil || !st.EstimatedStart.Equal(lEnd) {
+					t.Fatalf("B1 is not reserved at L's end (%s): %v %v", lEnd, st.EstimatedStart, st.Reasons)
+				}
+				now = now.Add(2 * time.Second) // S ends 3 s after it started
+				e.Apply(Ended{ID: 2, State: core.StateCompleted, At: now})
+				got := step(now)
+				want := []core.JobID{}
+				if tc.want {
+					want = []core.JobID{4}
+				}
+				if !slices.Equal(got, want) {
+					st, _ := e.Status(4)
+					t.Fatalf("federation %v: the Step after S's end started %v, want %v (B2: %v)", fed, got, want, st.Reasons)
+				}
+				if st, _ := e.Status(3); st.EstimatedStart == nil || !st.EstimatedStart.Equal(lEnd) {
+					t.Fatalf("B1's reservation moved: %v %v", st.EstimatedStart, st.Reasons)
+				}
+				if tc.want && tc.nextWall > 0 {
+					// B2 ends by its walltime, before B1's start.
+					at := now.Add(tc.nextWall)
+					e.Apply(Ended{ID: 4, State: core.StateTimeout, At: at})
+					if got := step(at); len(got) > 0 {
+						t.Fatalf("B2's end started %v before B1's reservation", got)
+					}
+				}
+				// L runs its whole walltime; B1 starts then.
+				e.Apply(Ended{ID: 1, State: core.StateTimeout, At: lEnd})
+				got = step(lEnd)
+				if !slices.Contains(got, 3) {
+					st, _ := e.Status(3)
+					t.Fatalf("federation %v: at L's end started %v, not B1: %v", fed, got, st.Reasons)
+				}
+			}
+		})
+	}
+}

@@ -307,6 +307,87 @@ func (p *Pool) HeldAt(i, w int) int64 {
 	return p.nodeAt(i, w)
 }
 
+// FitsAt reports whether r, the request h was set aside for, could still
+// be placed on h's nodes at at (unix seconds) as PlaceOn would place it
+// then, if every job on them ends at its expected end and pl, a placement
+// on h that PlaceOn returned and nobody committed, ran on them until
+// plEnd.
+//
+// Backfill asks it before starting a job on nodes held for another that
+// would still run at the holder's start: an EASY reservation counts on
+// devices, not on whole nodes, so a job may take the devices the holder
+// will not need (one node of 8 held for a job of 4 has room for a job of 2
+// beside a running job of 6 that ends in time). A gang needs its nodes
+// whole, so any job that runs past at on one of them does not fit.
+//
+// Host resources are judged conservatively: on a node pl uses, a request
+// that asks for CPUs or memory per accelerator must fit beside every job
+// on the node now, as if none of them had ended by at.
+func (h *HoldSet) FitsAt(r *Request, at int64, pl *Placement, plEnd int64) bool {
+	p := h.pool
+	n := r.nodesIn(p)
+	w := p.K // devices a node must have free at at
+	one := n == 0
+	var cpu, mem int32
+	checkHost := false
+	if one {
+		w = r.Milli.Whole()
+		if w > p.K || r.Nodes > 1 {
+			return false
+		}
+		cpu, mem = p.cpuFor(r, core1000(r.Milli, w))
+		checkHost = r.CPUsPerAccel > 0 || r.MemMiBPerAccel > 0
+		n = 1
+	}
+	total, inBlock, most, blk := 0, 0, 0, -1
+	for _, nd := range h.Nodes {
+		i := int(nd)
+		// What pl holds on node i past at.
+		var busy uint64
+		var plCPU, plMem int32
+		touched := false
+		if plEnd > at {
+			for _, s := range pl.Nodes {
+				if int(s.Node) == i {
+					busy |= s.Mask
+					plCPU += s.CPUs
+					plMem += s.MemMiB
+					touched = true
+				}
+			}
+		}
+		if p.freeBy(i, at, busy) < w || touched && checkHost && !p.hostFits(i, cpu+plCPU, mem+plMem) {
+			continue
+		}
+		if one {
+			return true
+		}
+		total++
+		// h.Nodes ascends, so a block's nodes come together.
+		if b := i / p.NodesPerBlock; b != blk {
+			blk, inBlock = b, 0
+		}
+		inBlock++
+		most = max(most, inBlock)
+	}
+	if r.Topology == TopoBlock {
+		return most >= n
+	}
+	return total >= n
+}
+
+// freeBy counts the devices of node i, busy aside, that are free by at
+// if the jobs on them end at their expected ends.
+func (p *Pool) freeBy(i int, at int64, busy uint64) int {
+	free := 0
+	for d, end := range p.devEnd[i*p.K : (i+1)*p.K] {
+		if end <= at && busy&(1<<uint(d)) == 0 {
+			free++
+		}
+	}
+	return free
+}
+
 // PlaceOn places r on held nodes only (a reservation's or a backfill
 // hold's), best fit, lowest index on ties. It gives fractions a device of
 // their own rather than sharing one.
