@@ -108,10 +108,99 @@ func TestFreedCapacityStartsInTheNextStep(t *testing.T) {
 
 func first(in []Intent, _ time.Time) []Intent { return in }
 
+// heldRoom returns a hold pending job j could start on now without
+// delaying its holder, or nil. It is worked out apart from the engine's
+// backfill (sched.HoldSet.FitsAt), the plain way: j fits the held nodes
+// (PlaceOn) and either ends by the holder's start, or, on an EASY
+// reservation's nodes, is committed there for a moment while each held
+// node is asked when it has the holder's devices free (HeldAt).
+func heldRoom(e *Engine, j *job) *hold {
+	pools := e.cluster.Eligible(&j.req)
+	holds := slices.Clone(e.holds)
+	for _, a := range e.resv {
+		if a.h != nil && !a.active {
+			holds = append(holds, a.h)
+		}
+	}
+	for _, h := range holds {
+		if h == j.hold || !slices.Contains(pools, h.pool) {
+			continue
+		}
+		pl, ok := e.cluster.PlaceOn(&j.req, h.hs)
+		if !ok {
+			continue
+		}
+		end := e.now.Add(e.wallOn(j, h.pool))
+		if !end.After(h.at) {
+			return h
+		}
+		if h.kind != holdBackfill {
+			continue
+		}
+		p := e.cluster.Pools[h.pool]
+		r := &h.job.req
+		d := r.Devices(p)
+		gang := r.Nodes > 1 || r.Nodes != 1 && d > p.K
+		e.cluster.Commit(&pl, end.Unix())
+		free, perBlock, most := 0, map[int]int{}, 0
+		for _, i := range h.hs.Nodes {
+			w := d
+			if gang {
+				w = p.K
+			}
+			if p.HeldAt(int(i), w) <= h.at.Unix() {
+				free++
+				perBlock[p.BlockOf(int(i))]++
+				most = max(most, perBlock[p.BlockOf(int(i))])
+			}
+		}
+		e.cluster.Release(&pl)
+		fits := free >= 1
+		if gang {
+			fits = free >= d/p.K && (r.Topology != sched.TopoBlock || most >= d/p.K)
+		}
+		if fits {
+			return h
+		}
+	}
+	return nil
+}
+
+// noIdle fails the test if a pending job of e could start now: on
+// capacity no hold keeps, or on held nodes without delaying the holder.
+// It returns how many pending jobs it checked; at names the moment in
+// the failure.
+func noIdle(t *testing.T, e *Engine, at string) int {
+	t.Helper()
+	checked := 0
+	for _, j := range e.order {
+		if j.State != core.StatePending || j.wt().quota != "" {
+			continue
+		}
+		var one [1]sched.NodeShare
+		if _, miss := e.cluster.PlaceInto(&j.req, e.cluster.Eligible(&j.req), &one); miss.Code == sched.MissNone {
+			st, _ := e.Status(j.ID)
+			t.Fatalf("%s: job %d (%s accelerators) fits on free capacity but waits: %v", at, j.ID, j.req.Milli, st.Reasons)
+		}
+		if h := heldRoom(e, j); h != nil {
+			st, _ := e.Status(j.ID)
+			holder := "an advance reservation"
+			if h.job != nil {
+				holder = fmt.Sprintf("job %d", h.job.ID)
+			}
+			t.Fatalf("%s: job %d (%s accelerators, %s) could start on nodes held for %s from %s without delaying it, but waits: %v",
+				at, j.ID, j.req.Milli, j.wall, holder, h.at.Format(time.TimeOnly), st.Reasons)
+		}
+		checked++
+	}
+	return checked
+}
+
 // TestPropertyNoIdleWhileFits: over random workloads, after every Step no
-// pending job could be placed on capacity that no reservation holds: what
-// fits has started. Quotas and advance reservations are not in the
-// workload, so nothing else may hold a job back.
+// pending job could be placed on capacity that no reservation holds, nor
+// on held nodes without delaying their holder: what fits has started.
+// Quotas and advance reservations are not in the workload, so nothing
+// else may hold a job back.
 func TestPropertyNoIdleWhileFits(t *testing.T) {
 	for seed := uint64(1); seed <= 6; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
@@ -121,20 +210,7 @@ func TestPropertyNoIdleWhileFits(t *testing.T) {
 				s.submit(j)
 			}
 			checked := 0
-			s.afterStep = func(now time.Time) {
-				e := s.e
-				for _, j := range e.order {
-					if j.State != core.StatePending || j.wt().quota != "" {
-						continue
-					}
-					var one [1]sched.NodeShare
-					if _, miss := e.cluster.PlaceInto(&j.req, e.cluster.Eligible(&j.req), &one); miss.Code == sched.MissNone {
-						st, _ := e.Status(j.ID)
-						t.Fatalf("%s: job %d (%s accelerators) fits on free capacity but waits: %v", now.Format(time.TimeOnly), j.ID, j.req.Milli, st.Reasons)
-					}
-					checked++
-				}
-			}
+			s.afterStep = func(now time.Time) { checked += noIdle(t, s.e, now.Format(time.TimeOnly)) }
 			s.run()
 			if checked == 0 {
 				t.Fatal("no job ever waited: the workload does not exercise the property")
@@ -168,16 +244,7 @@ func TestPropertyNoIdleWhileFitsOneNode(t *testing.T) {
 				f.Apply(Ended{ID: k, State: core.StateCompleted, At: now})
 			}
 			running = append(running, startAll(f, first(f.Step(now)), now)...)
-			for _, j := range f.order {
-				if j.State != core.StatePending {
-					continue
-				}
-				var one [1]sched.NodeShare
-				if _, miss := f.cluster.PlaceInto(&j.req, f.cluster.Eligible(&j.req), &one); miss.Code == sched.MissNone {
-					st, _ := f.Status(j.ID)
-					t.Fatalf("seed %d: job %d (%s accelerators) fits on free capacity but waits: %v", seed, j.ID, j.req.Milli, st.Reasons)
-				}
-			}
+			noIdle(t, f.Engine, fmt.Sprintf("seed %d, %s", seed, now.Format(time.TimeOnly)))
 		}
 	}
 }

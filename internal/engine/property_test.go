@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -263,6 +264,25 @@ func workload(seed uint64, n int) ([]core.Site, []core.Job) {
 	return sites, jobs
 }
 
+// oneNodeWorkload is a seeded mix of jobs of one node on a small pool of
+// nodes of 8 accelerators: EASY reservations of part of a node, with room
+// beside them (the shape of issue 12, finding 6).
+func oneNodeWorkload(seed uint64, n int) ([]core.Site, []core.Job) {
+	rng := rand.New(rand.NewPCG(seed, 8))
+	sites := []core.Site{{ID: "a", Country: "DE", State: core.SiteActive, Pools: []core.Pool{
+		{Name: "gpu", Model: "h100", Nodes: 1 + rng.IntN(4), AccelPerNode: 8},
+	}}}
+	sizes := []string{"0.5", "1", "2", "2", "3", "4", "4", "6", "8"}
+	var jobs []core.Job
+	for i := range n {
+		m, _ := core.ParseMilli(sizes[rng.IntN(len(sizes))])
+		jobs = append(jobs, core.Job{ID: core.JobID(i + 1), Org: fmt.Sprintf("org%d", rng.IntN(3)), Project: "p", User: "u",
+			State: core.StatePending, SubmitTime: t0.Add(time.Duration(rng.IntN(3600)) * time.Second),
+			Spec: core.JobSpec{Accelerators: m, Walltime: core.Duration(time.Duration(1+rng.IntN(24)) * 10 * time.Minute)}})
+	}
+	return sites, jobs
+}
+
 func propConfig() Config {
 	c := DefaultConfig()
 	c.BackfillDepth = 4
@@ -324,18 +344,46 @@ func TestPropertyInvariants(t *testing.T) {
 
 // TestPropertyReservationsNotDelayed: with reservations kept (no priority
 // recomputation, no preemption), no job starts after the first
-// reservation it was given: backfill never delays a reservation.
+// reservation it was given: backfill never delays a reservation, not even
+// the jobs it starts beside one that still run at its start. Half the
+// jobs run their whole walltime, so that reservations are met to the
+// second. After every Step, no pending job could have started (noIdle).
 func TestPropertyReservationsNotDelayed(t *testing.T) {
-	for seed := uint64(1); seed <= 6; seed++ {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			sites, jobs := workload(seed, 300)
+	beside := 0 // jobs started on held nodes that still run at the holder's start
+	for seed := uint64(1); seed <= 12; seed++ {
+		load, name := workload, "network"
+		if seed > 6 {
+			load, name = oneNodeWorkload, "one-node jobs"
+		}
+		t.Run(fmt.Sprint(name, seed), func(t *testing.T) {
+			sites, jobs := load(seed, 300)
 			cfg := propConfig()
 			cfg.PriorityInterval = 1000 * time.Hour
 			cfg.Preemption.Enabled = false
 			s := newSim(t, cfg, sites, seed)
+			s.runFrac = func() float64 {
+				if s.rng.IntN(2) == 0 {
+					return 1
+				}
+				return 0.2 + 0.8*s.rng.Float64()
+			}
 			for _, j := range jobs {
 				j.SubmitTime = t0 // all at once, so that no later job outranks a reserved one
 				s.submit(j)
+			}
+			var before []*hold // the holds after the last Step: held throughout this one
+			s.onStart = func(id core.JobID, now time.Time) {
+				j := s.e.jobs.get(id)
+				for _, h := range s.e.holds {
+					if slices.Contains(before, h) && h.kind == holdBackfill && h.job != j && h.pool == j.pl.Pool && now.Add(j.wall).After(h.at) &&
+						slices.ContainsFunc(j.pl.Nodes, func(n sched.NodeShare) bool { return slices.Contains(h.hs.Nodes, n.Node) }) {
+						beside++
+					}
+				}
+			}
+			s.afterStep = func(now time.Time) {
+				noIdle(t, s.e, now.Format(time.TimeOnly))
+				before = slices.Clone(s.e.holds)
 			}
 			s.run()
 			n := 0
@@ -350,6 +398,10 @@ func TestPropertyReservationsNotDelayed(t *testing.T) {
 			}
 		})
 	}
+	if beside == 0 {
+		t.Fatal("no job ever started beside a reservation past its start: the property was not exercised")
+	}
+	t.Logf("%d jobs started beside a reservation, running past its start", beside)
 }
 
 // TestPropertyDeterminism: the same inputs give the same intents.
