@@ -159,6 +159,157 @@ type JobSpec struct {
 	// Datasets names the job's input datasets; the federation broker
 	// prefers sites that already hold them (data gravity).
 	Datasets []string `json:"datasets,omitempty"`
+
+	// The fields below carry the meaning of sbatch directives, so that a
+	// batch script written for a Slurm site says in its spec all it asked
+	// for. Package spec reads them from #SBATCH lines and JSON alike.
+
+	// SiteQoS is a QoS name that is not one of Gigafactory's (a site's
+	// "boost_qos_dbg"), kept as written for a per-site table to map; QoS
+	// stays empty (the default) until it does.
+	SiteQoS string `json:"site_qos,omitempty"`
+	// NodesMax is the upper end of a node range (--nodes=2-4); Nodes holds
+	// the lower end, which is what the job is started on.
+	NodesMax int `json:"nodes_max,omitempty"`
+	// Tasks, TasksPerNode and CPUsPerTask are Slurm's tasks: processes the
+	// script launches (srun), each given CPUsPerTask cores.
+	Tasks        int `json:"ntasks,omitempty"`
+	TasksPerNode int `json:"ntasks_per_node,omitempty"`
+	CPUsPerTask  int `json:"cpus_per_task,omitempty"`
+	// Memory is asked for in one of three ways: per node (MemMiBPerNode, or
+	// MemAll for all of each node's memory, --mem=0), per CPU
+	// (MemMiBPerCPU) or per accelerator (MemMiBPerAccel).
+	MemMiBPerNode int  `json:"mem_mib_per_node,omitempty"`
+	MemAll        bool `json:"mem_all,omitempty"`
+	MemMiBPerCPU  int  `json:"mem_mib_per_cpu,omitempty"`
+	// AccelPerTask is --gpus-per-task; Accelerators follows from it and the
+	// task count.
+	AccelPerTask int `json:"accelerators_per_task,omitempty"`
+	// Exclusive asks for whole nodes, shared with no other job.
+	Exclusive bool `json:"exclusive,omitempty"`
+	// Constraint is a Slurm feature expression ("mi250&ib", "[a|b]") over
+	// the features pools declare, kept as written.
+	Constraint string `json:"constraint,omitempty"`
+	// Array makes the submission a job array.
+	Array *JobArray `json:"array,omitempty"`
+	// Dependency holds the job back until other jobs reach a state.
+	Dependency *Dependency `json:"dependency,omitempty"`
+	// Signal is sent to the job a while before its walltime ends.
+	Signal *JobSignal `json:"signal,omitempty"`
+	// Requeue says whether the job may be requeued after a node failure or
+	// preemption; nil leaves it to the site.
+	Requeue *bool `json:"requeue,omitempty"`
+	// Hint, MailType and MailUser are kept as written (--hint,
+	// --mail-type, --mail-user); nothing acts on them yet.
+	Hint     string `json:"hint,omitempty"`
+	MailType string `json:"mail_type,omitempty"`
+	MailUser string `json:"mail_user,omitempty"`
+	// Export is sbatch's --export: "ALL", "NONE", or a comma-separated
+	// list that may start with either and names variables (NAME or
+	// NAME=value) to pass.
+	Export string `json:"export,omitempty"`
+	// Begin and Deadline are Slurm times as written ("now+1hour",
+	// "2026-12-24T18:00", "16:00"), resolved against the submission time
+	// (spec.ParseSlurmDate).
+	Begin    string `json:"begin,omitempty"`
+	Deadline string `json:"deadline,omitempty"`
+	// Comment and Reservation are sbatch's --comment and --reservation.
+	Comment     string `json:"comment,omitempty"`
+	Reservation string `json:"reservation,omitempty"`
+}
+
+// JobArray is a Slurm job array (--array=0-99:2%4): the task indices, as
+// ranges, and how many tasks may run at once.
+type JobArray struct {
+	Ranges []ArrayRange `json:"ranges"`
+	// Throttle is the most tasks that run at once; 0 is no limit.
+	Throttle int `json:"throttle,omitempty"`
+}
+
+// ArrayRange is the indices First, First+Step, ... up to Last.
+type ArrayRange struct {
+	First int `json:"first"`
+	Last  int `json:"last"`
+	Step  int `json:"step,omitempty"` // 0 is 1
+}
+
+// Indices returns the array's task indices in increasing order, each once.
+func (a *JobArray) Indices() []int {
+	seen := map[int]bool{}
+	var out []int
+	for _, r := range a.Ranges {
+		step := max(r.Step, 1)
+		for i := r.First; i <= r.Last && i >= r.First; i += step {
+			if !seen[i] {
+				seen[i] = true
+				out = append(out, i)
+			}
+		}
+	}
+	for i := 1; i < len(out); i++ { // insertion sort: the ranges are mostly in order
+		for j := i; j > 0 && out[j] < out[j-1]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+// String writes the array as sbatch's --array value.
+func (a *JobArray) String() string {
+	var b strings.Builder
+	for i, r := range a.Ranges {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%d", r.First)
+		if r.Last != r.First {
+			fmt.Fprintf(&b, "-%d", r.Last)
+			if r.Step > 1 {
+				fmt.Fprintf(&b, ":%d", r.Step)
+			}
+		}
+	}
+	if a.Throttle > 0 {
+		fmt.Fprintf(&b, "%%%d", a.Throttle)
+	}
+	return b.String()
+}
+
+// Dependency kinds, as sbatch's --dependency names them.
+const (
+	DependAfter      = "after"      // the jobs have started (plus Minutes)
+	DependAfterAny   = "afterany"   // the jobs have ended, however
+	DependAfterOK    = "afterok"    // the jobs have ended with exit code 0
+	DependAfterNotOK = "afternotok" // the jobs have ended otherwise
+	DependSingleton  = "singleton"  // no other job of the same name and user runs
+)
+
+// Dependency is a job's --dependency: conditions that all must hold (sbatch's
+// ","), or of which one suffices (Any, sbatch's "?").
+type Dependency struct {
+	Any        bool                  `json:"any,omitempty"`
+	Conditions []DependencyCondition `json:"conditions"`
+}
+
+// DependencyCondition is one kind of dependency on some jobs.
+type DependencyCondition struct {
+	Type string          `json:"type"`
+	Jobs []DependencyJob `json:"jobs,omitempty"` // none for singleton
+}
+
+// DependencyJob names a job ("1234") or one task of an array ("1234_7");
+// Minutes (for "after" only) delays the condition past the job's start.
+type DependencyJob struct {
+	ID      string `json:"id"`
+	Minutes int    `json:"minutes,omitempty"`
+}
+
+// JobSignal is --signal=[B:]SIG@SECS: send Name (e.g. "USR1") Seconds
+// before the walltime ends, to the batch shell only when BatchOnly.
+type JobSignal struct {
+	Name      string `json:"name"`
+	Seconds   int    `json:"seconds"`
+	BatchOnly bool   `json:"batch_only,omitempty"`
 }
 
 // Duration is a time.Duration that encodes as Go duration text ("1h30m") in

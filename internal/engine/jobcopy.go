@@ -18,7 +18,18 @@ func plainJob(j *core.Job) bool {
 		j.Signal == "" && j.Attempt == 0 && j.IdempotencyKey == "" && j.Handle == "" && j.EstimatedStart == nil &&
 		s.Name == "" && s.Project == "" && s.Command == nil && s.Script == "" && s.PriorityClass == "" &&
 		s.Env == nil && s.WorkDir == "" && s.ModelTag == "" && s.Partition == "" && s.Output == "" &&
-		s.Error == "" && s.Datasets == nil
+		s.Error == "" && s.Datasets == nil && noBatchOptions(s)
+}
+
+// noBatchOptions reports whether s leaves empty the fields that carry
+// sbatch directives (core.JobSpec's SiteQoS onwards), which copyPlain
+// skips too.
+func noBatchOptions(s *core.JobSpec) bool {
+	return s.SiteQoS == "" && s.NodesMax == 0 && s.Tasks == 0 && s.TasksPerNode == 0 && s.CPUsPerTask == 0 &&
+		s.MemMiBPerNode == 0 && !s.MemAll && s.MemMiBPerCPU == 0 && s.AccelPerTask == 0 && !s.Exclusive &&
+		s.Constraint == "" && s.Array == nil && s.Dependency == nil && s.Signal == nil && s.Requeue == nil &&
+		s.Hint == "" && s.MailType == "" && s.MailUser == "" && s.Export == "" && s.Begin == "" &&
+		s.Deadline == "" && s.Comment == "" && s.Reservation == ""
 }
 
 // copyPlain copies the fields plainJob does not cover from src to dst.

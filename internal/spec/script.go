@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -58,6 +59,7 @@ func ParseScript(filename string, data []byte) (core.JobSpec, []string, error) {
 // scriptParser holds the state of one ParseScript call.
 type scriptParser struct {
 	file     string
+	prefix   string // of the directive being applied: #SBATCH or #GF
 	l        *diag.List
 	s        core.JobSpec
 	lines    map[string]int  // spec field -> directive line, for validation errors
@@ -65,11 +67,14 @@ type scriptParser struct {
 	warnings []string
 
 	// GPU requests are combined once all directives are read.
-	total, perNode   int    // --gpus; --gres / --gpus-per-node
-	totalL, perNodeL int    // their lines
-	perNodeOpt       string // which option set perNode
-	gpuType          string
-	gpuTypeL         int
+	total, perNode    int    // --gpus; --gres / --gpus-per-node
+	totalL, perNodeL  int    // their lines
+	perTask, perTaskL int    // --gpus-per-task
+	memL              int    // the line of the first memory option
+	memOpt            string // which option that was
+	perNodeOpt        string // which option set perNode
+	gpuType           string
+	gpuTypeL          int
 }
 
 func (p *scriptParser) warn(line int, format string, args ...any) {
@@ -130,37 +135,93 @@ var options = []option{
 	{long: "job-name", short: "J", value: true, apply: func(p *scriptParser, line int, _, v string) { p.set("name", line, &p.s.Name, v) }},
 	{long: "account", short: "A", value: true, apply: func(p *scriptParser, line int, _, v string) { p.set("project", line, &p.s.Project, v) }},
 	{long: "partition", short: "p", value: true, apply: func(p *scriptParser, line int, _, v string) { p.set("partition", line, &p.s.Partition, v) }},
-	{long: "output", short: "o", value: true, apply: func(p *scriptParser, line int, _, v string) { p.set("output", line, &p.s.Output, v) }},
-	{long: "error", short: "e", value: true, apply: func(p *scriptParser, line int, _, v string) { p.set("error", line, &p.s.Error, v) }},
-	{long: "qos", short: "q", value: true, apply: func(p *scriptParser, line int, _, v string) { p.set("qos", line, &p.s.QoS, v) }},
+	{long: "output", short: "o", value: true, apply: func(p *scriptParser, line int, name, v string) { p.output(line, name, "output", &p.s.Output, v) }},
+	{long: "error", short: "e", value: true, apply: func(p *scriptParser, line int, name, v string) { p.output(line, name, "error", &p.s.Error, v) }},
+	{long: "qos", short: "q", value: true, apply: (*scriptParser).qos},
 	{long: "chdir", short: "D", value: true, apply: func(p *scriptParser, line int, _, v string) { p.set("workdir", line, &p.s.WorkDir, v) }},
 	{long: "time", short: "t", value: true, apply: (*scriptParser).time},
 	{long: "nodes", short: "N", value: true, apply: (*scriptParser).nodes},
 	{long: "gres", value: true, apply: (*scriptParser).gres},
 	{long: "gpus", short: "G", value: true, apply: (*scriptParser).gpus},
 	{long: "gpus-per-node", value: true, apply: (*scriptParser).gpus},
+	{long: "gpus-per-task", value: true, apply: (*scriptParser).gpus},
 	{long: "cpus-per-gpu", value: true, apply: func(p *scriptParser, line int, name, v string) {
 		p.count(line, name, "cpus_per_accelerator", &p.s.CPUsPerAccel, v, MaxCPUsPerAccel)
 	}},
 	{long: "mem-per-gpu", value: true, apply: (*scriptParser).memPerGPU},
+	{long: "ntasks", short: "n", value: true, apply: func(p *scriptParser, line int, name, v string) {
+		p.positiveCount(line, name, "ntasks", &p.s.Tasks, v, MaxTasks)
+	}},
 	{long: "ntasks-per-node", value: true, apply: func(p *scriptParser, line int, name, v string) {
-		if _, ok := number(v); !ok || v == "0" {
-			p.fail(line, name, "want a positive whole number, got %q", v)
+		p.positiveCount(line, name, "ntasks_per_node", &p.s.TasksPerNode, v, MaxTasksPerNode)
+	}},
+	{long: "cpus-per-task", short: "c", value: true, apply: func(p *scriptParser, line int, name, v string) {
+		p.positiveCount(line, name, "cpus_per_task", &p.s.CPUsPerTask, v, MaxCPUsPerTask)
+	}},
+	{long: "mem", value: true, apply: (*scriptParser).mem},
+	{long: "mem-per-cpu", value: true, apply: (*scriptParser).mem},
+	{long: "exclusive", apply: func(p *scriptParser, line int, name, v string) {
+		p.lines["exclusive"] = line
+		if v != "" {
+			p.fail(line, name, "only whole-node --exclusive is supported, got --exclusive=%s", v)
 			return
 		}
-		p.warn(line, "--ntasks-per-node=%s has no effect: Gigafactory starts the script once per job and the script launches its tasks (srun, torchrun)", v)
+		p.s.Exclusive = true
 	}},
-	{long: "export", value: true, apply: func(p *scriptParser, line int, _, v string) {
-		p.warn(line, "--export=%s ignored: jobs start with the environment of the spec (env) only", v)
+	{long: "constraint", short: "C", value: true, apply: func(p *scriptParser, line int, _, v string) { p.set("constraint", line, &p.s.Constraint, v) }},
+	{long: "array", short: "a", value: true, apply: func(p *scriptParser, line int, name, v string) {
+		p.lines["array"] = line
+		a, err := ParseArray(v)
+		if err != nil {
+			p.fail(line, name, "%v", err)
+			return
+		}
+		p.s.Array = a
 	}},
-	{long: "comment", value: true, apply: func(p *scriptParser, line int, _, v string) {
-		p.warn(line, "--comment is accepted but not stored")
+	{long: "dependency", short: "d", value: true, apply: func(p *scriptParser, line int, name, v string) {
+		p.lines["dependency"] = line
+		d, err := ParseDependency(v)
+		if err != nil {
+			p.fail(line, name, "%v", err)
+			return
+		}
+		p.s.Dependency = d
 	}},
+	{long: "signal", value: true, apply: func(p *scriptParser, line int, name, v string) {
+		p.lines["signal"] = line
+		sig, err := ParseSignal(v)
+		if err != nil {
+			p.fail(line, name, "%v", err)
+			return
+		}
+		p.s.Signal = sig
+	}},
+	{long: "requeue", apply: (*scriptParser).requeue},
+	{long: "no-requeue", apply: (*scriptParser).requeue},
+	{long: "hint", value: true, apply: func(p *scriptParser, line int, name, v string) {
+		if p.checked(line, name, "hint", &p.s.Hint, v, checkHint) {
+			p.warn(line, "--hint=%s is kept but not applied: the site's CPU binding decides", v)
+		}
+	}},
+	{long: "export", value: true, apply: func(p *scriptParser, line int, name, v string) {
+		p.checked(line, name, "export", &p.s.Export, v, checkExport)
+	}},
+	{long: "begin", short: "b", value: true, apply: func(p *scriptParser, line int, name, v string) {
+		p.checked(line, name, "begin", &p.s.Begin, v, checkDate)
+	}},
+	{long: "deadline", value: true, apply: func(p *scriptParser, line int, name, v string) {
+		p.checked(line, name, "deadline", &p.s.Deadline, v, checkDate)
+	}},
+	{long: "comment", value: true, apply: func(p *scriptParser, line int, _, v string) { p.set("comment", line, &p.s.Comment, v) }},
+	{long: "reservation", value: true, apply: func(p *scriptParser, line int, _, v string) { p.set("reservation", line, &p.s.Reservation, v) }},
 	{long: "mail-type", value: true, apply: func(p *scriptParser, line int, name, v string) {
-		p.warn(line, "--%s ignored: Gigafactory does not send mail", name)
+		if p.checked(line, name, "mail_type", &p.s.MailType, v, checkMailType) {
+			p.warn(line, "--%s is kept but no mail is sent: Gigafactory has no mailer", name)
+		}
 	}},
 	{long: "mail-user", value: true, apply: func(p *scriptParser, line int, name, v string) {
-		p.warn(line, "--%s ignored: Gigafactory does not send mail", name)
+		p.set("mail_user", line, &p.s.MailUser, v)
+		p.warn(line, "--%s is kept but no mail is sent: Gigafactory has no mailer", name)
 	}},
 	// Gigafactory's own extras, #GF only.
 	{long: "residency", gf: true, value: true, apply: (*scriptParser).residency},
@@ -233,6 +294,7 @@ func (p *scriptParser) directive(line int, prefix string, words []string) {
 			p.fail(line, o.long, "takes no value")
 			return
 		}
+		p.prefix = prefix
 		o.apply(p, line, o.long, value)
 	}
 }
@@ -270,6 +332,10 @@ func (p *scriptParser) count(line int, name, field string, dst *int, v string, m
 
 func (p *scriptParser) time(line int, name, v string) {
 	p.lines["walltime"] = line
+	if l := strings.ToLower(v); l == "unlimited" || l == "infinite" {
+		p.warn(line, "--time=%s: Gigafactory needs a limit to plan with; the site's default walltime applies", v)
+		return
+	}
 	d, err := ParseSlurmTime(v)
 	if err != nil {
 		p.fail(line, name, "%v", err)
@@ -292,7 +358,14 @@ func (p *scriptParser) nodes(line int, name, v string) {
 			p.fail(line, name, "want a range min-max with min <= max, got %q", v)
 			return
 		}
+		if m > MaxNodes {
+			p.fail(line, name, "want at most %d nodes, got %q", MaxNodes, v)
+			return
+		}
 		p.warn(line, "--nodes=%s: Gigafactory does not resize jobs; asking for the minimum, %d", v, n)
+		if m > n {
+			p.s.NodesMax = int(m)
+		}
 	}
 	p.s.Nodes = int(n)
 }
@@ -338,6 +411,16 @@ func (p *scriptParser) gpus(line int, name, v string) {
 		return
 	}
 	p.setType(line, name, typ)
+	if name == "gpus-per-task" {
+		if p.perTask != 0 && p.perTask != n {
+			p.fail(line, name, "given twice with different counts (%d at line %d)", p.perTask, p.perTaskL)
+			return
+		}
+		p.perTask, p.perTaskL = n, line
+		p.s.AccelPerTask = n
+		p.lines["accelerators_per_task"] = line
+		return
+	}
 	if name == "gpus" {
 		if p.total != 0 && p.total != n {
 			p.fail(line, name, "given twice with different counts (%d at line %d)", p.total, p.totalL)
@@ -388,10 +471,16 @@ func (p *scriptParser) resolveGPUs() {
 	case p.total > 0:
 		p.s.Accelerators = core.Milli(p.total) * 1000
 		p.lines["accelerators"] = p.totalL
+	case p.perTask > 0:
+		// normalize derives accelerators (and per node) from the tasks.
+		p.lines["accelerators"], p.lines["accelerators_per_node"] = p.perTaskL, p.perTaskL
 	}
 }
 
 func (p *scriptParser) memPerGPU(line int, name, v string) {
+	if !p.memOption(line, name) {
+		return
+	}
 	p.lines["mem_mib_per_accelerator"] = line
 	mib, err := parseMem(v)
 	if err != nil {
@@ -513,4 +602,103 @@ func splitWords(s string) ([]string, error) {
 		words = append(words, cur.String())
 	}
 	return words, nil
+}
+
+// positiveCount records a whole number from 1 to max.
+func (p *scriptParser) positiveCount(line int, name, field string, dst *int, v string, max int) {
+	p.lines[field] = line
+	n, ok := number(v)
+	if !ok || n < 1 || n > int64(max) {
+		p.fail(line, name, "want a whole number from 1 to %d, got %q", max, v)
+		return
+	}
+	*dst = int(n)
+}
+
+// checked records a string field after check accepts it, and says whether
+// it did.
+func (p *scriptParser) checked(line int, name, field string, dst *string, v string, check func(string) error) bool {
+	p.lines[field] = line
+	if err := check(v); err != nil {
+		p.fail(line, name, "%v", err)
+		return false
+	}
+	*dst = v
+	return true
+}
+
+func checkDate(v string) error {
+	_, err := ParseSlurmDate(v, dateCheckTime)
+	return err
+}
+
+// output records --output or --error, whose % patterns sbatch expands.
+func (p *scriptParser) output(line int, name, field string, dst *string, v string) {
+	p.set(field, line, dst, v)
+	if err := checkOutputPattern(v); err != nil {
+		p.warn(line, "--%s: %v; it is kept as written", name, err)
+	}
+}
+
+// qos keeps a Gigafactory QoS as qos and, from #SBATCH, any other name (a
+// site's "boost_qos_dbg") as site_qos, with a warning; #GF lines take only
+// Gigafactory's names.
+func (p *scriptParser) qos(line int, name, v string) {
+	if p.prefix == "#GF" || slices.Contains(QoSNames, v) {
+		p.set("qos", line, &p.s.QoS, v)
+		return
+	}
+	p.set("site_qos", line, &p.s.SiteQoS, v)
+	p.warn(line, "--qos=%s is not a Gigafactory QoS (%s): kept as site_qos for the site's QoS table; the default QoS applies until it maps", v, strings.Join(QoSNames, ", "))
+}
+
+// mem reads --mem (per node; 0 is all of each node's memory) and
+// --mem-per-cpu; sbatch takes one memory option of --mem, --mem-per-cpu and
+// --mem-per-gpu.
+func (p *scriptParser) mem(line int, name, v string) {
+	if !p.memOption(line, name) {
+		return
+	}
+	field := "mem_mib_per_node"
+	if name == "mem-per-cpu" {
+		field = "mem_mib_per_cpu"
+	}
+	p.lines[field] = line
+	mib, err := parseMem(v)
+	if err != nil {
+		p.fail(line, name, "%v", err)
+		return
+	}
+	switch {
+	case name == "mem" && mib == 0:
+		p.s.MemAll = true
+		p.lines["mem_all"] = line
+	case mib == 0:
+		p.fail(line, name, "want a positive size such as 2G, got %q", v)
+	case name == "mem":
+		p.s.MemMiBPerNode = mib
+	default:
+		p.s.MemMiBPerCPU = mib
+	}
+}
+
+// memOption checks that no other memory option came before this one.
+func (p *scriptParser) memOption(line int, name string) bool {
+	if p.memOpt != "" && p.memOpt != name {
+		p.fail(line, name, "--%s and --%s (line %d) exclude each other, as in sbatch: give one", name, p.memOpt, p.memL)
+		return false
+	}
+	p.memOpt, p.memL = name, line
+	return true
+}
+
+// requeue reads --requeue and --no-requeue.
+func (p *scriptParser) requeue(line int, name, v string) {
+	p.lines["requeue"] = line
+	if v != "" {
+		p.fail(line, name, "takes no value")
+		return
+	}
+	b := name == "requeue"
+	p.s.Requeue = &b
 }

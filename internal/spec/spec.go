@@ -74,6 +74,9 @@ var fields = []string{
 	"accelerators_per_node", "walltime", "priority_class", "qos", "preemptible",
 	"checkpointable", "env", "workdir", "residency", "model_tag", "partition", "output",
 	"error", "site", "cpus_per_accelerator", "mem_mib_per_accelerator", "topology", "datasets",
+	"site_qos", "nodes_max", "ntasks", "ntasks_per_node", "cpus_per_task", "mem_mib_per_node", "mem_all",
+	"mem_mib_per_cpu", "accelerators_per_task", "exclusive", "constraint", "array", "dependency", "signal",
+	"requeue", "hint", "mail_type", "mail_user", "export", "begin", "deadline", "comment", "reservation",
 }
 
 // Parse reads a job spec in YAML or JSON (JSON is YAML) from data; filename
@@ -288,9 +291,98 @@ func decode(l *diag.List, root *yaml.Node, lines map[string]int) core.JobSpec {
 			s.CPUsPerAccel = decodeCount(l, p.Key, v, MaxCPUsPerAccel)
 		case "mem_mib_per_accelerator":
 			s.MemMiBPerAccel = decodeCount(l, p.Key, v, MaxMemMiB)
+		case "site_qos":
+			s.SiteQoS, _ = diag.String(l, p.Key, v)
+		case "nodes_max":
+			s.NodesMax = decodeCount(l, p.Key, v, MaxNodes)
+		case "ntasks":
+			s.Tasks = decodeCount(l, p.Key, v, MaxTasks)
+		case "ntasks_per_node":
+			s.TasksPerNode = decodeCount(l, p.Key, v, MaxTasksPerNode)
+		case "cpus_per_task":
+			s.CPUsPerTask = decodeCount(l, p.Key, v, MaxCPUsPerTask)
+		case "mem_mib_per_node":
+			s.MemMiBPerNode = decodeCount(l, p.Key, v, MaxMemMiB)
+		case "mem_all":
+			s.MemAll, _ = diag.Bool(l, p.Key, v)
+		case "mem_mib_per_cpu":
+			s.MemMiBPerCPU = decodeCount(l, p.Key, v, MaxMemMiB)
+		case "accelerators_per_task":
+			s.AccelPerTask = decodeCount(l, p.Key, v, MaxPerNode)
+		case "exclusive":
+			s.Exclusive, _ = diag.Bool(l, p.Key, v)
+		case "constraint":
+			s.Constraint, _ = diag.String(l, p.Key, v)
+		case "array":
+			s.Array = decodeSlurm(l, p.Key, v, ParseArray)
+		case "dependency":
+			s.Dependency = decodeSlurm(l, p.Key, v, ParseDependency)
+		case "signal":
+			s.Signal = decodeSlurm(l, p.Key, v, ParseSignal)
+		case "requeue":
+			if b, ok := diag.Bool(l, p.Key, v); ok && !diag.IsNull(diag.Resolve(v)) {
+				s.Requeue = &b
+			}
+		case "hint":
+			s.Hint, _ = diag.String(l, p.Key, v)
+		case "mail_type":
+			s.MailType, _ = diag.String(l, p.Key, v)
+		case "mail_user":
+			s.MailUser, _ = diag.String(l, p.Key, v)
+		case "export":
+			s.Export, _ = diag.String(l, p.Key, v)
+		case "begin":
+			s.Begin, _ = diag.String(l, p.Key, v)
+		case "deadline":
+			s.Deadline, _ = diag.String(l, p.Key, v)
+		case "comment":
+			s.Comment, _ = diag.String(l, p.Key, v)
+		case "reservation":
+			s.Reservation, _ = diag.String(l, p.Key, v)
 		}
 	}
 	return s
+}
+
+// decodeSlurm reads array, dependency or signal: either sbatch's text
+// ("0-9%4", "afterok:12", "B:USR1@300"), read by parse, or the object the
+// spec encodes to in JSON, read strictly (unknown keys are errors). Validate
+// checks the result either way.
+func decodeSlurm[T any](l *diag.List, field string, v *yaml.Node, parse func(string) (*T, error)) *T {
+	n := diag.Resolve(v)
+	if diag.IsNull(n) {
+		return nil
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
+		t, err := parse(n.Value)
+		if err != nil {
+			l.Add(n.Line, field, "%v", err)
+			return nil
+		}
+		return t
+	}
+	if n.Kind != yaml.MappingNode {
+		l.Add(diag.Line(n), field, "want sbatch's text or an object, got %s", diag.Describe(n))
+		return nil
+	}
+	var generic any
+	if err := n.Decode(&generic); err != nil {
+		l.Add(n.Line, field, "%v", err)
+		return nil
+	}
+	b, err := json.Marshal(generic)
+	if err != nil {
+		l.Add(n.Line, field, "cannot read the object: %v", err)
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	t := new(T)
+	if err := dec.Decode(t); err != nil {
+		l.Add(n.Line, field, "%s", strings.TrimPrefix(err.Error(), "json: "))
+		return nil
+	}
+	return t
 }
 
 // decodeCommand accepts a list of strings, or one string run by "sh -c".
@@ -440,6 +532,24 @@ func normalize(s *core.JobSpec) {
 	if len(s.Command) == 0 {
 		s.Command = nil
 	}
+	if s.AccelPerTask > 0 && s.Accelerators == 0 && s.Tasks <= MaxTasks && s.TasksPerNode <= MaxTasksPerNode && s.AccelPerTask <= MaxPerNode {
+		// --gpus-per-task: per node with --ntasks-per-node, in all with
+		// --ntasks (one task when neither is given, as sbatch assumes).
+		switch {
+		case s.TasksPerNode > 0 && s.PerNode == 0:
+			s.PerNode = s.TasksPerNode * s.AccelPerTask
+			if s.Nodes == 0 && s.Tasks == 0 {
+				s.Nodes = 1
+			}
+			if s.Tasks > 0 && s.Nodes == 0 && s.Tasks%s.TasksPerNode == 0 {
+				s.Nodes = s.Tasks / s.TasksPerNode
+			}
+		case s.Tasks > 0:
+			s.Accelerators = core.Milli(min(s.Tasks*s.AccelPerTask, 10_000_001)) * 1000
+		case s.PerNode == 0:
+			s.Accelerators = core.Milli(s.AccelPerTask) * 1000
+		}
+	}
 	whole := s.Accelerators > 0 && s.Accelerators%1000 == 0
 	n := int(s.Accelerators / 1000)
 	switch {
@@ -574,6 +684,7 @@ func Validate(s core.JobSpec) Errors {
 	if s.MemMiBPerAccel < 0 || s.MemMiBPerAccel > MaxMemMiB {
 		l.Add(0, "mem_mib_per_accelerator", "must be between 0 and %d, got %d", MaxMemMiB, s.MemMiBPerAccel)
 	}
+	validateBatch(l, s)
 	return l.Errs
 }
 

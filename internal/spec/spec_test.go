@@ -232,17 +232,17 @@ func TestParseScript(t *testing.T) {
 		in   string
 		want []string
 	}{
-		"array": {
-			in:   "#!/bin/sh\n#SBATCH -J x\n\n#SBATCH --array=1-4\necho\n",
-			want: []string{"job.sh:4: #SBATCH --array: not supported by Gigafactory"},
+		"unknown long": {
+			in:   "#!/bin/sh\n#SBATCH -J x\n\n#SBATCH --mem-bind=local\necho\n",
+			want: []string{"job.sh:4: #SBATCH --mem-bind: not supported by Gigafactory"},
 		},
 		"negative gres": {
 			in:   "#SBATCH --gres=gpu:-1\necho\n",
 			want: []string{`job.sh:1: gres: the gpu count must be a positive whole number, got "-1"`},
 		},
 		"short unsupported": {
-			in:   "#SBATCH -c 4\necho\n",
-			want: []string{"job.sh:1: #SBATCH -c: not supported by Gigafactory"},
+			in:   "#SBATCH -w node1\necho\n",
+			want: []string{"job.sh:1: #SBATCH -w: not supported by Gigafactory"},
 		},
 		"gf only in gf": {
 			in:   "#SBATCH --preemptible\necho\n",
