@@ -95,3 +95,31 @@ func TestGoldenScripts(t *testing.T) {
 		})
 	}
 }
+
+// TestGoldenCorpus parses batch scripts written the way the user guides of
+// EuroHPC sites write them (each names its guide at the top). Every one must
+// be accepted as written; warnings are allowed and kept in the golden file.
+func TestGoldenCorpus(t *testing.T) {
+	files, _ := filepath.Glob("testdata/corpus/*.sh")
+	if len(files) < 10 {
+		t.Fatalf("found %d corpus scripts, want at least 10", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(data), "# In the style of ") {
+				t.Errorf("%s does not name the user guide it follows", f)
+			}
+			s, warnings, err := ParseScript(filepath.Base(f), data)
+			if err != nil {
+				t.Fatalf("a site's script is refused: %v", err)
+			}
+			checkRoundTrip(t, s)
+			s.Script = ""
+			checkGolden(t, f, render(t, s, warnings, nil))
+		})
+	}
+}

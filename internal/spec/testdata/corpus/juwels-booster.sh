@@ -1,0 +1,18 @@
+#!/bin/bash -x
+# In the style of the JUWELS user documentation, "Batch system" and "JUWELS Booster
+# GPU jobs" (apps.fz-juelich.de/jsc/hps/juwels); written for this corpus.
+#SBATCH --account=exalab
+#SBATCH --nodes=8
+#SBATCH --ntasks-per-node=4
+#SBATCH --cpus-per-task=12
+#SBATCH --gres=gpu:4
+#SBATCH --partition=booster
+#SBATCH --time=06:00:00
+#SBATCH --output=gpu-out.%j
+#SBATCH --error=gpu-err.%j
+#SBATCH --signal=B:USR1@600
+
+export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK}
+trap 'touch checkpoint.request' USR1
+srun --cpu-bind=socket python -u fit.py &
+wait
