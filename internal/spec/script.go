@@ -18,11 +18,14 @@ import (
 // (--residency, --preemptible, --checkpointable, --model-tag, ...). The
 // whole script becomes spec.Script.
 //
-// A directive Gigafactory cannot honour is an error naming its line, never
-// dropped: "job.sh:4: #SBATCH --array: not supported by Gigafactory". The
-// few that are accepted but have no effect (--export, --comment, --mail-*)
-// and the choices made for the user (the minimum of --nodes 2-4) come back
-// as warnings, each starting with "file:line: ".
+// The directives of real Slurm scripts (--ntasks, --cpus-per-task, --mem,
+// --exclusive, --array, --dependency, --signal, ...) are read into the
+// spec's fields with their meaning. A directive Gigafactory does not know
+// is an error naming its line, never dropped: "job.sh:4: #SBATCH
+// --mem-bind: not supported by Gigafactory". The choices made for the user
+// (the minimum of --nodes 2-4, a site's QoS name kept as site_qos) and what
+// is kept but not acted on (--hint, --mail-*) come back as warnings, each
+// starting with "file:line: ".
 func ParseScript(filename string, data []byte) (core.JobSpec, []string, error) {
 	p := &scriptParser{l: &diag.List{File: filename}, lines: map[string]int{}, file: filename}
 	if len(data) > MaxScriptBytes {

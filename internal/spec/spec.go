@@ -532,6 +532,13 @@ func normalize(s *core.JobSpec) {
 	if len(s.Command) == 0 {
 		s.Command = nil
 	}
+	if s.Dependency != nil {
+		for i := range s.Dependency.Conditions {
+			if len(s.Dependency.Conditions[i].Jobs) == 0 {
+				s.Dependency.Conditions[i].Jobs = nil
+			}
+		}
+	}
 	if s.AccelPerTask > 0 && s.Accelerators == 0 && s.Tasks <= MaxTasks && s.TasksPerNode <= MaxTasksPerNode && s.AccelPerTask <= MaxPerNode {
 		// --gpus-per-task: per node with --ntasks-per-node, in all with
 		// --ntasks (one task when neither is given, as sbatch assumes).
