@@ -79,6 +79,9 @@ func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field
 	if sp.Site != "" && !s.siteExists(sp.Site) {
 		return core.Job{}, invalidField(field+"site", "unknown site %q", sp.Site)
 	}
+	if err := notHonoured(sp, field); err != nil {
+		return core.Job{}, err
+	}
 	if sp.WorkDir != "" || sp.Output != "" || sp.Error != "" {
 		// The lexical rules now, so that a path escaping the job's
 		// directory is a 422; the driver enforces them again at run time.
@@ -91,6 +94,44 @@ func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field
 		name = defaultName(sp)
 	}
 	return core.Job{Name: name, Project: p.Name, Org: p.Org, User: u.Name, Spec: sp}, nil
+}
+
+// notHonoured refuses the sbatch options that package spec reads but that
+// the scheduler and the drivers do not act on yet: accepting them would
+// run the job other than as asked (one task instead of an array, no wait
+// for a dependency, cores and memory not reserved). Options that only
+// describe the job (comment, hint, mail, a site's QoS name, a node range's
+// upper end) are kept. Every refused one is named, with what to do.
+func notHonoured(sp core.JobSpec, field string) error {
+	var fields []FieldError
+	refuse := func(set bool, name string) {
+		if set {
+			fields = append(fields, FieldError{Field: field + name, Detail: "read from the script, but Gigafactory does not schedule by it yet; remove it to run the job without it"})
+		}
+	}
+	refuse(sp.Tasks > 1, "ntasks")
+	refuse(sp.TasksPerNode > 1, "ntasks_per_node")
+	refuse(sp.CPUsPerTask > 0, "cpus_per_task")
+	refuse(sp.MemMiBPerNode > 0 || sp.MemAll, "mem_mib_per_node")
+	refuse(sp.MemMiBPerCPU > 0, "mem_mib_per_cpu")
+	refuse(sp.Exclusive, "exclusive")
+	refuse(sp.Constraint != "", "constraint")
+	refuse(sp.Array != nil, "array")
+	refuse(sp.Dependency != nil, "dependency")
+	refuse(sp.Signal != nil, "signal")
+	refuse(sp.Begin != "", "begin")
+	refuse(sp.Deadline != "", "deadline")
+	refuse(sp.Reservation != "", "reservation")
+	refuse(sp.Export != "" && sp.Export != "ALL", "export")
+	if len(fields) == 0 {
+		return nil
+	}
+	names := make([]string, len(fields))
+	for i, f := range fields {
+		names[i] = f.Field
+	}
+	return &apiError{status: http.StatusUnprocessableEntity, kind: "invalid-field",
+		detail: strings.Join(names, ", ") + ": read from the script, but Gigafactory does not schedule by them yet; remove them to run the job without them", fields: fields}
 }
 
 func defaultName(sp core.JobSpec) string {
