@@ -95,7 +95,7 @@ func TestSubmitFlags(t *testing.T) {
 }
 
 func TestSubmitScript(t *testing.T) {
-	script := "#!/bin/bash\n#SBATCH --job-name=train\n#SBATCH --gres=gpu:h100:2\n#SBATCH --time=2:00:00\n#SBATCH --account=nlp\n#SBATCH --export=ALL\nsrun python train.py\n"
+	script := "#!/bin/bash\n#SBATCH --job-name=train\n#SBATCH --gres=gpu:h100:2\n#SBATCH --time=2:00:00\n#SBATCH --account=nlp\n#SBATCH --mail-type=END\nsrun python train.py\n"
 	p := writeFile(t, "train.sbatch", script)
 	specs, stderr, err := parseSubmit(t, []string{"--time", "30m", p})
 	if err == nil {
@@ -113,13 +113,13 @@ func TestSubmitScript(t *testing.T) {
 		t.Errorf("walltime = %v, want the flag's 30m to override the script's 2h", got)
 	}
 	if !strings.Contains(stderr, "warning: ") || !strings.Contains(stderr, "train.sbatch:6") {
-		t.Errorf("stderr = %q, want a warning naming train.sbatch:6 (--export has no effect)", stderr)
+		t.Errorf("stderr = %q, want a warning naming train.sbatch:6 (--mail-type: no mailer)", stderr)
 	}
 }
 
 func TestSubmitInvalid(t *testing.T) {
 	bad := writeFile(t, "bad.sh", "#!/bin/sh\n#SBATCH --gres=gpu:-1\necho hi\n")
-	unsupported := writeFile(t, "array.sh", "#!/bin/sh\n#SBATCH --array=1-10\necho hi\n")
+	unsupported := writeFile(t, "wckey.sh", "#!/bin/sh\n#SBATCH --wckey=proj\necho hi\n")
 	badYAML := writeFile(t, "bad.yaml", "name: x\naccelerators: lots\n")
 	tests := map[string]struct {
 		args []string
@@ -130,7 +130,7 @@ func TestSubmitInvalid(t *testing.T) {
 		"ambiguous walltime":      {args: []string{"-t", "90", "--", "true"}, want: []string{"-t", "90m"}},
 		"env without value":       {args: []string{"--env", "NOVALUE", "--", "true"}, want: []string{"-env", "NAME=VALUE"}},
 		"gres -1":                 {args: []string{bad}, want: []string{"bad.sh:2", "gres"}},
-		"unsupported directive":   {args: []string{unsupported}, want: []string{"array.sh:2", "--array"}},
+		"unsupported directive":   {args: []string{unsupported}, want: []string{"wckey.sh:2", "--wckey"}},
 		"yaml of the wrong type":  {args: []string{badYAML}, want: []string{"bad.yaml:2", "accelerators"}},
 		"missing spec file":       {args: []string{"nope.yaml"}, want: []string{"nope.yaml"}},
 		"three decimals at most":  {args: []string{"-a", "0.0001", "--", "true"}, want: []string{"three decimals"}},
