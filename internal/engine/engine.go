@@ -255,7 +255,7 @@ type hold struct {
 	pool  int
 	nodes []int32
 	hs    *sched.HoldSet
-	at    time.Time // when the holder starts; others may use the nodes only if they end by then
+	at    time.Time // when the holder starts; others may use the nodes only if that delays it not (see backfill)
 }
 
 type holdKind uint8
@@ -1344,11 +1344,11 @@ func (e *Engine) backfill(j *job, g *group, now time.Time) bool {
 		}
 		end := now.Add(e.wallOn(j, h.pool))
 		past := end.After(h.at)
-		if past && h.kind != holdBackfill {
+		if past && (h.kind != holdBackfill || !h.hs.Spare(&h.job.req)) {
 			return false
 		}
 		pl, ok := e.cluster.PlaceOn(&j.req, h.hs)
-		if !ok || past && !h.hs.FitsAt(&h.job.req, h.at.Unix(), &pl, end.Unix()) {
+		if !ok || past && !h.hs.FitsAt(&h.job.req, h.at.Unix(), &pl, upSec(end)) {
 			return false
 		}
 		e.launch(j, pl, now)
@@ -1368,6 +1368,15 @@ func (e *Engine) backfill(j *job, g *group, now time.Time) bool {
 		g.holdPass, g.holdVer, g.holdFail = e.pass, e.holdVer, j.wall
 	}
 	return false
+}
+
+// upSec is t in Unix seconds, rounded up: a job that ends a fraction of a
+// second after a hold's time still runs then.
+func upSec(t time.Time) int64 {
+	if t.Nanosecond() > 0 {
+		return t.Unix() + 1
+	}
+	return t.Unix()
 }
 
 // reserveFor gives a blocked job an EASY reservation: the nodes it will

@@ -141,7 +141,7 @@ func heldRoom(e *Engine, j *job) *hold {
 		r := &h.job.req
 		d := r.Devices(p)
 		gang := r.Nodes > 1 || r.Nodes != 1 && d > p.K
-		e.cluster.Commit(&pl, end.Unix())
+		e.cluster.Commit(&pl, upSec(end)) // it runs past h.at, if by less than a second
 		free, perBlock, most := 0, map[int]int{}, 0
 		for _, i := range h.hs.Nodes {
 			w := d

@@ -132,7 +132,8 @@ func TestHoldFitsAt(t *testing.T) {
 
 // TestHoldFitsAtMatchesCommit: FitsAt, which leaves the cluster alone,
 // answers as the plain way does: commit the candidate, ask each held node
-// when it has the holder's devices free (HeldAt), release it.
+// when it has the holder's devices free (HeldAt), release it. A hold
+// with nothing to Spare never takes a candidate that runs past at.
 func TestHoldFitsAtMatchesCommit(t *testing.T) {
 	r := rand.New(rand.NewPCG(12, 6))
 	checked := map[bool]int{}
@@ -181,6 +182,9 @@ func TestHoldFitsAtMatchesCommit(t *testing.T) {
 		}
 		at, end := int64(r.IntN(6)*50), int64(r.IntN(8)*50)
 		got := h.FitsAt(&res, at, &pl, end)
+		if got && end > at && !h.Spare(&res) {
+			t.Fatalf("case %d: FitsAt for a candidate past %d on a hold with nothing to spare (%v for %+v)", iter, at, h.Nodes, res)
+		}
 
 		c.Commit(&pl, end)
 		n, w := res.nodesIn(p), p.K

@@ -338,6 +338,10 @@ func (h *HoldSet) FitsAt(r *Request, at int64, pl *Placement, plEnd int64) bool 
 		cpu, mem = p.cpuFor(r, core1000(r.Milli, w))
 		checkHost = r.CPUsPerAccel > 0 || r.MemMiBPerAccel > 0
 		n = 1
+	} else if plEnd > at && len(h.Nodes)-len(pl.Nodes) < n {
+		// pl keeps nodes the gang needs whole (an EASY hold of a gang
+		// has just its nodes): no need to look at each of thousands.
+		return false
 	}
 	total, inBlock, most, blk := 0, 0, 0, -1
 	for _, nd := range h.Nodes {
@@ -374,6 +378,19 @@ func (h *HoldSet) FitsAt(r *Request, at int64, pl *Placement, plEnd int64) bool 
 		return most >= n
 	}
 	return total >= n
+}
+
+// Spare reports whether h holds devices beyond what r, the request it was
+// set aside for, needs: only then can a job share h's nodes past r's
+// start (FitsAt). An EASY hold of a gang is just the gang's nodes, and a
+// hold of one node for a job of all its devices has none to spare, so
+// backfill asks this first and skips PlaceOn on them.
+func (h *HoldSet) Spare(r *Request) bool {
+	p := h.pool
+	if n := r.nodesIn(p); n > 0 {
+		return len(h.Nodes) > n
+	}
+	return len(h.Nodes)*p.K > r.Milli.Whole()
 }
 
 // freeBy counts the devices of node i, busy aside, that are free by at
