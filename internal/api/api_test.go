@@ -275,26 +275,3 @@ func TestIdempotentSubmitAndPagination(t *testing.T) {
 		t.Errorf("bad state filter: %d %+v", got, p)
 	}
 }
-
-func TestOpenAPICoversEveryRoute(t *testing.T) {
-	doc := OpenAPI("test")
-	paths := doc["paths"].(map[string]any)
-	for _, rt := range routes() {
-		item, ok := paths[rt.path].(map[string]any)
-		if !ok || item[strings.ToLower(rt.method)] == nil {
-			t.Errorf("%s %s missing from the OpenAPI document", rt.method, rt.path)
-		}
-		for _, name := range []string{rt.body, rt.answer} {
-			if name != "" && schemaTypes[name] == nil {
-				t.Errorf("%s %s refers to unknown schema %q", rt.method, rt.path, name)
-			}
-		}
-	}
-	if doc["openapi"] != "3.1.0" {
-		t.Errorf("openapi = %v", doc["openapi"])
-	}
-	spec := schemaOf(reflectTypeOfJobSpec(), 0)["properties"].(map[string]any)
-	if _, ok := spec["accelerators"]; !ok {
-		t.Errorf("JobSpec schema lacks accelerators: %v", spec)
-	}
-}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,31 +17,42 @@ import (
 
 // schemaTypes names the Go types behind the schemas the routes refer to.
 var schemaTypes = map[string]any{
-	"Job":             core.Job{},
-	"JobSpec":         core.JobSpec{},
-	"JobBatch":        batchRequest{},
-	"JobList":         list[core.Job]{},
-	"Event":           core.Event{},
-	"EventList":       list[core.Event]{},
-	"Site":            core.Site{},
-	"SiteList":        list[core.Site]{},
-	"Org":             core.Org{},
-	"OrgList":         list[core.Org]{},
-	"Project":         core.Project{},
-	"ProjectList":     list[core.Project]{},
-	"User":            core.User{},
-	"UserList":        list[core.User]{},
-	"UserWithToken":   userWithToken{},
-	"Explanation":     explainAnswer{},
-	"AuditList":       list[store.AuditEntry]{},
-	"Token":           store.Token{},
-	"TokenList":       list[tokenInfo]{},
-	"NewToken":        newToken{},
-	"TokenWithSecret": tokenWithSecret{},
-	"Problem":         Problem{},
+	"Job":               core.Job{},
+	"JobSpec":           core.JobSpec{},
+	"JobBatch":          batchRequest{},
+	"JobList":           list[core.Job]{},
+	"Event":             core.Event{},
+	"EventList":         list[core.Event]{},
+	"Site":              core.Site{},
+	"SiteList":          list[core.Site]{},
+	"Org":               core.Org{},
+	"OrgList":           list[core.Org]{},
+	"Project":           core.Project{},
+	"ProjectList":       list[core.Project]{},
+	"User":              core.User{},
+	"UserList":          list[core.User]{},
+	"UserWithToken":     userWithToken{},
+	"Explanation":       explainAnswer{},
+	"AuditList":         list[store.AuditEntry]{},
+	"Token":             store.Token{},
+	"TokenList":         list[tokenInfo]{},
+	"NewToken":          newToken{},
+	"TokenWithSecret":   tokenWithSecret{},
+	"Problem":           Problem{},
+	"AuditVerification": auditVerification{},
+}
+
+// auditVerification is the answer of GET /api/v1/audit?verify=true.
+type auditVerification struct {
+	Verified bool   `json:"verified"`
+	Checked  int64  `json:"checked"`
+	Error    string `json:"error,omitempty"`
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z]+)\}`)
+
+// securityScheme names the bearer-token scheme of the document.
+const securityScheme = "bearerAuth"
 
 // OpenAPI returns the OpenAPI 3.1 document of the API, built from the route
 // table and the Go types themselves.
@@ -51,49 +64,108 @@ func OpenAPI(version string) map[string]any {
 			item = map[string]any{}
 			paths[rt.path] = item
 		}
-		op := map[string]any{
-			"summary":     rt.summary,
-			"operationId": strings.ToLower(rt.method) + strings.NewReplacer("/", "_", "{", "", "}", "", ":", "_", ".", "_").Replace(rt.path),
-		}
-		var params []any
-		for _, m := range pathParam.FindAllStringSubmatch(rt.path, -1) {
-			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
-		}
-		if len(params) > 0 {
-			op["parameters"] = params
-		}
-		if rt.body != "" {
-			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": ref(rt.body)}}}
-		}
-		ok := map[string]any{"description": "success"}
-		if rt.answer != "" {
-			ok["content"] = map[string]any{"application/json": map[string]any{"schema": ref(rt.answer)}}
-		}
-		problem := map[string]any{"description": "problem", "content": map[string]any{"application/problem+json": map[string]any{"schema": ref("Problem")}}}
-		op["responses"] = map[string]any{"200": ok, "default": problem}
-		if !rt.public {
-			op["security"] = []any{map[string]any{"bearer": []any{}}}
-		}
-		item[strings.ToLower(rt.method)] = op
+		item[strings.ToLower(rt.method)] = operation(rt)
 	}
 	schemas := map[string]any{}
 	for name, v := range schemaTypes {
 		schemas[name] = schemaOf(reflect.TypeOf(v), 0)
 	}
+	schemas["OpenAPI"] = map[string]any{"type": "object", "description": "an OpenAPI 3.1 document"}
+	schemas["AuditAnswer"] = map[string]any{"anyOf": []any{ref("AuditList"), ref("AuditVerification")}}
 	return map[string]any{
 		"openapi": "3.1.0",
 		"info": map[string]any{
 			"title":       "Gigafactory control plane",
 			"version":     version,
-			"description": "One front door to a network of AI compute centres. Errors are RFC 9457 problem documents. " + limitsText(),
+			"description": "One front door to a network of AI compute centres. Errors are RFC 9457 problem documents; a known path asked with another method is answered 405 with Allow. " + limitsText(),
 		},
-		"servers": []any{map[string]any{"url": "/"}},
-		"paths":   paths,
+		"servers":  []any{map[string]any{"url": "/"}},
+		"paths":    paths,
+		"security": []any{map[string]any{securityScheme: []any{}}},
 		"components": map[string]any{
 			"schemas":         schemas,
-			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer"}},
+			"securitySchemes": map[string]any{securityScheme: map[string]any{"type": "http", "scheme": "bearer", "description": "an API token (gf_...)"}},
 		},
 	}
+}
+
+// operation is the OpenAPI operation of rt.
+func operation(rt route) map[string]any {
+	op := map[string]any{
+		"summary":     rt.summary,
+		"operationId": strings.ToLower(rt.method) + strings.NewReplacer("/", "_", "{", "", "}", "", ":", "_", ".", "_").Replace(rt.path),
+		"security":    []any{map[string]any{securityScheme: []any{}}},
+	}
+	if rt.public {
+		op["security"] = []any{}
+	}
+	var params []any
+	for _, m := range pathParam.FindAllStringSubmatch(rt.path, -1) {
+		params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+	}
+	for _, p := range rt.params {
+		params = append(params, map[string]any{"name": p.name, "in": p.in, "description": p.doc, "required": false, "schema": p.schema})
+	}
+	if len(params) > 0 {
+		op["parameters"] = params
+	}
+	if rt.body != "" {
+		op["requestBody"] = map[string]any{"required": !rt.optionalBody, "content": map[string]any{"application/json": map[string]any{"schema": ref(rt.body)}}}
+	}
+	responses := map[string]any{}
+	for _, code := range rt.successes() {
+		resp := map[string]any{"description": http.StatusText(code)}
+		switch {
+		case rt.text:
+			resp["content"] = map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}
+		case rt.answer != "":
+			resp["content"] = map[string]any{"application/json": map[string]any{"schema": ref(rt.answer)}}
+		}
+		if code == http.StatusCreated && rt.path == "/api/v1/jobs" {
+			resp["headers"] = map[string]any{"Location": map[string]any{"description": "the job's URL", "schema": map[string]any{"type": "string"}}}
+		}
+		responses[strconv.Itoa(code)] = resp
+	}
+	for _, code := range rt.failures() {
+		resp := problemResponse(http.StatusText(code))
+		switch code {
+		case http.StatusUnauthorized:
+			resp["headers"] = map[string]any{"WWW-Authenticate": map[string]any{"description": "Bearer", "schema": map[string]any{"type": "string"}}}
+		case http.StatusTooManyRequests:
+			resp["headers"] = map[string]any{"Retry-After": map[string]any{"description": "seconds until the token may ask again", "schema": map[string]any{"type": "integer"}}}
+		}
+		responses[strconv.Itoa(code)] = resp
+	}
+	responses["default"] = problemResponse("any other error (5xx)")
+	op["responses"] = responses
+	return op
+}
+
+func problemResponse(desc string) map[string]any {
+	return map[string]any{"description": desc, "content": map[string]any{"application/problem+json": map[string]any{"schema": ref("Problem")}}}
+}
+
+// successes are rt's success statuses.
+func (rt route) successes() []int {
+	if len(rt.ok) == 0 {
+		return []int{http.StatusOK}
+	}
+	return rt.ok
+}
+
+// failures are every 4xx rt may answer, sorted: its handler's own and
+// those of serve and decodeStrict.
+func (rt route) failures() []int {
+	codes := slices.Clone(rt.fails)
+	codes = append(codes, http.StatusRequestEntityTooLarge)
+	if !rt.public {
+		codes = append(codes, http.StatusUnauthorized, http.StatusTooManyRequests)
+	}
+	if rt.body != "" {
+		codes = append(codes, http.StatusBadRequest, http.StatusUnprocessableEntity)
+	}
+	slices.Sort(codes)
+	return slices.Compact(codes)
 }
 
 func ref(name string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + name} }

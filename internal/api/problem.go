@@ -71,6 +71,12 @@ func forbidden(format string, args ...any) error {
 	return &apiError{status: http.StatusForbidden, kind: "forbidden", detail: fmt.Sprintf(format, args...)}
 }
 
+// methodNotAllowed answers a known path asked with a method it does not
+// serve; allow is the path's Allow header.
+func methodNotAllowed(method, path, allow string) error {
+	return &apiError{status: http.StatusMethodNotAllowed, kind: "method-not-allowed", detail: fmt.Sprintf("%s is not served on %s: use %s", method, path, allow)}
+}
+
 var errUnauthenticated = &apiError{status: http.StatusUnauthorized, kind: "unauthenticated", detail: "missing or invalid bearer token"}
 
 // problemFor maps an error to its problem document: the one table from
@@ -84,6 +90,11 @@ func problemFor(err error) Problem {
 	case errors.As(err, &ae):
 		return Problem{Status: ae.status, Type: ae.kind, Detail: ae.detail, Errors: ae.fields}
 	case errors.As(err, &se):
+		if rootOnly(se) {
+			// Nothing named: the body is not a spec at all (not JSON,
+			// not an object, data after it).
+			return Problem{Status: http.StatusBadRequest, Type: "bad-request", Detail: se.Error()}
+		}
 		p := Problem{Status: http.StatusUnprocessableEntity, Type: "invalid-field", Detail: se.Error()}
 		for _, e := range se {
 			p.Errors = append(p.Errors, FieldError{Field: e.Field, Detail: e.Msg, Line: e.Line})
@@ -103,18 +114,30 @@ func problemFor(err error) Problem {
 	return Problem{Status: http.StatusInternalServerError, Type: "internal", Detail: "internal error"}
 }
 
+// rootOnly says whether every error of se is about the input as a whole,
+// naming no field.
+func rootOnly(se spec.Errors) bool {
+	for _, e := range se {
+		if e.Field != "" {
+			return false
+		}
+	}
+	return len(se) > 0
+}
+
 var titles = map[string]string{
-	"bad-request":     "Bad request",
-	"invalid-field":   "Invalid field",
-	"not-found":       "Not found",
-	"forbidden":       "Forbidden",
-	"unauthenticated": "Unauthenticated",
-	"exists":          "Already exists",
-	"conflict":        "Conflict",
-	"unavailable":     "Service unavailable",
-	"internal":        "Internal error",
-	"too-large":       "Request too large",
-	"rate-limited":    "Too many requests",
+	"bad-request":        "Bad request",
+	"invalid-field":      "Invalid field",
+	"not-found":          "Not found",
+	"forbidden":          "Forbidden",
+	"unauthenticated":    "Unauthenticated",
+	"exists":             "Already exists",
+	"conflict":           "Conflict",
+	"unavailable":        "Service unavailable",
+	"internal":           "Internal error",
+	"too-large":          "Request too large",
+	"rate-limited":       "Too many requests",
+	"method-not-allowed": "Method not allowed",
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,49 +106,98 @@ type route struct {
 	public       bool
 	handler      func(s *Server, w http.ResponseWriter, r *http.Request) error
 	body         string // schema name of the request body, if any
-	answer       string // schema name of the answer, if any
+	optionalBody bool   // the body may be left out
+	answer       string // schema name of the JSON answer, if any
+	text         bool   // the answer is text/plain
 	maxBody      int64  // the body's limit in bytes; 0 means MaxBody
+	params       []param
+	// ok are the success statuses (none: 200 only); fails the 4xx the
+	// handler itself answers. 401 and 429 (every non-public route), 413
+	// (every route) and 400 (every route with a body) come from serve
+	// and decodeStrict and are added by the OpenAPI document.
+	ok, fails []int
 }
+
+// param is one query or header parameter a handler reads.
+type param struct {
+	name, in, doc string
+	schema        map[string]any
+}
+
+func query(name, doc string, schema map[string]any) param {
+	return param{name: name, in: "query", doc: doc, schema: schema}
+}
+
+var (
+	stringParam = map[string]any{"type": "string", "maxLength": maxQueryValue}
+	limitParam  = query("limit", "page size", map[string]any{"type": "integer", "minimum": 1, "maximum": MaxPage, "default": DefaultPage})
+)
 
 func routes() []route {
 	return []route{
-		{method: "GET", path: "/healthz", summary: "Liveness", public: true, handler: (*Server).healthz},
-		{method: "GET", path: "/readyz", summary: "Readiness: recovery done and the scheduler loop running", public: true, handler: (*Server).readyz},
-		{method: "GET", path: "/metrics", summary: "Prometheus metrics", public: true, handler: (*Server).metrics},
-		{method: "GET", path: "/api/v1/openapi.json", summary: "This API's OpenAPI 3.1 document", public: true, handler: (*Server).openapi},
+		{method: "GET", path: "/healthz", summary: "Liveness", public: true, handler: (*Server).healthz, text: true},
+		{method: "GET", path: "/readyz", summary: "Readiness: recovery done and the scheduler loop running", public: true, handler: (*Server).readyz, text: true, ok: []int{200, 503}},
+		{method: "GET", path: "/metrics", summary: "Prometheus metrics", public: true, handler: (*Server).metrics, text: true},
+		{method: "GET", path: "/api/v1/openapi.json", summary: "This API's OpenAPI 3.1 document", public: true, handler: (*Server).openapi, answer: "OpenAPI"},
 		{method: "GET", path: "/api/v1/sites", summary: "List sites", handler: (*Server).listSites, answer: "SiteList"},
-		{method: "GET", path: "/api/v1/sites/{id}", summary: "Get a site", handler: (*Server).getSite, answer: "Site"},
-		{method: "POST", path: "/api/v1/sites/{id}/{action}", summary: "Site lifecycle (global admin): action drain, resume or down", handler: (*Server).siteAction, answer: "Site"},
-		{method: "POST", path: "/api/v1/orgs", summary: "Create an organisation (global admin)", handler: (*Server).createOrg, body: "Org", answer: "Org"},
+		{method: "GET", path: "/api/v1/sites/{id}", summary: "Get a site", handler: (*Server).getSite, answer: "Site", fails: []int{404}},
+		{method: "POST", path: "/api/v1/sites/{id}/{action}", summary: "Site lifecycle (global admin): action drain, resume or down", handler: (*Server).siteAction, answer: "Site", fails: []int{403, 404, 422}},
+		{method: "POST", path: "/api/v1/orgs", summary: "Create an organisation (global admin)", handler: (*Server).createOrg, body: "Org", answer: "Org", ok: []int{201}, fails: []int{403, 409, 422}},
 		{method: "GET", path: "/api/v1/orgs", summary: "List organisations: all for a global admin, else the caller's own", handler: (*Server).listOrgs, answer: "OrgList"},
-		{method: "GET", path: "/api/v1/orgs/{name}", summary: "Get an organisation (its members and global admins; 404 for others)", handler: (*Server).getOrg, answer: "Org"},
-		{method: "POST", path: "/api/v1/projects", summary: "Create a project (global admin; org-admin in their organisation)", handler: (*Server).createProject, body: "Project", answer: "Project"},
-		{method: "GET", path: "/api/v1/projects", summary: "List projects (?org=): all for a global admin, else the caller's organisation's", handler: (*Server).listProjects, answer: "ProjectList"},
-		{method: "GET", path: "/api/v1/projects/{name}", summary: "Get a project (its organisation's members and global admins; 404 for others)", handler: (*Server).getProject, answer: "Project"},
-		{method: "POST", path: "/api/v1/users", summary: "Create a user and its first API token (global admin; org-admin in their organisation)", handler: (*Server).createUser, body: "User", answer: "UserWithToken"},
-		{method: "GET", path: "/api/v1/users", summary: "List users (global admin: all; org-admin: their organisation's)", handler: (*Server).listUsers, answer: "UserList"},
-		{method: "GET", path: "/api/v1/users/{name}", summary: "Get a user", handler: (*Server).getUser, answer: "User"},
-		{method: "POST", path: "/api/v1/jobs", summary: "Submit a job (Idempotency-Key header optional; body at most MaxJobBody)", handler: (*Server).submitJob, body: "JobSpec", answer: "Job", maxBody: MaxJobBody},
-		{method: "POST", path: "/api/v1/jobs:batch", summary: "Submit many jobs in one transaction (at most MaxBatch jobs, body at most MaxBatchBody)", handler: (*Server).submitBatch, body: "JobBatch", answer: "JobList", maxBody: MaxBatchBody},
-		{method: "GET", path: "/api/v1/jobs", summary: "List jobs (?state=&project=&user=&org=&site=&limit=&cursor=); a page ends at limit jobs or MaxPageBytes", handler: (*Server).listJobs, answer: "JobList"},
-		{method: "GET", path: "/api/v1/jobs/{id}", summary: "Get a job, with why it waits", handler: (*Server).getJob, answer: "Job"},
-		{method: "DELETE", path: "/api/v1/jobs/{id}", summary: "Cancel a job (its user, an org-admin of its organisation, a global admin)", handler: (*Server).cancelJob, answer: "Job"},
-		{method: "POST", path: "/api/v1/jobs/{id}/cancel", summary: "Cancel a job", handler: (*Server).cancelJob, answer: "Job"},
-		{method: "GET", path: "/api/v1/jobs/{id}/logs", summary: "A job's output (?stream=stdout|stderr&offset=&follow=true)", handler: (*Server).jobLogs},
-		{method: "GET", path: "/api/v1/jobs/{id}/events", summary: "A job's history", handler: (*Server).jobEvents, answer: "EventList"},
-		{method: "GET", path: "/api/v1/jobs/{id}/explain", summary: "Why a job waits or where it runs", handler: (*Server).explainJob, answer: "Explanation"},
-		{method: "GET", path: "/api/v1/tokens", summary: "List API tokens, never their secrets: the caller's own, or ?user= (global admin: anyone; org-admin: their organisation's users)", handler: (*Server).listTokens, answer: "TokenList"},
-		{method: "POST", path: "/api/v1/tokens", summary: "Create an API token for the caller; the secret is shown once", handler: (*Server).createToken, body: "NewToken", answer: "TokenWithSecret"},
-		{method: "DELETE", path: "/api/v1/tokens/{id}", summary: "Revoke a token at once: one's own; global admin: any; org-admin: their organisation's users'", handler: (*Server).revokeToken, answer: "Token"},
-		{method: "GET", path: "/api/v1/audit", summary: "The tamper-evident audit log (global admin; ?after=&limit=&verify=true)", handler: (*Server).listAudit, answer: "AuditList"},
+		{method: "GET", path: "/api/v1/orgs/{name}", summary: "Get an organisation (its members and global admins; 404 for others)", handler: (*Server).getOrg, answer: "Org", fails: []int{404}},
+		{method: "POST", path: "/api/v1/projects", summary: "Create a project (global admin; org-admin in their organisation)", handler: (*Server).createProject, body: "Project", answer: "Project", ok: []int{201}, fails: []int{403, 409, 422}},
+		{method: "GET", path: "/api/v1/projects", summary: "List projects: all for a global admin, else the caller's organisation's", handler: (*Server).listProjects, answer: "ProjectList", fails: []int{404, 422},
+			params: []param{query("org", "only this organisation's (another organisation than the caller's: 404 unless global admin)", stringParam)}},
+		{method: "GET", path: "/api/v1/projects/{name}", summary: "Get a project (its organisation's members and global admins; 404 for others)", handler: (*Server).getProject, answer: "Project", fails: []int{404}},
+		{method: "POST", path: "/api/v1/users", summary: "Create a user and its first API token (global admin; org-admin in their organisation)", handler: (*Server).createUser, body: "User", answer: "UserWithToken", ok: []int{201}, fails: []int{403, 409, 422}},
+		{method: "GET", path: "/api/v1/users", summary: "List users (global admin: all; org-admin: their organisation's)", handler: (*Server).listUsers, answer: "UserList", fails: []int{403}},
+		{method: "GET", path: "/api/v1/users/{name}", summary: "Get a user (me: the caller)", handler: (*Server).getUser, answer: "User", fails: []int{404}},
+		{method: "POST", path: "/api/v1/jobs", summary: "Submit a job (body at most MaxJobBody); 200 with the same job when Idempotency-Key repeats", handler: (*Server).submitJob, body: "JobSpec", answer: "Job", maxBody: MaxJobBody, ok: []int{201, 200}, fails: []int{422},
+			params: []param{{name: "Idempotency-Key", in: "header", doc: "a retry with the same key answers the job it created", schema: map[string]any{"type": "string", "maxLength": maxIdempotencyKey}}}},
+		{method: "POST", path: "/api/v1/jobs:batch", summary: "Submit many jobs in one transaction (at most MaxBatch jobs, body at most MaxBatchBody)", handler: (*Server).submitBatch, body: "JobBatch", answer: "JobList", maxBody: MaxBatchBody, ok: []int{201, 200}, fails: []int{422}},
+		{method: "GET", path: "/api/v1/jobs", summary: "List jobs, newest first; a page ends at limit jobs or MaxPageBytes", handler: (*Server).listJobs, answer: "JobList", fails: []int{400, 404, 422},
+			params: []param{
+				query("state", "comma-separated states: pending, starting, running, completed, failed, cancelled, timeout", stringParam),
+				query("project", "only this project's", stringParam),
+				query("user", "only this user's", stringParam),
+				query("org", "only this organisation's (another than the caller's: 404 unless global admin)", stringParam),
+				query("site", "only those placed at this site", stringParam),
+				limitParam,
+				query("cursor", "next_cursor of the previous page (400 if it is not one)", stringParam),
+			}},
+		{method: "GET", path: "/api/v1/jobs/{id}", summary: "Get a job, with why it waits", handler: (*Server).getJob, answer: "Job", fails: []int{404, 422}},
+		{method: "DELETE", path: "/api/v1/jobs/{id}", summary: "Cancel a job (its user, an org-admin of its organisation, a global admin)", handler: (*Server).cancelJob, answer: "Job", fails: []int{403, 404, 409, 422}},
+		{method: "POST", path: "/api/v1/jobs/{id}/cancel", summary: "Cancel a job", handler: (*Server).cancelJob, answer: "Job", fails: []int{403, 404, 409, 422}},
+		{method: "GET", path: "/api/v1/jobs/{id}/logs", summary: "A job's output; with follow it streams until the job ends (409 before it starts, without follow)", handler: (*Server).jobLogs, text: true, fails: []int{404, 409, 422},
+			params: []param{
+				query("stream", "which output", map[string]any{"type": "string", "enum": []any{"stdout", "stderr"}, "default": "stdout"}),
+				query("offset", "bytes to skip", map[string]any{"type": "integer", "minimum": 0, "default": 0}),
+				query("follow", "stream until the job ends (true or 1)", map[string]any{"type": "boolean", "default": false}),
+			}},
+		{method: "GET", path: "/api/v1/jobs/{id}/events", summary: "A job's history", handler: (*Server).jobEvents, answer: "EventList", fails: []int{404, 422}},
+		{method: "GET", path: "/api/v1/jobs/{id}/explain", summary: "Why a job waits or where it runs", handler: (*Server).explainJob, answer: "Explanation", fails: []int{404, 422}},
+		{method: "GET", path: "/api/v1/tokens", summary: "List API tokens, never their secrets", handler: (*Server).listTokens, answer: "TokenList", fails: []int{404, 422},
+			params: []param{query("user", "whose (default the caller; global admin: anyone; org-admin: their organisation's users; others 404)", stringParam)}},
+		{method: "POST", path: "/api/v1/tokens", summary: "Create an API token for the caller; the secret is shown once", handler: (*Server).createToken, body: "NewToken", optionalBody: true, answer: "TokenWithSecret", ok: []int{201}, fails: []int{422}},
+		{method: "DELETE", path: "/api/v1/tokens/{id}", summary: "Revoke a token at once: one's own; global admin: any; org-admin: their organisation's users'", handler: (*Server).revokeToken, answer: "Token", fails: []int{404, 422}},
+		{method: "GET", path: "/api/v1/audit", summary: "The tamper-evident audit log (global admin); with verify=true, the chain's check instead", handler: (*Server).listAudit, answer: "AuditAnswer", fails: []int{403, 422},
+			params: []param{
+				query("after", "entries after this sequence number", map[string]any{"type": "integer", "minimum": 0, "default": 0}),
+				limitParam,
+				query("verify", "check the hash chain and answer an AuditVerification", map[string]any{"type": "boolean", "default": false}),
+			}},
 	}
 }
 
-// Handler returns the API's http.Handler.
+// Handler returns the API's http.Handler. A known path asked with a
+// method it does not serve is answered 405 with Allow; an unknown path
+// 404. Both are problem documents.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	methods := map[string][]string{} // path pattern → its methods
 	for _, rt := range routes() {
 		rt := rt
+		methods[rt.path] = append(methods[rt.path], rt.method)
 		mux.HandleFunc(rt.method+" "+rt.path, func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w, status: 200}
@@ -155,7 +205,22 @@ func (s *Server) Handler() http.Handler {
 			s.stats.observe(rt.method+" "+rt.path, sw.status, time.Since(start))
 		})
 	}
+	// The catch-all "/" below matches every method, so ServeMux never
+	// answers 405 itself: paths, the same patterns without methods, finds
+	// which methods a path has.
+	paths := http.NewServeMux()
+	for p, ms := range methods {
+		allow := allowHeader(ms)
+		paths.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			s.writeError(w, r, methodNotAllowed(r.Method, r.URL.Path, allow))
+		})
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if h, pattern := paths.Handler(r); pattern != "" {
+			h.ServeHTTP(w, r)
+			return
+		}
 		if strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path != "/" {
 			s.writeError(w, r, notFound("no such endpoint: %s %s (see /api/v1/openapi.json)", r.Method, r.URL.Path))
 			return
@@ -164,6 +229,17 @@ func (s *Server) Handler() http.Handler {
 		_, _ = w.Write([]byte("Gigafactory control plane " + s.version + "\nAPI: /api/v1 (OpenAPI: /api/v1/openapi.json)\n"))
 	})
 	return mux
+}
+
+// allowHeader lists methods for an Allow header, sorted; GET implies HEAD,
+// as ServeMux serves HEAD with a GET pattern.
+func allowHeader(methods []string) string {
+	ms := slices.Clone(methods)
+	if slices.Contains(ms, "GET") {
+		ms = append(ms, "HEAD")
+	}
+	slices.Sort(ms)
+	return strings.Join(slices.Compact(ms), ", ")
 }
 
 func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) {
