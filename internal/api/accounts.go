@@ -29,8 +29,12 @@ func decodeStrict(r *http.Request, v any) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
+		if errors.As(err, &te) && te.Field != "" {
 			return invalidField(te.Field, "want %s, got %s", te.Type, te.Value)
+		}
+		if te != nil {
+			// The body as a whole is of the wrong kind: no field to name.
+			return badRequest("want a JSON object, got %s", te.Value)
 		}
 		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 			f = strings.Trim(f, `"`)
