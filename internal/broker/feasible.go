@@ -172,8 +172,8 @@ func askSize(sp *core.JobSpec, need core.Milli) string {
 	} else if sp.Nodes > 1 {
 		s += " on " + strconv.Itoa(sp.Nodes) + " nodes"
 	}
-	if sp.PerNode > 0 {
-		s += ", " + strconv.Itoa(sp.PerNode) + " per node"
+	if sp.PerNode > 0 && sp.PerNode*max(sp.Nodes, 1) != need.Whole() {
+		s += ", " + strconv.Itoa(sp.PerNode) + " per node" // not just the total over the nodes
 	}
 	return s
 }
