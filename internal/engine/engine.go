@@ -1335,7 +1335,13 @@ func (e *Engine) backfill(j *job, g *group, now time.Time) bool {
 	if len(e.holds) == 0 && len(e.resv) == 0 {
 		return false
 	}
-	if g.holdPass == e.pass && g.holdVer == e.holdVer && j.wall >= g.holdFail {
+	// A job of the same request found no room on any hold in this pass,
+	// and no hold was made or freed since: the holds were tried, and
+	// either gave it no room now (PlaceOn), which still holds, or took no
+	// job past their time, whatever the walltime. A job that ends no
+	// sooner gains nothing; a shorter one only on holds it ends in time for.
+	tried := g.holdPass == e.pass && g.holdVer == e.holdVer
+	if tried && j.wall >= g.holdFail {
 		return false
 	}
 	try := func(h *hold) bool {
@@ -1344,7 +1350,7 @@ func (e *Engine) backfill(j *job, g *group, now time.Time) bool {
 		}
 		end := now.Add(e.wallOn(j, h.pool))
 		past := end.After(h.at)
-		if past && (h.kind != holdBackfill || !h.hs.Spare(&h.job.req)) {
+		if past && (tried || h.kind != holdBackfill || !h.hs.Spare(&h.job.req)) {
 			return false
 		}
 		pl, ok := e.cluster.PlaceOn(&j.req, h.hs)
@@ -1364,7 +1370,7 @@ func (e *Engine) backfill(j *job, g *group, now time.Time) bool {
 			return true
 		}
 	}
-	if g.holdPass != e.pass || g.holdVer != e.holdVer || j.wall < g.holdFail {
+	if !tried || j.wall < g.holdFail {
 		g.holdPass, g.holdVer, g.holdFail = e.pass, e.holdVer, j.wall
 	}
 	return false

@@ -417,10 +417,14 @@ func (c *Cluster) PlaceOn(r *Request, h *HoldSet) (Placement, bool) {
 		if w > p.K || r.Nodes > 1 {
 			return Placement{}, false
 		}
+		room := h.nonEmpty &^ (1<<uint(w) - 1) // free counts that fit
+		if room == 0 {
+			return Placement{}, false // the common answer of backfill's tries
+		}
 		milli := core1000(r.Milli, w)
 		cpu, mem := p.cpuFor(r, milli)
 		checkHost := r.CPUsPerAccel > 0 || r.MemMiBPerAccel > 0
-		for m := h.nonEmpty &^ (1<<uint(w) - 1); m != 0; m &= m - 1 {
+		for m := room; m != 0; m &= m - 1 {
 			b := &h.bucket[bits.TrailingZeros64(m)]
 			for i := b.next(0); i >= 0; i = b.next(i + 1) {
 				if checkHost && !p.hostFits(i, cpu, mem) {
