@@ -327,7 +327,7 @@ func TestOpenAPIValidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@seriousme", "openapi-schema-validator", "package.json")); errors.Is(err, os.ErrNotExist) {
+	if installedValidator(t, dir) != pinnedValidator(t, dir) {
 		cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund")
 		cmd.Dir = dir
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -366,6 +366,44 @@ func TestOpenAPIValidates(t *testing.T) {
 		}
 	})
 }
+
+// pinnedValidator is the validator's version package.json asks for.
+func pinnedValidator(t *testing.T, dir string) string {
+	t.Helper()
+	var pkg struct {
+		Dependencies map[string]string `json:"dependencies"`
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "package.json"))
+	if err == nil {
+		err = json.Unmarshal(raw, &pkg)
+	}
+	if err != nil || pkg.Dependencies[validatorPackage] == "" {
+		t.Fatalf("testdata/openapi-check/package.json does not pin %s: %v", validatorPackage, err)
+	}
+	return pkg.Dependencies[validatorPackage]
+}
+
+// installedValidator is the version in node_modules, "" if none: npm ci
+// runs when it differs from the pinned one.
+func installedValidator(t *testing.T, dir string) string {
+	t.Helper()
+	var pkg struct {
+		Version string `json:"version"`
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "node_modules", validatorPackage, "package.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return ""
+	}
+	if err == nil {
+		err = json.Unmarshal(raw, &pkg)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pkg.Version
+}
+
+const validatorPackage = "@seriousme/openapi-schema-validator"
 
 // lookTool finds a program on PATH; a missing one skips the test, or
 // fails it under CI=true.
