@@ -2,45 +2,43 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/gigafactory/gigafactory/internal/client"
 	"github.com/gigafactory/gigafactory/internal/core"
 )
 
-func sitesCommand() *command {
-	return &command{
-		name:    "sites",
-		summary: "list the federation's sites, or show one with its pools",
-		usage:   "[SITE]",
-		run: func(ctx context.Context, env *cliEnv, args []string) error {
-			if len(args) > 1 {
-				return errUsage
-			}
-			return withClient(env, func(c *client.Client) error {
-				if len(args) == 1 {
-					s, err := c.Site(ctx, args[0])
-					if err != nil {
-						return err
-					}
-					return emit(env, s, func(w io.Writer) error { return writeSiteDetail(w, s) })
-				}
-				sites, err := c.Sites(ctx)
+func sitesCommand(env *cliEnv) *cobra.Command {
+	cmd := newCommand(env, "sites [SITE]", "list the federation's sites, or show one with its pools", func(ctx context.Context, env *cliEnv, args []string) error {
+		if len(args) > 1 {
+			return errUsage
+		}
+		return withClient(env, func(c *client.Client) error {
+			if len(args) == 1 {
+				s, err := c.Site(ctx, args[0])
 				if err != nil {
 					return err
 				}
-				if sites == nil {
-					sites = []core.Site{}
-				}
-				return emit(env, sites, func(w io.Writer) error { return writeSitesTable(w, sites) })
-			})
-		},
-	}
+				return emit(env, s, func(w io.Writer) error { return writeSiteDetail(w, s) })
+			}
+			sites, err := c.Sites(ctx)
+			if err != nil {
+				return err
+			}
+			if sites == nil {
+				sites = []core.Site{}
+			}
+			return emit(env, sites, func(w io.Writer) error { return writeSitesTable(w, sites) })
+		})
+	})
+	cmd.ValidArgsFunction = completeSites(env, 1)
+	return cmd
 }
 
 // siteModels summarises a site's accelerators by model: "8 h100, 4 a100".
@@ -188,56 +186,51 @@ func date(t time.Time) string {
 // orgsOpts are gf orgs' flags.
 type orgsOpts struct{ kind, country string }
 
-func orgsCommand() *command {
+func orgsCommand(env *cliEnv) *cobra.Command {
 	o := &orgsOpts{}
-	return &command{
-		name:    "orgs",
-		summary: "list organisations, show one, or create one (administrators)",
-		usage:   "[NAME | create NAME --kind KIND --country CC]",
-		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&o.kind, "kind", "", "with create: research, sme, startup, industry or public")
-			fs.StringVar(&o.country, "country", "", "with create: ISO 3166-1 alpha-2 country code, e.g. DE")
-		},
-		run: func(ctx context.Context, env *cliEnv, args []string) error {
-			switch {
-			case len(args) == 2 && args[0] == "create":
-				if o.kind == "" || o.country == "" {
-					return usagef(env, "gf orgs create needs --kind (research, sme, startup, industry or public) and --country (e.g. DE)")
-				}
-				return withClient(env, func(c *client.Client) error {
-					org, err := c.CreateOrg(ctx, client.NewOrg{Name: args[1], Kind: o.kind, Country: strings.ToUpper(o.country)})
-					if err != nil {
-						return err
-					}
-					return emit(env, org, func(w io.Writer) error {
-						_, err := fmt.Fprintf(w, "Created organisation %s (%s, %s)\n", org.Name, org.Kind, org.Country)
-						return err
-					})
-				})
-			case len(args) > 1 || len(args) == 1 && args[0] == "create":
-				return errUsage
-			case o.kind != "" || o.country != "":
-				return usagef(env, "--kind and --country go with gf orgs create NAME")
+	cmd := newCommand(env, "orgs [NAME | create NAME --kind KIND --country CC]", "list organisations, show one, or create one (administrators)", func(ctx context.Context, env *cliEnv, args []string) error {
+		switch {
+		case len(args) == 2 && args[0] == "create":
+			if o.kind == "" || o.country == "" {
+				return usagef(env, "gf orgs create needs --kind (research, sme, startup, industry or public) and --country (e.g. DE)")
 			}
 			return withClient(env, func(c *client.Client) error {
-				if len(args) == 1 {
-					org, err := c.Org(ctx, args[0])
-					if err != nil {
-						return err
-					}
-					return emit(env, org, func(w io.Writer) error { return writeOrgsTable(w, []core.Org{*org}) })
-				}
-				orgs, err := c.Orgs(ctx)
+				org, err := c.CreateOrg(ctx, client.NewOrg{Name: args[1], Kind: o.kind, Country: strings.ToUpper(o.country)})
 				if err != nil {
 					return err
 				}
-				if orgs == nil {
-					orgs = []core.Org{}
-				}
-				return emit(env, orgs, func(w io.Writer) error { return writeOrgsTable(w, orgs) })
+				return emit(env, org, func(w io.Writer) error {
+					_, err := fmt.Fprintf(w, "Created organisation %s (%s, %s)\n", org.Name, org.Kind, org.Country)
+					return err
+				})
 			})
-		},
-	}
+		case len(args) > 1 || len(args) == 1 && args[0] == "create":
+			return errUsage
+		case o.kind != "" || o.country != "":
+			return usagef(env, "--kind and --country go with gf orgs create NAME")
+		}
+		return withClient(env, func(c *client.Client) error {
+			if len(args) == 1 {
+				org, err := c.Org(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return emit(env, org, func(w io.Writer) error { return writeOrgsTable(w, []core.Org{*org}) })
+			}
+			orgs, err := c.Orgs(ctx)
+			if err != nil {
+				return err
+			}
+			if orgs == nil {
+				orgs = []core.Org{}
+			}
+			return emit(env, orgs, func(w io.Writer) error { return writeOrgsTable(w, orgs) })
+		})
+	})
+	fs := cmd.Flags()
+	fs.StringVar(&o.kind, "kind", "", "with create: research, sme, startup, industry or public")
+	fs.StringVar(&o.country, "country", "", "with create: ISO 3166-1 alpha-2 country code, e.g. DE")
+	return cmd
 }
 
 func writeOrgsTable(w io.Writer, orgs []core.Org) error {
@@ -255,58 +248,53 @@ type projectsOpts struct {
 	budget           float64
 }
 
-func projectsCommand() *command {
+func projectsCommand(env *cliEnv) *cobra.Command {
 	o := &projectsOpts{}
-	return &command{
-		name:    "projects",
-		summary: "list projects, show one, or create one",
-		usage:   "[NAME | create NAME --org ORG [--budget HOURS]]",
-		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&o.org, "org", "", "the organisation (filters the list; required with create)")
-			fs.Float64Var(&o.budget, "budget", 0, "with create: budget in accelerator-hours (0 = unlimited)")
-			fs.StringVar(&o.description, "description", "", "with create: what the project is for")
-		},
-		run: func(ctx context.Context, env *cliEnv, args []string) error {
-			switch {
-			case len(args) == 2 && args[0] == "create":
-				if o.org == "" {
-					return usagef(env, "gf projects create needs --org ORG")
-				}
-				if o.budget < 0 {
-					return usagef(env, "--budget must not be negative")
-				}
-				return withClient(env, func(c *client.Client) error {
-					p, err := c.CreateProject(ctx, client.NewProject{Name: args[1], Org: o.org, Description: o.description, BudgetAccelHrs: o.budget})
-					if err != nil {
-						return err
-					}
-					return emit(env, p, func(w io.Writer) error {
-						_, err := fmt.Fprintf(w, "Created project %s of %s (budget %s)\n", p.Name, p.Org, budgetText(p.BudgetAccelHrs))
-						return err
-					})
-				})
-			case len(args) > 1 || len(args) == 1 && args[0] == "create":
-				return errUsage
+	cmd := newCommand(env, "projects [NAME | create NAME --org ORG [--budget HOURS]]", "list projects, show one, or create one", func(ctx context.Context, env *cliEnv, args []string) error {
+		switch {
+		case len(args) == 2 && args[0] == "create":
+			if o.org == "" {
+				return usagef(env, "gf projects create needs --org ORG")
+			}
+			if o.budget < 0 {
+				return usagef(env, "--budget must not be negative")
 			}
 			return withClient(env, func(c *client.Client) error {
-				if len(args) == 1 {
-					p, err := c.Project(ctx, args[0])
-					if err != nil {
-						return err
-					}
-					return emit(env, p, func(w io.Writer) error { return writeProjectsTable(w, []core.Project{*p}) })
-				}
-				ps, err := c.Projects(ctx, o.org)
+				p, err := c.CreateProject(ctx, client.NewProject{Name: args[1], Org: o.org, Description: o.description, BudgetAccelHrs: o.budget})
 				if err != nil {
 					return err
 				}
-				if ps == nil {
-					ps = []core.Project{}
-				}
-				return emit(env, ps, func(w io.Writer) error { return writeProjectsTable(w, ps) })
+				return emit(env, p, func(w io.Writer) error {
+					_, err := fmt.Fprintf(w, "Created project %s of %s (budget %s)\n", p.Name, p.Org, budgetText(p.BudgetAccelHrs))
+					return err
+				})
 			})
-		},
-	}
+		case len(args) > 1 || len(args) == 1 && args[0] == "create":
+			return errUsage
+		}
+		return withClient(env, func(c *client.Client) error {
+			if len(args) == 1 {
+				p, err := c.Project(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return emit(env, p, func(w io.Writer) error { return writeProjectsTable(w, []core.Project{*p}) })
+			}
+			ps, err := c.Projects(ctx, o.org)
+			if err != nil {
+				return err
+			}
+			if ps == nil {
+				ps = []core.Project{}
+			}
+			return emit(env, ps, func(w io.Writer) error { return writeProjectsTable(w, ps) })
+		})
+	})
+	fs := cmd.Flags()
+	fs.StringVar(&o.org, "org", "", "the organisation (filters the list; required with create)")
+	fs.Float64Var(&o.budget, "budget", 0, "with create: budget in accelerator-hours (0 = unlimited)")
+	fs.StringVar(&o.description, "description", "", "with create: what the project is for")
+	return cmd
 }
 
 // budgetText formats a budget in accelerator-hours.
@@ -329,52 +317,47 @@ func writeProjectsTable(w io.Writer, ps []core.Project) error {
 // usersOpts are gf users' flags.
 type usersOpts struct{ org, role, email string }
 
-func usersCommand() *command {
+func usersCommand(env *cliEnv) *cobra.Command {
 	o := &usersOpts{}
-	return &command{
-		name:    "users",
-		summary: "list users, show one, or create one and print its API token (administrators)",
-		usage:   "[NAME | create NAME [--org ORG] [--role user|org-admin|admin] [--email ADDR]]",
-		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&o.org, "org", "", "with create: the user's organisation")
-			fs.StringVar(&o.role, "role", "", "with create: user (default), org-admin (administers their organisation) or admin (global)")
-			fs.StringVar(&o.email, "email", "", "with create: the user's e-mail address")
-		},
-		run: func(ctx context.Context, env *cliEnv, args []string) error {
-			switch {
-			case len(args) == 2 && args[0] == "create":
-				return withClient(env, func(c *client.Client) error {
-					u, err := c.CreateUser(ctx, client.NewUser{Name: args[1], Org: o.org, Role: o.role, Email: o.email})
-					if err != nil {
-						return err
-					}
-					return emit(env, u, func(w io.Writer) error { return writeCreatedUser(w, u) })
-				})
-			case len(args) > 1 || len(args) == 1 && args[0] == "create":
-				return errUsage
-			case o.org != "" || o.role != "" || o.email != "":
-				return usagef(env, "--org, --role and --email go with gf users create NAME")
-			}
+	cmd := newCommand(env, "users [NAME | create NAME [--org ORG] [--role user|org-admin|admin] [--email ADDR]]", "list users, show one, or create one and print its API token (administrators)", func(ctx context.Context, env *cliEnv, args []string) error {
+		switch {
+		case len(args) == 2 && args[0] == "create":
 			return withClient(env, func(c *client.Client) error {
-				if len(args) == 1 {
-					u, err := c.User(ctx, args[0])
-					if err != nil {
-						return err
-					}
-					return emit(env, u, func(w io.Writer) error { return writeUsersTable(w, []core.User{*u}) })
-				}
-				us, err := c.Users(ctx)
+				u, err := c.CreateUser(ctx, client.NewUser{Name: args[1], Org: o.org, Role: o.role, Email: o.email})
 				if err != nil {
 					return err
 				}
-				if us == nil {
-					us = []core.User{}
-				}
-				sort.SliceStable(us, func(i, j int) bool { return us[i].Name < us[j].Name })
-				return emit(env, us, func(w io.Writer) error { return writeUsersTable(w, us) })
+				return emit(env, u, func(w io.Writer) error { return writeCreatedUser(w, u) })
 			})
-		},
-	}
+		case len(args) > 1 || len(args) == 1 && args[0] == "create":
+			return errUsage
+		case o.org != "" || o.role != "" || o.email != "":
+			return usagef(env, "--org, --role and --email go with gf users create NAME")
+		}
+		return withClient(env, func(c *client.Client) error {
+			if len(args) == 1 {
+				u, err := c.User(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return emit(env, u, func(w io.Writer) error { return writeUsersTable(w, []core.User{*u}) })
+			}
+			us, err := c.Users(ctx)
+			if err != nil {
+				return err
+			}
+			if us == nil {
+				us = []core.User{}
+			}
+			sort.SliceStable(us, func(i, j int) bool { return us[i].Name < us[j].Name })
+			return emit(env, us, func(w io.Writer) error { return writeUsersTable(w, us) })
+		})
+	})
+	fs := cmd.Flags()
+	fs.StringVar(&o.org, "org", "", "with create: the user's organisation")
+	fs.StringVar(&o.role, "role", "", "with create: user (default), org-admin (administers their organisation) or admin (global)")
+	fs.StringVar(&o.email, "email", "", "with create: the user's e-mail address")
+	return cmd
 }
 
 func writeUsersTable(w io.Writer, us []core.User) error {

@@ -4,11 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/gigafactory/gigafactory/internal/broker"
 	"github.com/gigafactory/gigafactory/internal/client"
@@ -54,23 +55,23 @@ type jobsOpts struct {
 	limit                      int
 }
 
-func jobsCommand() *command {
+func jobsCommand(env *cliEnv) *cobra.Command {
 	o := &jobsOpts{}
-	return &command{
-		name:    "jobs",
-		summary: "list jobs like squeue: pending and running ones, newest first (--all adds ended ones)",
-		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&o.state, "state", "", "only jobs in these states, comma-separated (pending,running or PD,R)")
-			fs.StringVar(&o.project, "project", "", "only jobs of this project")
-			fs.StringVar(&o.user, "user", "", "only jobs of this user")
-			fs.StringVar(&o.site, "site", "", "only jobs placed at this site")
-			fs.BoolVar(&o.all, "all", false, "include ended jobs")
-			fs.IntVar(&o.limit, "limit", 0, "show at most this many jobs (0 = all)")
-			fs.BoolVar(&o.start, "start", false, "show the estimated start of pending jobs")
-			fs.BoolVar(&o.priority, "priority", false, "show pending jobs' priority and the factors it is made of")
-		},
-		run: o.run,
-	}
+	cmd := newCommand(env, "jobs", "list jobs like squeue: pending and running ones, newest first (--all adds ended ones)", o.run)
+	fs := cmd.Flags()
+	fs.StringVar(&o.state, "state", "", "only jobs in these states, comma-separated (pending,running or PD,R)")
+	fs.StringVar(&o.project, "project", "", "only jobs of this project")
+	fs.StringVar(&o.user, "user", "", "only jobs of this user")
+	fs.StringVar(&o.site, "site", "", "only jobs placed at this site")
+	fs.BoolVar(&o.all, "all", false, "include ended jobs")
+	fs.IntVar(&o.limit, "limit", 0, "show at most this many jobs (0 = all)")
+	fs.BoolVar(&o.start, "start", false, "show the estimated start of pending jobs")
+	fs.BoolVar(&o.priority, "priority", false, "show pending jobs' priority and the factors it is made of")
+	cmd.ValidArgsFunction = cobra.NoFileCompletions
+	registerSiteFlag(env, cmd)
+	_ = cmd.RegisterFlagCompletionFunc("state", fixed(stateWords()...))
+	_ = cmd.RegisterFlagCompletionFunc("project", completeProjects(env))
+	return cmd
 }
 
 func (o *jobsOpts) filter() (client.JobFilter, error) {
@@ -282,38 +283,35 @@ func writeJobsTable(w io.Writer, jobs []core.Job, now time.Time, v jobsView) err
 	return tw.Flush()
 }
 
-func showCommand() *command {
-	return &command{
-		name:    "show",
-		summary: "show everything about a job, and its events",
-		usage:   "JOB",
-		run: func(ctx context.Context, env *cliEnv, args []string) error {
-			id, err := oneJob(env, args)
+func showCommand(env *cliEnv) *cobra.Command {
+	cmd := newCommand(env, "show JOB", "show everything about a job, and its events", func(ctx context.Context, env *cliEnv, args []string) error {
+		id, err := oneJob(env, args)
+		if err != nil {
+			return err
+		}
+		return withClient(env, func(c *client.Client) error {
+			j, err := c.GetJob(ctx, id)
 			if err != nil {
 				return err
 			}
-			return withClient(env, func(c *client.Client) error {
-				j, err := c.GetJob(ctx, id)
-				if err != nil {
-					return err
-				}
-				events, err := c.JobEvents(ctx, id)
-				if err != nil {
-					return err
-				}
-				if events == nil {
-					events = []core.Event{}
-				}
-				doc := struct {
-					Job    *core.Job    `json:"job"`
-					Events []core.Event `json:"events"`
-				}{j, events}
-				return emit(env, doc, func(w io.Writer) error {
-					return writeJobDetail(w, j, events, time.Now())
-				})
+			events, err := c.JobEvents(ctx, id)
+			if err != nil {
+				return err
+			}
+			if events == nil {
+				events = []core.Event{}
+			}
+			doc := struct {
+				Job    *core.Job    `json:"job"`
+				Events []core.Event `json:"events"`
+			}{j, events}
+			return emit(env, doc, func(w io.Writer) error {
+				return writeJobDetail(w, j, events, time.Now())
 			})
-		},
-	}
+		})
+	})
+	cmd.ValidArgsFunction = completeJobs(env, 1, false)
+	return cmd
 }
 
 // shellQuote writes argv so that a shell would read it back.
@@ -443,44 +441,41 @@ func writeJobDetail(w io.Writer, j *core.Job, events []core.Event, now time.Time
 	return tw.Flush()
 }
 
-func cancelCommand() *command {
-	return &command{
-		name:    "cancel",
-		summary: "cancel jobs",
-		usage:   "JOB...",
-		run: func(ctx context.Context, env *cliEnv, args []string) error {
-			if len(args) == 0 {
-				return errUsage
+func cancelCommand(env *cliEnv) *cobra.Command {
+	cmd := newCommand(env, "cancel JOB...", "cancel jobs", func(ctx context.Context, env *cliEnv, args []string) error {
+		if len(args) == 0 {
+			return errUsage
+		}
+		ids := make([]core.JobID, len(args))
+		for i, a := range args {
+			id, err := parseJobID(env, a)
+			if err != nil {
+				return err
 			}
-			ids := make([]core.JobID, len(args))
-			for i, a := range args {
-				id, err := parseJobID(env, a)
+			ids[i] = id
+		}
+		return withClient(env, func(c *client.Client) error {
+			var errs []error
+			jobs := []core.Job{}
+			for _, id := range ids {
+				j, err := c.CancelJob(ctx, id)
 				if err != nil {
-					return err
+					errs = append(errs, fmt.Errorf("job %d: %w", id, err))
+					continue
 				}
-				ids[i] = id
+				jobs = append(jobs, *j)
 			}
-			return withClient(env, func(c *client.Client) error {
-				var errs []error
-				jobs := []core.Job{}
-				for _, id := range ids {
-					j, err := c.CancelJob(ctx, id)
-					if err != nil {
-						errs = append(errs, fmt.Errorf("job %d: %w", id, err))
-						continue
-					}
-					jobs = append(jobs, *j)
+			err := emit(env, jobs, func(w io.Writer) error {
+				for _, j := range jobs {
+					fmt.Fprintln(w, cancelText(j))
 				}
-				err := emit(env, jobs, func(w io.Writer) error {
-					for _, j := range jobs {
-						fmt.Fprintln(w, cancelText(j))
-					}
-					return nil
-				})
-				return errors.Join(append(errs, err)...)
+				return nil
 			})
-		},
-	}
+			return errors.Join(append(errs, err)...)
+		})
+	})
+	cmd.ValidArgsFunction = completeJobs(env, 0, true)
+	return cmd
 }
 
 // cancelText says what cancelling j did.
@@ -500,66 +495,58 @@ type logsOpts struct {
 	offset         int64
 }
 
-func logsCommand() *command {
+func logsCommand(env *cliEnv) *cobra.Command {
 	o := &logsOpts{}
-	return &command{
-		name:    "logs",
-		summary: "print a job's output (-f follows it until the job ends)",
-		usage:   "JOB",
-		flags: func(fs *flag.FlagSet) {
-			fs.BoolVar(&o.follow, "f", false, "follow the output until the job ends")
-			fs.BoolVar(&o.follow, "follow", false, "same as -f")
-			fs.BoolVar(&o.stderr, "stderr", false, "print the job's stderr instead of its stdout")
-			fs.Int64Var(&o.offset, "offset", 0, "start at this byte offset")
-		},
-		run: func(ctx context.Context, env *cliEnv, args []string) error {
-			id, err := oneJob(env, args)
+	cmd := newCommand(env, "logs JOB", "print a job's output (-f follows it until the job ends)", func(ctx context.Context, env *cliEnv, args []string) error {
+		id, err := oneJob(env, args)
+		if err != nil {
+			return err
+		}
+		if o.offset < 0 {
+			return usagef(env, "--offset must not be negative")
+		}
+		stream := client.Stdout
+		if o.stderr {
+			stream = client.Stderr
+		}
+		return withClient(env, func(c *client.Client) error {
+			rc, err := c.Logs(ctx, id, stream, o.offset, o.follow)
 			if err != nil {
 				return err
 			}
-			if o.offset < 0 {
-				return usagef(env, "--offset must not be negative")
+			defer rc.Close()
+			if _, err := io.Copy(env.stdout, rc); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("reading job %d's %s: %w", id, stream, err)
 			}
-			stream := client.Stdout
-			if o.stderr {
-				stream = client.Stderr
-			}
-			return withClient(env, func(c *client.Client) error {
-				rc, err := c.Logs(ctx, id, stream, o.offset, o.follow)
-				if err != nil {
-					return err
-				}
-				defer rc.Close()
-				if _, err := io.Copy(env.stdout, rc); err != nil && ctx.Err() == nil {
-					return fmt.Errorf("reading job %d's %s: %w", id, stream, err)
-				}
-				return nil
-			})
-		},
-	}
+			return nil
+		})
+	})
+	fs := cmd.Flags()
+	fs.BoolVarP(&o.follow, "follow", "f", false, "follow the output until the job ends")
+	fs.BoolVar(&o.stderr, "stderr", false, "print the job's stderr instead of its stdout")
+	fs.Int64Var(&o.offset, "offset", 0, "start at this byte offset")
+	cmd.ValidArgsFunction = completeJobs(env, 1, false)
+	return cmd
 }
 
-func explainCommand() *command {
-	return &command{
-		name:    "explain",
-		summary: "explain why a job waits, when it should start and what its priority is made of",
-		usage:   "JOB",
-		run: func(ctx context.Context, env *cliEnv, args []string) error {
-			id, err := oneJob(env, args)
+func explainCommand(env *cliEnv) *cobra.Command {
+	cmd := newCommand(env, "explain JOB", "explain why a job waits, when it should start and what its priority is made of", func(ctx context.Context, env *cliEnv, args []string) error {
+		id, err := oneJob(env, args)
+		if err != nil {
+			return err
+		}
+		return withClient(env, func(c *client.Client) error {
+			e, err := c.Explain(ctx, id)
 			if err != nil {
 				return err
 			}
-			return withClient(env, func(c *client.Client) error {
-				e, err := c.Explain(ctx, id)
-				if err != nil {
-					return err
-				}
-				return emit(env, e, func(w io.Writer) error {
-					return writeExplanation(w, e, time.Now())
-				})
+			return emit(env, e, func(w io.Writer) error {
+				return writeExplanation(w, e, time.Now())
 			})
-		},
-	}
+		})
+	})
+	cmd.ValidArgsFunction = completeJobs(env, 1, false)
+	return cmd
 }
 
 // writeExplanation writes gf explain's view: the status first, then every

@@ -5,13 +5,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/gigafactory/gigafactory/internal/client"
 	"github.com/gigafactory/gigafactory/internal/core"
@@ -21,7 +23,7 @@ import (
 // submitOpts are gf submit's flags. Given with a spec file or script they
 // override what it says, as sbatch's options override #SBATCH directives.
 type submitOpts struct {
-	fs *flag.FlagSet // to see which flags were set
+	fs *pflag.FlagSet // to see which flags were set
 
 	name, project, model, qos   string
 	accelerators                core.Milli
@@ -45,6 +47,9 @@ func (f milliFlag) String() string {
 	return f.v.String()
 }
 
+// Type names the value in help: --accelerators N.
+func (f milliFlag) Type() string { return "N" }
+
 func (f milliFlag) Set(s string) error {
 	m, err := core.ParseMilli(s)
 	if err != nil {
@@ -63,6 +68,9 @@ func (f walltimeFlag) String() string {
 	}
 	return f.v.String()
 }
+
+// Type names the value in help.
+func (f walltimeFlag) Type() string { return "duration" }
 
 func (f walltimeFlag) Set(s string) error {
 	d, err := spec.ParseWalltime(s)
@@ -84,6 +92,9 @@ func (e *envFlag) String() string {
 	return strings.Join(kv, ",")
 }
 
+// Type names the value in help.
+func (e *envFlag) Type() string { return "NAME=VALUE" }
+
 func (e *envFlag) Set(s string) error {
 	k, v, ok := strings.Cut(s, "=")
 	if !ok || k == "" {
@@ -96,30 +107,26 @@ func (e *envFlag) Set(s string) error {
 	return nil
 }
 
-func submitCommand() *command {
+func submitCommand(env *cliEnv) *cobra.Command {
 	o := &submitOpts{}
-	return &command{
-		name:    "submit",
-		summary: "submit a job: a spec file (YAML/JSON), a batch script with #SBATCH directives, or -- CMD ARGS...",
-		usage:   "(FILE... | -- CMD [ARGS...])",
-		flags:   o.register,
-		run:     o.run,
-	}
+	cmd := newCommand(env, "submit [flags] (FILE... | -- CMD [ARGS...])", "submit a job: a spec file (YAML/JSON), a batch script with #SBATCH directives, or -- CMD ARGS...", o.run)
+	o.register(cmd.Flags())
+	registerSiteFlag(env, cmd)
+	_ = cmd.RegisterFlagCompletionFunc("project", completeProjects(env))
+	return cmd
 }
 
-func (o *submitOpts) register(fs *flag.FlagSet) {
+func (o *submitOpts) register(fs *pflag.FlagSet) {
 	o.fs = fs
 	fs.StringVar(&o.name, "name", "", "job name (default: the command's or file's name)")
 	fs.StringVar(&o.project, "project", "", "project to charge (default: the server's default project)")
 	acc := milliFlag{&o.accelerators}
-	fs.Var(acc, "accelerators", "number of accelerators, decimal (0.5 = half of one)")
-	fs.Var(acc, "a", "short for --accelerators")
+	fs.VarP(acc, "accelerators", "a", "number of accelerators, decimal (0.5 = half of one)")
 	fs.Var(acc, "gpus", "same as --accelerators")
 	fs.StringVar(&o.model, "model", "", `acceptable accelerator models, "|"-separated (e.g. h100|h200)`)
 	fs.IntVar(&o.nodes, "nodes", 0, "number of nodes (0 = let the scheduler decide)")
 	wt := walltimeFlag{&o.walltime}
-	fs.Var(wt, "walltime", "time limit: 1h30m, 90m or Slurm's 2:00:00, 1-00:00:00")
-	fs.Var(wt, "t", "short for --walltime")
+	fs.VarP(wt, "walltime", "t", "time limit: 1h30m, 90m or Slurm's 2:00:00, 1-00:00:00")
 	fs.StringVar(&o.qos, "qos", "", "access mode: playground, normal, fast-lane, large-scale or moonshot")
 	fs.BoolVar(&o.preemptible, "preemptible", false, "the job may be preempted (and requeued)")
 	fs.BoolVar(&o.checkpointable, "checkpointable", false, "the job checkpoints and can be requeued after a stop")
@@ -221,7 +228,7 @@ func (o *submitOpts) specs(env *cliEnv, args []string) ([]core.JobSpec, error) {
 func (o *submitOpts) apply(s *core.JobSpec, all bool) {
 	set := map[string]bool{}
 	if o.fs != nil {
-		o.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		o.fs.Visit(func(f *pflag.Flag) { set[f.Name] = true })
 	}
 	given := func(names ...string) bool {
 		for _, n := range names {

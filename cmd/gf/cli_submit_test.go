@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
 	"io"
 	"net"
 	"os"
@@ -18,21 +17,33 @@ import (
 	"github.com/gigafactory/gigafactory/internal/core"
 )
 
-// parseSubmit parses gf submit's command line the way main does and
-// returns the specs it would send.
+// parseSubmit parses gf submit's command line with the command main
+// builds and returns the specs it would send.
 func parseSubmit(t *testing.T, args []string) ([]core.JobSpec, string, error) {
 	t.Helper()
 	var stderr bytes.Buffer
 	env := &cliEnv{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr}
-	fs := flag.NewFlagSet("gf submit", flag.ContinueOnError)
-	fs.SetOutput(&stderr)
-	env.globalFlags(fs)
-	o := &submitOpts{}
-	o.register(fs)
-	if err := fs.Parse(interleave(fs, args)); err != nil {
-		return nil, stderr.String(), err
+	// The real root (global flags, flag errors) with a submit command
+	// whose flags are the real ones and whose run only builds the specs.
+	root := newRoot(env)
+	real, _, err := root.Find([]string{"submit"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	specs, err := o.specs(env, fs.Args())
+	root.RemoveCommand(real)
+	o := &submitOpts{}
+	var specs []core.JobSpec
+	cmd := newCommand(env, "submit", "", func(ctx context.Context, env *cliEnv, args []string) error {
+		var err error
+		specs, err = o.specs(env, args)
+		return err
+	})
+	o.register(cmd.Flags())
+	root.AddCommand(cmd)
+	root.SetArgs(append([]string{"submit"}, args...))
+	root.SetOut(io.Discard)
+	root.SetErr(&stderr)
+	err = root.Execute()
 	return specs, stderr.String(), err
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,61 +11,58 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/gigafactory/gigafactory/internal/client"
 )
 
 // tokensOpts are gf tokens' flags.
 type tokensOpts struct{ label, user string }
 
-func tokensCommand() *command {
+func tokensCommand(env *cliEnv) *cobra.Command {
 	o := &tokensOpts{}
-	return &command{
-		name:    "tokens",
-		summary: "list your API tokens, create one, revoke one, or rotate the administrator's admin.token",
-		usage:   "[create [--label L] | revoke ID | rotate-admin] [--user NAME]",
-		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&o.label, "label", "", "with create: what the token is for, e.g. laptop")
-			fs.StringVar(&o.user, "user", "", "list another user's tokens (global admins; org-admins for their organisation's users)")
-		},
-		run: func(ctx context.Context, env *cliEnv, args []string) error {
-			switch {
-			case len(args) == 0:
-				if o.label != "" {
-					return usagef(env, "--label goes with gf tokens create")
-				}
-				return withClient(env, func(c *client.Client) error { return listTokens(ctx, env, c, o.user) })
-			case args[0] == "create" && len(args) == 1:
-				return withClient(env, func(c *client.Client) error {
-					t, err := c.CreateToken(ctx, o.label)
-					if err != nil {
-						return err
-					}
-					return emit(env, t, func(w io.Writer) error {
-						_, err := fmt.Fprintf(w, "Created token %d for %s.\nAPI token (shown only once; store it now):\n\n  %s\n\nUse it with: export GF_TOKEN=%s\n", t.ID, t.User, t.Token, t.Token)
-						return err
-					})
-				})
-			case args[0] == "revoke" && len(args) == 2:
-				id, err := strconv.ParseInt(args[1], 10, 64)
-				if err != nil || id <= 0 {
-					return usagef(env, "invalid token id %q: want a positive number, as gf tokens lists", args[1])
-				}
-				return withClient(env, func(c *client.Client) error {
-					t, err := c.RevokeToken(ctx, id)
-					if err != nil {
-						return err
-					}
-					return emit(env, t, func(w io.Writer) error {
-						_, err := fmt.Fprintf(w, "Revoked token %d of %s (%s): it no longer authenticates.\n", t.ID, t.User, labelText(t.Label))
-						return err
-					})
-				})
-			case args[0] == "rotate-admin" && len(args) == 1:
-				return rotateAdmin(ctx, env)
+	cmd := newCommand(env, "tokens [create [--label L] | revoke ID | rotate-admin] [--user NAME]", "list your API tokens, create one, revoke one, or rotate the administrator's admin.token", func(ctx context.Context, env *cliEnv, args []string) error {
+		switch {
+		case len(args) == 0:
+			if o.label != "" {
+				return usagef(env, "--label goes with gf tokens create")
 			}
-			return errUsage
-		},
-	}
+			return withClient(env, func(c *client.Client) error { return listTokens(ctx, env, c, o.user) })
+		case args[0] == "create" && len(args) == 1:
+			return withClient(env, func(c *client.Client) error {
+				t, err := c.CreateToken(ctx, o.label)
+				if err != nil {
+					return err
+				}
+				return emit(env, t, func(w io.Writer) error {
+					_, err := fmt.Fprintf(w, "Created token %d for %s.\nAPI token (shown only once; store it now):\n\n  %s\n\nUse it with: export GF_TOKEN=%s\n", t.ID, t.User, t.Token, t.Token)
+					return err
+				})
+			})
+		case args[0] == "revoke" && len(args) == 2:
+			id, err := strconv.ParseInt(args[1], 10, 64)
+			if err != nil || id <= 0 {
+				return usagef(env, "invalid token id %q: want a positive number, as gf tokens lists", args[1])
+			}
+			return withClient(env, func(c *client.Client) error {
+				t, err := c.RevokeToken(ctx, id)
+				if err != nil {
+					return err
+				}
+				return emit(env, t, func(w io.Writer) error {
+					_, err := fmt.Fprintf(w, "Revoked token %d of %s (%s): it no longer authenticates.\n", t.ID, t.User, labelText(t.Label))
+					return err
+				})
+			})
+		case args[0] == "rotate-admin" && len(args) == 1:
+			return rotateAdmin(ctx, env)
+		}
+		return errUsage
+	})
+	fs := cmd.Flags()
+	fs.StringVar(&o.label, "label", "", "with create: what the token is for, e.g. laptop")
+	fs.StringVar(&o.user, "user", "", "list another user's tokens (global admins; org-admins for their organisation's users)")
+	return cmd
 }
 
 func listTokens(ctx context.Context, env *cliEnv, c *client.Client, user string) error {

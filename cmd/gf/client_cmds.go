@@ -13,25 +13,6 @@ import (
 	"github.com/gigafactory/gigafactory/internal/core"
 )
 
-// clientCommands lists the commands that talk to a control plane over its
-// REST API.
-func clientCommands() []*command {
-	return []*command{
-		submitCommand(),
-		jobsCommand(),
-		showCommand(),
-		cancelCommand(),
-		logsCommand(),
-		explainCommand(),
-		sitesCommand(),
-		siteCommand(),
-		orgsCommand(),
-		projectsCommand(),
-		usersCommand(),
-		tokensCommand(),
-	}
-}
-
 // defaultServerURL is where a local gf serve listens unless told otherwise.
 const defaultServerURL = "http://127.0.0.1:8080"
 

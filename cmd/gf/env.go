@@ -1,9 +1,10 @@
 package main
 
 import (
-	"flag"
 	"io"
 	"os"
+
+	"github.com/spf13/pflag"
 )
 
 // cliEnv carries the process's streams and the global flags shared by every
@@ -18,16 +19,21 @@ type cliEnv struct {
 	dashdash       bool   // the command's arguments came after "--"
 }
 
-// globalFlags registers the flags every command accepts.
-func (e *cliEnv) globalFlags(fs *flag.FlagSet) {
-	if fs.Lookup("url") != nil {
-		return
-	}
-	fs.StringVar(&e.url, "url", firstNonEmpty(e.url, os.Getenv("GF_URL")), "control plane URL (env GF_URL)")
-	fs.StringVar(&e.token, "token", firstNonEmpty(e.token, os.Getenv("GF_TOKEN")), "API token (env GF_TOKEN)")
-	fs.StringVar(&e.output, "output", firstNonEmpty(e.output, "table"), "output format: table, json or yaml")
-	fs.StringVar(&e.output, "o", firstNonEmpty(e.output, "table"), "short for --output")
-	fs.StringVar(&e.data, "data", firstNonEmpty(e.data, "gf-data"), "data directory (server state; the CLI reads admin.token from it)")
+// globalFlags registers the flags every command accepts. GF_URL and
+// GF_TOKEN are read when a command connects (fromEnvironment), not here,
+// so that help never prints a token as a flag's default.
+func (e *cliEnv) globalFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&e.url, "url", e.url, "control plane URL (env GF_URL; default: DATA/gf.addr, else "+defaultServerURL+")")
+	fs.StringVar(&e.token, "token", e.token, "API token (env GF_TOKEN; default: DATA/admin.token)")
+	fs.StringVarP(&e.output, "output", "o", firstNonEmpty(e.output, outTable), "output format: table, json or yaml")
+	fs.StringVar(&e.data, "data", firstNonEmpty(e.data, "gf-data"), "data directory (server state; the CLI reads admin.token and gf.addr from it)")
+}
+
+// fromEnvironment fills --url and --token from GF_URL and GF_TOKEN when
+// the command line left them empty.
+func (e *cliEnv) fromEnvironment() {
+	e.url = firstNonEmpty(e.url, os.Getenv("GF_URL"))
+	e.token = firstNonEmpty(e.token, os.Getenv("GF_TOKEN"))
 }
 
 func firstNonEmpty(v ...string) string {

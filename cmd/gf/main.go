@@ -1,52 +1,151 @@
 // Command gf is Gigafactory's one binary: the control plane (gf serve), the
 // command-line client (gf submit, gf jobs, ...) and the digital twin
 // (gf simulate).
+//
+// The command line is parsed by cobra: help on stdout, shell completion
+// (gf completion bash|zsh|fish) with job and site ids from the API, and
+// flag errors that name the flag. main.go builds the tree of commands and
+// turns errors into exit codes; each command lives in its cli_*.go file.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// command is one gf subcommand.
-type command struct {
-	name    string
-	summary string
-	usage   string // arguments after the name, e.g. "JOB"
-	// flags registers the command's own flags on fs; may be nil.
-	flags func(fs *flag.FlagSet)
-	run   func(ctx context.Context, env *cliEnv, args []string) error
-}
-
-// errUsage asks main to print the command's usage and exit 2.
+// errUsage asks for the command's usage line and exit 2; the command has
+// already said what is wrong (usagef) or the arguments are plainly off.
 var errUsage = errors.New("usage")
 
-// commands lists every subcommand. Explicit, so the binary's surface is
+// flagError is a command line cobra could not parse: an unknown flag, a
+// bad value, a missing argument. It exits 2.
+type flagError struct{ err error }
+
+func (e *flagError) Error() string { return e.err.Error() }
+func (e *flagError) Unwrap() error { return e.err }
+
+// runFunc is what a gf command does once its flags are parsed.
+type runFunc func(ctx context.Context, env *cliEnv, args []string) error
+
+// newCommand returns a cobra command that calls run with the shared
+// environment. use is the command's name followed by its arguments, as in
+// "show JOB".
+func newCommand(env *cliEnv, use, short string, run runFunc) *cobra.Command {
+	if name, rest, ok := strings.Cut(use, " "); ok && !strings.Contains(rest, "[flags]") {
+		use = name + " [flags] " + rest
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		// gf checks its arguments itself, with messages that say what
+		// an argument should look like.
+		Args: cobra.ArbitraryArgs,
+	}
+	if run != nil {
+		cmd.RunE = func(cmd *cobra.Command, args []string) error {
+			env.dashdash = cmd.ArgsLenAtDash() >= 0
+			return run(cmd.Context(), env, args)
+		}
+	}
+	return cmd
+}
+
+// newRoot builds gf's command tree. Explicit, so the binary's surface is
 // visible in one place.
-func commands() []*command {
-	var cs []*command
-	cs = append(cs, serverCommands()...)
-	cs = append(cs, clientCommands()...)
-	cs = append(cs, simulateCommand())
-	cs = append(cs, &command{name: "version", summary: "print gf's version", run: func(ctx context.Context, env *cliEnv, args []string) error {
+func newRoot(env *cliEnv) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "gf",
+		Short:         "gf: Gigafactory, one control plane for a network of AI compute centres",
+		Version:       version,
+		SilenceErrors: true, // run reports errors, with what to do next
+		SilenceUsage:  true, // a mistake gets one line, not the whole flag list
+		// Args stays nil: cobra then answers an unknown command with its
+		// "Did you mean this?" suggestions.
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprint(env.stderr, cmd.UsageString())
+			return errSilentUsage
+		},
+	}
+	env.globalFlags(root.PersistentFlags())
+	root.PersistentPreRun = func(*cobra.Command, []string) { env.fromEnvironment() }
+	registerGlobalCompletions(env, root)
+	root.SetVersionTemplate("gf {{.Version}}\n")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &flagError{err} })
+	root.SetUsageTemplate(usageTemplate)
+	root.SetHelpTemplate(helpTemplate)
+	root.AddGroup(
+		&cobra.Group{ID: "jobs", Title: "Jobs:"},
+		&cobra.Group{ID: "network", Title: "The network and its accounts:"},
+		&cobra.Group{ID: "run", Title: "Running Gigafactory:"},
+	)
+	add := func(group string, cs ...*cobra.Command) {
+		for _, c := range cs {
+			c.GroupID = group
+			root.AddCommand(c)
+		}
+	}
+	add("jobs", submitCommand(env), jobsCommand(env), showCommand(env), cancelCommand(env), logsCommand(env), explainCommand(env))
+	add("network", sitesCommand(env), siteCommand(env), orgsCommand(env), projectsCommand(env), usersCommand(env), tokensCommand(env))
+	add("run", serveCommand(env), simulateCommand(env))
+	root.AddCommand(newCommand(env, "version", "print gf's version", func(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "gf %s\n", version)
 		return nil
-	}})
-	cs = append(cs, &command{name: "completion", summary: "print a shell completion script", usage: "bash|zsh", run: runCompletion})
-	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
-	return cs
+	}))
+	root.SetHelpCommandGroupID("")
+	root.SetCompletionCommandGroupID("")
+	return root
 }
+
+// errSilentUsage exits 2 after the usage was printed.
+var errSilentUsage = errors.New("usage printed")
+
+// usageTemplate is every command's usage: its own flags, and the global
+// ones only on gf --help, so they are listed once.
+const usageTemplate = `Usage:
+  {{.UseLine}}{{if .HasAvailableSubCommands}}{{if .HasParent}}
+  {{.CommandPath}} COMMAND{{end}}{{end}}{{if gt (len .Aliases) 0}}
+
+Aliases:
+  {{.NameAndAliases}}{{end}}{{if .HasExample}}
+
+Examples:
+{{.Example}}{{end}}{{if .HasAvailableSubCommands}}{{$cmds := .Commands}}{{if eq (len .Groups) 0}}
+
+Commands:{{range $cmds}}{{if (or .IsAvailableCommand (eq .Name "help"))}}
+  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{else}}{{range $group := .Groups}}
+
+{{.Title}}{{range $cmds}}{{if (and (eq .GroupID $group.ID) (or .IsAvailableCommand (eq .Name "help")))}}
+  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{if not .AllChildCommandsHaveGroup}}
+
+Other commands:{{range $cmds}}{{if (and (eq .GroupID "") (or .IsAvailableCommand (eq .Name "help")))}}
+  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{end}}{{end}}{{if not .HasParent}}
+
+Global flags (every command takes them, before or after its name):
+{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}
+
+Run 'gf help COMMAND' or 'gf COMMAND --help' for a command's own flags.{{else}}{{if .HasAvailableLocalFlags}}
+
+Flags:
+{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}
+
+Global flags: --url, --token, -o/--output table|json|yaml, --data (see 'gf --help').{{end}}
+`
+
+// helpTemplate puts the command's description above its usage.
+const helpTemplate = `{{with (or .Long .Short)}}{{. | trimTrailingWhitespaces}}
+
+{{end}}{{if or .Runnable .HasSubCommands}}{{.UsageString}}{{end}}`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -55,141 +154,50 @@ func main() {
 	os.Exit(code)
 }
 
-// run executes gf with args and returns the process exit code.
+// run executes gf with args and returns the process exit code: 0 on
+// success, 2 for a mistake in the command line, a job's exit code when a
+// command carries one (gf submit --wait), else 1.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	env := &cliEnv{stdin: stdin, stdout: stdout, stderr: stderr}
-	global := flag.NewFlagSet("gf", flag.ContinueOnError)
-	global.SetOutput(stderr)
-	env.globalFlags(global)
-	global.Usage = func() { printUsage(stderr) }
-	if err := global.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	rest := global.Args()
-	if len(rest) == 0 {
-		printUsage(stderr)
-		return 2
-	}
-	name := rest[0]
-	if name == "help" || name == "-h" || name == "--help" {
-		printUsage(stdout)
+	root := newRoot(env)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
 		return 0
 	}
-	var cmd *command
-	for _, c := range commands() {
-		if c.name == name {
-			cmd = c
-		}
-	}
 	if cmd == nil {
-		fmt.Fprintf(stderr, "gf: unknown command %q (see gf help)\n", name)
+		cmd = root
+	}
+	return report(stderr, cmd, err)
+}
+
+// report writes err for cmd, with what to do next, and returns the exit
+// code.
+func report(stderr io.Writer, cmd *cobra.Command, err error) int {
+	path := cmd.CommandPath()
+	var fe *flagError
+	switch {
+	case errors.Is(err, errSilentUsage):
+		return 2
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "usage: %s\nsee '%s --help'\n", cmd.UseLine(), path)
+		return 2
+	case errors.As(err, &fe):
+		fmt.Fprintf(stderr, "%s: %v\nsee '%s --help'\n", path, fe.err, path)
+		return 2
+	case strings.HasPrefix(err.Error(), "unknown command "):
+		// cobra's message carries its "Did you mean this?" suggestions.
+		fmt.Fprintf(stderr, "gf: %s\nsee 'gf --help'\n", strings.TrimRight(err.Error(), "\n"))
 		return 2
 	}
-	fs := flag.NewFlagSet("gf "+cmd.name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	env.globalFlags(fs) // global flags are accepted after the command too
-	if cmd.flags != nil {
-		cmd.flags(fs)
+	fmt.Fprintf(stderr, "%s: %v\n", path, err)
+	// A command may carry a job's exit code (gf submit --wait).
+	var ec interface{ ExitCode() int }
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: gf %s [flags] %s\n\n%s\n\nflags:\n", cmd.name, cmd.usage, cmd.summary)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(interleave(fs, rest[1:])); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	for _, a := range rest[1:] {
-		if a == "--" {
-			env.dashdash = true
-			break
-		}
-	}
-	if err := cmd.run(ctx, env, fs.Args()); err != nil {
-		if errors.Is(err, errUsage) {
-			fs.Usage()
-			return 2
-		}
-		fmt.Fprintf(stderr, "gf %s: %v\n", cmd.name, err)
-		// A command may carry a job's exit code (gf submit --wait).
-		var ec interface{ ExitCode() int }
-		if errors.As(err, &ec) {
-			return ec.ExitCode()
-		}
-		return 1
-	}
-	return 0
-}
-
-// interleave moves flags that follow positional arguments in front of them,
-// so "gf show 12 -o json" works like "gf show -o json 12". Everything after
-// "--" stays positional.
-func interleave(fs *flag.FlagSet, args []string) []string {
-	var flags, pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i:]...)
-			break
-		}
-		if strings.HasPrefix(a, "-") && len(a) > 1 {
-			flags = append(flags, a)
-			name := strings.TrimLeft(a, "-")
-			if strings.Contains(name, "=") {
-				continue
-			}
-			f := fs.Lookup(name)
-			if f == nil {
-				continue
-			}
-			if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
-				continue
-			}
-			if i+1 < len(args) {
-				flags = append(flags, args[i+1])
-				i++
-			}
-			continue
-		}
-		pos = append(pos, a)
-	}
-	if len(pos) > 0 && pos[0] == "--" {
-		return append(append(flags, "--"), pos[1:]...)
-	}
-	if len(pos) > 0 {
-		return append(append(flags, "--"), pos...)
-	}
-	return flags
-}
-
-func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "gf: Gigafactory, one control plane for a network of AI compute centres\n\nusage: gf [global flags] COMMAND [flags] [args]\n\ncommands:\n")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintf(w, "\nglobal flags: --url URL (GF_URL), --token TOKEN (GF_TOKEN), -o/--output table|json|yaml, --data DIR\n")
-}
-
-func runCompletion(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) != 1 {
-		return errUsage
-	}
-	var names []string
-	for _, c := range commands() {
-		names = append(names, c.name)
-	}
-	switch args[0] {
-	case "bash":
-		fmt.Fprintf(env.stdout, "# bash completion for gf; source it: source <(gf completion bash)\n_gf() {\n  local cur=${COMP_WORDS[COMP_CWORD]}\n  if [ \"$COMP_CWORD\" -eq 1 ]; then COMPREPLY=( $(compgen -W %q -- \"$cur\") ); else COMPREPLY=( $(compgen -f -- \"$cur\") ); fi\n}\ncomplete -F _gf gf\n", strings.Join(names, " "))
-	case "zsh":
-		fmt.Fprintf(env.stdout, "#compdef gf\n_arguments '1: :(%s)' '*: :_files'\n", strings.Join(names, " "))
-	default:
-		return fmt.Errorf("unknown shell %q: want bash or zsh", args[0])
-	}
-	return nil
+	return 1
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,6 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/gigafactory/gigafactory/internal/api"
 	"github.com/gigafactory/gigafactory/internal/config"
@@ -25,15 +27,12 @@ import (
 	"github.com/gigafactory/gigafactory/internal/store"
 )
 
-// serverCommands lists the commands that run Gigafactory itself.
-func serverCommands() []*command {
+// serveCommand runs Gigafactory itself.
+func serveCommand(env *cliEnv) *cobra.Command {
 	o := &serveOptions{}
-	return []*command{{
-		name:    "serve",
-		summary: "run the control plane (embedded SQLite in --data, local executor by default)",
-		flags:   o.flags,
-		run:     func(ctx context.Context, env *cliEnv, args []string) error { return o.run(ctx, env, args) },
-	}}
+	cmd := newCommand(env, "serve", "run the control plane (embedded SQLite in --data, local executor by default)", o.run)
+	o.flags(cmd.Flags())
+	return cmd
 }
 
 type serveOptions struct {
@@ -47,7 +46,7 @@ type serveOptions struct {
 	burst    int
 }
 
-func (o *serveOptions) flags(fs *flag.FlagSet) {
+func (o *serveOptions) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to serve the API on (port 0 picks a free one; the URL is written to DATA/gf.addr)")
 	fs.StringVar(&o.config, "config", "", "federation config (YAML); default: one local site for this machine")
 	fs.StringVar(&o.storeDSN, "store", "", "store DSN: postgres://... for PostgreSQL; default: SQLite in DATA/gf.db")

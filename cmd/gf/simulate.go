@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/spf13/cobra"
 
 	"github.com/gigafactory/gigafactory/internal/config"
 	"github.com/gigafactory/gigafactory/internal/core"
@@ -30,41 +31,37 @@ type simulateFlags struct {
 // simulateCommand is `gf simulate`: the digital twin. It replays a trace
 // over a network with the engine that runs live, in virtual time, or runs
 // the FGD placement experiment on the openb trace.
-func simulateCommand() *command {
+func simulateCommand(env *cliEnv) *cobra.Command {
 	f := &simulateFlags{}
-	return &command{
-		name:    "simulate",
-		summary: "replay a GPU-cluster trace over the network in virtual time, or run the openb placement experiment",
-		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&f.mode, "mode", "replay", "replay (time-driven, through the engine) or placement (FGD experiment on openb)")
-			fs.StringVar(&f.trace, "trace", "", "philly:PATH, csv:PATH or openb:NODES_CSV,PODS_CSV (.gz allowed)")
-			fs.StringVar(&f.network, "network", "eu", "replay: eu (built-in reference network), philly (a Philly-scale cluster, 2,488 GPUs), philly:GPUS (the same with GPUS GPUs) or a federation config FILE")
-			fs.StringVar(&f.policy, "policy", "", "comma-separated policies side by side: replay fifo,backfill,gigafactory (default all); placement bestfit,fgd,gigafactory (default bestfit,gigafactory)")
-			fs.StringVar(&f.seeds, "seeds", "42", "seed, list (1,2,3) or range (42-51); placement runs each and reports the mean, replay seeds synthesis with the first")
-			fs.Float64Var(&f.demand, "demand", 1.3, "placement: place pods until requests reach this multiple of the cluster's accelerators")
-			fs.StringVar(&f.scenario, "scenario", "", "replay: scenario FILE (YAML: horizon_s, outages: [{site, at_s, for_s}])")
-			fs.DurationVar(&f.tick, "tick", time.Second, "replay: at most one scheduling pass per this much virtual time (0 = one per distinct event time)")
-			fs.DurationVar(&f.horizon, "horizon", 0, "replay: stop after this much simulated time (0 = when the last job ends)")
-			fs.Float64Var(&f.multiplier, "multiplier", 0, "replay: synthesise jobs from the trace's mix at this multiple of its arrival rate")
-			fs.Float64Var(&f.load, "load", 0, "replay: synthesise at the arrival rate that offers this load (0.9 = 90%) of the network (overrides --multiplier)")
-			fs.DurationVar(&f.span, "span", 30*24*time.Hour, "replay with synthesis: simulated time to generate jobs for")
-			fs.Float64Var(&f.moonshots, "moonshots", 0, "replay: moonshot jobs per simulated day (4,096-65,536 accelerators, 1-7 days)")
-			fs.IntVar(&f.maxJobs, "max-jobs", 0, "replay with synthesis: stop after this many jobs (0 = no limit)")
-			fs.StringVar(&f.classes, "classes", "", "tenant -> organisation class shares, e.g. research=0.4,industry=0.2,startup=0.2,sme=0.15,public=0.05")
-			fs.StringVar(&f.out, "out", "sim-out", "output directory: summary.json, timing.json, jobs.csv, timeseries.csv, report.html")
-			fs.BoolVar(&f.broker, "broker", false, "replay: route each job to a site through the federation broker, as the live daemon does (about 4x slower than the engine alone over the whole EU network)")
-			fs.BoolVar(&f.strict, "strict", false, "stop at the first bad trace row (default: skip, count and report them)")
-			fs.BoolVar(&f.noJobsCSV, "no-jobs-csv", false, "do not write jobs.csv (runs of millions of jobs)")
-			fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to FILE (go tool pprof FILE)")
-			fs.BoolVar(&f.deterministic, "deterministic", false, "leave wall-clock figures out of summary.json (they stay in timing.json) so the same seed gives the same bytes")
-		},
-		run: func(ctx context.Context, env *cliEnv, args []string) error {
-			if len(args) > 0 || f.trace == "" {
-				return errUsage
-			}
-			return runSimulate(ctx, env, f)
-		},
-	}
+	cmd := newCommand(env, "simulate", "replay a GPU-cluster trace over the network in virtual time, or run the openb placement experiment", func(ctx context.Context, env *cliEnv, args []string) error {
+		if len(args) > 0 || f.trace == "" {
+			return errUsage
+		}
+		return runSimulate(ctx, env, f)
+	})
+	fs := cmd.Flags()
+	fs.StringVar(&f.mode, "mode", "replay", "replay (time-driven, through the engine) or placement (FGD experiment on openb)")
+	fs.StringVar(&f.trace, "trace", "", "philly:PATH, csv:PATH or openb:NODES_CSV,PODS_CSV (.gz allowed)")
+	fs.StringVar(&f.network, "network", "eu", "replay: eu (built-in reference network), philly (a Philly-scale cluster, 2,488 GPUs), philly:GPUS (the same with GPUS GPUs) or a federation config FILE")
+	fs.StringVar(&f.policy, "policy", "", "comma-separated policies side by side: replay fifo,backfill,gigafactory (default all); placement bestfit,fgd,gigafactory (default bestfit,gigafactory)")
+	fs.StringVar(&f.seeds, "seeds", "42", "seed, list (1,2,3) or range (42-51); placement runs each and reports the mean, replay seeds synthesis with the first")
+	fs.Float64Var(&f.demand, "demand", 1.3, "placement: place pods until requests reach this multiple of the cluster's accelerators")
+	fs.StringVar(&f.scenario, "scenario", "", "replay: scenario FILE (YAML: horizon_s, outages: [{site, at_s, for_s}])")
+	fs.DurationVar(&f.tick, "tick", time.Second, "replay: at most one scheduling pass per this much virtual time (0 = one per distinct event time)")
+	fs.DurationVar(&f.horizon, "horizon", 0, "replay: stop after this much simulated time (0 = when the last job ends)")
+	fs.Float64Var(&f.multiplier, "multiplier", 0, "replay: synthesise jobs from the trace's mix at this multiple of its arrival rate")
+	fs.Float64Var(&f.load, "load", 0, "replay: synthesise at the arrival rate that offers this load (0.9 = 90%) of the network (overrides --multiplier)")
+	fs.DurationVar(&f.span, "span", 30*24*time.Hour, "replay with synthesis: simulated time to generate jobs for")
+	fs.Float64Var(&f.moonshots, "moonshots", 0, "replay: moonshot jobs per simulated day (4,096-65,536 accelerators, 1-7 days)")
+	fs.IntVar(&f.maxJobs, "max-jobs", 0, "replay with synthesis: stop after this many jobs (0 = no limit)")
+	fs.StringVar(&f.classes, "classes", "", "tenant -> organisation class shares, e.g. research=0.4,industry=0.2,startup=0.2,sme=0.15,public=0.05")
+	fs.StringVar(&f.out, "out", "sim-out", "output directory: summary.json, timing.json, jobs.csv, timeseries.csv, report.html")
+	fs.BoolVar(&f.broker, "broker", false, "replay: route each job to a site through the federation broker, as the live daemon does (about 4x slower than the engine alone over the whole EU network)")
+	fs.BoolVar(&f.strict, "strict", false, "stop at the first bad trace row (default: skip, count and report them)")
+	fs.BoolVar(&f.noJobsCSV, "no-jobs-csv", false, "do not write jobs.csv (runs of millions of jobs)")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to FILE (go tool pprof FILE)")
+	fs.BoolVar(&f.deterministic, "deterministic", false, "leave wall-clock figures out of summary.json (they stay in timing.json) so the same seed gives the same bytes")
+	return cmd
 }
 
 // simGCPercent and simMemoryLimit tune the collector for a replay: a
