@@ -334,7 +334,7 @@ func (s *Server) listSites(w http.ResponseWriter, r *http.Request) error {
 	out := make([]core.Site, len(sites))
 	for i, st := range sites {
 		st.Accelerators = st.Totals()
-		out[i] = st
+		out[i] = withModelAliases(st)
 	}
 	return writeJSON(w, http.StatusOK, list[core.Site]{Items: out})
 }
@@ -343,7 +343,7 @@ func (s *Server) getSite(w http.ResponseWriter, r *http.Request) error {
 	for _, st := range s.d.Sites() {
 		if st.ID == r.PathValue("id") {
 			st.Accelerators = st.Totals()
-			return writeJSON(w, http.StatusOK, st)
+			return writeJSON(w, http.StatusOK, withModelAliases(st))
 		}
 	}
 	return notFound("no site %q", r.PathValue("id"))

@@ -82,6 +82,11 @@ func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field
 	if err := notHonoured(sp, field); err != nil {
 		return core.Job{}, err
 	}
+	// Models as the sites name them; then no site may be unable ever to
+	// run the job (feasible.go).
+	if err := s.checkFeasible(&sp, field); err != nil {
+		return core.Job{}, err
+	}
 	if sp.WorkDir != "" || sp.Output != "" || sp.Error != "" {
 		// The lexical rules now, so that a path escaping the job's
 		// directory is a 422; the driver enforces them again at run time.

@@ -30,8 +30,12 @@ const (
 
 func newTenants(t *testing.T) *tenants {
 	t.Helper()
-	// One small site: jobs asking for 16 accelerators stay pending.
-	ts := newTestServer(t, localSite(1))
+	// One small site, and a large one that is down: jobs asking for 16
+	// accelerators are accepted (the large site may come back) and stay
+	// pending.
+	down := core.Site{ID: "big", Name: "down for now", Kind: core.SiteLocal, Country: "LU", Driver: "local", State: core.SiteDown,
+		Pools: []core.Pool{{Name: "node", Model: "virtual", AccelPerNode: 16, Nodes: 1}}}
+	ts := newTestServer(t, append(localSite(1), down))
 	tn := &tenants{testServer: ts, tokens: map[string]string{globalAdmin: ts.admin}}
 	if got := ts.do(t, ts.admin, "POST", "/api/v1/orgs", `{"name":"beta","kind":"sme","country":"FR"}`, nil); got != 201 {
 		t.Fatalf("create org beta: %d", got)

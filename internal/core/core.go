@@ -467,6 +467,9 @@ type Pool struct {
 	CPUsPerNode   int    `json:"cpus_per_node,omitempty"`
 	MemMiBPerNode int    `json:"mem_mib_per_node,omitempty"`
 	PowerW        int    `json:"accelerator_power_w,omitempty"` // board power per accelerator
+	// ModelAliases are the short names users may type for Model ("h100",
+	// "nvidia-h100"); the API fills them when it lists sites. Not config.
+	ModelAliases []string `json:"model_aliases,omitempty"`
 }
 
 // Organisation kinds.
