@@ -11,13 +11,39 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gigafactory/gigafactory/internal/client"
+	"github.com/gigafactory/gigafactory/internal/config"
 	"github.com/gigafactory/gigafactory/internal/core"
 )
 
+// builtinNetworks are the networks gf knows without a server, by the
+// name gf serve --network and gf sites --network take.
+var builtinNetworks = map[string]func() *config.Config{"eu": config.EU}
+
+// networkSites returns a built-in network's sites as a fresh gf serve
+// --network NAME lists them: totals filled in, every site active.
+func networkSites(name string) ([]core.Site, error) {
+	build, ok := builtinNetworks[strings.ToLower(name)]
+	if !ok {
+		return nil, fmt.Errorf("--network %q: the built-in networks are %s", name, strings.Join(sortedKeys(builtinNetworks), ", "))
+	}
+	sites := build().Sites
+	for i := range sites {
+		sites[i].Accelerators = sites[i].Totals()
+		if sites[i].State == "" {
+			sites[i].State = core.SiteActive
+		}
+	}
+	return sites, nil
+}
+
 func sitesCommand(env *cliEnv) *cobra.Command {
+	var network string
 	cmd := newCommand(env, "sites [SITE]", "list the federation's sites, or show one with its pools", func(ctx context.Context, env *cliEnv, args []string) error {
 		if len(args) > 1 {
 			return errUsage
+		}
+		if network != "" {
+			return offlineSites(env, network, args)
 		}
 		return withClient(env, func(c *client.Client) error {
 			if len(args) == 1 {
@@ -37,8 +63,45 @@ func sitesCommand(env *cliEnv) *cobra.Command {
 			return emit(env, sites, func(w io.Writer) error { return writeSitesTable(w, sites) })
 		})
 	})
-	cmd.ValidArgsFunction = completeSites(env, 1)
+	cmd.Flags().StringVar(&network, "network", "", "list a built-in network without a server: eu (the EU reference network)")
+	_ = cmd.RegisterFlagCompletionFunc("network", fixed(sortedKeys(builtinNetworks)...))
+	cmd.ValidArgsFunction = func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if network == "" {
+			return completeSites(env, 1)(c, args, toComplete)
+		}
+		sites, err := networkSites(network)
+		if err != nil || len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var out []cobra.Completion
+		for _, s := range sites {
+			out = append(out, cobra.CompletionWithDesc(s.ID, s.Name))
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
 	return cmd
+}
+
+// offlineSites is gf sites --network NAME [SITE]: a built-in network's
+// sites, read from the binary, no server asked.
+func offlineSites(env *cliEnv, network string, args []string) error {
+	if err := checkOutput(env); err != nil {
+		return err
+	}
+	sites, err := networkSites(network)
+	if err != nil {
+		return usagef(env, "%v", err)
+	}
+	if len(args) == 1 {
+		for i := range sites {
+			if sites[i].ID == args[0] {
+				s := &sites[i]
+				return emit(env, s, func(w io.Writer) error { return writeSiteDetail(w, s) })
+			}
+		}
+		return fmt.Errorf("no site %q in the %s network (gf sites --network %s lists them)", args[0], network, network)
+	}
+	return emit(env, sites, func(w io.Writer) error { return writeSitesTable(w, sites) })
 }
 
 // siteModels summarises a site's accelerators by model: "8 h100, 4 a100".

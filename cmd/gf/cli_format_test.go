@@ -88,9 +88,10 @@ func TestGoldenJobsTable(t *testing.T) {
 			"reasons": ["Resources"]}, "priority_factors": {"age": 0.25, "fairshare": 0.5, "qos": 1, "size": 0.125}}`),
 	}
 	for name, v := range map[string]jobsView{
-		"jobs":          {},
-		"jobs_start":    {start: true},
-		"jobs_priority": {explain: prio},
+		"jobs":                    {},
+		"jobs_start":              {start: true},
+		"jobs_priority":           {explain: prio},
+		"jobs_priority_breakdown": {explain: breakdownExplanations(t)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var b bytes.Buffer
@@ -99,6 +100,57 @@ func TestGoldenJobsTable(t *testing.T) {
 			}
 			golden(t, name, b.String())
 		})
+	}
+}
+
+// breakdownExplanations are explain answers in the shape gf serve sends
+// (GET /api/v1/jobs/{id}/explain): the priority as a list of factors.
+func breakdownExplanations(t *testing.T) map[core.JobID]*client.Explanation {
+	return map[core.JobID]*client.Explanation{
+		12: explanation(t, `{"job": {"id": 12}, "known": true, "status": {"id": 12, "state": "pending", "priority": 1700,
+			"reasons": ["Resources"]}, "priority": {"id": 12, "priority": 1700, "factors": [
+			{"name": "age", "value": 0.5, "weight": 1000, "points": 500},
+			{"name": "fairshare", "value": 0.8, "weight": 1000, "points": 800, "note": "nlp: 20% of its share used"},
+			{"name": "qos", "value": 0.4, "weight": 1000, "points": 400},
+			{"name": "size", "value": 0, "weight": 100, "points": 0}]},
+			"route": {"site": "local", "moves": 0, "why": "only site"}}`),
+	}
+}
+
+// TestJobsPriorityJSON checks that gf jobs --priority -o json is the API's
+// job objects, each pending one with its priority factors.
+func TestJobsPriorityJSON(t *testing.T) {
+	var b bytes.Buffer
+	if err := writeJSON(&b, withPriorities(fixtureJobs(), jobsView{explain: breakdownExplanations(t)})); err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]json.RawMessage
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	if len(got) != 4 {
+		t.Fatalf("got %d jobs, want 4", len(got))
+	}
+	var prio priorityBreakdown
+	if err := json.Unmarshal(got[0]["priority"], &prio); err != nil {
+		t.Fatalf("job 12's priority: %v in %s", err, got[0]["priority"])
+	}
+	want := priorityBreakdown{Priority: 1700, Factors: []priorityFactor{
+		{Name: "age", Value: 0.5, Weight: 1000, Points: 500},
+		{Name: "fairshare", Value: 0.8, Weight: 1000, Points: 800, Note: "nlp: 20% of its share used"},
+		{Name: "qos", Value: 0.4, Weight: 1000, Points: 400},
+		{Name: "size", Value: 0, Weight: 100, Points: 0},
+	}}
+	if diff := cmp.Diff(want, prio); diff != "" {
+		t.Errorf("priority (-want +got):\n%s", diff)
+	}
+	for _, k := range []string{"id", "name", "state", "spec"} {
+		if _, ok := got[0][k]; !ok {
+			t.Errorf("job 12 lacks the job member %q beside priority", k)
+		}
+	}
+	if _, ok := got[1]["priority"]; ok {
+		t.Errorf("running job 11 has a priority member: %s", got[1]["priority"])
 	}
 }
 

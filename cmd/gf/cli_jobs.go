@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,7 +68,7 @@ func jobsCommand(env *cliEnv) *cobra.Command {
 	fs.BoolVar(&o.all, "all", false, "include ended jobs")
 	fs.IntVar(&o.limit, "limit", 0, "show at most this many jobs (0 = all)")
 	fs.BoolVar(&o.start, "start", false, "show the estimated start of pending jobs")
-	fs.BoolVar(&o.priority, "priority", false, "show pending jobs' priority and the factors it is made of")
+	fs.BoolVar(&o.priority, "priority", false, "show pending jobs' priority and one column per factor (its points, as sprio; -o json adds each job's \"priority\": {priority, factors})")
 	cmd.ValidArgsFunction = cobra.NoFileCompletions
 	registerSiteFlag(env, cmd)
 	_ = cmd.RegisterFlagCompletionFunc("state", fixed(stateWords()...))
@@ -137,7 +139,11 @@ func (o *jobsOpts) run(ctx context.Context, env *cliEnv, args []string) error {
 				v.explain[j.ID] = e
 			}
 		}
-		return emit(env, jobs, func(w io.Writer) error {
+		var doc any = jobs
+		if o.priority {
+			doc = withPriorities(jobs, v)
+		}
+		return emit(env, doc, func(w io.Writer) error {
 			return writeJobsTable(w, jobs, time.Now(), v)
 		})
 	})
@@ -213,11 +219,39 @@ func extraMembers(e *client.Explanation) []field {
 	return out
 }
 
-// priorityFactors returns the numeric members of an explanation beyond
-// the status' own fields, as (column, value) pairs in document order:
-// whatever the scheduler's priority breakdown contains.
-func priorityFactors(e *client.Explanation) []field {
-	var out []field
+// priorityBreakdown is the "priority" member of the explain answer: the
+// total and each factor, as internal/sched.Breakdown encodes them.
+type priorityBreakdown struct {
+	Priority float64          `json:"priority"`
+	Factors  []priorityFactor `json:"factors"`
+}
+
+// priorityFactor is one term of a job's priority, like a column of sprio:
+// Value in [0,1], times Weight, gives Points.
+type priorityFactor struct {
+	Name   string  `json:"name"`
+	Value  float64 `json:"value"`
+	Weight float64 `json:"weight,omitempty"`
+	Points float64 `json:"points,omitempty"`
+	Note   string  `json:"note,omitempty"`
+}
+
+// priorityOf reads an explanation's priority breakdown: the "priority"
+// member when it has factors, else (servers that send the factors as a
+// flat object, such as "priority_factors") every other numeric member,
+// each as a factor with a value only. nil when there is none.
+func priorityOf(e *client.Explanation) *priorityBreakdown {
+	if e == nil {
+		return nil
+	}
+	var b priorityBreakdown
+	if raw := e.Extra["priority"]; raw != nil && json.Unmarshal(raw, &b) == nil && len(b.Factors) > 0 {
+		if b.Priority == 0 {
+			b.Priority = e.Status.Priority
+		}
+		return &b
+	}
+	b = priorityBreakdown{Priority: e.Status.Priority}
 	for _, f := range extraMembers(e) {
 		if !f.num {
 			continue
@@ -226,7 +260,71 @@ func priorityFactors(e *client.Explanation) []field {
 		if i := strings.LastIndex(name, "."); i >= 0 && !strings.HasSuffix(name, "]") {
 			name = name[i+1:]
 		}
-		out = append(out, field{path: strings.ToUpper(name), value: f.value, num: true})
+		v, _ := strconv.ParseFloat(f.value, 64)
+		b.Factors = append(b.Factors, priorityFactor{Name: name, Value: v})
+	}
+	if len(b.Factors) == 0 && b.Priority == 0 {
+		return nil
+	}
+	return &b
+}
+
+// priorityFactors returns an explanation's priority factors as gf jobs
+// --priority shows them, (COLUMN, value) in the server's order: each
+// factor's points (value times weight, which add up to the priority, as
+// sprio shows them), or its value when the server sends no weights.
+func priorityFactors(e *client.Explanation) []field {
+	b := priorityOf(e)
+	if b == nil {
+		return nil
+	}
+	var out []field
+	for _, f := range b.Factors {
+		v := f.Value
+		if f.Weight != 0 || f.Points != 0 {
+			v = f.Points
+		}
+		out = append(out, field{path: strings.ToUpper(f.Name), value: number(v), num: true})
+	}
+	return out
+}
+
+// jobPriority is one element of gf jobs --priority -o json: the job as the
+// API returns it and, for a pending job, its priority breakdown.
+type jobPriority struct {
+	*core.Job
+	Priority *priorityBreakdown `json:"priority,omitempty"`
+}
+
+// MarshalJSON writes the job's members followed by "priority", so the
+// element is the API's job object with one member more.
+func (j jobPriority) MarshalJSON() ([]byte, error) {
+	job, err := json.Marshal(j.Job)
+	if err != nil || j.Priority == nil {
+		return job, err
+	}
+	prio, err := json.Marshal(j.Priority)
+	if err != nil {
+		return nil, err
+	}
+	job = bytes.TrimRight(job, " \n")
+	if !bytes.HasSuffix(job, []byte("}")) {
+		return nil, fmt.Errorf("job %d does not encode as an object", j.ID)
+	}
+	sep := ","
+	if bytes.Equal(job, []byte("{}")) {
+		sep = ""
+	}
+	out := append(job[:len(job)-1:len(job)-1], sep+`"priority":`...)
+	out = append(out, prio...)
+	return append(out, '}'), nil
+}
+
+// withPriorities pairs each job with its breakdown in v, for -o json.
+func withPriorities(jobs []core.Job, v jobsView) []jobPriority {
+	out := make([]jobPriority, len(jobs))
+	for i := range jobs {
+		out[i] = jobPriority{Job: &jobs[i], Priority: priorityOf(v.explain[jobs[i].ID])}
 	}
 	return out
 }
@@ -592,15 +690,7 @@ func writeExplanation(w io.Writer, e *client.Explanation, now time.Time) error {
 		fmt.Fprintf(tw, "Estimated start:\t%s\n", stampRel(est, now))
 	}
 	fmt.Fprintf(tw, "Priority:\t%s\n", number(st.Priority))
-	var prio struct {
-		Factors []struct {
-			Name   string  `json:"name"`
-			Value  float64 `json:"value"`
-			Weight float64 `json:"weight"`
-			Points float64 `json:"points"`
-			Note   string  `json:"note"`
-		} `json:"factors"`
-	}
+	var prio priorityBreakdown
 	var route struct {
 		broker.Decision
 		Moves int    `json:"moves"`

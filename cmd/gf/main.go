@@ -65,7 +65,7 @@ func newCommand(env *cliEnv, use, short string, run runFunc) *cobra.Command {
 // visible in one place.
 func newRoot(env *cliEnv) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "gf",
+		Use:           "gf [global flags] COMMAND [flags] [args]",
 		Short:         "gf: Gigafactory, one control plane for a network of AI compute centres",
 		Version:       version,
 		SilenceErrors: true, // run reports errors, with what to do next
@@ -113,8 +113,7 @@ var errSilentUsage = errors.New("usage printed")
 // usageTemplate is every command's usage: its own flags, and the global
 // ones only on gf --help, so they are listed once.
 const usageTemplate = `Usage:
-  {{.UseLine}}{{if .HasAvailableSubCommands}}{{if .HasParent}}
-  {{.CommandPath}} COMMAND{{end}}{{end}}{{if gt (len .Aliases) 0}}
+  {{.UseLine}}{{if gt (len .Aliases) 0}}
 
 Aliases:
   {{.NameAndAliases}}{{end}}{{if .HasExample}}
