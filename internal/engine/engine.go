@@ -1344,13 +1344,17 @@ func (e *Engine) backfill(j *job, g *group, now time.Time) bool {
 	if tried && j.wall >= g.holdFail {
 		return false
 	}
+	end := now.Add(j.wall)
 	try := func(h *hold) bool {
-		if h == j.hold || !slices.Contains(g.pools, h.pool) {
+		if h == j.hold {
 			return false
 		}
-		end := now.Add(e.wallOn(j, h.pool))
+		if e.poolWall != nil {
+			end = now.Add(e.wallOn(j, h.pool))
+		}
+		// Most tries end here, so the cheap tests come first.
 		past := end.After(h.at)
-		if past && (tried || h.kind != holdBackfill || !h.hs.Spare(&h.job.req)) {
+		if past && (tried || h.kind != holdBackfill || !h.hs.Spare(&h.job.req)) || !slices.Contains(g.pools, h.pool) {
 			return false
 		}
 		pl, ok := e.cluster.PlaceOn(&j.req, h.hs)
