@@ -70,7 +70,7 @@ func (f walltimeFlag) String() string {
 }
 
 // Type names the value in help.
-func (f walltimeFlag) Type() string { return "duration" }
+func (f walltimeFlag) Type() string { return "TIME" }
 
 func (f walltimeFlag) Set(s string) error {
 	d, err := spec.ParseWalltime(s)

@@ -151,6 +151,13 @@ func rotateAdmin(ctx context.Context, env *cliEnv) error {
 	if _, err := newC.RevokeToken(ctx, oldID); err != nil {
 		return fmt.Errorf("new token %d written to %s, but revoking the old token %d failed: %w", made.ID, path, oldID, err)
 	}
-	fmt.Fprintf(env.stdout, "Rotated %s: token %d revoked, token %d written (mode 0600).\n", path, oldID, made.ID)
-	return nil
+	v := struct {
+		Path    string `json:"path"`
+		Revoked int64  `json:"revoked"`
+		Created int64  `json:"created"`
+	}{path, oldID, made.ID}
+	return emit(env, v, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "Rotated %s: token %d revoked, token %d written (mode 0600).\n", path, oldID, made.ID)
+		return err
+	})
 }

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gigafactory/gigafactory/internal/client"
 	"github.com/gigafactory/gigafactory/internal/core"
@@ -90,8 +94,83 @@ func withClient(env *cliEnv, f func(c *client.Client) error) error {
 	if errors.As(err, &op) && op.Op == "dial" {
 		return fmt.Errorf("cannot reach the control plane at %s (from %s): %v; is gf serve running?", ep.url, ep.from, op.Err)
 	}
-	return err
+	return nextStep(c, err)
 }
+
+// hintTimeout bounds the request nextStep may make to name the caller's
+// projects.
+const hintTimeout = 5 * time.Second
+
+// nextStep keeps the server's message in err and adds what to do next,
+// for the mistakes a user can mend: an unknown project (naming the
+// caller's projects), site or job, a token the server refuses.
+func nextStep(c *client.Client, err error) error {
+	var p *client.Problem
+	if !errors.As(err, &p) {
+		return err
+	}
+	field := func(name, prefix string) bool {
+		for _, fe := range p.Errors {
+			if (fe.Field == name || strings.HasSuffix(fe.Field, "."+name)) && strings.HasPrefix(fe.Detail, prefix) {
+				return true
+			}
+		}
+		return false
+	}
+	var hint string
+	switch {
+	case field("project", "unknown project"):
+		hint = projectsHint(c)
+	case field("site", "unknown site"):
+		hint = "gf sites lists the sites"
+	case p.Status == http.StatusUnauthorized:
+		hint = "check --token or GF_TOKEN; gf tokens create makes a token, an administrator's gf users create a user with one"
+	case p.Status == http.StatusNotFound && strings.Contains(p.Detail, "job"):
+		hint = "gf jobs --all lists your jobs"
+	case p.Status == http.StatusNotFound && strings.Contains(p.Detail, "project"):
+		hint = projectsHint(c)
+	case p.Status == http.StatusNotFound && strings.Contains(p.Detail, "site"):
+		hint = "gf sites lists the sites"
+	}
+	if hint == "" {
+		return err
+	}
+	return &hintedError{err: err, hint: hint}
+}
+
+// projectsHint names the projects the caller may charge, or says which
+// command lists them when the server does not answer.
+func projectsHint(c *client.Client) string {
+	ctx, cancel := context.WithTimeout(context.Background(), hintTimeout)
+	defer cancel()
+	ps, err := c.Projects(ctx, "")
+	if err != nil || len(ps) == 0 {
+		return "gf projects lists yours"
+	}
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Name
+	}
+	sort.Strings(names)
+	return "your projects are " + strings.Join(names, ", ") + " (gf projects)"
+}
+
+// hintedError is an error with what to do next.
+type hintedError struct {
+	err  error
+	hint string
+}
+
+// Error puts the hint after a one-line message, as in `unknown project
+// "x": your projects are a, b (gf projects)`, and under a longer one.
+func (e *hintedError) Error() string {
+	msg := e.err.Error()
+	if strings.Contains(msg, "\n") {
+		return msg + "\n  " + e.hint
+	}
+	return msg + ": " + e.hint
+}
+func (e *hintedError) Unwrap() error { return e.err }
 
 // oneJob reads the single JOB argument of show, logs and explain.
 func oneJob(env *cliEnv, args []string) (core.JobID, error) {

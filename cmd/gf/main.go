@@ -99,8 +99,16 @@ func newRoot(env *cliEnv) *cobra.Command {
 	add("network", sitesCommand(env), siteCommand(env), orgsCommand(env), projectsCommand(env), usersCommand(env), tokensCommand(env))
 	add("run", serveCommand(env), simulateCommand(env))
 	root.AddCommand(newCommand(env, "version", "print gf's version", func(ctx context.Context, env *cliEnv, args []string) error {
-		fmt.Fprintf(env.stdout, "gf %s\n", version)
-		return nil
+		if err := checkOutput(env); err != nil {
+			return err
+		}
+		v := struct {
+			Version string `json:"version"`
+		}{version}
+		return emit(env, v, func(w io.Writer) error {
+			_, err := fmt.Fprintf(w, "gf %s\n", version)
+			return err
+		})
 	}))
 	root.SetHelpCommandGroupID("")
 	root.SetCompletionCommandGroupID("")

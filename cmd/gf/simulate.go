@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
@@ -36,6 +37,9 @@ func simulateCommand(env *cliEnv) *cobra.Command {
 	cmd := newCommand(env, "simulate", "replay a GPU-cluster trace over the network in virtual time, or run the openb placement experiment", func(ctx context.Context, env *cliEnv, args []string) error {
 		if len(args) > 0 || f.trace == "" {
 			return errUsage
+		}
+		if err := checkOutput(env); err != nil {
+			return err
 		}
 		return runSimulate(ctx, env, f)
 	})
@@ -140,9 +144,12 @@ func runSimulate(ctx context.Context, env *cliEnv, f *simulateFlags) error {
 	if err != nil {
 		return err
 	}
-	printSummary(env, sum)
-	fmt.Fprintf(env.stdout, "wrote %s/summary.json and report.html\n", f.out)
-	return nil
+	// -o json|yaml writes the summary itself (as summary.json has it).
+	return emit(env, sum, func(w io.Writer) error {
+		printSummary(w, sum)
+		_, err := fmt.Fprintf(w, "wrote %s/summary.json and report.html\n", f.out)
+		return err
+	})
 }
 
 // loadNetwork resolves --network.
@@ -204,8 +211,7 @@ func progressBar(tty *os.File) func(policy string, frac float64) {
 	}
 }
 
-func printSummary(env *cliEnv, s *sim.Summary) {
-	w := env.stdout
+func printSummary(w io.Writer, s *sim.Summary) {
 	if s.Mode == "placement" {
 		fmt.Fprintf(w, "placement on %s, %d pods per seed, seeds %v\n", s.Network, s.Jobs, s.Seeds)
 		for _, r := range s.Placement {
