@@ -256,6 +256,9 @@ type hold struct {
 	nodes []int32
 	hs    *sched.HoldSet
 	at    time.Time // when the holder starts; others may use the nodes only if that delays it not (see backfill)
+	// shared: an EASY reservation whose nodes have devices its job will
+	// not need (sched.HoldSet.Spare), so a job may run past at beside it.
+	shared bool
 }
 
 type holdKind uint8
@@ -1346,7 +1349,7 @@ func (e *Engine) backfill(j *job, g *group, now time.Time) bool {
 	}
 	end := now.Add(j.wall)
 	try := func(h *hold) bool {
-		if h == j.hold {
+		if h == j.hold || h.hs.Full() {
 			return false
 		}
 		if e.poolWall != nil {
@@ -1354,7 +1357,7 @@ func (e *Engine) backfill(j *job, g *group, now time.Time) bool {
 		}
 		// Most tries end here, so the cheap tests come first.
 		past := end.After(h.at)
-		if past && (tried || h.kind != holdBackfill || !h.hs.Spare(&h.job.req)) || !slices.Contains(g.pools, h.pool) {
+		if past && (tried || !h.shared) || !slices.Contains(g.pools, h.pool) {
 			return false
 		}
 		pl, ok := e.cluster.PlaceOn(&j.req, h.hs)
@@ -1399,6 +1402,7 @@ func (e *Engine) reserveFor(j *job, g *group, now time.Time) bool {
 	}
 	h := &hold{kind: holdBackfill, job: j, pool: ea.Pool, nodes: ea.Nodes, at: time.Unix(ea.At, 0).UTC()}
 	e.setAside(h)
+	h.shared = h.hs.Spare(&j.req)
 	j.hold = h
 	j.ww().est = h.at
 	return true

@@ -133,7 +133,8 @@ func TestHoldFitsAt(t *testing.T) {
 // TestHoldFitsAtMatchesCommit: FitsAt, which leaves the cluster alone,
 // answers as the plain way does: commit the candidate, ask each held node
 // when it has the holder's devices free (HeldAt), release it. A hold
-// with nothing to Spare never takes a candidate that runs past at.
+// with nothing to Spare never takes a candidate that runs past at, and
+// Full says whether PlaceOn can place a device.
 func TestHoldFitsAtMatchesCommit(t *testing.T) {
 	r := rand.New(rand.NewPCG(12, 6))
 	checked := map[bool]int{}
@@ -162,6 +163,9 @@ func TestHoldFitsAtMatchesCommit(t *testing.T) {
 		}
 		if r.IntN(5) == 0 && nodes > 1 {
 			cand = Request{Milli: core.Milli(2*k) * 1000, Nodes: 2}
+		}
+		if _, ok := c.PlaceOn(&Request{Milli: 1000}, h); ok == h.Full() {
+			t.Fatalf("case %d: Full() = %v, yet a device can be placed: %v", iter, h.Full(), ok)
 		}
 		pl, ok := c.PlaceOn(&cand, h)
 		if !ok {
