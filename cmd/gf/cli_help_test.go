@@ -215,6 +215,33 @@ func TestE2ECompletionFromServer(t *testing.T) {
 			t.Errorf("gf %v = %q, want the local site", args, out)
 		}
 	}
+	// gf jobs --priority: one column per factor, and -o json carries them.
+	waiting := s.submit("-a", "8", "--", "true") // waits behind sleeper's accelerator
+	defer s.gf("cancel", waiting.String())
+	var rows []struct {
+		ID       core.JobID         `json:"id"`
+		State    core.State         `json:"state"`
+		Priority *priorityBreakdown `json:"priority"`
+	}
+	if err := json.Unmarshal([]byte(s.must("jobs", "--priority", "-ojson")), &rows); err != nil {
+		t.Fatalf("gf jobs --priority -ojson: %v", err)
+	}
+	var found bool
+	for _, r := range rows {
+		if r.ID == waiting && r.State == core.StatePending {
+			found = true
+			if r.Priority == nil || len(r.Priority.Factors) == 0 || r.Priority.Factors[0].Name == "" {
+				t.Errorf("pending job %d: priority %+v, want its factors by name", waiting, r.Priority)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("gf jobs --priority -ojson lacks pending job %d: %+v", waiting, rows)
+	}
+	table := s.must("jobs", "--priority")
+	if head := strings.Fields(strings.SplitN(table, "\n", 2)[0]); len(head) < 10 || !strings.Contains(table, "AGE") {
+		t.Errorf("gf jobs --priority header %v: want PRIORITY and one column per factor\n%s", head, table)
+	}
 	r := s.gf("submit", "--project", "nope", "--", "true")
 	if r.code != 1 || !strings.Contains(r.stderr, `unknown project "nope"`) || !strings.Contains(r.stderr, "your projects are default (gf projects)") {
 		t.Errorf("unknown project: %s\nwant the server's message and the caller's projects", r)

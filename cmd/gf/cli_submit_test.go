@@ -193,15 +193,18 @@ func TestExitCodes(t *testing.T) {
 		code int
 		want string // in stderr
 	}{
-		"no arguments":          {args: []string{"submit"}, code: 2, want: "usage: gf submit"},
-		"negative accelerators": {args: []string{"submit", "-a", "-1", "--", "true"}, code: 2, want: "must not be negative"},
-		"no server":             {args: []string{"jobs", "--data", empty}, code: 1, want: "no server: set GF_URL and GF_TOKEN, or run gf serve in this directory"},
-		"bad output":            {args: []string{"jobs", "-o", "xml", "--data", empty}, code: 2, want: `-o "xml"`},
-		"bad job id":            {args: []string{"show", "abc"}, code: 2, want: `invalid job id "abc"`},
-		"bad state":             {args: []string{"jobs", "--state", "bogus"}, code: 2, want: `unknown state "bogus"`},
-		"jobs takes no args":    {args: []string{"jobs", "12"}, code: 2, want: "gf show 12"},
-		"server down":           {args: []string{"sites", "--data", refused}, code: 1, want: "cannot reach the control plane at http://" + closed + " (from " + filepath.Join(refused, "gf.addr") + ")"},
-		"org without country":   {args: []string{"orgs", "create", "acme", "--kind", "sme"}, code: 2, want: "--country"},
+		"no arguments":           {args: []string{"submit"}, code: 2, want: "usage: gf submit"},
+		"negative accelerators":  {args: []string{"submit", "-a", "-1", "--", "true"}, code: 2, want: "must not be negative"},
+		"no server":              {args: []string{"jobs", "--data", empty}, code: 1, want: "no server: set GF_URL and GF_TOKEN, or run gf serve in this directory"},
+		"bad output":             {args: []string{"jobs", "-o", "xml", "--data", empty}, code: 2, want: `-o "xml"`},
+		"bad job id":             {args: []string{"show", "abc"}, code: 2, want: `invalid job id "abc"`},
+		"bad state":              {args: []string{"jobs", "--state", "bogus"}, code: 2, want: `unknown state "bogus"`},
+		"jobs takes no args":     {args: []string{"jobs", "12"}, code: 2, want: "gf show 12"},
+		"server down":            {args: []string{"sites", "--data", refused}, code: 1, want: "cannot reach the control plane at http://" + closed + " (from " + filepath.Join(refused, "gf.addr") + ")"},
+		"org without country":    {args: []string{"orgs", "create", "acme", "--kind", "sme"}, code: 2, want: "--country"},
+		"go-style -long flags":   {args: []string{"jobs", "-all", "-data", empty}, code: 1, want: "no server"},
+		"-ojson and -data=DIR":   {args: []string{"sites", "-ojson", "-data=" + empty}, code: 1, want: "no server"},
+		"one dash, no such flag": {args: []string{"jobs", "-allx"}, code: 2, want: "see 'gf jobs --help'"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

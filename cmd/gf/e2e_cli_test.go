@@ -320,7 +320,9 @@ func TestE2EHello(t *testing.T) {
 func TestE2EEightAcceleratorsAtOnce(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
-	cmd := []string{"-a", "1", "--", "sh", "-c", "sleep 2; echo $CUDA_VISIBLE_DEVICES"}
+	// Each job runs long enough for nine submissions and a look at the
+	// queue on a loaded machine (the suite runs gf serves side by side).
+	cmd := []string{"-a", "1", "--", "sh", "-c", "sleep 6; echo $CUDA_VISIBLE_DEVICES"}
 	// Submit the first eight concurrently so they all start at once, then
 	// the ninth, which must wait.
 	ids := make([]core.JobID, 9)

@@ -110,8 +110,22 @@ func newRoot(env *cliEnv) *cobra.Command {
 			return err
 		})
 	}))
-	root.SetHelpCommandGroupID("")
-	root.SetCompletionCommandGroupID("")
+	// cobra's own help and completion commands, made now so that their
+	// one-line summaries read like gf's. The completion scripts go where
+	// the output is set now.
+	root.SetIn(env.stdin)
+	root.SetOut(env.stdout)
+	root.SetErr(env.stderr)
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "help":
+			c.Short = "show help for a command: gf help submit"
+		case "completion":
+			c.Short = "print a shell completion script: bash, zsh, fish or powershell (job and site ids come from the server)"
+		}
+	}
 	return root
 }
 
@@ -167,10 +181,7 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	env := &cliEnv{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRoot(env)
-	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetArgs(oneDashLongFlags(root, args))
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
@@ -179,6 +190,32 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		cmd = root
 	}
 	return report(stderr, cmd, err)
+}
+
+// oneDashLongFlags rewrites "-name" and "-name=value" to "--name" and
+// "--name=value" where name is a long flag of the command args run: gf's
+// flags were Go's flag package's, which took -all for --all, and command
+// lines written then keep working. "-ojson" stays -o json (no flag is
+// named ojson), and nothing after "--" is touched.
+func oneDashLongFlags(root *cobra.Command, args []string) []string {
+	cmd, _, err := root.Find(args)
+	if err != nil {
+		return args
+	}
+	out := append([]string(nil), args...)
+	for i, a := range out {
+		if a == "--" {
+			break
+		}
+		if len(a) < 3 || a[0] != '-' || a[1] == '-' {
+			continue
+		}
+		name, _, _ := strings.Cut(a[1:], "=")
+		if len(name) > 1 && (cmd.Flags().Lookup(name) != nil || cmd.InheritedFlags().Lookup(name) != nil) {
+			out[i] = "-" + a
+		}
+	}
+	return out
 }
 
 // report writes err for cmd, with what to do next, and returns the exit
