@@ -79,6 +79,8 @@ func sitesCommand(env *cliEnv) *cobra.Command {
 		}
 		return out, cobra.ShellCompDirectiveNoFileComp
 	}
+	cmd.Example = `  gf sites
+  gf sites --network eu           # the built-in EU network, no server needed`
 	return cmd
 }
 

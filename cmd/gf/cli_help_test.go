@@ -207,6 +207,9 @@ func TestE2ECompletionFromServer(t *testing.T) {
 			t.Errorf("%s: gf %v = %q, want job %d described as sleeper", name, args, out, id)
 		}
 	}
+	if out := s.must("__complete", "cancel", id.String(), ""); strings.Contains(out, id.String()+"\t") {
+		t.Errorf("gf cancel %d offers %d again: %q", id, id, out)
+	}
 	if out := s.must("__complete", "show", id.String(), ""); strings.Contains(out, id.String()+"\t") {
 		t.Errorf("gf show takes one job, yet a second is offered: %q", out)
 	}

@@ -73,6 +73,8 @@ func jobsCommand(env *cliEnv) *cobra.Command {
 	registerSiteFlag(env, cmd)
 	_ = cmd.RegisterFlagCompletionFunc("state", fixed(stateWords()...))
 	_ = cmd.RegisterFlagCompletionFunc("project", completeProjects(env))
+	cmd.Example = `  gf jobs --state PD,R --project nlp
+  gf jobs --priority -o json      # each job with its priority factors`
 	return cmd
 }
 

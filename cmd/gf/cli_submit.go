@@ -113,6 +113,10 @@ func submitCommand(env *cliEnv) *cobra.Command {
 	o.register(cmd.Flags())
 	registerSiteFlag(env, cmd)
 	_ = cmd.RegisterFlagCompletionFunc("project", completeProjects(env))
+	cmd.Example = `  gf submit -- sh -c 'echo hello'
+  gf submit -a 8 -t 2:00:00 --project nlp -- python train.py
+  gf submit train.sbatch          # #SBATCH directives, as sbatch reads them
+  gf submit job.yaml --wait       # exit with the job's exit code`
 	return cmd
 }
 

@@ -30,12 +30,23 @@ type completeFunc = func(cmd *cobra.Command, args []string, toComplete string) (
 
 // completeFrom completes the positional arguments of a command from list,
 // for at most maxArgs of them (0: any number), never from files.
+// Words already on the command line are not offered again.
 func completeFrom(env *cliEnv, maxArgs int, list func(ctx context.Context, c *client.Client) ([]cobra.Completion, error)) completeFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		if maxArgs > 0 && len(args) >= maxArgs {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		return askServer(cmd.Context(), env, list), cobra.ShellCompDirectiveNoFileComp
+		given := map[string]bool{}
+		for _, a := range args {
+			given[a] = true
+		}
+		var out []cobra.Completion
+		for _, c := range askServer(cmd.Context(), env, list) {
+			if word, _, _ := strings.Cut(c, "\t"); !given[word] {
+				out = append(out, c)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
 	}
 }
 
