@@ -2,9 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/gigafactory/gigafactory/internal/client"
 	"github.com/gigafactory/gigafactory/internal/core"
 )
 
@@ -248,5 +253,57 @@ func TestE2ECompletionFromServer(t *testing.T) {
 	r := s.gf("submit", "--project", "nope", "--", "true")
 	if r.code != 1 || !strings.Contains(r.stderr, `unknown project "nope"`) || !strings.Contains(r.stderr, "your projects are default (gf projects)") {
 		t.Errorf("unknown project: %s\nwant the server's message and the caller's projects", r)
+	}
+}
+
+// TestNextStep checks the hints added to the server's problems, with the
+// projects asked of a real HTTP server on loopback.
+func TestNextStep(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/projects" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"items": [{"name": "nlp", "org": "tum"}, {"name": "default", "org": "gf"}]}`)
+	}))
+	defer srv.Close()
+	c, err := client.New(srv.URL, "gf_x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		err  error
+		want string // the whole message
+	}{
+		"unknown project": {
+			err:  &client.Problem{Status: 422, Detail: `project: unknown project "nope"`, Errors: []client.FieldError{{Field: "project", Detail: `unknown project "nope"`}}},
+			want: `project: unknown project "nope": your projects are default, nlp (gf projects)`,
+		},
+		"unknown project of a batch's second job": {
+			err:  &client.Problem{Status: 422, Detail: "invalid jobs", Errors: []client.FieldError{{Field: "jobs[1].project", Detail: `unknown project "x"`}}},
+			want: "invalid jobs\n  jobs[1].project: unknown project \"x\"\n  your projects are default, nlp (gf projects)",
+		},
+		"unknown site": {
+			err:  &client.Problem{Status: 422, Detail: `site: unknown site "mars"`, Errors: []client.FieldError{{Field: "site", Detail: `unknown site "mars"`}}},
+			want: `site: unknown site "mars": gf sites lists the sites`,
+		},
+		"unknown job":    {err: &client.Problem{Status: 404, Detail: "no job 999"}, want: "no job 999: gf jobs --all lists your jobs"},
+		"refused token":  {err: &client.Problem{Status: 401, Detail: "missing or invalid bearer token"}, want: "missing or invalid bearer token: check --token or GF_TOKEN; gf tokens create makes a token, an administrator's gf users create a user with one"},
+		"nothing to add": {err: &client.Problem{Status: 422, Detail: "walltime: too long"}, want: "walltime: too long"},
+		"not a problem":  {err: errors.New("disk full"), want: "disk full"},
+		"not started": {err: &client.Problem{Status: 409, Detail: "job 2 has not started: no output yet"},
+			want: "job 2 has not started: no output yet: gf logs -f follows the output once the job starts; gf explain says why it waits"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := nextStep(c, tc.err)
+			if got.Error() != tc.want {
+				t.Errorf("nextStep = %q\nwant      %q", got.Error(), tc.want)
+			}
+			if !errors.Is(got, tc.err) {
+				t.Errorf("nextStep(%v) no longer wraps the server's error", tc.err)
+			}
+		})
 	}
 }

@@ -131,6 +131,10 @@ func nextStep(c *client.Client, err error) error {
 		hint = projectsHint(c)
 	case p.Status == http.StatusNotFound && strings.Contains(p.Detail, "site"):
 		hint = "gf sites lists the sites"
+	case p.Status == http.StatusConflict && strings.Contains(p.Detail, "has not started"):
+		hint = "gf logs -f follows the output once the job starts; gf explain says why it waits"
+	case p.Status == http.StatusTooManyRequests:
+		hint = "too many requests with this token: wait a moment and retry"
 	}
 	if hint == "" {
 		return err
