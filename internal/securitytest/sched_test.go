@@ -35,6 +35,38 @@ func TestBlockedJobStartsWhenCapacityFrees(t *testing.T) {
 	s.mustDo(200, ten.bob, "POST", "/api/v1/jobs/"+itoa(long.ID)+"/cancel", nil)
 }
 
+// TestBackfillBesideAReservation is the finding's own case: one node of 8
+// accelerators, a long job on 6, a short one on 2; B1 (4) waits with a
+// reservation at the long job's end, B2 (2) waits behind it. When the
+// short job ends, B2 fits on its 2 accelerators without delaying B1 (at the
+// long job's end 6 are free for B1's 4), so it must start at once, not
+// when a re-prioritisation rebuilds the reservation.
+func TestBackfillBesideAReservation(t *testing.T) {
+	s := startServer(t, serverOptions{config: localSite(8, "")})
+	ten := s.addTenants()
+	long := s.submit(ten.bob, map[string]any{"project": "probe", "command": []string{"sleep", "600"}, "accelerators": 6})
+	s.wait(ten.bob, long.ID, func(j job) bool { return j.State == "running" })
+	short := s.submit(ten.alice, map[string]any{"project": "rocket", "command": []string{"sleep", "3"}, "accelerators": 2})
+	s.wait(ten.alice, short.ID, func(j job) bool { return j.State == "running" })
+	b1 := s.submit(ten.alice, map[string]any{"project": "rocket", "command": []string{"sleep", "600"}, "accelerators": 4})
+	b2 := s.submit(ten.alice, map[string]any{"project": "rocket", "command": []string{"sleep", "600"}, "accelerators": 2})
+	short = s.waitEnd(ten.alice, short.ID)
+	j2 := s.wait(ten.alice, b2.ID, func(j job) bool { return j.StartTime != nil })
+	gap := j2.StartTime.Sub(*short.EndTime)
+	t.Logf("B2 started %v after the short job ended", gap.Round(time.Millisecond))
+	if gap > 10*time.Second {
+		t.Errorf("B2 started %v after its accelerators freed: it waited for a re-prioritisation", gap)
+	}
+	var j1 job
+	s.mustDo(200, ten.alice, "GET", "/api/v1/jobs/"+itoa(b1.ID), nil).decode(t, &j1)
+	if j1.State != "pending" {
+		t.Errorf("B1 is %s: it needs the long job's accelerators and should still wait", j1.State)
+	}
+	for _, id := range []int64{long.ID, b1.ID, b2.ID} {
+		s.do(s.admin, "POST", "/api/v1/jobs/"+itoa(id)+"/cancel", nil)
+	}
+}
+
 // TestDefaultWalltimeApplied: a job that gives no walltime gets the site's
 // default_walltime, and the driver ends it there.
 func TestDefaultWalltimeApplied(t *testing.T) {
