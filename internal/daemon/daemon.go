@@ -327,6 +327,11 @@ func (d *Daemon) Submit(ctx context.Context, jobs []core.Job) ([]core.Job, []boo
 		}
 	}
 	d.metrics.Submitted.Add(int64(len(evs)))
+	for i, j := range stored {
+		if created[i] {
+			d.logJob("job submitted", j)
+		}
+	}
 	if len(evs) > 0 {
 		d.enqueue(evs...)
 	}
@@ -372,6 +377,7 @@ func (d *Daemon) cancel(ctx context.Context, id core.JobID, actor string) (core.
 			return d.st.GetJob(ctx, id)
 		}
 		d.eng.Apply(engine.Cancelled{ID: id, At: now})
+		d.logJob("job cancelled", j, "by", actor)
 		delete(d.startFails, id)
 		d.metrics.ended(core.StateCancelled)
 		d.kick()
@@ -389,6 +395,7 @@ func (d *Daemon) cancel(ctx context.Context, id core.JobID, actor string) (core.
 	if err := d.st.UpdateJob(ctx, j, core.Event{JobID: id, Time: now, Type: "cancel-requested", State: j.State, Message: msg}); err != nil {
 		return core.Job{}, err
 	}
+	d.logJob("job cancel requested", j, "by", actor)
 	if a, ok := d.active[id]; ok {
 		a.Reason = msg
 		d.active[id] = a
@@ -791,6 +798,7 @@ func (d *Daemon) start(ctx context.Context, in engine.Start) {
 		d.eng.Apply(engine.Ended{ID: j.ID, State: core.StateCancelled, At: now})
 		return
 	}
+	d.logJob("job placed", j, "alloc", placed)
 	drv := d.drivers[alloc.Site]
 	if drv == nil {
 		d.finish(ctx, j, driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed, Reason: "site " + alloc.Site + " has no driver", Time: now}, causeEnded)
@@ -963,6 +971,7 @@ func (d *Daemon) handleUpdate(ctx context.Context, u driver.Update) {
 		if err := d.st.UpdateJob(ctx, j, core.Event{JobID: j.ID, Time: at, Type: "started", State: j.State, Message: "running on " + j.Site}); err != nil {
 			d.log.Error("record start", "job", j.ID, "err", err)
 		}
+		d.logJob("job started", j)
 		return
 	}
 	if u.State.Terminal() {
@@ -998,6 +1007,7 @@ func (d *Daemon) finish(ctx context.Context, j core.Job, u driver.Update, why ca
 	lost := u.Reason == ReasonRestarted
 	requeue := why == causeSiteDown || why == causeRetry || (preempted || lost) && j.Requeueable()
 	if requeue {
+		site := j.Site
 		reason := u.Reason
 		if preempted {
 			reason = "preempted"
@@ -1016,6 +1026,7 @@ func (d *Daemon) finish(ctx context.Context, j core.Job, u driver.Update, why ca
 		if err := d.st.UpdateJob(ctx, j, core.Event{JobID: j.ID, Time: end, Type: "requeued", State: j.State, Message: reason}); err != nil {
 			d.log.Error("record requeue", "job", j.ID, "err", err)
 		}
+		d.logJob("job requeued", j, "from_site", site, "reason", reason, "attempt", j.Attempt)
 		d.eng.Apply(engine.Ended{ID: j.ID, State: core.StatePending, At: end, Requeue: true})
 		d.kick()
 		return
@@ -1045,7 +1056,21 @@ func (d *Daemon) finish(ctx context.Context, j core.Job, u driver.Update, why ca
 	if err := d.st.UpdateJob(ctx, j, core.Event{JobID: j.ID, Time: end, Type: "ended", State: st, Message: msg}); err != nil {
 		d.log.Error("record end", "job", j.ID, "err", err)
 	}
+	attrs := []any{"state", string(st), "reason", j.Reason}
+	if j.ExitCode != nil {
+		attrs = append(attrs, "exit", *j.ExitCode)
+	}
+	if j.Signal != "" {
+		attrs = append(attrs, "signal", j.Signal)
+	}
+	d.logJob("job ended", j, attrs...)
 	d.eng.Apply(engine.Ended{ID: j.ID, State: st, At: end})
 	d.metrics.ended(st)
 	d.kick()
+}
+
+// logJob writes one line for a job's transition, with the fields every
+// such line carries (job, user, project, site) before attrs.
+func (d *Daemon) logJob(msg string, j core.Job, attrs ...any) {
+	d.log.Info(msg, append([]any{"job", int64(j.ID), "user", j.User, "project", j.Project, "site", j.Site}, attrs...)...)
 }
