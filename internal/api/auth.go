@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -44,19 +45,33 @@ const maxTokenLen = 256
 // There is no cache: a revoked token fails on the very next request, on
 // every controller that shares the store. It costs one indexed read (see
 // README.md for the measured cost).
-func (s *Server) authenticate(r *http.Request) (core.User, store.Token, error) {
+func (s *Server) authenticate(r *http.Request, pattern string) (core.User, store.Token, error) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || tok == "" || len(tok) > maxTokenLen {
+	switch {
+	case !ok || tok == "":
+		s.authFailed(r, pattern, "missing bearer")
+		return core.User{}, store.Token{}, errUnauthenticated
+	case len(tok) > maxTokenLen:
+		s.authFailed(r, pattern, "token too long")
 		return core.User{}, store.Token{}, errUnauthenticated
 	}
 	u, t, err := s.st.Authenticate(r.Context(), HashToken(tok))
 	if errors.Is(err, store.ErrNotFound) {
+		s.authFailed(r, pattern, "unknown token")
 		return core.User{}, store.Token{}, errUnauthenticated
 	}
 	if err != nil {
 		return core.User{}, store.Token{}, err
 	}
 	return u, t, nil
+}
+
+// authFailed logs a refused authentication at warn: why, from where and
+// for which route, never the token nor any part of it.
+func (s *Server) authFailed(r *http.Request, pattern, reason string) {
+	s.log.LogAttrs(r.Context(), slog.LevelWarn, "authentication failed",
+		slog.String("reason", reason), slog.String("remote", r.RemoteAddr),
+		slog.String("method", r.Method), slog.String("path", pattern))
 }
 
 func userFrom(ctx context.Context) core.User {

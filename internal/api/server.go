@@ -202,7 +202,9 @@ func (s *Server) Handler() http.Handler {
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w, status: 200}
 			s.serve(rt, sw, r)
-			s.stats.observe(rt.method+" "+rt.path, sw.status, time.Since(start))
+			took := time.Since(start)
+			s.stats.observe(rt.method+" "+rt.path, sw.status, took)
+			s.logRequest(r, rt.path, sw, took)
 		})
 	}
 	// The catch-all "/" below matches every method, so ServeMux never
@@ -216,8 +218,13 @@ func (s *Server) Handler() http.Handler {
 			s.writeError(w, r, methodNotAllowed(r.Method, r.URL.Path, allow))
 		})
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if h, pattern := paths.Handler(r); pattern != "" {
+	mux.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		w := &statusWriter{ResponseWriter: rw, status: 200}
+		pattern := "unmatched"
+		defer func() { s.logRequest(r, pattern, w, time.Since(start)) }()
+		if h, p := paths.Handler(r); p != "" {
+			pattern = p
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -242,17 +249,36 @@ func allowHeader(methods []string) string {
 	return strings.Join(slices.Compact(ms), ", ")
 }
 
-func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) {
+// logRequest writes the one line each request gets: its method, the
+// route's path pattern (not the path, so that ids do not multiply the
+// lines' kinds), the status, how long it took, the bytes answered and, once
+// authenticated, the user. Never a header: the token stays out of logs.
+func (s *Server) logRequest(r *http.Request, pattern string, w *statusWriter, took time.Duration) {
+	attrs := []slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("path", pattern),
+		slog.Int("status", w.status),
+		slog.Duration("duration", took),
+		slog.Int64("bytes", w.bytes),
+	}
+	if w.user != "" {
+		attrs = append(attrs, slog.String("user", w.user))
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}
+
+func (s *Server) serve(rt route, w *statusWriter, r *http.Request) {
 	limit := rt.maxBody
 	if limit == 0 {
 		limit = MaxBody
 	}
 	if !rt.public {
-		u, t, err := s.authenticate(r)
+		u, t, err := s.authenticate(r, rt.path)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+		w.user = u.Name
 		// Counted per token, before the body is read, so that a token
 		// over its rate costs no more than this answer.
 		if wait := s.rate.wait(strconv.FormatInt(t.ID, 10), time.Now()); wait > 0 {
@@ -282,9 +308,19 @@ type limitedBody struct {
 	limit int64
 }
 
+// statusWriter remembers what a request was answered, for its metrics
+// and its log line.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	bytes  int64  // the body's bytes written
+	user   string // the authenticated caller, if any
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
 }
 
 // Unwrap lets http.ResponseController reach the connection (the log
