@@ -8,10 +8,14 @@ import (
 	"path/filepath"
 )
 
+// lockFile is the data directory's lock (lockDataDir); it holds the pid
+// of the server that has it.
+const lockFile = "gf.lock"
+
 // privateFiles are the files of a data directory that only the server's
-// user may read: the database and its WAL, the administrator's token and
-// the server's address.
-var privateFiles = []string{"gf.db", "gf.db-wal", "gf.db-shm", adminTokenFile, addrFile}
+// user may read: the database and its WAL, the administrator's token,
+// the server's address and the lock.
+var privateFiles = []string{"gf.db", "gf.db-wal", "gf.db-shm", adminTokenFile, addrFile, lockFile}
 
 // secureDataDir makes the data directory private before the server opens
 // anything in it: the process's umask becomes 077 (so every file it

@@ -36,14 +36,15 @@ func serveCommand(env *cliEnv) *cobra.Command {
 }
 
 type serveOptions struct {
-	listen   string
-	config   string
-	storeDSN string
-	virtual  int
-	network  string
-	logLevel string
-	rate     float64
-	burst    int
+	listen    string
+	config    string
+	storeDSN  string
+	virtual   int
+	network   string
+	logLevel  string
+	logFormat string
+	rate      float64
+	burst     int
 }
 
 func (o *serveOptions) flags(fs *pflag.FlagSet) {
@@ -53,6 +54,7 @@ func (o *serveOptions) flags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.virtual, "virtual-accelerators", 0, "virtual accelerators of the default local site when no GPU is found (default 8)")
 	fs.StringVar(&o.network, "network", "", "a built-in network instead of --config: eu (the EU reference network, simulated sites)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "text (key=value) or json (one object a line)")
 	fs.Float64Var(&o.rate, "rate-limit", api.DefaultRate, "API requests per second each token may make, sustained (0 = no limit)")
 	fs.IntVar(&o.burst, "rate-burst", api.DefaultBurst, "API requests each token may make at once above --rate-limit")
 }
@@ -65,11 +67,27 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
 	}
-	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level}))
+	hopts := &slog.HandlerOptions{Level: level}
+	var log *slog.Logger
+	switch o.logFormat {
+	case "text":
+		log = slog.New(slog.NewTextHandler(env.stderr, hopts))
+	case "json":
+		log = slog.New(slog.NewJSONHandler(env.stderr, hopts))
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", o.logFormat)
+	}
 	if o.rate < 0 || o.burst < 1 {
 		return fmt.Errorf("--rate-limit must not be negative and --rate-burst must be at least 1")
 	}
 	dir := env.data
+	// The lock comes first: a second server on this directory must not
+	// open the store, tighten modes or write admin.token.
+	release, err := lockDataDir(dir)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := secureDataDir(dir); err != nil {
 		return err
 	}
