@@ -547,12 +547,45 @@ func jobEnv(job core.Job, acct *account) []string {
 	if milli > 0 {
 		env["GF_ACCELERATOR_MILLI"] = strconv.FormatInt(int64(milli), 10)
 	}
+	slurmEnv(env, job, project, name, len(accels))
 	out := make([]string, 0, len(env))
 	for k, v := range env {
 		out = append(out, k+"="+v)
 	}
 	slices.Sort(out)
 	return out
+}
+
+// slurmEnv sets the SLURM_* variables a batch script written for a Slurm
+// site reads, with the values sbatch would give a job on one node, so that
+// `${SLURM_JOB_ID}` or `${SLURM_CPUS_PER_TASK}` in a script means what its
+// author meant. Like the GF_* ones they win over the spec's Env.
+func slurmEnv(env map[string]string, job core.Job, project, name string, accels int) {
+	id := job.ID.String()
+	nodes := map[string]bool{}
+	if a := job.Alloc; a != nil {
+		for _, n := range a.Nodes {
+			nodes[n.Node] = true
+		}
+	}
+	tasks := max(job.Spec.Tasks, 1)
+	env["SLURM_JOB_ID"], env["SLURM_JOBID"] = id, id
+	env["SLURM_JOB_NAME"] = name
+	env["SLURM_JOB_ACCOUNT"] = project
+	env["SLURM_JOB_NUM_NODES"] = strconv.Itoa(max(len(nodes), 1))
+	env["SLURM_NNODES"] = env["SLURM_JOB_NUM_NODES"]
+	env["SLURM_NTASKS"], env["SLURM_NPROCS"] = strconv.Itoa(tasks), strconv.Itoa(tasks)
+	env["SLURM_JOB_NODELIST"] = env["GF_NODE"]
+	env["SLURM_GPUS_ON_NODE"] = strconv.Itoa(accels)
+	if c := job.Spec.CPUsPerTask; c > 0 {
+		env["SLURM_CPUS_PER_TASK"] = strconv.Itoa(c)
+	}
+	if site := env["GF_SITE"]; site != "" {
+		env["SLURM_CLUSTER_NAME"] = site
+	}
+	if wd := job.Spec.WorkDir; wd != "" {
+		env["SLURM_SUBMIT_DIR"] = wd
+	}
 }
 
 // update makes an update for p.

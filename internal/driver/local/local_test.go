@@ -308,7 +308,9 @@ func TestEnvironment(t *testing.T) {
 	out := readLog(t, d, job, "stdout")
 	for _, want := range []string{"FOO=bar", "GF_JOB_ID=7", "GF_JOB_NAME=t", "GF_PROJECT=p", "GF_ATTEMPT=2",
 		"GF_NODE=n1", "CUDA_VISIBLE_DEVICES=2,3,5", "ROCR_VISIBLE_DEVICES=2,3,5", "HIP_VISIBLE_DEVICES=2,3,5",
-		"GF_ACCELERATORS=2,3,5", "GF_ACCELERATOR_MILLI=250"} {
+		"GF_ACCELERATORS=2,3,5", "GF_ACCELERATOR_MILLI=250",
+		"SLURM_JOB_ID=7", "SLURM_JOB_NAME=t", "SLURM_JOB_ACCOUNT=p", "SLURM_JOB_NUM_NODES=1", "SLURM_NTASKS=1",
+		"SLURM_GPUS_ON_NODE=3", "SLURM_JOB_NODELIST=n1", "SLURM_CLUSTER_NAME=here"} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("environment lacks %s:\n%s", want, out)
 		}
