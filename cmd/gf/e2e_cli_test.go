@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gigafactory/gigafactory/internal/testutil"
 	"net/http"
 	"os"
 	"os/exec"
@@ -89,23 +90,8 @@ func cleanEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// syncBuffer is a bytes.Buffer safe for a process's writes and the test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects a process's or a goroutine's output for the test.
+type syncBuffer = testutil.SyncBuffer
 
 // server is a running `gf serve` in a temporary directory dir, with its
 // data in dir/gf-data, as after "gf serve" in a fresh directory.

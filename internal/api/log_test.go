@@ -1,33 +1,16 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
+	"github.com/gigafactory/gigafactory/internal/testutil"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// syncBuffer is a bytes.Buffer the server's goroutines write while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects a process's or a goroutine's output for the test.
+type syncBuffer = testutil.SyncBuffer
 
 // withLog makes the server log to l.
 func withLog(l *slog.Logger) Option { return func(s *Server) { s.log = l } }

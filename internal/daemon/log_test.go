@@ -1,35 +1,18 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/gigafactory/gigafactory/internal/testutil"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gigafactory/gigafactory/internal/core"
 )
 
-// syncBuffer is a bytes.Buffer the daemon's goroutine may write while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects a process's or a goroutine's output for the test.
+type syncBuffer = testutil.SyncBuffer
 
 // Every transition of a job is one log line with the job, its user,
 // project and site: a job that runs and fails, and a pending job

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/gigafactory/gigafactory/internal/testutil"
 	"io"
 	"net/http"
 	"os"
@@ -80,22 +81,8 @@ type server struct {
 	uid   int
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects a process's or a goroutine's output for the test.
+type syncBuffer = testutil.SyncBuffer
 
 // serverOptions shape a test server.
 type serverOptions struct {
