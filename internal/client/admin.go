@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
 )
@@ -139,11 +138,7 @@ func (c *Client) SiteAction(ctx context.Context, id, action string) (*core.Site,
 
 // Token is an API token as listed: never its secret.
 type Token struct {
-	ID        int64      `json:"id"`
-	User      string     `json:"user"`
-	Label     string     `json:"label"`
-	CreatedAt time.Time  `json:"created_at"`
-	LastUsed  *time.Time `json:"last_used,omitempty"`
+	core.Token
 	// Current marks the token this client authenticates with.
 	Current bool `json:"current"`
 }

@@ -517,6 +517,15 @@ const (
 	RoleUser     = "user"
 )
 
+// Token is an API token as it may be listed: never its secret.
+type Token struct {
+	ID        int64      `json:"id"`
+	User      string     `json:"user"`
+	Label     string     `json:"label"`
+	CreatedAt time.Time  `json:"created_at"`
+	LastUsed  *time.Time `json:"last_used,omitempty"`
+}
+
 // User is a person or service account.
 type User struct {
 	Name      string    `json:"name"`

@@ -205,15 +205,10 @@ func (db *DB) ListUsers(ctx context.Context) ([]core.User, error) {
 	return out, nil
 }
 
-// Token is an API token as the store keeps it: never the secret, only
-// its SHA-256 (which is not shown either) and what may be listed.
-type Token struct {
-	ID        int64      `json:"id"`
-	User      string     `json:"user"`
-	Label     string     `json:"label"`
-	CreatedAt time.Time  `json:"created_at"`
-	LastUsed  *time.Time `json:"last_used,omitempty"`
-}
+// Token is an API token as the store keeps it (core.Token): never the
+// secret, only its SHA-256 (which is not shown either) and what may be
+// listed.
+type Token = core.Token
 
 // lastUsedEvery is how stale a token's last_used may get before
 // Authenticate writes it again: a write per minute per token, not per
