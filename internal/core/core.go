@@ -216,6 +216,10 @@ type JobSpec struct {
 	// Comment and Reservation are sbatch's --comment and --reservation.
 	Comment     string `json:"comment,omitempty"`
 	Reservation string `json:"reservation,omitempty"`
+	// SubmitDir is the directory `gf submit` ran in (sbatch's
+	// SLURM_SUBMIT_DIR). The job runs there when WorkDir is empty and the
+	// site's roots allow it, else in its own directory.
+	SubmitDir string `json:"submit_dir,omitempty"`
 }
 
 // JobArray is a Slurm job array (--array=0-99:2%4): the task indices, as
@@ -365,7 +369,30 @@ type Job struct {
 	Handle         string      `json:"handle,omitempty"` // driver's own id (pid, Slurm job id)
 	EstimatedStart *time.Time  `json:"estimated_start,omitempty"`
 	UpdateTime     time.Time   `json:"update_time"`
+	// ArrayJobID and ArrayTaskID place a task of a job array: the array's
+	// id (that of its first task, as in Slurm) and the task's index. Both
+	// are unset for a job that is not an array task.
+	ArrayJobID  JobID `json:"array_job_id,omitempty"`
+	ArrayTaskID *int  `json:"array_task_id,omitempty"`
 }
+
+// DisplayID is the id as Slurm users know it: "1234_7" for task 7 of array
+// 1234, else "1234".
+func (j *Job) DisplayID() string {
+	if j.ArrayTaskID != nil {
+		return fmt.Sprintf("%d_%d", int64(j.ArrayJobID), *j.ArrayTaskID)
+	}
+	return j.ID.String()
+}
+
+// Reasons a pending job gives that are not about placement, named as
+// squeue names them.
+const (
+	ReasonDependency               = "Dependency"
+	ReasonDependencyNeverSatisfied = "DependencyNeverSatisfied"
+	ReasonArrayTaskLimit           = "JobArrayTaskLimit"
+	ReasonBeginTime                = "BeginTime"
+)
 
 // Requeueable reports whether the job may be put back to pending after its
 // run was lost (controller restart, site failure, preemption).
