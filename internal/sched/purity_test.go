@@ -22,6 +22,8 @@ func TestPurity(t *testing.T) {
 		// The federation broker runs inside the engine (engine/route.go),
 		// so it is held to the same rules.
 		"../broker": {mod + "core"},
+		// Dependency rules (sbatch --dependency) are decided purely too.
+		"../depend": {mod + "core"},
 	}
 	// Decided: no sync (one goroutine owns the engine), no randomness in
 	// the core at all (ties break by id), no I/O of any kind.
