@@ -30,15 +30,21 @@ type JobFilter struct {
 	User    string
 	Org     string
 	Site    string
-	Limit   int    // page size; 0 means DefaultLimit, capped at MaxLimit
-	Cursor  string // from a previous ListJobs; "" for the first page
+	// Name selects jobs of this name.
+	Name string
+	// ArrayJobID selects the tasks of one job array; with ArrayTaskID,
+	// the one task of that index.
+	ArrayJobID  core.JobID
+	ArrayTaskID *int
+	Limit       int    // page size; 0 means DefaultLimit, capped at MaxLimit
+	Cursor      string // from a previous ListJobs; "" for the first page
 	// MaxBytes, when positive, also ends a page once the stored specs and
 	// allocations of its jobs pass this many bytes (a page holds at least
 	// one job), so that a page of large specs stays bounded in memory.
 	MaxBytes int
 }
 
-const jobCols = `id, name, project, org, user_name, state, reason, site, spec, alloc, submit_time, start_time, end_time, exit_code, signal, attempt, idem_key, handle, estimated_start, update_time`
+const jobCols = `id, name, project, org, user_name, state, reason, site, spec, alloc, submit_time, start_time, end_time, exit_code, signal, attempt, idem_key, handle, estimated_start, update_time, array_job_id, array_task_id`
 
 func scanJob(s interface{ Scan(...any) error }) (core.Job, error) {
 	j, _, err := scanJobSized(s)
@@ -55,9 +61,10 @@ func scanJobSized(s interface{ Scan(...any) error }) (core.Job, int, error) {
 		submit, update            int64
 		start, end, est, exitCode sql.NullInt64
 		attempt                   int64
+		arrayJob, arrayTask       sql.NullInt64
 	)
 	err := s.Scan(&j.ID, &j.Name, &j.Project, &j.Org, &j.User, &state, &j.Reason, &j.Site, &spec, &alloc,
-		&submit, &start, &end, &exitCode, &j.Signal, &attempt, &idem, &j.Handle, &est, &update)
+		&submit, &start, &end, &exitCode, &j.Signal, &attempt, &idem, &j.Handle, &est, &update, &arrayJob, &arrayTask)
 	if err != nil {
 		return core.Job{}, 0, err
 	}
@@ -82,6 +89,11 @@ func scanJobSized(s interface{ Scan(...any) error }) (core.Job, int, error) {
 	}
 	j.Attempt = int(attempt)
 	j.IdempotencyKey = idem.String
+	if arrayTask.Valid {
+		j.ArrayJobID = core.JobID(arrayJob.Int64)
+		t := int(arrayTask.Int64)
+		j.ArrayTaskID = &t
+	}
 	return j, len(spec) + len(alloc.String), nil
 }
 
@@ -138,11 +150,19 @@ func (f JobFilter) where() (string, []any) {
 		}
 	}
 	for _, c := range []struct{ col, v string }{
-		{"project", f.Project}, {"user_name", f.User}, {"org", f.Org}, {"site", f.Site},
+		{"project", f.Project}, {"user_name", f.User}, {"org", f.Org}, {"site", f.Site}, {"name", f.Name},
 	} {
 		if c.v != "" {
 			conds = append(conds, c.col+" = ?")
 			args = append(args, c.v)
+		}
+	}
+	if f.ArrayJobID != 0 {
+		conds = append(conds, "array_job_id = ?")
+		args = append(args, int64(f.ArrayJobID))
+		if f.ArrayTaskID != nil {
+			conds = append(conds, "array_task_id = ?")
+			args = append(args, int64(*f.ArrayTaskID))
 		}
 	}
 	if len(conds) == 0 {

@@ -870,3 +870,58 @@ func TestIdempotencyAcrossProcesses(t *testing.T) {
 		})
 	}
 }
+
+func TestArrays(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var batch []core.Job
+		// Two arrays and a plain job in one batch: each array takes its
+		// first task's id.
+		for k, ph := range []core.JobID{-1, -1, -1, -2, -2} {
+			task := []int{0, 2, 4, 7, 9}[k]
+			j := jobOf("arr", "ada", "p1")
+			j.ArrayJobID, j.ArrayTaskID = ph, &task
+			batch = append(batch, j)
+		}
+		batch = append(batch, jobOf("plain", "ada", "p1"))
+		got, _, err := db.SubmitJobs(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := got[0].ID, got[3].ID
+		for i, want := range []struct {
+			array core.JobID
+			disp  string
+		}{{a, fmt.Sprintf("%d_0", a)}, {a, fmt.Sprintf("%d_2", a)}, {a, fmt.Sprintf("%d_4", a)}, {b, fmt.Sprintf("%d_7", b)}, {b, fmt.Sprintf("%d_9", b)}, {0, got[5].ID.String()}} {
+			if got[i].ArrayJobID != want.array || got[i].DisplayID() != want.disp {
+				t.Errorf("job %d: array %d, shown %s; want %d, %s", i, got[i].ArrayJobID, got[i].DisplayID(), want.array, want.disp)
+			}
+			stored, err := db.GetJob(ctx, got[i].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored.DisplayID() != want.disp {
+				t.Errorf("stored job %d shows as %s, want %s", i, stored.DisplayID(), want.disp)
+			}
+		}
+		tasks, _, err := db.ListJobs(ctx, store.JobFilter{ArrayJobID: a})
+		if err != nil || len(tasks) != 3 {
+			t.Fatalf("tasks of array %d: %d, %v; want 3", a, len(tasks), err)
+		}
+		four := 4
+		one, _, err := db.ListJobs(ctx, store.JobFilter{ArrayJobID: a, ArrayTaskID: &four})
+		if err != nil || len(one) != 1 || one[0].ID != got[2].ID {
+			t.Fatalf("task 4 of array %d: %v, %v", a, one, err)
+		}
+		named, _, err := db.ListJobs(ctx, store.JobFilter{Name: "plain"})
+		if err != nil || len(named) != 1 {
+			t.Fatalf("jobs named plain: %d, %v", len(named), err)
+		}
+		bad := jobOf("arr", "ada", "p1")
+		zero := 0
+		bad.ArrayTaskID = &zero
+		if _, _, err := db.SubmitJobs(ctx, []core.Job{bad}); err == nil {
+			t.Error("an array task without a placeholder array id was accepted")
+		}
+	})
+}

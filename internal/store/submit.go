@@ -335,8 +335,21 @@ func (db *DB) insertJobs(ctx context.Context, tx *sql.Tx, in []core.Job) ([]core
 			return nil, nil, fmt.Errorf("allocate job ids: %w", err)
 		}
 		first := last - int64(len(fresh)) + 1
+		arrays := map[core.JobID]core.JobID{} // placeholder -> the array's id
 		for k, i := range fresh {
 			out[i].ID = core.JobID(first + int64(k))
+			if out[i].ArrayTaskID != nil {
+				// An array's tasks come in with the same negative
+				// placeholder; the array takes its first task's id.
+				ph := out[i].ArrayJobID
+				if ph >= 0 {
+					return nil, nil, fmt.Errorf("job %d of the batch: an array task needs a negative placeholder array id, got %d", i, ph)
+				}
+				if _, ok := arrays[ph]; !ok {
+					arrays[ph] = out[i].ID
+				}
+				out[i].ArrayJobID = arrays[ph]
+			}
 		}
 		for lo := 0; lo < len(fresh); lo += insertChunk {
 			hi := min(lo+insertChunk, len(fresh))
@@ -357,12 +370,12 @@ func (db *DB) insertJobs(ctx context.Context, tx *sql.Tx, in []core.Job) ([]core
 }
 
 func (db *DB) insertJobRows(ctx context.Context, tx *sql.Tx, jobs []core.Job, idx []int) error {
-	const jobRow = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
+	const jobRow = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
 	const eventRow = "(?, 1, ?, 'submitted', ?, '')"
 	var jq, eq strings.Builder
 	jq.WriteString(`INSERT INTO jobs (` + jobCols + `, event_seq) VALUES `)
 	eq.WriteString(`INSERT INTO job_events (job_id, seq, time, type, state, message) VALUES `)
-	jargs := make([]any, 0, len(idx)*20)
+	jargs := make([]any, 0, len(idx)*22)
 	eargs := make([]any, 0, len(idx)*3)
 	for k, i := range idx {
 		j := &jobs[i]
@@ -386,7 +399,7 @@ func (db *DB) insertJobRows(ctx context.Context, tx *sql.Tx, jobs []core.Job, id
 		}
 		jargs = append(jargs, int64(j.ID), j.Name, j.Project, j.Org, j.User, string(j.State), j.Reason, j.Site,
 			string(spec), alloc, micros(j.SubmitTime), microsPtr(j.StartTime), microsPtr(j.EndTime), exitCodeArg(j.ExitCode),
-			j.Signal, j.Attempt, idem, j.Handle, microsPtr(j.EstimatedStart), micros(j.UpdateTime))
+			j.Signal, j.Attempt, idem, j.Handle, microsPtr(j.EstimatedStart), micros(j.UpdateTime), arrayArgs(j)[0], arrayArgs(j)[1])
 		eargs = append(eargs, int64(j.ID), micros(j.SubmitTime), string(j.State))
 	}
 	if _, err := tx.ExecContext(ctx, db.q(jq.String()), jargs...); err != nil {
@@ -396,4 +409,12 @@ func (db *DB) insertJobRows(ctx context.Context, tx *sql.Tx, jobs []core.Job, id
 		return fmt.Errorf("insert submitted events: %w", err)
 	}
 	return nil
+}
+
+// arrayArgs returns the array_job_id and array_task_id column values of j.
+func arrayArgs(j *core.Job) [2]sql.NullInt64 {
+	if j.ArrayTaskID == nil {
+		return [2]sql.NullInt64{}
+	}
+	return [2]sql.NullInt64{{Int64: int64(j.ArrayJobID), Valid: true}, {Int64: int64(*j.ArrayTaskID), Valid: true}}
 }
