@@ -472,6 +472,9 @@ type Site struct {
 	Accelerators      int               `json:"accelerators"` // total, filled by Totals
 	AssumedSize       bool              `json:"assumed_size,omitempty"`
 	Source            string            `json:"source,omitempty"`
+	// QoSMap maps the site's own QoS names ("boost_qos_dbg") to
+	// Gigafactory's (QoSPlayground...), for scripts written for the site.
+	QoSMap map[string]string `json:"qos_map,omitempty"`
 }
 
 // Totals returns the number of accelerators over all pools.
@@ -494,6 +497,9 @@ type Pool struct {
 	CPUsPerNode   int    `json:"cpus_per_node,omitempty"`
 	MemMiBPerNode int    `json:"mem_mib_per_node,omitempty"`
 	PowerW        int    `json:"accelerator_power_w,omitempty"` // board power per accelerator
+	// Features are the names a job's --constraint may ask for ("ib",
+	// "highmem"); the pool's model counts as one too.
+	Features []string `json:"features,omitempty"`
 	// ModelAliases are the short names users may type for Model ("h100",
 	// "nvidia-h100"); the API fills them when it lists sites. Not config.
 	ModelAliases []string `json:"model_aliases,omitempty"`
