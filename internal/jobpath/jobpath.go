@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/gigafactory/gigafactory/internal/core"
@@ -57,17 +58,68 @@ func (e *Error) Error() string { return e.Field + ": " + e.Msg }
 // Unwrap returns Err, so errors.Is finds the errno.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Vars are the values Slurm-style patterns expand to.
+// Vars are the values Slurm-style patterns expand to, as sbatch's
+// "filename pattern" names them.
 type Vars struct {
-	JobID string // %j
-	Name  string // %x
-	User  string // %u
+	JobID       string // %j and %J (a batch script's step has no step id)
+	Name        string // %x
+	User        string // %u
+	ArrayJobID  string // %A: the array's id; for a job that is no array task, the job id
+	ArrayTaskID string // %a: the task's index; for a job that is no array task, NoArrayTask
+	Node        string // %N: the first node's name
+	// Keep lists the letters left as written, for a later expansion by
+	// someone who knows their values (the Slurm driver leaves %j %J %u %N
+	// to Slurm).
+	Keep string
 }
 
-// Expand replaces %j, %x, %u and %% in pattern; any other %-sequence is
-// kept as written. A value that is not usable as one file name (empty for
-// %j or %u, ".", "..", or holding "/" or a NUL byte) is an error, so a job
-// named ".." cannot turn "%x/out" into "../out".
+// NoArrayTask is what Slurm writes for %a, and SLURM_ARRAY_TASK_ID would
+// hold, for a job that is not part of an array (NO_VAL - 1).
+const NoArrayTask = "4294967294"
+
+// Default output patterns, as sbatch's: stdout, and stderr with it, go to
+// this file in the job's working directory.
+const (
+	DefaultOutput      = "slurm-%j.out"
+	DefaultArrayOutput = "slurm-%A_%a.out"
+)
+
+// DefaultOutputFor is the output pattern of a job that names none:
+// DefaultArrayOutput for an array task, else DefaultOutput.
+func DefaultOutputFor(job core.Job) string {
+	if job.ArrayTaskID != nil {
+		return DefaultArrayOutput
+	}
+	return DefaultOutput
+}
+
+// JobVars are the values of job's patterns in Gigafactory's own ids: %j is
+// the job's id, %A and %a its array's id and its index (the job id and
+// NoArrayTask for a job that is no array task). node is the first node's
+// name.
+func JobVars(job core.Job, node string) Vars {
+	name := job.Name
+	if name == "" {
+		name = job.Spec.Name
+	}
+	v := Vars{JobID: job.ID.String(), Name: name, User: job.User, Node: node,
+		ArrayJobID: job.ID.String(), ArrayTaskID: NoArrayTask}
+	if job.ArrayTaskID != nil {
+		v.ArrayJobID, v.ArrayTaskID = job.ArrayJobID.String(), strconv.Itoa(*job.ArrayTaskID)
+	}
+	return v
+}
+
+// maxPad is the widest zero-padding a pattern gets; Slurm caps it alike.
+const maxPad = 10
+
+// Expand replaces Slurm's %j %J %x %u %A %a %N and %% in pattern; a number
+// between the % and the letter (%4a) zero-pads a numeric value to that
+// width (at most 10), as sbatch does, and is ignored for names. Any other
+// %-sequence, and the letters in v.Keep, are kept as written. A value that
+// is not usable as one file name (empty for %j %u %A %a %N, ".", "..", or
+// holding "/" or a NUL byte) is an error, so a job named ".." cannot turn
+// "%x/out" into "../out".
 func Expand(pattern string, v Vars) (string, error) {
 	var b strings.Builder
 	for i := 0; i < len(pattern); i++ {
@@ -76,27 +128,54 @@ func Expand(pattern string, v Vars) (string, error) {
 			b.WriteByte(c)
 			continue
 		}
-		var val, what string
-		switch pattern[i+1] {
-		case '%':
+		if pattern[i+1] == '%' {
 			b.WriteByte('%')
 			i++
 			continue
-		case 'j':
+		}
+		j := i + 1
+		for j < len(pattern) && pattern[j] >= '0' && pattern[j] <= '9' {
+			j++
+		}
+		if j == len(pattern) {
+			b.WriteString(pattern[i:])
+			break
+		}
+		width, _ := strconv.Atoi(pattern[i+1 : j])
+		letter := pattern[j]
+		var val, what string
+		numeric := true
+		switch letter {
+		case 'j', 'J':
 			val, what = v.JobID, "job id"
+		case 'A':
+			val, what = v.ArrayJobID, "array job id"
+		case 'a':
+			val, what = v.ArrayTaskID, "array task id"
 		case 'x':
-			val, what = v.Name, "job name"
+			val, what, numeric = v.Name, "job name", false
 		case 'u':
-			val, what = v.User, "user name"
+			val, what, numeric = v.User, "user name", false
+		case 'N':
+			val, what, numeric = v.Node, "node name", false
 		default:
-			b.WriteByte(c)
+			b.WriteString(pattern[i : j+1])
+			i = j
 			continue
 		}
-		if err := fileName(val, pattern[i+1] == 'x'); err != nil {
-			return "", fmt.Errorf("%%%c expands the %s %q, which %v", pattern[i+1], what, val, err)
+		if strings.IndexByte(v.Keep, letter) >= 0 {
+			b.WriteString(pattern[i : j+1])
+			i = j
+			continue
+		}
+		if err := fileName(val, letter == 'x'); err != nil {
+			return "", fmt.Errorf("%s expands the %s %q, which %v", pattern[i:j+1], what, val, err)
+		}
+		if numeric && len(val) < min(width, maxPad) {
+			b.WriteString(strings.Repeat("0", min(width, maxPad)-len(val)))
 		}
 		b.WriteString(val)
-		i++
+		i = j
 	}
 	return b.String(), nil
 }
@@ -118,14 +197,14 @@ func fileName(s string, mayBeEmpty bool) error {
 // the site's allowed roots (absolute, cleaned directories). It returns the
 // first path refused as an *Error naming its field, or nil. %j and %u are
 // checked with stand-in values (ids are numbers and user names are checked
-// where users are made); %x with the spec's name.
+// where users are made), and so are %A %a %N; %x with the spec's name.
 func Validate(sp core.JobSpec, roots []string) error {
 	if sp.WorkDir != "" {
 		if err := Check(FieldWorkDir, sp.WorkDir, roots, false); err != nil {
 			return err
 		}
 	}
-	vars := Vars{JobID: "1", Name: sp.Name, User: "user"}
+	vars := Vars{JobID: "1", Name: sp.Name, User: "user", ArrayJobID: "1", ArrayTaskID: "0", Node: "node"}
 	for _, f := range []struct{ field, pattern string }{{FieldOutput, sp.Output}, {FieldError, sp.Error}} {
 		if f.pattern == "" {
 			continue
@@ -235,4 +314,22 @@ func ParseRoots(s string) ([]string, error) {
 		out = append(out, path.Clean(r))
 	}
 	return out, nil
+}
+
+// RunDir is where a job runs, as sbatch decides it: its workdir (-D,
+// --chdir) when it names one; else the directory `gf submit` ran in
+// (JobSpec.SubmitDir) when that is an absolute path the site's roots allow
+// (Check's rules for a workdir), which submitDirUsed reports; else "", the
+// job's own directory, which each driver knows. roots are the site's
+// (SiteRoots). It is pure, so the API calls it at submission to warn a user
+// whose submit directory the site cannot use, and the drivers call it at
+// start with the same answer.
+func RunDir(sp core.JobSpec, roots []string) (dir string, submitDirUsed bool) {
+	if sp.WorkDir != "" {
+		return sp.WorkDir, false
+	}
+	if sd := sp.SubmitDir; sd != "" && path.IsAbs(sd) && Check(FieldWorkDir, sd, roots, false) == nil {
+		return path.Clean(sd), true
+	}
+	return "", false
 }

@@ -322,11 +322,21 @@ func TestValidateNamesField(t *testing.T) {
 
 func TestExpand(t *testing.T) {
 	t.Parallel()
-	v := Vars{JobID: "42", Name: "train", User: "alice"}
+	v := Vars{JobID: "42", Name: "train", User: "alice", ArrayJobID: "40", ArrayTaskID: "7", Node: "gpu01"}
 	tests := map[string]string{
-		"slurm-%j.out":      "slurm-42.out",
-		"%x-%u-%%-%A-%":     "train-alice-%-%A-%",
-		"/scratch/%u/%j/%x": "/scratch/alice/42/train",
+		"slurm-%j.out":       "slurm-42.out",
+		"%x-%u-%%-%q-%":      "train-alice-%-%q-%",
+		"/scratch/%u/%j/%x":  "/scratch/alice/42/train",
+		DefaultArrayOutput:   "slurm-40_7.out",
+		"%J.%N.out":          "42.gpu01.out",
+		"task-%4a-of-%A.log": "task-0007-of-40.log",
+		"%010j":              "0000000042",
+		"%20j":               "0000000042", // capped at 10, as Slurm does
+		"%1j-%2a":            "42-07",
+		"%5x-%3N":            "train-gpu01", // a width is ignored for names
+		"%4":                 "%4",
+		"%4q":                "%4q",
+		"100%%-%a":           "100%-7",
 	}
 	for in, want := range tests {
 		if got, err := Expand(in, v); err != nil || got != want {
@@ -337,9 +347,70 @@ func TestExpand(t *testing.T) {
 		if _, err := Expand("%x", Vars{JobID: "1", Name: name, User: "u"}); err == nil {
 			t.Errorf("job name %q expanded without error", name)
 		}
+		if _, err := Expand("%N", Vars{JobID: "1", Node: name, User: "u"}); err == nil {
+			t.Errorf("node name %q expanded without error", name)
+		}
 	}
 	if _, err := Expand("%u", Vars{JobID: "1"}); err == nil {
 		t.Error("empty user expanded without error")
+	}
+	if _, err := Expand("%a", Vars{JobID: "1"}); err == nil {
+		t.Error("empty array task id expanded without error")
+	}
+	kept, err := Expand("%x-%j-%4a-%u.out", Vars{Name: "n", ArrayTaskID: "3", Keep: "ju"})
+	if err != nil || kept != "n-%j-0003-%u.out" {
+		t.Errorf("Expand with Keep = %q, %v; want %%j and %%u kept", kept, err)
+	}
+}
+
+func TestJobVars(t *testing.T) {
+	t.Parallel()
+	seven := 7
+	tests := map[string]struct {
+		job  core.Job
+		want Vars
+	}{
+		"plain job": {core.Job{ID: 12, User: "alice", Spec: core.JobSpec{Name: "train"}},
+			Vars{JobID: "12", Name: "train", User: "alice", ArrayJobID: "12", ArrayTaskID: NoArrayTask, Node: "n1"}},
+		"array task": {core.Job{ID: 19, Name: "sweep", User: "bob", ArrayJobID: 12, ArrayTaskID: &seven},
+			Vars{JobID: "19", Name: "sweep", User: "bob", ArrayJobID: "12", ArrayTaskID: "7", Node: "n1"}},
+	}
+	for name, tc := range tests {
+		if got := JobVars(tc.job, "n1"); got != tc.want {
+			t.Errorf("%s: JobVars = %+v, want %+v", name, got, tc.want)
+		}
+	}
+	if DefaultOutputFor(tests["array task"].job) != DefaultArrayOutput || DefaultOutputFor(tests["plain job"].job) != DefaultOutput {
+		t.Error("DefaultOutputFor does not tell array tasks from jobs")
+	}
+}
+
+func TestRunDir(t *testing.T) {
+	t.Parallel()
+	roots := []string{"/home", "/scratch"}
+	tests := map[string]struct {
+		spec    core.JobSpec
+		want    string
+		fromSub bool
+	}{
+		"workdir wins":             {core.JobSpec{WorkDir: "/scratch/run", SubmitDir: "/home/alice"}, "/scratch/run", false},
+		"relative workdir kept":    {core.JobSpec{WorkDir: "runs", SubmitDir: "/home/alice"}, "runs", false},
+		"submit dir under a root":  {core.JobSpec{SubmitDir: "/home/alice/proj/"}, "/home/alice/proj", true},
+		"submit dir is a root":     {core.JobSpec{SubmitDir: "/scratch"}, "/scratch", true},
+		"submit dir outside roots": {core.JobSpec{SubmitDir: "/etc"}, "", false},
+		"sibling of a root":        {core.JobSpec{SubmitDir: "/home2/alice"}, "", false},
+		"submit dir climbs":        {core.JobSpec{SubmitDir: "/home/../etc"}, "", false},
+		"relative submit dir":      {core.JobSpec{SubmitDir: "home/alice"}, "", false},
+		"neither":                  {core.JobSpec{}, "", false},
+	}
+	for name, tc := range tests {
+		dir, used := RunDir(tc.spec, roots)
+		if dir != tc.want || used != tc.fromSub {
+			t.Errorf("%s: RunDir = %q, %v; want %q, %v", name, dir, used, tc.want, tc.fromSub)
+		}
+	}
+	if dir, used := RunDir(core.JobSpec{SubmitDir: "/home/alice"}, nil); dir != "" || used {
+		t.Errorf("no roots: RunDir = %q, %v; want the job's own directory", dir, used)
 	}
 }
 
