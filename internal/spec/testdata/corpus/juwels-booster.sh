@@ -1,10 +1,11 @@
 #!/bin/bash -x
 # In the style of the JUWELS user documentation, "Batch system" and "JUWELS Booster
-# GPU jobs" (apps.fz-juelich.de/jsc/hps/juwels); written for this corpus.
+# GPU jobs" (apps.fz-juelich.de/jsc/hps/juwels); written for this corpus. Node and
+# core counts are scaled to Gigafactory's test cluster.
 #SBATCH --account=exalab
-#SBATCH --nodes=8
+#SBATCH --nodes=2
 #SBATCH --ntasks-per-node=4
-#SBATCH --cpus-per-task=12
+#SBATCH --cpus-per-task=4
 #SBATCH --gres=gpu:4
 #SBATCH --partition=booster
 #SBATCH --time=06:00:00
@@ -14,5 +15,8 @@
 
 export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK}
 trap 'touch checkpoint.request' USR1
-srun --cpu-bind=socket python -u fit.py &
+echo "PWD=$(pwd)"
+env | grep '^SLURM_' | sort
+srun --cpu-bind=socket bash -c 'echo "rank $SLURM_PROCID of $SLURM_NTASKS"' &
 wait
+echo "OMP_NUM_THREADS=$OMP_NUM_THREADS" > fit.done

@@ -4,10 +4,13 @@
 #SBATCH --job-name embed
 #SBATCH --account OPEN-00-00
 #SBATCH --partition qgpu
-#SBATCH --gpus a100:4
+#SBATCH --gpus a100:2
 #SBATCH --time 02:00:00
 #SBATCH --export ALL,NCCL_DEBUG=WARN
 #SBATCH --comment "embedding refresh"
 
 ml PyTorch
-python embed.py
+echo "PWD=$(pwd)"
+echo "NCCL_DEBUG=$NCCL_DEBUG"
+env | grep '^SLURM_' | sort
+echo "visible: ${CUDA_VISIBLE_DEVICES}" > embeddings.idx

@@ -12,4 +12,6 @@
 #SBATCH --output=sweep_%A_%a_%u.log
 #SBATCH --no-requeue
 
-python sweep.py --trial "${SLURM_ARRAY_TASK_ID}"
+echo "PWD=$(pwd)"
+env | grep '^SLURM_' | sort
+echo "trial ${SLURM_ARRAY_TASK_ID}: ok" > "trial-${SLURM_ARRAY_TASK_ID}.txt"
