@@ -374,6 +374,10 @@ type Job struct {
 	// are unset for a job that is not an array task.
 	ArrayJobID  JobID `json:"array_job_id,omitempty"`
 	ArrayTaskID *int  `json:"array_task_id,omitempty"`
+	// Warnings are what the submission did other than as written (a
+	// partition the network does not have, a site QoS name no table
+	// maps); only the answer to a submission carries them. Not stored.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // DisplayID is the id as Slurm users know it: "1234_7" for task 7 of array

@@ -102,6 +102,9 @@ type Daemon struct {
 	// transiently at restart; adoption is retried until it answers.
 	unadopted map[string][]core.Job
 	lastAdopt time.Time
+	// gate holds pending jobs back from the engine: dependencies, begin
+	// times, array throttles (gate.go).
+	gate *gate
 
 	ready   atomic.Bool
 	metrics Metrics
@@ -200,6 +203,7 @@ func New(o Options) (*Daemon, error) {
 		unreachable: map[string]*backoff{},
 		startFails:  map[core.JobID]int{},
 		unadopted:   map[string][]core.Job{},
+		gate:        newGate(),
 	}, nil
 }
 
@@ -363,7 +367,7 @@ func (d *Daemon) cancel(ctx context.Context, id core.JobID, actor string) (core.
 	if j.State.Terminal() {
 		return j, nil
 	}
-	d.applyQueued() // the job may still sit in the queue
+	d.applyQueued(ctx) // the job may still sit in the queue
 	now := d.clock().UTC()
 	msg := "cancelled by " + actor
 	if j.State == core.StatePending {
@@ -380,6 +384,7 @@ func (d *Daemon) cancel(ctx context.Context, id core.JobID, actor string) (core.
 		d.logJob("job cancelled", j, "by", actor)
 		delete(d.startFails, id)
 		d.metrics.ended(core.StateCancelled)
+		d.changed(ctx, j)
 		d.kick()
 		return j, nil
 	}
@@ -425,9 +430,11 @@ func (d *Daemon) ProjectChanged(ctx context.Context, p core.Project) error {
 func (d *Daemon) Statuses(ctx context.Context, ids []core.JobID) (map[core.JobID]engine.Status, error) {
 	out := make(map[core.JobID]engine.Status, len(ids))
 	err := d.do(ctx, func(ctx context.Context) {
-		d.applyQueued()
+		d.applyQueued(ctx)
 		for _, id := range ids {
 			if s, ok := d.eng.Status(id); ok {
+				out[id] = s
+			} else if s, ok := d.gate.status(id); ok {
 				out[id] = s
 			}
 		}
@@ -439,8 +446,11 @@ func (d *Daemon) Statuses(ctx context.Context, ids []core.JobID) (map[core.JobID
 func (d *Daemon) Explain(ctx context.Context, id core.JobID) (Explanation, error) {
 	var out Explanation
 	err := d.do(ctx, func(ctx context.Context) {
-		d.applyQueued()
+		d.applyQueued(ctx)
 		out = explain(d.eng, id)
+		if st, ok := d.gate.explain(id); ok && !out.Known {
+			out = Explanation{ID: id, Known: true, Status: &st}
+		}
 	})
 	return out, err
 }
@@ -458,8 +468,8 @@ type Usage struct {
 func (d *Daemon) Usage(ctx context.Context) (Usage, error) {
 	var u Usage
 	err := d.do(ctx, func(ctx context.Context) {
-		d.applyQueued()
-		u.Pending = d.eng.PendingCount()
+		d.applyQueued(ctx)
+		u.Pending = d.eng.PendingCount() + len(d.gate.held)
 		u.Active = len(d.active)
 		for _, j := range d.active {
 			u.InUse += j.Alloc.Accelerators()
@@ -509,8 +519,13 @@ func (d *Daemon) Recover(ctx context.Context) error {
 	}
 	bySite := map[string][]core.Job{}
 	for _, j := range jobs {
+		if j.State != core.StatePending {
+			d.gate.running(j) // counts against its array's throttle
+		}
+	}
+	for _, j := range jobs {
 		if j.State == core.StatePending {
-			d.eng.Apply(engine.Submitted{Job: j})
+			d.admit(ctx, j) // dependencies are decided again, from the store
 			continue
 		}
 		bySite[j.Site] = append(bySite[j.Site], j)
@@ -716,7 +731,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 func (d *Daemon) nextWake() time.Time {
-	var next time.Time
+	next := d.gate.nextWake()
 	for _, b := range d.unreachable {
 		if !b.until.IsZero() && (next.IsZero() || b.until.Before(next)) {
 			next = b.until
@@ -731,12 +746,16 @@ func (d *Daemon) nextWake() time.Time {
 }
 
 // applyQueued feeds queued events into the engine.
-func (d *Daemon) applyQueued() {
+func (d *Daemon) applyQueued(ctx context.Context) {
 	d.mu.Lock()
 	q := d.queue
 	d.queue = nil
 	d.mu.Unlock()
 	for _, ev := range q {
+		if sub, ok := ev.(engine.Submitted); ok {
+			d.admit(ctx, sub.Job) // or held back by the gate
+			continue
+		}
 		d.eng.Apply(ev)
 	}
 }
@@ -745,7 +764,8 @@ func (d *Daemon) applyQueued() {
 // intents. It returns when the engine next wants a step (zero: only on
 // the next event).
 func (d *Daemon) turn(ctx context.Context) time.Time {
-	d.applyQueued()
+	d.applyQueued(ctx)
+	d.wakeHeld(ctx)
 	d.endBackoffs()
 	now := d.clock()
 	t0 := time.Now()
@@ -972,6 +992,7 @@ func (d *Daemon) handleUpdate(ctx context.Context, u driver.Update) {
 			d.log.Error("record start", "job", j.ID, "err", err)
 		}
 		d.logJob("job started", j)
+		d.changed(ctx, j) // after:ID dependencies
 		return
 	}
 	if u.State.Terminal() {
@@ -1066,6 +1087,7 @@ func (d *Daemon) finish(ctx context.Context, j core.Job, u driver.Update, why ca
 	d.logJob("job ended", j, attrs...)
 	d.eng.Apply(engine.Ended{ID: j.ID, State: st, At: end})
 	d.metrics.ended(st)
+	d.changed(ctx, j)
 	d.kick()
 }
 
