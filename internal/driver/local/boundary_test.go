@@ -367,23 +367,33 @@ func TestLogsServeOnlyOwnFiles(t *testing.T) {
 	s := newServer(t, -1)
 	d := newDriver(t, s.site)
 	job := start(t, d, shJob(1, `echo out; echo err >&2;
-rm stdout stderr; ln -s `+s.data+`/admin.token stdout; ln `+s.data+`/admin.token stderr 2>/dev/null || ln -s ../../../../admin.token stderr`))
+rm slurm-1.out; ln -s `+s.data+`/admin.token slurm-1.out; ln -s ../../../../admin.token stdout`))
 	waitEnd(t, d, 1, 5*time.Second)
-	// As root the job cannot reach the token at all; plant what a job of
-	// the server's own user could have.
-	jd := filepath.Join(s.site, "jobs/1")
-	os.Remove(filepath.Join(jd, "stderr"))
-	if err := os.Link(filepath.Join(s.data, "admin.token"), filepath.Join(jd, "stderr")); err != nil {
-		t.Fatal(err)
-	}
-	for _, stream := range []string{"stdout", "stderr"} {
-		rc, err := d.Logs(context.Background(), job, stream)
-		if err == nil {
-			b, _ := io.ReadAll(rc)
-			rc.Close()
-			t.Errorf("Logs(%s) served %q", stream, b)
+	logsRefused := func(when string) {
+		t.Helper()
+		for _, stream := range []string{"stdout", "stderr"} {
+			rc, err := d.Logs(context.Background(), job, stream)
+			if err == nil {
+				b, _ := io.ReadAll(rc)
+				rc.Close()
+				t.Errorf("%s: Logs(%s) served %q", when, stream, b)
+			}
 		}
 	}
+	logsRefused("a symlink")
+	// As root the job cannot reach the token at all; plant what a job of
+	// the server's own user could have: a hard link as the output file, and
+	// as the file of the old name Logs falls back to when there is none.
+	jd := filepath.Join(s.site, "jobs/1")
+	for _, name := range []string{"slurm-1.out", "stdout"} {
+		os.Remove(filepath.Join(jd, name))
+		if err := os.Link(filepath.Join(s.data, "admin.token"), filepath.Join(jd, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logsRefused("a hard link")
+	os.Remove(filepath.Join(jd, "slurm-1.out"))
+	logsRefused("an old name hard-linked")
 	// And a spec naming the token is refused before any open.
 	bad := job
 	bad.Spec.Error = filepath.Join(s.data, "admin.token")
@@ -414,7 +424,7 @@ func TestStateNotWritableByJob(t *testing.T) {
 			t.Errorf("%s: %v %v, want mode 0700", p, fi.Mode(), err)
 		}
 	}
-	for _, p := range []string{filepath.Join(state, supervisorFile), filepath.Join(state, exitFile), filepath.Join(dir, "jobs/1/stdout")} {
+	for _, p := range []string{filepath.Join(state, supervisorFile), filepath.Join(state, exitFile), filepath.Join(dir, "jobs/1/slurm-1.out")} {
 		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v %v, want mode 0600", p, fi.Mode(), err)
 		}

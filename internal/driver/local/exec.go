@@ -15,6 +15,7 @@ import (
 	llsyscall "github.com/landlock-lsm/go-landlock/landlock/syscall"
 	"golang.org/x/sys/unix"
 
+	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/jobpath"
 )
 
@@ -55,6 +56,14 @@ type launch struct {
 	Account    *ids     `json:"account,omitempty"` // nil: stay who we are
 	Landlock   string   `json:"landlock"`
 	PrivateTmp bool     `json:"private_tmp,omitempty"`
+	// Tasks is the number of tasks the job asked for (0: none named), what
+	// the srun shim runs a command that many times for.
+	Tasks int `json:"tasks,omitempty"`
+	// Signal is --signal, which the supervisor sends before the walltime;
+	// SignalShell says the job is a batch script, whose shell a signal
+	// without B: spares, as Slurm spares it.
+	Signal      *core.JobSignal `json:"signal,omitempty"`
+	SignalShell bool            `json:"signal_shell,omitempty"`
 }
 
 // ids is a Unix identity to drop to.
@@ -127,6 +136,10 @@ func becomeJob(l launch) error {
 	if err != nil {
 		return err
 	}
+	bin, err := writeSrun(dirs.Job, l.Tasks)
+	if err != nil {
+		return fmt.Errorf("srun for the job: %w", err)
+	}
 	stdout, stderr, err := openOutputs(dirs, l, wd)
 	if err != nil {
 		return err
@@ -160,9 +173,12 @@ func becomeJob(l launch) error {
 			pwd = filepath.Join(l.JobDir, pwd)
 		}
 	}
+	// The srun shim comes first on PATH, so a script's srun runs its tasks
+	// here rather than reach for a Slurm the job is not part of.
+	path := filepath.Join(tmpdir, bin) + ":" + lookup(l.Env, "PATH")
 	env := append(slices.DeleteFunc(l.Env, func(kv string) bool {
-		return strings.HasPrefix(kv, "PWD=") || strings.HasPrefix(kv, "TMPDIR=")
-	}), "PWD="+pwd, "TMPDIR="+tmpdir)
+		return strings.HasPrefix(kv, "PWD=") || strings.HasPrefix(kv, "TMPDIR=") || strings.HasPrefix(kv, "PATH=")
+	}), "PWD="+pwd, "TMPDIR="+tmpdir, "PATH="+path)
 	prog := argv[0]
 	if !strings.Contains(prog, "/") {
 		os.Setenv("PATH", lookup(env, "PATH"))

@@ -346,16 +346,30 @@ func (e *startError) Unwrap() error {
 // environment string execve takes.
 const maxArgLen = 32 * 4096
 
-// launch works out what the exec stage is to do for job.
+// launch works out what the exec stage is to do for job. Like sbatch, it
+// runs the job in its workdir, else in the directory it was submitted from
+// when the allowed roots hold it (jobpath.RunDir), else in its own
+// directory; and it writes stdout, with stderr unless the spec names an
+// error file, to slurm-%j.out (slurm-%A_%a.out for an array task) there.
 func (d *Driver) launch(job core.Job, acct *account) (launch, error) {
+	jobDir := d.jobDir(job.ID)
+	runDir, _ := jobpath.RunDir(job.Spec, d.opts.AllowedRoots)
 	l := launch{
 		Attempt:    job.Attempt,
-		JobDir:     d.jobDir(job.ID),
+		JobDir:     jobDir,
 		Roots:      d.opts.AllowedRoots,
-		WorkDir:    job.Spec.WorkDir,
-		Env:        jobEnv(job, acct),
+		WorkDir:    runDir,
+		Env:        jobEnv(job, acct, absRunDir(jobDir, runDir)),
 		Landlock:   d.opts.Landlock,
 		PrivateTmp: d.root,
+		Tasks:      knownTasks(job.Spec),
+	}
+	if sig := job.Spec.Signal; sig != nil {
+		if _, err := parseSignal(sig.Name); err != nil {
+			return launch{}, fmt.Errorf("signal: %w", err)
+		}
+		l.Signal = sig
+		l.SignalShell = job.Spec.Script != ""
 	}
 	switch {
 	case len(job.Spec.Command) > 0:
@@ -385,11 +399,10 @@ func (d *Driver) launch(job core.Job, acct *account) (launch, error) {
 	}
 	var err error
 	vars := outputVars(job)
-	if job.Spec.Output != "" {
-		if l.Stdout, err = expand(jobpath.FieldOutput, job.Spec.Output, vars, l.Roots); err != nil {
-			return launch{}, err
-		}
+	if l.Stdout, err = expand(jobpath.FieldOutput, outputPattern(job), vars, l.Roots); err != nil {
+		return launch{}, err
 	}
+	l.Stderr = l.Stdout
 	if job.Spec.Error != "" {
 		if l.Stderr, err = expand(jobpath.FieldError, job.Spec.Error, vars, l.Roots); err != nil {
 			return launch{}, err
@@ -401,13 +414,55 @@ func (d *Driver) launch(job core.Job, acct *account) (launch, error) {
 	return l, nil
 }
 
-// outputVars are what %j, %x and %u stand for in job's output paths.
-func outputVars(job core.Job) jobpath.Vars {
-	name := job.Name
-	if name == "" {
-		name = job.Spec.Name
+// absRunDir is the absolute path of the directory the job runs in.
+func absRunDir(jobDir, runDir string) string {
+	if runDir == "" {
+		return jobDir
 	}
-	return jobpath.Vars{JobID: job.ID.String(), Name: name, User: job.User}
+	if !filepath.IsAbs(runDir) {
+		return filepath.Join(jobDir, runDir)
+	}
+	return filepath.Clean(runDir)
+}
+
+// outputPattern is the job's output pattern: its spec's, else sbatch's
+// default name.
+func outputPattern(job core.Job) string {
+	if job.Spec.Output != "" {
+		return job.Spec.Output
+	}
+	return jobpath.DefaultOutputFor(job)
+}
+
+// knownTasks is the number of tasks the job asked for, 0 when it named
+// none: --ntasks, else --ntasks-per-node times the nodes.
+func knownTasks(s core.JobSpec) int {
+	switch {
+	case s.Tasks > 0:
+		return s.Tasks
+	case s.TasksPerNode > 0:
+		return s.TasksPerNode * max(s.Nodes, 1)
+	}
+	return 0
+}
+
+// outputVars are what Slurm's patterns (%j %x %u %A %a %N) stand for in
+// job's output paths: Gigafactory's ids, and the node the job runs on.
+func outputVars(job core.Job) jobpath.Vars {
+	return jobpath.JobVars(job, nodeName(job))
+}
+
+// nodeName is the job's first node: its allocation's, else this machine's.
+func nodeName(job core.Job) string {
+	if a := job.Alloc; a != nil {
+		for _, n := range a.Nodes {
+			if n.Node != "" {
+				return n.Node
+			}
+		}
+	}
+	h, _ := os.Hostname()
+	return h
 }
 
 // expand expands an output pattern and checks the path it gives.
@@ -484,108 +539,6 @@ func prepareJobDir(dir string, acct *account, script string) error {
 		return fmt.Errorf("script: %w", err)
 	}
 	return nil
-}
-
-// inherited are the controller's environment variables a job sees. The rest
-// (database URLs, tokens) stays with the controller.
-// TMPDIR and PWD are the exec stage's to set.
-var inherited = []string{"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ"}
-
-// jobEnv is a job's environment: a few inherited variables, the spec's Env,
-// and the GF_* variables and accelerator masks, which win over both.
-func jobEnv(job core.Job, acct *account) []string {
-	env := map[string]string{"PATH": "/usr/local/bin:/usr/bin:/bin"}
-	for _, k := range inherited {
-		if v, ok := os.LookupEnv(k); ok {
-			env[k] = v
-		}
-	}
-	if acct != nil {
-		env["HOME"], env["USER"], env["LOGNAME"] = acct.home, acct.name, acct.name
-	}
-	for k, v := range job.Spec.Env {
-		env[k] = v
-	}
-	name, project := job.Name, job.Project
-	if name == "" {
-		name = job.Spec.Name
-	}
-	if project == "" {
-		project = job.Spec.Project
-	}
-	env["GF_JOB_ID"] = job.ID.String()
-	env["GF_JOB_NAME"] = name
-	env["GF_PROJECT"] = project
-	env["GF_ATTEMPT"] = strconv.Itoa(job.Attempt)
-	var accels []string
-	var milli core.Milli
-	if a := job.Alloc; a != nil {
-		env["GF_SITE"] = a.Site
-		for _, n := range a.Nodes {
-			if env["GF_NODE"] == "" {
-				env["GF_NODE"] = n.Node
-			}
-			for _, i := range n.Accels {
-				if s := strconv.Itoa(i); !slices.Contains(accels, s) {
-					accels = append(accels, s)
-				}
-			}
-			if n.Milli > 0 {
-				milli += n.Milli
-			}
-		}
-	}
-	if env["GF_NODE"] == "" {
-		env["GF_NODE"], _ = os.Hostname()
-	}
-	// An empty mask hides every device from a job that was given none.
-	list := strings.Join(accels, ",")
-	env["GF_ACCELERATORS"] = list
-	env["CUDA_VISIBLE_DEVICES"] = list
-	env["ROCR_VISIBLE_DEVICES"] = list
-	env["HIP_VISIBLE_DEVICES"] = list
-	if milli > 0 {
-		env["GF_ACCELERATOR_MILLI"] = strconv.FormatInt(int64(milli), 10)
-	}
-	slurmEnv(env, job, project, name, len(accels))
-	out := make([]string, 0, len(env))
-	for k, v := range env {
-		out = append(out, k+"="+v)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// slurmEnv sets the SLURM_* variables a batch script written for a Slurm
-// site reads, with the values sbatch would give a job on one node, so that
-// `${SLURM_JOB_ID}` or `${SLURM_CPUS_PER_TASK}` in a script means what its
-// author meant. Like the GF_* ones they win over the spec's Env.
-func slurmEnv(env map[string]string, job core.Job, project, name string, accels int) {
-	id := job.ID.String()
-	nodes := map[string]bool{}
-	if a := job.Alloc; a != nil {
-		for _, n := range a.Nodes {
-			nodes[n.Node] = true
-		}
-	}
-	tasks := max(job.Spec.Tasks, 1)
-	env["SLURM_JOB_ID"], env["SLURM_JOBID"] = id, id
-	env["SLURM_JOB_NAME"] = name
-	env["SLURM_JOB_ACCOUNT"] = project
-	env["SLURM_JOB_NUM_NODES"] = strconv.Itoa(max(len(nodes), 1))
-	env["SLURM_NNODES"] = env["SLURM_JOB_NUM_NODES"]
-	env["SLURM_NTASKS"], env["SLURM_NPROCS"] = strconv.Itoa(tasks), strconv.Itoa(tasks)
-	env["SLURM_JOB_NODELIST"] = env["GF_NODE"]
-	env["SLURM_GPUS_ON_NODE"] = strconv.Itoa(accels)
-	if c := job.Spec.CPUsPerTask; c > 0 {
-		env["SLURM_CPUS_PER_TASK"] = strconv.Itoa(c)
-	}
-	if site := env["GF_SITE"]; site != "" {
-		env["SLURM_CLUSTER_NAME"] = site
-	}
-	if wd := job.Spec.WorkDir; wd != "" {
-		env["SLURM_SUBMIT_DIR"] = wd
-	}
 }
 
 // update makes an update for p.
@@ -758,12 +711,15 @@ func (d *Driver) Logs(ctx context.Context, job core.Job, stream string) (io.Read
 }
 
 func (d *Driver) openLog(job core.Job, stream string) (*os.File, error) {
-	var field, pattern string
+	field, pattern := jobpath.FieldOutput, outputPattern(job)
 	switch stream {
 	case "stdout":
-		field, pattern = jobpath.FieldOutput, job.Spec.Output
 	case "stderr":
-		field, pattern = jobpath.FieldError, job.Spec.Error
+		// Without an error file, stderr went into the output file, as
+		// with sbatch.
+		if job.Spec.Error != "" {
+			field, pattern = jobpath.FieldError, job.Spec.Error
+		}
 	default:
 		return nil, fmt.Errorf("unknown stream %q, want stdout or stderr", stream)
 	}
@@ -780,14 +736,12 @@ func (d *Driver) openLog(job core.Job, stream string) (*os.File, error) {
 		return nil, err
 	}
 	defer dirs.Close()
-	if pattern == "" {
-		return jobpath.OpenLog(dirs.Job, stream, uid)
-	}
 	p, err := expand(field, pattern, outputVars(job), d.opts.AllowedRoots)
 	if err != nil {
 		return nil, err
 	}
-	wd, err := dirs.WorkDir(job.Spec.WorkDir)
+	runDir, _ := jobpath.RunDir(job.Spec, d.opts.AllowedRoots)
+	wd, err := dirs.WorkDir(runDir)
 	if err != nil {
 		return nil, err
 	}
@@ -796,7 +750,15 @@ func (d *Driver) openLog(job core.Job, stream string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return jobpath.OpenLog(dirfd, rel, uid)
+	f, err := jobpath.OpenLog(dirfd, rel, uid)
+	if errors.Is(err, fs.ErrNotExist) && runDir == "" && job.Spec.Output == "" && job.Spec.Error == "" {
+		// A job run before outputs took sbatch's names has them as
+		// stdout and stderr in its directory.
+		if old, oerr := jobpath.OpenLog(dirs.Job, stream, uid); oerr == nil {
+			return old, nil
+		}
+	}
+	return f, err
 }
 
 // Adopt reattaches to jobs started before a controller restart, by a

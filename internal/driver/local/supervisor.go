@@ -184,9 +184,16 @@ func supervise(args []string) int {
 		cmd.Wait() // the state is all we need; Wait's error repeats it
 		waitc <- cmd.ProcessState
 	}()
-	var wallc <-chan time.Time
+	var wallc, warnc <-chan time.Time
 	if walltime > 0 {
 		wallc = time.After(time.Duration(walltime))
+	}
+	var l launch
+	if err := readJSON(filepath.Join(dir, launchFile), &l); err != nil {
+		fmt.Fprintln(os.Stderr, "gf-local-supervisor: no --signal:", err)
+	}
+	if l.Signal != nil && walltime > 0 {
+		warnc = time.After(max(time.Duration(walltime)-time.Duration(l.Signal.Seconds)*time.Second, 0))
 	}
 
 	outcome := outcomeExited
@@ -210,6 +217,10 @@ func supervise(args []string) int {
 			stop(outcomeCancelled)
 		case <-wallc:
 			stop(outcomeTimeout)
+		case <-warnc:
+			if outcome == outcomeExited {
+				warn(pgid, l)
+			}
 		}
 	}
 	if killTimer != nil {
@@ -236,6 +247,30 @@ func supervise(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// warn sends the job's --signal ahead of its walltime, as Slurm does: with
+// B: to the batch shell alone (the group's leader); otherwise to the job's
+// processes but the batch shell of a script, which Slurm spares too, and
+// to the whole group of a command, whose program is the work itself.
+func warn(pgid int, l launch) {
+	sig, err := parseSignal(l.Signal.Name)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gf-local-supervisor: --signal:", err)
+		return
+	}
+	switch {
+	case l.Signal.BatchOnly:
+		syscall.Kill(pgid, sig)
+	case l.SignalShell:
+		for _, pid := range groupMembers(pgid) {
+			if pid != pgid {
+				syscall.Kill(pid, sig)
+			}
+		}
+	default:
+		syscall.Kill(-pgid, sig)
+	}
 }
 
 // writeJSON writes v to path atomically (a temporary file, then rename), so
