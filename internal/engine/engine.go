@@ -213,6 +213,10 @@ type groupKey struct {
 	countries      string
 	cpu, mem       int
 	topo           sched.Topology
+	// per node: CPUs, memory, all of it, whole nodes; and the constraint
+	nodeCPU, nodeMem int
+	memAll, excl     bool
+	constraint       string
 }
 
 type shape struct {
@@ -989,7 +993,8 @@ func (e *Engine) shapeOf(j *job) *shape {
 	}
 	r := &j.req
 	gk := groupKey{milli: r.Milli, nodes: r.Nodes, perNode: r.PerNode, model: j.Spec.Model, site: r.Site,
-		countries: strings.Join(r.Countries, ","), cpu: r.CPUsPerAccel, mem: r.MemMiBPerAccel, topo: r.Topology}
+		countries: strings.Join(r.Countries, ","), cpu: r.CPUsPerAccel, mem: r.MemMiBPerAccel, topo: r.Topology,
+		nodeCPU: r.CPUs, nodeMem: r.MemMiB, memAll: r.MemAll, excl: r.Exclusive, constraint: r.Constraint}
 	// Project and class split shapes only where a quota can tell their
 	// jobs apart; fewer shapes make a pass cheaper.
 	k := shapeKey{group: gk, wall: j.wall, tier: j.tier}

@@ -18,7 +18,8 @@ func plainJob(j *core.Job) bool {
 		j.Signal == "" && j.Attempt == 0 && j.IdempotencyKey == "" && j.Handle == "" && j.EstimatedStart == nil &&
 		s.Name == "" && s.Project == "" && s.Command == nil && s.Script == "" && s.PriorityClass == "" &&
 		s.Env == nil && s.WorkDir == "" && s.ModelTag == "" && s.Partition == "" && s.Output == "" &&
-		s.Error == "" && s.Datasets == nil && noBatchOptions(s)
+		s.Error == "" && s.Datasets == nil && noBatchOptions(s) &&
+		j.ArrayJobID == 0 && j.ArrayTaskID == nil && j.Warnings == nil
 }
 
 // noBatchOptions reports whether s leaves empty the fields that carry
@@ -29,7 +30,7 @@ func noBatchOptions(s *core.JobSpec) bool {
 		s.MemMiBPerNode == 0 && !s.MemAll && s.MemMiBPerCPU == 0 && s.AccelPerTask == 0 && !s.Exclusive &&
 		s.Constraint == "" && s.Array == nil && s.Dependency == nil && s.Signal == nil && s.Requeue == nil &&
 		s.Hint == "" && s.MailType == "" && s.MailUser == "" && s.Export == "" && s.Begin == "" &&
-		s.Deadline == "" && s.Comment == "" && s.Reservation == ""
+		s.Deadline == "" && s.Comment == "" && s.Reservation == "" && s.SubmitDir == ""
 }
 
 // copyPlain copies the fields plainJob does not cover from src to dst.

@@ -51,11 +51,12 @@ type Pool struct {
 	Site          *SiteInfo
 	Name          string
 	Model         string
-	K             int // accelerators per node
+	K             int // accelerators per node; 0 for a pool of CPUs only
 	NodesPerBlock int
 	BlocksPerPod  int
 	CPUsPerNode   int
 	MemMiBPerNode int
+	Features      []string // for constraints; Model counts too
 
 	nodes      []node
 	bucket     []bitset // bucket[f]: available nodes with exactly f free devices
@@ -74,7 +75,12 @@ type Pool struct {
 	// Time picture, for reservations and estimated starts: when each
 	// device is expected to be free (unix seconds; 0 = free), and per
 	// block a lazily rebuilt summary of it.
-	devEnd  []int64
+	devEnd []int64
+	// hostEnd is, per node, the latest expected end of the jobs that hold
+	// its CPUs or memory and none of its devices (CPU-only jobs), back to
+	// 0 once the node is empty: the time at which the node is whole again
+	// is the later of it and its devices' ends.
+	hostEnd []int64
 	dirty   []bool    // block summary stale
 	blockAt [][]int64 // [block][w]: earliest time some available node of the block has w free devices
 	wholeAt [][]int64 // [block]: sorted times at which its available nodes are entirely free
@@ -104,8 +110,11 @@ func NewCluster(sites []core.Site) (*Cluster, error) {
 		si := &SiteInfo{ID: s.ID, Country: s.Country, State: s.State}
 		c.Sites = append(c.Sites, si)
 		for _, p := range s.Pools {
-			if p.AccelPerNode <= 0 || p.AccelPerNode > MaxAccelPerNode || p.Nodes <= 0 {
-				return nil, fmt.Errorf("site %s pool %s: %d nodes of %d accelerators (want 1..%d per node)", s.ID, p.Name, p.Nodes, p.AccelPerNode, MaxAccelPerNode)
+			if p.AccelPerNode < 0 || p.AccelPerNode > MaxAccelPerNode || p.Nodes <= 0 {
+				return nil, fmt.Errorf("site %s pool %s: %d nodes of %d accelerators (want 0..%d per node)", s.ID, p.Name, p.Nodes, p.AccelPerNode, MaxAccelPerNode)
+			}
+			if p.AccelPerNode == 0 && p.CPUsPerNode <= 0 {
+				return nil, fmt.Errorf("site %s pool %s: a pool without accelerators must declare cpus_per_node", s.ID, p.Name)
 			}
 			pl := newPool(p)
 			pl.Site = si
@@ -139,7 +148,7 @@ func newPool(p core.Pool) *Pool {
 	pl := &Pool{
 		Name: p.Name, Model: p.Model, K: p.AccelPerNode,
 		NodesPerBlock: npb, BlocksPerPod: bpp,
-		CPUsPerNode: p.CPUsPerNode, MemMiBPerNode: p.MemMiBPerNode,
+		CPUsPerNode: p.CPUsPerNode, MemMiBPerNode: p.MemMiBPerNode, Features: p.Features,
 		nonEmpty:   new(uint64),
 		nodes:      make([]node, p.Nodes),
 		bucket:     make([]bitset, p.AccelPerNode+1),
@@ -150,6 +159,7 @@ func newPool(p core.Pool) *Pool {
 		frac:       map[int32]core.Milli{},
 	}
 	pl.devEnd = make([]int64, p.Nodes*p.AccelPerNode)
+	pl.hostEnd = make([]int64, p.Nodes)
 	pl.dirty = make([]bool, nblocks)
 	pl.blockAt = make([][]int64, nblocks)
 	pl.wholeAt = make([][]int64, nblocks)
@@ -268,7 +278,7 @@ func (p *Pool) enter(i int) {
 	b := i / p.NodesPerBlock
 	p.blockFree[b] += int32(f)
 	p.freeDev += f
-	if f == p.K {
+	if f == p.K && p.nodes[i].cpu == 0 && p.nodes[i].mem == 0 {
 		p.blockWhole[b]++
 		p.podWhole[b/p.BlocksPerPod]++
 		p.whole++
@@ -286,7 +296,7 @@ func (p *Pool) leave(i int) {
 	b := i / p.NodesPerBlock
 	p.blockFree[b] -= int32(f)
 	p.freeDev -= f
-	if f == p.K {
+	if f == p.K && p.nodes[i].cpu == 0 && p.nodes[i].mem == 0 {
 		p.blockWhole[b]--
 		p.podWhole[b/p.BlocksPerPod]--
 		p.whole--
@@ -347,6 +357,9 @@ func (c *Cluster) Commit(pl *Placement, end int64) {
 		for m := s.Mask; m != 0; m &= m - 1 {
 			d := i*p.K + bits.TrailingZeros64(m)
 			p.devEnd[d] = max(p.devEnd[d], end)
+		}
+		if s.Mask == 0 {
+			p.hostEnd[i] = max(p.hostEnd[i], end)
 		}
 		if n.hs == nil {
 			p.leave(i)
@@ -430,6 +443,9 @@ func (c *Cluster) Release(pl *Placement) {
 		}
 		n.cpu -= s.CPUs
 		n.mem -= s.MemMiB
+		if n.used == 0 && n.cpu == 0 && n.mem == 0 {
+			p.hostEnd[i] = 0
+		}
 		if n.hs == nil {
 			p.enter(i)
 		} else {

@@ -38,7 +38,7 @@ func ParseTopology(s string) (Topology, error) {
 
 // Request is what a job needs, in the scheduler's terms.
 type Request struct {
-	Milli          core.Milli // thousandths of an accelerator; < 1000 is a shared device
+	Milli          core.Milli // thousandths of an accelerator; < 1000 is a shared device; 0 = CPUs only
 	Nodes          int        // explicit node count; 0 = derive from Milli
 	PerNode        int        // accelerators per node for multi-node jobs; 0 = whole nodes
 	Models         []string   // acceptable models; empty = any
@@ -47,22 +47,66 @@ type Request struct {
 	CPUsPerAccel   int
 	MemMiBPerAccel int
 	Topology       Topology
+
+	// CPUs and MemMiB are what the job holds on each node it shares
+	// (Slurm's tasks per node × CPUs per task, --mem, --mem-per-cpu);
+	// 0 falls back to CPUsPerAccel and MemMiBPerAccel, else to the pool's
+	// share per accelerator. MemAll asks for a node's whole memory
+	// (--mem=0). A job on whole nodes (a gang, Exclusive) holds all of
+	// them anyway.
+	CPUs   int
+	MemMiB int
+	MemAll bool
+	// Exclusive asks for whole nodes, shared with no other job
+	// (--exclusive): a one-node job holds all of its node.
+	Exclusive bool
+	// Constraint is a feature expression (ParseConstraint) a pool must
+	// meet; one that does not parse is met by none.
+	Constraint string
 }
 
-// RequestOf derives a request from a job spec.
+// RequestOf derives a request from a job spec, as Slurm reads sbatch's
+// options: CPUs per node are tasks per node (--ntasks-per-node, else
+// --ntasks spread over --nodes) × --cpus-per-task; memory per node is
+// --mem, or --mem-per-cpu × those CPUs, or --mem-per-gpu (MemMiBPerAccel)
+// × the accelerators on the node. Accelerators 0 is a CPU-only job, which
+// holds one CPU when it asks for none.
 func RequestOf(s *core.JobSpec) Request {
 	r := Request{
-		Milli: s.Accelerators, Nodes: s.Nodes, PerNode: s.PerNode, Site: s.Site,
+		Milli: max(s.Accelerators, 0), Nodes: s.Nodes, PerNode: s.PerNode, Site: s.Site,
 		Countries: s.Residency, CPUsPerAccel: s.CPUsPerAccel, MemMiBPerAccel: s.MemMiBPerAccel,
+		MemMiB: s.MemMiBPerNode, MemAll: s.MemAll, Exclusive: s.Exclusive, Constraint: s.Constraint,
 	}
 	if s.Model != "" {
 		r.Models = strings.Split(s.Model, "|")
 	}
 	r.Topology, _ = ParseTopology(s.Topology)
-	if r.Milli <= 0 {
-		r.Milli = 1000
+	r.CPUs = CPUsPerNode(s)
+	if r.MemMiB == 0 && !r.MemAll && s.MemMiBPerCPU > 0 {
+		r.MemMiB = s.MemMiBPerCPU * max(r.CPUs, 1)
+	}
+	if r.Milli == 0 && r.CPUs == 0 && r.CPUsPerAccel == 0 {
+		r.CPUs = 1
 	}
 	return r
+}
+
+// CPUsPerNode is the CPU cores a spec asks for on each of its nodes, as
+// Slurm counts them: tasks per node × CPUs per task, with tasks per node
+// from --ntasks-per-node, else --ntasks over --nodes (rounded up), else
+// one task when --cpus-per-task is given; 0 when it says nothing of CPUs.
+func CPUsPerNode(s *core.JobSpec) int {
+	cpt := max(s.CPUsPerTask, 1)
+	switch {
+	case s.TasksPerNode > 0:
+		return s.TasksPerNode * cpt
+	case s.Tasks > 0:
+		n := max(s.Nodes, 1)
+		return (s.Tasks + n - 1) / n * cpt
+	case s.CPUsPerTask > 0:
+		return s.CPUsPerTask
+	}
+	return 0
 }
 
 // nodesIn returns how many whole nodes r takes in pool p, or 0 when r is a
@@ -71,7 +115,10 @@ func (r *Request) nodesIn(p *Pool) int {
 	if r.Nodes > 1 {
 		return r.Nodes
 	}
-	if r.Nodes == 1 || r.Milli <= core.Milli(p.K)*1000 {
+	if r.Nodes == 1 || r.Milli <= core.Milli(p.K)*1000 || p.K == 0 {
+		if r.Exclusive {
+			return 1
+		}
 		return 0
 	}
 	per := p.K
@@ -82,10 +129,25 @@ func (r *Request) nodesIn(p *Pool) int {
 }
 
 // Eligible returns the pools r may use, in cluster order: matching model,
-// site and residency, at an active site.
+// site, residency and constraint, at an active site. Accelerator jobs use
+// pools with accelerators. A CPU-only job (Milli 0) uses pools that
+// declare their CPUs: the CPU-only pools (accelerators_per_node 0) when
+// any is eligible, else, as Slurm lets a job without GPUs run on a GPU
+// partition, the spare CPUs of accelerator pools' nodes.
 func (c *Cluster) Eligible(r *Request) []int {
 	var out []int
+	cons, err := ParseConstraint(r.Constraint)
+	if err != nil {
+		return nil
+	}
+	cpuPools := false
 	for _, p := range c.Pools {
+		if r.Milli > 0 && p.K == 0 || r.Milli == 0 && p.CPUsPerNode == 0 {
+			continue
+		}
+		if !cons.Match(p.Model, p.Features) {
+			continue
+		}
 		if p.Site.State != "" && p.Site.State != core.SiteActive {
 			continue
 		}
@@ -99,6 +161,10 @@ func (c *Cluster) Eligible(r *Request) []int {
 			continue
 		}
 		out = append(out, p.Index)
+		cpuPools = cpuPools || p.K == 0
+	}
+	if r.Milli == 0 && cpuPools {
+		out = slices.DeleteFunc(out, func(pi int) bool { return c.Pools[pi].K > 0 })
 	}
 	return out
 }
@@ -113,6 +179,8 @@ const (
 	MissNever          // larger than any eligible pool could ever hold
 	MissResources      // not enough free capacity now
 	MissTopology       // enough capacity, but not within the required block/pod
+	MissHost           // accelerators free, but not the CPUs or memory beside them
+	MissHostNever      // more CPUs or memory per node than any eligible pool's node has
 )
 
 // Miss is why a request did not fit, as data. String renders it for people.
@@ -124,6 +192,10 @@ type Miss struct {
 	Held  int        // free accelerators set aside for reservations
 	Level Topology   // for MissTopology: the level required
 	Best  int        // for MissTopology: the most accelerators free at that level
+	CPUs  int        // for MissHost, MissHostNever: CPUs asked per node
+	Mem   int        // for MissHost, MissHostNever: MiB asked per node (-1: all of it)
+	// for MissHostNever: the most any eligible pool's node has
+	MaxCPUs, MaxMem int
 }
 
 func accels(m core.Milli) string {
@@ -137,7 +209,21 @@ func accels(m core.Milli) string {
 func (m Miss) String() string {
 	switch m.Code {
 	case MissNoPool:
+		if m.Need == 0 {
+			return "no pool with CPUs matches the job's site, residency and constraint"
+		}
 		return "no pool matches the job's model, site and residency"
+	case MissHost:
+		if m.Need == 0 {
+			return "waiting for " + m.hostText() + " on one node"
+		}
+		asks := ""
+		if m.CPUs != 0 || m.Mem != 0 {
+			asks = " (it asks for " + m.hostText() + " per node)"
+		}
+		return fmt.Sprintf("waiting for CPUs or memory: %s %s free, but not the CPUs or memory beside them%s", m.Need, accels(m.Need), asks)
+	case MissHostNever:
+		return fmt.Sprintf("needs %s per node; eligible nodes have at most %d CPUs and %d MiB", m.hostText(), m.MaxCPUs, m.MaxMem)
 	case MissNever:
 		return fmt.Sprintf("needs %s accelerators; eligible pools have %d in all", m.Need, m.Total)
 	case MissResources:
@@ -153,6 +239,23 @@ func (m Miss) String() string {
 		return fmt.Sprintf("needs %s accelerators in one %s; the freest %s has %d free", m.Need, lvl, lvl, m.Best)
 	}
 	return ""
+}
+
+func (m Miss) hostText() string {
+	var parts []string
+	if m.CPUs > 0 {
+		parts = append(parts, fmt.Sprintf("%d CPUs", m.CPUs))
+	}
+	switch {
+	case m.Mem < 0:
+		parts = append(parts, "a node's whole memory")
+	case m.Mem > 0:
+		parts = append(parts, fmt.Sprintf("%d MiB of memory", m.Mem))
+	}
+	if len(parts) == 0 {
+		return "a whole node"
+	}
+	return strings.Join(parts, " and ")
 }
 
 // Explain fills m's counts (accelerators in use and in all over pools)
@@ -184,12 +287,15 @@ func (c *Cluster) PlaceInto(r *Request, pools []int, one *[1]NodeShare) (Placeme
 	if len(pools) == 0 {
 		return Placement{}, Miss{Code: MissNoPool, Need: r.Milli}
 	}
-	if len(c.mix) > 0 && r.Nodes <= 1 && r.Milli.Whole() <= c.maxK(pools) {
+	if m, ok := c.hostNever(r, pools); !ok {
+		return Placement{}, m
+	}
+	if len(c.mix) > 0 && r.Nodes <= 1 && !r.Exclusive && r.Milli > 0 && r.Milli.Whole() <= c.maxK(pools) {
 		if pl, ok := c.placeFGD(r, pools); ok {
 			return pl, Miss{}
 		}
 	}
-	if r.Milli < 1000 && r.Nodes <= 1 {
+	if r.Milli > 0 && r.Milli < 1000 && r.Nodes <= 1 && !r.Exclusive {
 		if pl, ok := c.placeFraction(r, pools); ok {
 			return pl, Miss{}
 		}
@@ -216,28 +322,99 @@ func (c *Cluster) miss(r *Request, pools []int) Miss {
 	}
 	if !fits {
 		m.Code = MissNever
+		return m
+	}
+	if c.devicesFit(r, pools) {
+		m.Code, m.CPUs, m.Mem = MissHost, r.CPUs, r.MemMiB
+		if r.MemAll {
+			m.Mem = -1
+		}
 	}
 	return m
 }
 
+// hostNeeds reports whether r asks for CPUs or memory of its own rather
+// than the pool's share per accelerator, which fits beside the other
+// accelerator jobs' shares.
+func (r *Request) hostNeeds() bool {
+	return r.CPUs > 0 || r.MemMiB > 0 || r.MemAll || r.CPUsPerAccel > 0 || r.MemMiBPerAccel > 0
+}
+
+// devicesFit reports whether r's accelerators alone would fit pools now:
+// then what keeps it waiting is CPUs or memory.
+func (c *Cluster) devicesFit(r *Request, pools []int) bool {
+	for _, pi := range pools {
+		p := c.Pools[pi]
+		if n := r.nodesIn(p); n > 0 {
+			if p.NodesWithFree(p.K) >= n {
+				return true
+			}
+			continue
+		}
+		if w := r.Milli.Whole(); w <= p.K && p.NodesWithFree(w) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// hostNever returns a MissHostNever when r asks for more CPUs or memory
+// per node than any of pools' nodes has (pools that do not declare them
+// count as large enough).
+func (c *Cluster) hostNever(r *Request, pools []int) (Miss, bool) {
+	if r.CPUs == 0 && r.MemMiB == 0 {
+		return Miss{}, true
+	}
+	m := Miss{Code: MissHostNever, Need: r.Milli, CPUs: r.CPUs, Mem: r.MemMiB}
+	for _, pi := range pools {
+		p := c.Pools[pi]
+		if (p.CPUsPerNode == 0 || r.CPUs <= p.CPUsPerNode) && (p.MemMiBPerNode == 0 || r.MemMiB <= p.MemMiBPerNode) {
+			return Miss{}, true
+		}
+		m.MaxCPUs, m.MaxMem = max(m.MaxCPUs, p.CPUsPerNode), max(m.MaxMem, p.MemMiBPerNode)
+	}
+	return m, false
+}
+
+// cpuFor is what r holds on one node of p beside milli of its
+// accelerators: its own CPUs and memory per node if it asks for them,
+// else per accelerator, else the pool's share per accelerator.
 func (p *Pool) cpuFor(r *Request, milli core.Milli) (cpu, mem int32) {
-	if r.CPUsPerAccel > 0 {
+	switch {
+	case r.CPUs > 0:
+		cpu = int32(r.CPUs)
+	case r.CPUsPerAccel > 0:
 		cpu = int32((int64(r.CPUsPerAccel)*int64(milli) + 999) / 1000)
-	} else if p.CPUsPerNode > 0 {
+	case p.CPUsPerNode > 0 && p.K > 0:
 		cpu = int32(int64(p.CPUsPerNode) * int64(milli) / (int64(p.K) * 1000))
 	}
-	if r.MemMiBPerAccel > 0 {
+	switch {
+	case r.MemAll:
+		mem = int32(p.MemMiBPerNode)
+	case r.MemMiB > 0:
+		mem = int32(r.MemMiB)
+	case r.MemMiBPerAccel > 0:
 		mem = int32((int64(r.MemMiBPerAccel)*int64(milli) + 999) / 1000)
-	} else if p.MemMiBPerNode > 0 {
+	case p.MemMiBPerNode > 0 && p.K > 0:
 		mem = int32(int64(p.MemMiBPerNode) * int64(milli) / (int64(p.K) * 1000))
 	}
 	return cpu, mem
 }
 
+// hostFits reports whether node i has cpu CPUs and mem MiB left. Every
+// one-node placement asks it: a CPU-only job may hold CPUs of a node whose
+// accelerators are free, so a share per accelerator no longer always fits.
 func (p *Pool) hostFits(i int, cpu, mem int32) bool {
 	n := &p.nodes[i]
 	return (p.CPUsPerNode == 0 || n.cpu+cpu <= int32(p.CPUsPerNode)) &&
 		(p.MemMiBPerNode == 0 || n.mem+mem <= int32(p.MemMiBPerNode))
+}
+
+// isWhole reports whether node i is entirely free: no device, CPU or
+// memory held.
+func (p *Pool) isWhole(i int) bool {
+	n := &p.nodes[i]
+	return n.used == 0 && n.cpu == 0 && n.mem == 0
 }
 
 // placeSingle places a request of w whole devices on one node: best fit
@@ -246,7 +423,7 @@ func (p *Pool) hostFits(i int, cpu, mem int32) bool {
 func (c *Cluster) placeSingle(r *Request, pools []int, one *[1]NodeShare) (Placement, bool) {
 	w := r.Milli.Whole()
 	bestPool, bestF := -1, MaxAccelPerNode+1
-	if r.Nodes > 1 {
+	if r.Nodes > 1 || r.Exclusive {
 		return Placement{}, false
 	}
 	for _, pi := range pools {
@@ -270,12 +447,11 @@ func (c *Cluster) placeSingle(r *Request, pools []int, one *[1]NodeShare) (Place
 		p := c.Pools[pi]
 		milli := core.Milli(w) * 1000
 		cpu, mem := p.cpuFor(r, milli)
-		checkHost := r.CPUsPerAccel > 0 || r.MemMiBPerAccel > 0
 		for m := *p.nonEmpty &^ (1<<uint(w) - 1); m != 0; m &= m - 1 {
 			f := bits.TrailingZeros64(m)
 			b := &p.bucket[f]
 			for i := b.next(0); i >= 0; i = b.next(i + 1) {
-				if checkHost && !p.hostFits(i, cpu, mem) {
+				if !p.hostFits(i, cpu, mem) {
 					continue
 				}
 				mask := lowFree(p.nodes[i].used, p.K, w)
@@ -378,7 +554,7 @@ func (c *Cluster) placeGang(r *Request, pools []int) (Placement, bool, Miss) {
 		if n == 0 || p.whole < n {
 			continue
 		}
-		if r.CPUsPerAccel*p.K > p.CPUsPerNode && p.CPUsPerNode > 0 || r.MemMiBPerAccel*p.K > p.MemMiBPerNode && p.MemMiBPerNode > 0 {
+		if cpu, mem := p.cpuFor(r, core.Milli(p.K)*1000); cpu > int32(p.CPUsPerNode) && p.CPUsPerNode > 0 || mem > int32(p.MemMiBPerNode) && p.MemMiBPerNode > 0 {
 			continue
 		}
 		f := gangFit{pool: pi, level: TopoAny, slack: int32(p.whole - n), unit: -1}
@@ -421,6 +597,9 @@ func (c *Cluster) placeGang(r *Request, pools []int) (Placement, bool, Miss) {
 		lo, hi := b*p.NodesPerBlock, min((b+1)*p.NodesPerBlock, len(p.nodes))
 		bs := &p.bucket[p.K]
 		for i := bs.next(lo); i >= 0 && i < hi && len(pl.Nodes) < n; i = bs.next(i + 1) {
+			if !p.isWhole(i) {
+				continue // a CPU-only job holds part of it
+			}
 			pl.Nodes = append(pl.Nodes, NodeShare{Node: int32(i), Mask: all, CPUs: cpu, MemMiB: mem})
 		}
 	}

@@ -28,6 +28,8 @@ type nodeVictims struct {
 	mask uint64  // whole devices the victims hold
 	vic  []int   // positions in victims
 	cost float64 // per-node share of the victims' cost
+	cpu  int32   // CPUs the victims hold on the node
+	mem  int32   // MiB the victims hold on the node
 }
 
 // PreemptFor finds the cheapest set of victims whose removal lets r
@@ -39,6 +41,9 @@ type nodeVictims struct {
 // shared with others).
 func (c *Cluster) PreemptFor(r *Request, pools []int, victims []Victim) (Preemption, bool) {
 	best := Preemption{Pool: -1}
+	if r.Milli == 0 && r.Nodes <= 1 && !r.Exclusive {
+		return best, false // a CPU-only job that shares a node preempts nobody
+	}
 	for _, pi := range pools {
 		p := c.Pools[pi]
 		var byNode []*nodeVictims
@@ -61,6 +66,8 @@ func (c *Cluster) PreemptFor(r *Request, pools []int, victims []Victim) (Preempt
 				if s.Milli == 0 {
 					nv.mask |= s.Mask
 				}
+				nv.cpu += s.CPUs
+				nv.mem += s.MemMiB
 				nv.vic = append(nv.vic, vi)
 				nv.cost += share
 			}
@@ -115,8 +122,8 @@ func (c *Cluster) PreemptFor(r *Request, pools []int, victims []Victim) (Preempt
 		perBlock := make([][]cand, len(p.blockWhole))
 		for _, nv := range byNode {
 			i := int(nv.node)
-			if p.nodes[i].used&^nv.mask != 0 {
-				continue
+			if p.nodes[i].used&^nv.mask != 0 || p.nodes[i].cpu != nv.cpu || p.nodes[i].mem != nv.mem {
+				continue // a job that is no victim keeps devices, CPUs or memory
 			}
 			hasFrac := false
 			for k := range p.K {

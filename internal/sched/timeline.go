@@ -97,8 +97,12 @@ func (p *Pool) nodeAt(i, w int) int64 {
 	var buf [MaxAccelPerNode]int64
 	e := buf[:p.K]
 	copy(e, p.devEnd[i*p.K:(i+1)*p.K])
-	if w == p.K {
-		return slices.Max(e)
+	if w >= p.K {
+		end := p.hostEnd[i]
+		if p.K > 0 {
+			end = max(end, slices.Max(e))
+		}
+		return end
 	}
 	slices.Sort(e)
 	return e[w-1]
@@ -132,7 +136,11 @@ func (p *Pool) refresh(b int) {
 		for w := 1; w <= p.K; w++ {
 			at[w] = min(at[w], e[w-1])
 		}
-		whole = append(whole, e[p.K-1])
+		end := p.hostEnd[i]
+		if p.K > 0 {
+			end = max(end, e[p.K-1])
+		}
+		whole = append(whole, end)
 	}
 	slices.Sort(whole)
 	p.wholeAt[b] = whole
@@ -162,7 +170,9 @@ func (c *Cluster) EarliestStart(r *Request, pools []int, now int64) (Earliest, b
 		n := r.nodesIn(p)
 		if n == 0 {
 			w := r.Milli.Whole()
-			if w > p.K || r.Nodes > 1 {
+			if w > p.K || r.Nodes > 1 || w == 0 {
+				// A CPU-only job that shares a node gets no
+				// reservation: it waits for CPUs to come free.
 				continue
 			}
 			bb, at := -1, int64(0)
@@ -336,7 +346,7 @@ func (h *HoldSet) FitsAt(r *Request, at int64, pl *Placement, plEnd int64) bool 
 			return false
 		}
 		cpu, mem = p.cpuFor(r, core1000(r.Milli, w))
-		checkHost = r.CPUsPerAccel > 0 || r.MemMiBPerAccel > 0
+		checkHost = r.hostNeeds()
 		n = 1
 	} else if plEnd > at && len(h.Nodes)-len(pl.Nodes) < n {
 		// pl keeps nodes the gang needs whole (an EASY hold of a gang
@@ -361,6 +371,10 @@ func (h *HoldSet) FitsAt(r *Request, at int64, pl *Placement, plEnd int64) bool 
 			}
 		}
 		if p.freeBy(i, at, busy) < w || touched && checkHost && !p.hostFits(i, cpu+plCPU, mem+plMem) {
+			continue
+		}
+		// A gang needs its nodes whole: not a CPU of them held past at.
+		if !one && (touched || p.hostEnd[i] > at) {
 			continue
 		}
 		if one {
@@ -427,11 +441,10 @@ func (c *Cluster) PlaceOn(r *Request, h *HoldSet) (Placement, bool) {
 		}
 		milli := core1000(r.Milli, w)
 		cpu, mem := p.cpuFor(r, milli)
-		checkHost := r.CPUsPerAccel > 0 || r.MemMiBPerAccel > 0
 		for m := room; m != 0; m &= m - 1 {
 			b := &h.bucket[bits.TrailingZeros64(m)]
 			for i := b.next(0); i >= 0; i = b.next(i + 1) {
-				if checkHost && !p.hostFits(i, cpu, mem) {
+				if !p.hostFits(i, cpu, mem) {
 					continue
 				}
 				share := NodeShare{Node: int32(i), Mask: lowFree(p.nodes[i].used, p.K, w), CPUs: cpu, MemMiB: mem}
@@ -452,6 +465,9 @@ func (c *Cluster) PlaceOn(r *Request, h *HoldSet) (Placement, bool) {
 	perBlock := map[int][]int32{}
 	b := &h.bucket[p.K]
 	for i := b.next(0); i >= 0; i = b.next(i + 1) {
+		if !p.isWhole(i) {
+			continue
+		}
 		blk := i / p.NodesPerBlock
 		if perBlock[blk] == nil {
 			blocks = append(blocks, blk)
@@ -476,7 +492,10 @@ func (c *Cluster) PlaceOn(r *Request, h *HoldSet) (Placement, bool) {
 	}
 	picked = picked[:n]
 	slices.Sort(picked)
-	all := ^uint64(0) >> uint(64-p.K)
+	var all uint64
+	if p.K > 0 {
+		all = ^uint64(0) >> uint(64-p.K)
+	}
 	pl := Placement{Pool: pi}
 	for _, i := range picked {
 		pl.Nodes = append(pl.Nodes, NodeShare{Node: i, Mask: all, CPUs: int32(p.CPUsPerNode), MemMiB: int32(p.MemMiBPerNode)})
