@@ -71,7 +71,7 @@ func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field
 	p, err := s.project(ctx, sp.Project)
 	if errors.Is(err, store.ErrNotFound) || err == nil && !member(u, p.Org) {
 		// Another organisation's project is as unknown as a missing one.
-		return core.Job{}, invalidField(field+"project", "unknown project %q", sp.Project)
+		return core.Job{}, s.unknownProject(ctx, u, sp.Project, field)
 	}
 	if err != nil {
 		return core.Job{}, err
@@ -79,7 +79,11 @@ func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field
 	if sp.Site != "" && !s.siteExists(sp.Site) {
 		return core.Job{}, invalidField(field+"site", "unknown site %q", sp.Site)
 	}
+	warnings := s.interpret(&sp)
 	if err := notHonoured(sp, field); err != nil {
+		return core.Job{}, err
+	}
+	if err := s.checkDependency(ctx, u, sp, field); err != nil {
 		return core.Job{}, err
 	}
 	// Models as the sites name them; then no site may be unable ever to
@@ -98,7 +102,7 @@ func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field
 	if name == "" {
 		name = defaultName(sp)
 	}
-	return core.Job{Name: name, Project: p.Name, Org: p.Org, User: u.Name, Spec: sp}, nil
+	return core.Job{Name: name, Project: p.Name, Org: p.Org, User: u.Name, Spec: sp, Warnings: warnings}, nil
 }
 
 // notHonoured refuses the sbatch options that package spec reads but that
@@ -121,12 +125,8 @@ func notHonoured(sp core.JobSpec, field string) error {
 	refuse(sp.MemMiBPerCPU > 0, "mem_mib_per_cpu")
 	refuse(sp.Exclusive, "exclusive")
 	refuse(sp.Constraint != "", "constraint")
-	refuse(sp.Array != nil, "array")
-	refuse(sp.Dependency != nil, "dependency")
 	refuse(sp.Signal != nil, "signal")
-	refuse(sp.Begin != "", "begin")
 	refuse(sp.Deadline != "", "deadline")
-	refuse(sp.Reservation != "", "reservation")
 	refuse(sp.Export != "" && sp.Export != "ALL", "export")
 	if len(fields) == 0 {
 		return nil
@@ -230,7 +230,10 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	j.IdempotencyKey = key
-	jobs, created, err := s.d.Submit(ctx, []core.Job{j})
+	warnings := j.Warnings
+	// An array is one submission of many tasks, durable together; the
+	// answer is its first task, whose id is the array's.
+	jobs, created, err := s.d.Submit(ctx, expandArray(j, -1))
 	if err != nil {
 		return err
 	}
@@ -238,8 +241,10 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) error {
 	if !created[0] {
 		status = http.StatusOK
 	}
-	w.Header().Set("Location", "/api/v1/jobs/"+jobs[0].ID.String())
-	return writeJSON(w, status, jobs[0])
+	out := jobs[0]
+	out.Warnings = warnings
+	w.Header().Set("Location", "/api/v1/jobs/"+out.ID.String())
+	return writeJSON(w, status, out)
 }
 
 // batchRequest is the body of POST /api/v1/jobs:batch.
@@ -296,6 +301,10 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		if j.Spec.Array != nil {
+			// A batch answers job for job; an array's tasks would not.
+			return invalidField(prefix+"array", "submit a job array on its own (POST /api/v1/jobs), not in a batch")
+		}
 		if req.IdempotencyKey != "" {
 			j.IdempotencyKey = req.IdempotencyKey + "#" + strconv.Itoa(i)
 		}
@@ -307,6 +316,9 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) error {
 	stored, created, err := s.d.Submit(ctx, jobs)
 	if err != nil {
 		return err
+	}
+	for i := range stored {
+		stored[i].Warnings = jobs[i].Warnings
 	}
 	n := 0
 	for _, c := range created {
@@ -353,11 +365,18 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	u := userFrom(ctx)
 	q := r.URL.Query()
-	f := store.JobFilter{Project: q.Get("project"), User: q.Get("user"), Org: q.Get("org"), Site: q.Get("site"), Cursor: q.Get("cursor"), MaxBytes: MaxPageBytes}
-	for _, k := range []string{"project", "user", "org", "site", "cursor", "state"} {
+	f := store.JobFilter{Project: q.Get("project"), User: q.Get("user"), Org: q.Get("org"), Site: q.Get("site"), Name: q.Get("name"), Cursor: q.Get("cursor"), MaxBytes: MaxPageBytes}
+	for _, k := range []string{"project", "user", "org", "site", "name", "cursor", "state", "array"} {
 		if err := checkText(k, q.Get(k), maxQueryValue, false); err != nil {
 			return err
 		}
+	}
+	if v := q.Get("array"); v != "" {
+		id, task, ok := parseJobRef(v)
+		if !ok {
+			return invalidField("array", "want an array's id (1234) or one task (1234_7), got %q", v)
+		}
+		f.ArrayJobID, f.ArrayTaskID = id, task
 	}
 	if v := q.Get("state"); v != "" {
 		for _, st := range strings.Split(v, ",") {
@@ -399,19 +418,19 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 // jobFor loads the job of the path's {id} and checks that the caller may see it.
 func (s *Server) jobFor(r *http.Request) (core.Job, error) {
 	raw := r.PathValue("id")
-	n, err := strconv.ParseInt(raw, 10, 64)
-	if err != nil || n <= 0 {
-		return core.Job{}, invalidField("id", "want a positive job id, got %q", raw)
+	id, task, ok := parseJobRef(raw)
+	if !ok {
+		return core.Job{}, invalidField("id", "want a positive job id (1234, or 1234_7 for task 7 of array 1234), got %q", raw)
 	}
-	j, err := s.st.GetJob(r.Context(), core.JobID(n))
+	j, err := s.lookupJob(r.Context(), id, task)
 	if errors.Is(err, store.ErrNotFound) {
-		return core.Job{}, notFound("no job %d", n)
+		return core.Job{}, notFound("no job %s", raw)
 	}
 	if err != nil {
 		return core.Job{}, err
 	}
 	if !member(userFrom(r.Context()), j.Org) {
-		return core.Job{}, notFound("no job %d", n) // do not reveal other tenants' jobs
+		return core.Job{}, notFound("no job %s", raw) // do not reveal other tenants' jobs
 	}
 	return j, nil
 }
@@ -434,6 +453,10 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) error {
 	u := userFrom(r.Context())
 	if u.Name != j.User && !manages(u, j.Org) {
 		return forbidden("user %s may not cancel job %d of user %s: only its user or an administrator of its organisation", u.Name, j.ID, j.User)
+	}
+	if j.ArrayTaskID != nil && j.ArrayJobID == j.ID && !strings.Contains(r.PathValue("id"), "_") {
+		// scancel 1234 of an array cancels all its tasks.
+		return s.cancelArray(w, r, u, j)
 	}
 	if j.State.Terminal() {
 		return writeJSON(w, http.StatusOK, j)

@@ -24,9 +24,9 @@ func TestNotHonouredRefused(t *testing.T) {
 		{"cpus", core.JobSpec{Command: []string{"true"}, CPUsPerTask: 7}, "cpus_per_task"},
 		{"mem=0", core.JobSpec{Command: []string{"true"}, MemAll: true}, "mem_mib_per_node"},
 		{"exclusive", core.JobSpec{Command: []string{"true"}, Exclusive: true}, "exclusive"},
-		{"array", core.JobSpec{Command: []string{"true"}, Array: &core.JobArray{}}, "array"},
-		{"dependency", core.JobSpec{Command: []string{"true"}, Dependency: &core.Dependency{}}, "dependency"},
-		{"begin", core.JobSpec{Command: []string{"true"}, Begin: "now+1hour"}, "begin"},
+		{"array", core.JobSpec{Command: []string{"true"}, Array: &core.JobArray{}}, ""},
+		{"dependency", core.JobSpec{Command: []string{"true"}, Dependency: &core.Dependency{}}, ""},
+		{"begin", core.JobSpec{Command: []string{"true"}, Begin: "now+1hour"}, ""},
 		{"export none", core.JobSpec{Command: []string{"true"}, Export: "NONE"}, "export"},
 	} {
 		err := notHonoured(c.sp, "jobs[0].")

@@ -118,6 +118,13 @@ func operation(rt route) map[string]any {
 		switch {
 		case rt.text:
 			resp["content"] = map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}
+		case strings.Contains(rt.answer, "|"):
+			// One of several answers ("Job|JobList": a job, or an array's tasks).
+			var one []any
+			for _, a := range strings.Split(rt.answer, "|") {
+				one = append(one, ref(a))
+			}
+			resp["content"] = map[string]any{"application/json": map[string]any{"schema": map[string]any{"oneOf": one}}}
 		case rt.answer != "":
 			resp["content"] = map[string]any{"application/json": map[string]any{"schema": ref(rt.answer)}}
 		}
