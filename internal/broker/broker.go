@@ -24,10 +24,12 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/sched"
 )
 
 // Weights weigh the score components. Each component is normalised to
@@ -165,10 +167,13 @@ type site struct {
 }
 
 type pool struct {
-	model   string
-	k       int // accelerators per node
-	nodes   int // nodes
-	powerKW float64
+	model    string
+	k        int // accelerators per node; 0 for CPUs only
+	nodes    int // nodes
+	powerKW  float64
+	cpus     int // per node; 0 = not declared
+	mem      int // MiB per node; 0 = not declared
+	features []string
 }
 
 // Broker decides where jobs run. It holds the sites and their lifecycle
@@ -228,15 +233,16 @@ func New(cfg Config, sites []core.Site) *Broker {
 		ps := site{Site: s, idx: i, kindBit: kindBits[s.Kind]}
 		var names []string
 		for _, p := range s.Pools {
-			if p.Nodes <= 0 || p.AccelPerNode <= 0 {
-				continue
+			if p.Nodes <= 0 || p.AccelPerNode <= 0 && p.CPUsPerNode <= 0 {
+				continue // nothing a job could use
 			}
 			kw := float64(p.PowerW) / 1000
 			if kw <= 0 {
 				kw = defaultPowerKW
 			}
-			ps.pools = append(ps.pools, pool{model: p.Model, k: p.AccelPerNode, nodes: p.Nodes, powerKW: kw})
-			if !slices.Contains(names, p.Model) {
+			ps.pools = append(ps.pools, pool{model: p.Model, k: p.AccelPerNode, nodes: p.Nodes, powerKW: kw,
+				cpus: p.CPUsPerNode, mem: p.MemMiBPerNode, features: p.Features})
+			if p.AccelPerNode > 0 && !slices.Contains(names, p.Model) {
 				names = append(names, p.Model)
 			}
 		}
@@ -371,8 +377,11 @@ const (
 	FilterState     = "state"
 	FilterMode      = "mode"
 	FilterModel     = "model"
-	FilterSize      = "size"
-	FilterWalltime  = "walltime"
+	// FilterConstraint: no pool of the job's model has the features its
+	// constraint (-C) asks for.
+	FilterConstraint = "constraint"
+	FilterSize       = "size"
+	FilterWalltime   = "walltime"
 )
 
 // filter returns the first filter site s fails for job spec sp, and why.
@@ -396,13 +405,24 @@ func (b *Broker) filter(s *site, sp *core.JobSpec, need core.Milli, mode uint8, 
 		}
 		return FilterMode, r
 	}
-	model, size := false, false
+	model, matched, size := false, false, false
+	var cons sched.Constraint
+	if sp.Constraint != "" {
+		var err error
+		if cons, err = sched.ParseConstraint(sp.Constraint); err != nil {
+			return FilterConstraint, err.Error()
+		}
+	}
 	for i := range s.pools {
 		p := &s.pools[i]
-		if !modelOK(sp.Model, p.model) {
-			continue
+		if !modelOK(sp.Model, p.model) || p.k == 0 && sp.Accelerators > 0 {
+			continue // accelerators never go to a pool of CPUs only
 		}
 		model = true
+		if sp.Constraint != "" && !cons.Match(p.model, p.features) {
+			continue
+		}
+		matched = true
 		if fits(sp, need, p) {
 			size = true
 			break
@@ -411,7 +431,13 @@ func (b *Broker) filter(s *site, sp *core.JobSpec, need core.Milli, mode uint8, 
 	if !model {
 		return FilterModel, s.rsnModel
 	}
+	if !matched {
+		return FilterConstraint, "constraint " + strconv.Quote(sp.Constraint) + ": no pool of the job's model here has those features"
+	}
 	if !size {
+		if sp.Accelerators <= 0 {
+			return FilterSize, "largest job: no pool here has " + askHost(sp) + " per node"
+		}
 		return FilterSize, "largest job: no pool of the job's model here can hold " + need.String() + " accelerators" + shapeNote(sp)
 	}
 	if s.maxWall > 0 && wall > s.maxWall {
@@ -461,6 +487,17 @@ func modelOK(want, m string) bool {
 // p: a single-node job within one node, a multi-node job within the
 // pool's nodes, in the requested shape.
 func fits(sp *core.JobSpec, need core.Milli, p *pool) bool {
+	cpus, mem := hostOf(sp)
+	if p.cpus > 0 && cpus > p.cpus || p.mem > 0 && mem > p.mem {
+		return false
+	}
+	if sp.Accelerators <= 0 {
+		// CPUs only: a pool that declares its CPUs (sched.Eligible).
+		return p.cpus > 0 && sp.Nodes <= p.nodes
+	}
+	if p.k == 0 {
+		return false
+	}
 	w := need.Whole()
 	per := p.k
 	if sp.PerNode > 0 {
@@ -479,6 +516,27 @@ func fits(sp *core.JobSpec, need core.Milli, p *pool) bool {
 	default:
 		return (w+per-1)/per <= p.nodes
 	}
+}
+
+// hostOf is the CPUs and MiB of memory sp asks for per node, as the
+// scheduler counts them (sched.RequestOf).
+func hostOf(sp *core.JobSpec) (cpus, mem int) {
+	cpus = sched.CPUsPerNode(sp)
+	mem = sp.MemMiBPerNode
+	if mem == 0 && sp.MemMiBPerCPU > 0 {
+		mem = sp.MemMiBPerCPU * max(cpus, 1)
+	}
+	return cpus, mem
+}
+
+// askHost words the CPUs and memory sp asks for per node.
+func askHost(sp *core.JobSpec) string {
+	cpus, mem := hostOf(sp)
+	s := strconv.Itoa(max(cpus, 1)) + " CPUs"
+	if mem > 0 {
+		s += " and " + strconv.Itoa(mem) + " MiB"
+	}
+	return s
 }
 
 // Decide picks the site for job j. est is asked about sites that pass every

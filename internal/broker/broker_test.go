@@ -52,6 +52,7 @@ func (b *jobB) data(d ...string) *jobB     { b.j.Spec.Datasets = d; return b }
 func (b *jobB) nodes(n, per int) *jobB     { b.j.Spec.Nodes, b.j.Spec.PerNode = n, per; return b }
 func (b *jobB) wall(d time.Duration) *jobB { b.j.Spec.Walltime = core.Duration(d); return b }
 func (b *jobB) obj() *core.Job             { return &b.j }
+func (b *jobB) constraint(c string) *jobB  { b.j.Spec.Constraint = c; return b }
 
 func euBroker(t testing.TB, cfg broker.Config) *broker.Broker {
 	t.Helper()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/sched"
 )
 
 // Infeasible says why no site of a network could ever run a job: not
@@ -31,7 +32,10 @@ type Infeasible struct {
 // broker's Config (Modes). A job pinned to a site (sp.Site) is checked
 // against that site alone. Models in sp.Model are compared exactly, as
 // Decide does: resolve the names users type first (config.CanonicalModel).
-// Accelerators 0 counts as one accelerator.
+// Accelerators 0 is a CPU-only job, which needs a pool that declares its
+// CPUs. A constraint (-C) that does not parse, or that names a feature no
+// pool of the eligible sites has, is refused by FilterConstraint with the
+// features there are.
 func Feasible(sites []core.Site, sp *core.JobSpec) *Infeasible {
 	active := slices.Clone(sites)
 	for i := range active {
@@ -52,7 +56,7 @@ func Feasible(sites []core.Site, sp *core.JobSpec) *Infeasible {
 		s := &b.sites[i]
 		f, r := b.filter(s, sp, need, ^uint8(0), b.wall(s, sp))
 		if f == "" {
-			return nil
+			return b.unknownFeatures(sp, need)
 		}
 		out.Sites = append(out.Sites, SiteVerdict{Site: s.ID, Country: s.Country, Filtered: true, Filter: f, Reason: r})
 		deepest = max(deepest, stage[f])
@@ -72,8 +76,42 @@ func Feasible(sites []core.Site, sp *core.JobSpec) *Infeasible {
 	return out
 }
 
+// unknownFeatures refuses, as Slurm does, a constraint that names a
+// feature no pool of the sites the job may use has, even when another
+// alternative of it is met: the name is most likely misspelt.
+func (b *Broker) unknownFeatures(sp *core.JobSpec, need core.Milli) *Infeasible {
+	if sp.Constraint == "" {
+		return nil
+	}
+	cons, err := sched.ParseConstraint(sp.Constraint)
+	if err != nil {
+		return nil // filter refused it already
+	}
+	var near []*site
+	var pools []core.Pool
+	for _, i := range b.byName {
+		s := &b.sites[i]
+		switch f, _ := b.filter(s, sp, need, ^uint8(0), b.wall(s, sp)); f {
+		case FilterPin, FilterResidency, FilterCompute:
+			continue
+		}
+		near = append(near, s)
+		for _, p := range s.pools {
+			pools = append(pools, core.Pool{Model: p.model, Features: p.features})
+		}
+	}
+	if len(cons.Unknown(pools)) == 0 {
+		return nil
+	}
+	out := &Infeasible{Filter: FilterConstraint, Reason: constraintReason(near, &core.JobSpec{Constraint: sp.Constraint})}
+	for _, s := range near {
+		out.Sites = append(out.Sites, SiteVerdict{Site: s.ID, Country: s.Country, Filtered: true, Filter: FilterConstraint, Reason: out.Reason})
+	}
+	return out
+}
+
 // filterOrder lists the filters in the order filter applies them.
-var filterOrder = []string{FilterPin, FilterResidency, FilterCompute, FilterState, FilterMode, FilterModel, FilterSize, FilterWalltime}
+var filterOrder = []string{FilterPin, FilterResidency, FilterCompute, FilterState, FilterMode, FilterModel, FilterConstraint, FilterSize, FilterWalltime}
 
 // infeasibleReason says, for the sites near that failed filter f, what
 // the job asked for and what those sites have.
@@ -108,7 +146,7 @@ func (b *Broker) infeasibleReason(f string, near []*site, sp *core.JobSpec, need
 		var ms []string
 		for _, s := range near {
 			for _, p := range s.pools {
-				if !slices.Contains(ms, p.model) {
+				if p.k > 0 && !slices.Contains(ms, p.model) {
 					ms = append(ms, p.model)
 				}
 			}
@@ -118,7 +156,26 @@ func (b *Broker) infeasibleReason(f string, near []*site, sp *core.JobSpec, need
 			return "model " + strconv.Quote(sp.Model) + ": site " + sp.Site + " has " + orNone(ms)
 		}
 		return "model " + strconv.Quote(sp.Model) + ": no site" + in + " has it; models" + there(in) + ": " + orNone(ms)
+	case FilterConstraint:
+		return constraintReason(near, sp)
 	case FilterSize:
+		if sp.Accelerators <= 0 {
+			most, mem := 0, 0
+			for _, s := range near {
+				for _, p := range s.pools {
+					most, mem = max(most, p.cpus), max(mem, p.mem)
+				}
+			}
+			where := "no site" + in + " has a pool with CPUs for it"
+			if sp.Site != "" {
+				where = "site " + sp.Site + " has no pool with CPUs for it"
+			}
+			if most == 0 {
+				return "a job without accelerators (" + askHost(sp) + " per node): " + where + "; no pool" + there(in) + " declares its CPUs"
+			}
+			return "a job without accelerators (" + askHost(sp) + " per node): " + where + "; the largest node" + there(in) + " has " +
+				strconv.Itoa(most) + " CPUs and " + strconv.Itoa(mem) + " MiB"
+		}
 		// The largest pools of the job's model at those sites.
 		var best, perNode, nodes int
 		var at string
@@ -161,6 +218,41 @@ func (b *Broker) infeasibleReason(f string, near []*site, sp *core.JobSpec, need
 	}
 	// State and mode are not applied; a filter added later says its own.
 	return near[0].ID + ": " + f
+}
+
+// constraintReason says why no pool of near meets sp's constraint: it
+// does not parse, names features none has (with the features there are),
+// or asks for a combination none has.
+func constraintReason(near []*site, sp *core.JobSpec) string {
+	cons, err := sched.ParseConstraint(sp.Constraint)
+	if err != nil {
+		return err.Error() + "; write features joined by & (and) or | (or)"
+	}
+	var pools []core.Pool
+	var feats, models []string
+	for _, s := range near {
+		for _, p := range s.pools {
+			if !modelOK(sp.Model, p.model) {
+				continue
+			}
+			pools = append(pools, core.Pool{Model: p.model, Features: p.features})
+			for _, f := range p.features {
+				if !slices.Contains(feats, f) {
+					feats = append(feats, f)
+				}
+			}
+			if !slices.Contains(models, p.model) {
+				models = append(models, p.model)
+			}
+		}
+	}
+	slices.Sort(feats)
+	slices.Sort(models)
+	have := "; features there: " + orNone(feats) + "; and any word of the models: " + orNone(models)
+	if unknown := cons.Unknown(pools); len(unknown) > 0 {
+		return "constraint " + strconv.Quote(sp.Constraint) + ": unknown feature " + strings.Join(unknown, ", ") + have
+	}
+	return "constraint " + strconv.Quote(sp.Constraint) + ": no pool has that combination of features" + have
 }
 
 // askSize words a job's size as asked: "16 accelerators on 2 nodes, 8 per

@@ -19,10 +19,16 @@ func TestFeasible(t *testing.T) {
 		filter string   // "" = feasible
 		reason []string // substrings of the reason
 	}{
-		"an H100 job":                           {job: job(8, "NVIDIA H100").obj()},
-		"any model":                             {job: job(1, "").obj()},
-		"one of two models":                     {job: job(8, "NVIDIA B300|NVIDIA H100").obj()},
-		"zero accelerators":                     {job: job(0, "").obj()},
+		"an H100 job":       {job: job(8, "NVIDIA H100").obj()},
+		"any model":         {job: job(1, "").obj()},
+		"one of two models": {job: job(8, "NVIDIA B300|NVIDIA H100").obj()},
+		"zero accelerators where no pool declares CPUs": {job: job(0, "").obj(), filter: broker.FilterSize,
+			reason: []string{"a job without accelerators (1 CPUs per node): no site has a pool with CPUs for it; no pool declares its CPUs"}},
+		"a constraint on the model": {job: job(8, "").constraint("mi250x").obj()},
+		"an unknown feature": {job: job(8, "").constraint("mi250x&nvme").obj(), filter: broker.FilterConstraint,
+			reason: []string{`constraint "mi250x&nvme": unknown feature nvme; features there: none; and any word of the models: `, "AMD Instinct MI250X"}},
+		"a feature count": {job: job(8, "").constraint("mi250x*2").obj(), filter: broker.FilterConstraint,
+			reason: []string{"feature counts (mi250x*N) are not supported"}},
 		"the whole of a gigafactory train pool": {job: job(80000, "NVIDIA GB200").obj()},
 		"a week at a gigafactory":               {job: job(8, "").wall(168 * time.Hour).obj()},
 		"pinned and fitting":                    {job: job(4, "NVIDIA GH200").pin("jaif").obj()},
@@ -111,5 +117,45 @@ func TestFeasibleIgnoresState(t *testing.T) {
 	}
 	if got := broker.Feasible(nil, &sp); got == nil || !strings.Contains(got.Reason, "no sites") {
 		t.Errorf("no sites: got %+v, want a refusal saying there are no sites", got)
+	}
+}
+
+// TestFeasibleCPUs checks CPU-only jobs, CPUs and memory per node and
+// constraints against a site with a GPU pool and a CPU pool.
+func TestFeasibleCPUs(t *testing.T) {
+	sites := []core.Site{{ID: "lumi", Kind: core.SiteFactory, Country: "FI", State: core.SiteActive, Pools: []core.Pool{
+		{Name: "standard-g", Model: "AMD Instinct MI250X", AccelPerNode: 8, Nodes: 10, CPUsPerNode: 56, MemMiBPerNode: 480 << 10, Features: []string{"ib"}},
+		{Name: "standard", Model: "AMD EPYC 7763", Nodes: 10, CPUsPerNode: 128, MemMiBPerNode: 224 << 10, Features: []string{"ib", "lumic"}},
+	}}}
+	cases := map[string]struct {
+		spec   core.JobSpec
+		filter string
+		reason string
+	}{
+		"cpu-only":                   {spec: core.JobSpec{Nodes: 2, TasksPerNode: 128}},
+		"cpu-only on a lumic node":   {spec: core.JobSpec{CPUsPerTask: 16, Constraint: "lumic"}},
+		"gpu job with cpus per task": {spec: core.JobSpec{Accelerators: 8000, TasksPerNode: 8, CPUsPerTask: 7}},
+		"gpu job with too many cpus": {spec: core.JobSpec{Accelerators: 8000, TasksPerNode: 8, CPUsPerTask: 8}, filter: broker.FilterSize},
+		"cpu-only with too many cpus": {spec: core.JobSpec{TasksPerNode: 256}, filter: broker.FilterSize,
+			reason: "the largest node has 128 CPUs"},
+		"cpu-only with too much memory per cpu": {spec: core.JobSpec{CPUsPerTask: 128, MemMiBPerCPU: 4096}, filter: broker.FilterSize},
+		"gpus never on the cpu pool": {spec: core.JobSpec{Accelerators: 1000, Constraint: "lumic"}, filter: broker.FilterConstraint,
+			reason: "no pool has that combination of features; features there: ib, lumic"},
+		"unknown feature": {spec: core.JobSpec{Constraint: "[ib|hbm]"}, filter: broker.FilterConstraint,
+			reason: "unknown feature hbm; features there: ib, lumic; and any word of the models: AMD EPYC 7763, AMD Instinct MI250X"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := broker.Feasible(sites, &c.spec)
+			if c.filter == "" {
+				if got != nil {
+					t.Fatalf("refused (%s): %s", got.Filter, got.Reason)
+				}
+				return
+			}
+			if got == nil || got.Filter != c.filter || !strings.Contains(got.Reason, c.reason) {
+				t.Fatalf("got %+v, want refused by %s with %q", got, c.filter, c.reason)
+			}
+		})
 	}
 }

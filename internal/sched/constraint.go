@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/gigafactory/gigafactory/internal/core"
 )
 
 // Constraint is a parsed Slurm feature expression (sbatch -C/--constraint)
@@ -49,13 +51,14 @@ func (c Constraint) Features() []string {
 }
 
 // Match reports whether a pool of model with features meets c
-// (case-insensitively).
+// (case-insensitively). The model counts as written and by each of its
+// words: "AMD Instinct MI250X" has the feature "mi250x".
 func (c Constraint) Match(model string, features []string) bool {
 	if c.any == nil {
 		return true
 	}
 	has := func(f string) bool {
-		if strings.EqualFold(f, model) {
+		if modelIs(model, f) {
 			return true
 		}
 		for _, g := range features {
@@ -173,4 +176,38 @@ func (p *cparser) factor() ([][]string, error) {
 
 func isFeatureByte(b byte) bool {
 	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_' || b == '-' || b == '.' || b == ':'
+}
+
+// modelIs reports whether feature f names model: all of it or one word.
+func modelIs(model, f string) bool {
+	if strings.EqualFold(f, model) {
+		return true
+	}
+	for _, w := range strings.Fields(model) {
+		if strings.EqualFold(f, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Unknown returns the features c names that none of pools (model and
+// declared features) has, in c's sorted order: a constraint naming one
+// can never be met, and a user most likely misspelt it.
+func (c Constraint) Unknown(pools []core.Pool) []string {
+	var out []string
+	for _, f := range c.Features() {
+		found := false
+		for i := range pools {
+			p := &pools[i]
+			if modelIs(p.Model, f) || slices.ContainsFunc(p.Features, func(g string) bool { return strings.EqualFold(f, g) }) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -57,7 +57,7 @@ func TestConstraint(t *testing.T) {
 	pool := struct {
 		model string
 		feats []string
-	}{"MI250X", []string{"ib", "HighMem"}}
+	}{"AMD Instinct MI250X", []string{"ib", "HighMem"}}
 	tests := map[string]struct {
 		expr    string
 		match   bool
@@ -66,6 +66,7 @@ func TestConstraint(t *testing.T) {
 	}{
 		"empty":               {expr: "", match: true},
 		"model is a feature":  {expr: "mi250x", match: true, feats: []string{"mi250x"}},
+		"whole model name":    {expr: "amd instinct mi250x", wantErr: "unexpected 'i'"},
 		"and":                 {expr: "ib&highmem", match: true, feats: []string{"highmem", "ib"}},
 		"and fails":           {expr: "ib&nvme", match: false, feats: []string{"ib", "nvme"}},
 		"or":                  {expr: "nvme|ib", match: true, feats: []string{"ib", "nvme"}},
