@@ -83,13 +83,15 @@ var (
 	siteFields = []string{
 		"id", "name", "kind", "country", "driver", "driver_options", "price_per_accelerator_hour",
 		"pue", "carbon_g_per_kwh", "default_walltime", "max_walltime", "state", "pools",
-		"source", "assumed_size",
+		"source", "assumed_size", "qos_map",
 	}
 	poolFields = []string{
 		"name", "model", "accelerators_per_node", "nodes", "nodes_per_block", "blocks_per_pod",
-		"cpus_per_node", "mem_mib_per_node", "accelerator_power_w",
+		"cpus_per_node", "mem_mib_per_node", "accelerator_power_w", "features",
 	}
 	idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	// featureRE is a name a Slurm constraint can spell (sched.ParseConstraint).
+	featureRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,63}$`)
 )
 
 // Load reads and parses the config file at path.
@@ -253,6 +255,8 @@ func parseSite(l *diag.List, path string, v *yaml.Node) (core.Site, int, bool) {
 			s.Source, _ = diag.String(l, f, val)
 		case "assumed_size":
 			s.AssumedSize, _ = diag.Bool(l, f, val)
+		case "qos_map":
+			s.QoSMap = parseQoSMap(l, f, val)
 		}
 	}
 	for _, req := range []string{"id", "kind", "country", "driver"} {
@@ -328,6 +332,7 @@ func parsePools(l *diag.List, path string, v *yaml.Node) []core.Pool {
 		}
 		var p core.Pool
 		have := map[string]bool{}
+		accelBad := false
 		for _, f := range diag.Fields(l, m, pp, poolFields) {
 			have[f.Key] = true
 			fp := pp + "." + f.Key
@@ -352,7 +357,13 @@ func parsePools(l *diag.List, path string, v *yaml.Node) []core.Pool {
 					p.Model = model
 				}
 			case "accelerators_per_node":
-				p.AccelPerNode = count(l, fp, val, 1, maxPerNode)
+				// 0 is a pool of CPUs only (LUMI-C), which must say
+				// how many CPUs its nodes have.
+				n0 := len(l.Errs)
+				p.AccelPerNode = count(l, fp, val, 0, maxPerNode)
+				accelBad = len(l.Errs) > n0
+			case "features":
+				p.Features = parseFeatures(l, fp, val)
 			case "nodes":
 				p.Nodes = count(l, fp, val, 1, maxNodes)
 			case "nodes_per_block":
@@ -372,9 +383,82 @@ func parsePools(l *diag.List, path string, v *yaml.Node) []core.Pool {
 				l.Add(m.Line, pp+"."+req, "required")
 			}
 		}
+		if have["accelerators_per_node"] && p.AccelPerNode == 0 && p.CPUsPerNode == 0 && !accelBad {
+			l.Add(m.Line, pp+".cpus_per_node", "required for a pool without accelerators (accelerators_per_node: 0)")
+		}
 		pools = append(pools, p)
 	}
 	return pools
+}
+
+// parseFeatures decodes a pool's features: names a constraint can spell,
+// each once.
+func parseFeatures(l *diag.List, field string, n *yaml.Node) []string {
+	fs, ok := diag.Strings(l, field, n, false)
+	if !ok {
+		return nil
+	}
+	for i, f := range fs {
+		fp := fmt.Sprintf("%s[%d]", field, i)
+		if !featureRE.MatchString(f) {
+			l.Add(diag.Line(n), fp, "want letters, digits, '_', '.', ':' or '-' (at most 63), got %q", f)
+		} else if slices.IndexFunc(fs[:i], func(g string) bool { return strings.EqualFold(f, g) }) >= 0 {
+			l.Add(diag.Line(n), fp, "duplicate feature %q", f)
+		}
+	}
+	return fs
+}
+
+// QoSNames are Gigafactory's QoS names, the values a site's qos_map may
+// map to.
+var QoSNames = []string{core.QoSPlayground, core.QoSNormal, core.QoSFastLane, core.QoSLargeScale, core.QoSMoonshot}
+
+// parseQoSMap decodes a site's table from its own QoS names to
+// Gigafactory's.
+func parseQoSMap(l *diag.List, field string, n *yaml.Node) map[string]string {
+	lines := map[string]int{}
+	m, ok := diag.StringMap(l, field, n, lines)
+	if !ok {
+		return nil
+	}
+	for k, v := range m {
+		if !slices.Contains(QoSNames, v) {
+			f := field + "." + k
+			msg := fmt.Sprintf("unknown QoS %q; want one of %s", v, strings.Join(QoSNames, ", "))
+			if d := diag.Suggest(v, QoSNames); d != "" {
+				msg = fmt.Sprintf("unknown QoS %q; did you mean %q? (want one of %s)", v, d, strings.Join(QoSNames, ", "))
+			}
+			l.Add(lines[f], f, "%s", msg)
+		}
+	}
+	return m
+}
+
+// MapSiteQoS maps name, a QoS name a batch script gives (sbatch -q), to
+// one of Gigafactory's through the sites' qos_map tables: the table of
+// pinnedSite when the job is pinned, else the name every site with a
+// table that has it maps it to, when they agree. ok is false when no
+// table has the name, or the sites disagree on it (then the job gets the
+// default QoS and a warning). Gigafactory's own names map to themselves.
+func MapSiteQoS(sites []core.Site, pinnedSite, name string) (qos string, ok bool) {
+	if slices.Contains(QoSNames, name) {
+		return name, true
+	}
+	for i := range sites {
+		s := &sites[i]
+		if pinnedSite != "" && s.ID != pinnedSite {
+			continue
+		}
+		q, has := s.QoSMap[name]
+		if !has {
+			continue
+		}
+		if qos != "" && q != qos {
+			return "", false
+		}
+		qos = q
+	}
+	return qos, qos != ""
 }
 
 // oneOf decodes a string that must be one of allowed.

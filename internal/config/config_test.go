@@ -75,11 +75,26 @@ func TestParseErrors(t *testing.T) {
 			want: []string{"cfg.yaml:10: sites[0].pools[0].nodes: must be positive, got -2"},
 		},
 		"second pool": {
-			in: site + "      - {name: b, model: x, accelerators_per_node: 0, nodes: -2}\n",
+			in: site + "      - {name: b, model: x, accelerators_per_node: -1, nodes: -2}\n",
 			want: []string{
-				"cfg.yaml:11: sites[0].pools[1].accelerators_per_node: must be positive, got 0",
+				"cfg.yaml:11: sites[0].pools[1].accelerators_per_node: must not be negative, got -1",
 				"cfg.yaml:11: sites[0].pools[1].nodes: must be positive, got -2",
 			},
+		},
+		"cpu pool without cpus": {
+			in:   site + "      - {name: c, model: epyc, accelerators_per_node: 0, nodes: 2}\n",
+			want: []string{"cfg.yaml:11: sites[0].pools[1].cpus_per_node: required for a pool without accelerators (accelerators_per_node: 0)"},
+		},
+		"bad features": {
+			in: site + "      - {name: c, model: epyc, accelerators_per_node: 0, cpus_per_node: 128, nodes: 2, features: [ib, 'a b', IB]}\n",
+			want: []string{
+				`cfg.yaml:11: sites[0].pools[1].features[1]: want letters, digits, '_', '.', ':' or '-' (at most 63), got "a b"`,
+				`cfg.yaml:11: sites[0].pools[1].features[2]: duplicate feature "IB"`,
+			},
+		},
+		"qos map to an unknown QoS": {
+			in:   strings.Replace(site, "driver: sim", "driver: sim\n    qos_map: {boost_qos_dbg: playgrond}", 1),
+			want: []string{`cfg.yaml:6: sites[0].qos_map.boost_qos_dbg: unknown QoS "playgrond"; did you mean "playground"? (want one of playground, normal, fast-lane, large-scale, moonshot)`},
 		},
 		"unknown key with suggestion": {
 			in:   strings.Replace(site, "driver: sim", "drivr: sim", 1),
