@@ -69,7 +69,8 @@ type Vars struct {
 	Node        string // %N: the first node's name
 	// Keep lists the letters left as written, for a later expansion by
 	// someone who knows their values (the Slurm driver leaves %j %J %u %N
-	// to Slurm).
+	// to Slurm). With Keep set, %% is kept as well, for that expansion
+	// to make it one %.
 	Keep string
 }
 
@@ -130,6 +131,9 @@ func Expand(pattern string, v Vars) (string, error) {
 		}
 		if pattern[i+1] == '%' {
 			b.WriteByte('%')
+			if v.Keep != "" {
+				b.WriteByte('%') // the later expansion makes it one
+			}
 			i++
 			continue
 		}

@@ -357,8 +357,8 @@ func TestExpand(t *testing.T) {
 	if _, err := Expand("%a", Vars{JobID: "1"}); err == nil {
 		t.Error("empty array task id expanded without error")
 	}
-	kept, err := Expand("%x-%j-%4a-%u.out", Vars{Name: "n", ArrayTaskID: "3", Keep: "ju"})
-	if err != nil || kept != "n-%j-0003-%u.out" {
+	kept, err := Expand("%x-%j-%4a-%u-%%j.out", Vars{Name: "n", ArrayTaskID: "3", Keep: "ju"})
+	if err != nil || kept != "n-%j-0003-%u-%%j.out" {
 		t.Errorf("Expand with Keep = %q, %v; want %%j and %%u kept", kept, err)
 	}
 }

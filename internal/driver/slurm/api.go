@@ -21,23 +21,32 @@ import (
 
 // submitRequest is a job as the driver asks Slurm for it.
 type submitRequest struct {
-	Name        string
-	Comment     string // the tag, "gf:<id>:<attempt>"
-	Partition   string
-	Account     string
-	WCKey       string
-	Nodes       int
-	Tasks       int
-	GPUsPerNode int
-	GPUType     string // "" = any
-	CPUsPerTask int
-	MemPerNode  int // MiB; 0 = site default
-	TimeLimit   time.Duration
-	WorkDir     string
-	Stdout      string
-	Stderr      string
-	Env         map[string]string
-	Script      string
+	Name         string
+	Comment      string // the tag, "gf:<id>:<attempt>"
+	Partition    string
+	Account      string
+	WCKey        string
+	Nodes        int
+	Tasks        int
+	GPUsPerNode  int
+	GPUType      string // "" = any
+	CPUsPerTask  int
+	TasksPerNode int
+	MemPerNode   *int // MiB; nil = site default, 0 = all of each node's (--mem=0)
+	MemPerCPU    int  // MiB; 0 = site default
+	Exclusive    bool
+	Constraint   string
+	Signal       string // --signal as sbatch writes it: [B:]SIG@SECS
+	Hint         string
+	Reservation  string
+	MailType     string
+	MailUser     string
+	TimeLimit    time.Duration
+	WorkDir      string
+	Stdout       string
+	Stderr       string
+	Env          map[string]string
+	Script       string
 }
 
 // jobInfo is what the driver reads about one Slurm job.
@@ -168,7 +177,15 @@ type v0038Job struct {
 	Tasks                   int               `json:"tasks,omitempty"`
 	TasksPerNode            int               `json:"tasks_per_node,omitempty"`
 	CPUsPerTask             int               `json:"cpus_per_task,omitempty"`
-	MemoryPerNode           int               `json:"memory_per_node,omitempty"`
+	MemoryPerNode           *int              `json:"memory_per_node,omitempty"`
+	MemoryPerCPU            int               `json:"memory_per_cpu,omitempty"`
+	Exclusive               string            `json:"exclusive,omitempty"`
+	Constraints             string            `json:"constraints,omitempty"`
+	Signal                  string            `json:"signal,omitempty"`
+	CPUBindingHint          string            `json:"cpu_binding_hint,omitempty"`
+	Reservation             string            `json:"reservation,omitempty"`
+	MailType                string            `json:"mail_type,omitempty"`
+	MailUser                string            `json:"mail_user,omitempty"`
 	Gres                    string            `json:"gres,omitempty"` // per node
 	TimeLimit               int               `json:"time_limit,omitempty"`
 	Requeue                 bool              `json:"requeue"`
@@ -181,16 +198,22 @@ type v0038Job struct {
 func (v0038) SubmitBody(r submitRequest) ([]byte, error) {
 	j := v0038Job{
 		Name: r.Name, Comment: r.Comment, Partition: r.Partition, Account: r.Account, WCKey: r.WCKey,
-		Tasks: r.Tasks, CPUsPerTask: r.CPUsPerTask, MemoryPerNode: r.MemPerNode,
+		Tasks: r.Tasks, TasksPerNode: r.TasksPerNode, CPUsPerTask: r.CPUsPerTask,
+		MemoryPerNode: r.MemPerNode, MemoryPerCPU: r.MemPerCPU,
+		Constraints: r.Constraint, Signal: r.Signal, CPUBindingHint: r.Hint, Reservation: r.Reservation,
+		MailType: r.MailType, MailUser: r.MailUser,
 		// Gigafactory decides whether a lost run is retried; Slurm must not
 		// requeue on its own (the job would run twice under one handle).
 		Requeue:                 false,
 		CurrentWorkingDirectory: r.WorkDir, StandardOutput: r.Stdout, StandardError: r.Stderr,
 		Environment: r.Env,
 	}
+	if r.Exclusive {
+		j.Exclusive = "true"
+	}
 	if r.Nodes > 0 {
 		j.Nodes = strconv.Itoa(r.Nodes)
-		if r.Tasks == r.Nodes {
+		if r.Tasks == r.Nodes && r.TasksPerNode == 0 {
 			j.TasksPerNode = 1
 		}
 	}

@@ -82,7 +82,7 @@ func (s site) driver(t *testing.T) *Driver {
 }
 
 func pathJob(workdir, output, errPath string) core.Job {
-	return core.Job{ID: 5, Handle: "77", Spec: core.JobSpec{Command: []string{"true"}, WorkDir: workdir, Output: output, Error: errPath}}
+	return core.Job{ID: 5, Handle: "77", Name: "train", Spec: core.JobSpec{Command: []string{"true"}, WorkDir: workdir, Output: output, Error: errPath}}
 }
 
 // TestStartRefusesPaths: a path outside the roots or climbing out fails
@@ -127,19 +127,42 @@ func TestStartRefusesPaths(t *testing.T) {
 	}
 }
 
+// submitJob is pathJob submitted from dir, an array task when task is set.
+func submitJob(dir string, task *int) core.Job {
+	j := pathJob("", "", "")
+	j.Spec.SubmitDir = dir
+	if task != nil {
+		j.ArrayJobID, j.ArrayTaskID = 3, task
+	}
+	return j
+}
+
+// arrayOut is task 4 of array 3 with the output pattern out.
+func arrayOut(out string) core.Job {
+	four := 4
+	j := submitJob("", &four)
+	j.Spec.Output = out
+	return j
+}
+
 // TestPathsAccepted pins what Slurm is asked to write where, for paths the
 // rules accept.
 func TestPathsAccepted(t *testing.T) {
+	four := 4
 	s := newSite(t)
 	d := s.driver(t)
 	tests := map[string]struct {
 		job  core.Job
 		want jobPaths
 	}{
-		"defaults":          {pathJob("", "", ""), jobPaths{s.work, s.out + "/gf-5.0.out", s.out + "/gf-5.0.err"}},
-		"relative workdir":  {pathJob("runs/a", "", ""), jobPaths{s.work + "/runs/a", s.out + "/gf-5.0.out", s.out + "/gf-5.0.err"}},
-		"workdir in a root": {pathJob(s.shared+"/p", "o-%j.txt", "%x-%5j-%N.err"), jobPaths{s.shared + "/p", s.shared + "/p/o-%j.txt", s.shared + "/p/%x-%5j-%N.err"}},
-		"absolute in roots": {pathJob("", s.shared+"/logs/%u.out", s.out+"/e%%j"), jobPaths{s.work, s.shared + "/logs/%u.out", s.out + "/e%%j"}},
+		"defaults":             {pathJob("", "", ""), jobPaths{s.work, s.out + "/slurm-%j.out", ""}},
+		"relative workdir":     {pathJob("runs/a", "", ""), jobPaths{s.work + "/runs/a", s.work + "/runs/a/slurm-%j.out", ""}},
+		"workdir in a root":    {pathJob(s.shared+"/p", "o-%j.txt", "%x-%5j-%N.err"), jobPaths{s.shared + "/p", s.shared + "/p/o-%j.txt", s.shared + "/p/train-%5j-%N.err"}},
+		"submit dir in a root": {submitJob(s.shared+"/p", nil), jobPaths{s.shared + "/p", s.shared + "/p/slurm-%j.out", ""}},
+		"submit dir elsewhere": {submitJob("/etc", nil), jobPaths{s.work, s.out + "/slurm-%j.out", ""}},
+		"array task":           {submitJob("", &four), jobPaths{s.work, s.out + "/slurm-3_4.out", ""}},
+		"array task pattern":   {arrayOut("%x-%A.%3a.%j.out"), jobPaths{s.work, s.work + "/train-3.004.%j.out", ""}},
+		"absolute in roots":    {pathJob("", s.shared+"/logs/%u.out", s.out+"/e%%j"), jobPaths{s.work, s.shared + "/logs/%u.out", s.out + "/e%%j"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -178,7 +201,7 @@ func TestLogsRefusesForeignFiles(t *testing.T) {
 	must(os.Symlink(secret, filepath.Join(s.work, "link.out")))
 	must(os.Symlink(s.data, filepath.Join(s.work, "datalink")))
 	must(os.Symlink(s.data, filepath.Join(s.shared, "wd")))
-	must(os.Symlink(secret, filepath.Join(s.out, "gf-5.0.out"))) // the default name
+	must(os.Symlink(secret, filepath.Join(s.out, "slurm-77.out"))) // the default name
 	must(os.Link(secret, filepath.Join(s.work, "hard.out")))
 	must(syscall.Mkfifo(filepath.Join(s.work, "fifo.out"), 0o644))
 	must(os.Mkdir(filepath.Join(s.work, "dir.out"), 0o755))
@@ -243,20 +266,19 @@ func TestLogsReadsOwnFiles(t *testing.T) {
 	}
 	must(os.MkdirAll(filepath.Join(s.work, "runs"), 0o755))
 	must(os.MkdirAll(filepath.Join(s.shared, "p"), 0o755))
-	s.write(t, filepath.Join(s.out, "gf-5.0.out"), "default out\n")
-	s.write(t, filepath.Join(s.out, "gf-5.0.err"), "default err\n")
+	s.write(t, filepath.Join(s.out, "slurm-77.out"), "default out\n")
 	s.write(t, filepath.Join(s.work, "runs", "77.log"), "relative\n")
-	s.write(t, filepath.Join(s.shared, "p", "gf-5-gfslurm.txt"), "in a root\n")
+	s.write(t, filepath.Join(s.shared, "p", "train-gfslurm.txt"), "in a root\n")
 	tests := map[string]struct {
 		job    core.Job
 		stream string
 		want   string
 	}{
 		"default stdout":    {pathJob("", "", ""), "stdout", "default out\n"},
-		"default stderr":    {pathJob("", "", ""), "stderr", "default err\n"},
+		"default stderr":    {pathJob("", "", ""), "stderr", "default out\n"}, // with stdout, as sbatch writes it
 		"%j relative":       {pathJob("runs", "%j.log", ""), "stdout", "relative\n"},
 		"%x %u in a root":   {pathJob(s.shared+"/p", "", "%x-%u.txt"), "stderr", "in a root\n"},
-		"absolute in roots": {pathJob("", s.shared+"/p/gf-5-gfslurm.txt", ""), "stdout", "in a root\n"},
+		"absolute in roots": {pathJob("", s.shared+"/p/train-gfslurm.txt", ""), "stdout", "in a root\n"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -556,12 +556,45 @@ func (d *Driver) request(ctx context.Context, api dialect, job core.Job) (submit
 			r.GPUsPerNode = (whole + r.Nodes - 1) / r.Nodes
 		}
 	}
-	r.Tasks = r.Nodes
-	if s.CPUsPerAccel > 0 && r.GPUsPerNode > 0 {
+	// Tasks, CPUs and memory: the spec's sbatch directives, else what
+	// follows from the accelerators.
+	switch {
+	case s.Tasks > 0:
+		r.Tasks = s.Tasks
+	case s.TasksPerNode > 0:
+		r.Tasks = s.TasksPerNode * r.Nodes
+	default:
+		r.Tasks = r.Nodes
+	}
+	r.TasksPerNode = s.TasksPerNode
+	switch {
+	case s.CPUsPerTask > 0:
+		r.CPUsPerTask = s.CPUsPerTask
+	case s.CPUsPerAccel > 0 && r.GPUsPerNode > 0:
 		r.CPUsPerTask = s.CPUsPerAccel * r.GPUsPerNode
 	}
-	if s.MemMiBPerAccel > 0 && r.GPUsPerNode > 0 {
-		r.MemPerNode = s.MemMiBPerAccel * r.GPUsPerNode
+	switch {
+	case s.MemAll:
+		r.MemPerNode = new(int)
+	case s.MemMiBPerNode > 0:
+		r.MemPerNode = &s.MemMiBPerNode
+	case s.MemMiBPerCPU > 0:
+		r.MemPerCPU = s.MemMiBPerCPU
+	case s.MemMiBPerAccel > 0 && r.GPUsPerNode > 0:
+		mem := s.MemMiBPerAccel * r.GPUsPerNode
+		r.MemPerNode = &mem
+	}
+	r.Exclusive, r.Constraint, r.Hint, r.Reservation = s.Exclusive, s.Constraint, s.Hint, s.Reservation
+	r.MailType, r.MailUser = s.MailType, s.MailUser
+	if sig := s.Signal; sig != nil {
+		r.Signal = fmt.Sprintf("%s@%d", sig.Name, sig.Seconds)
+		if sig.BatchOnly {
+			r.Signal = "B:" + r.Signal
+		}
+	}
+	if s.Comment != "" {
+		// After the tag, which parseTag reads up to its second ":".
+		r.Comment += ":" + s.Comment
 	}
 	// Partition and GPU model: the spec, else the pool placed on, else the
 	// site default.
@@ -589,12 +622,7 @@ func (d *Driver) request(ctx context.Context, api dialect, job core.Job) (submit
 			r.Account = job.Project
 		}
 	}
-	r.Env = map[string]string{"PATH": "/usr/local/bin:/usr/bin:/bin"}
-	for k, v := range s.Env {
-		r.Env[k] = v
-	}
-	r.Env["GF_JOB_ID"] = job.ID.String()
-	r.Env["GF_ATTEMPT"] = strconv.Itoa(job.Attempt)
+	r.Env = jobEnv(job, r.WorkDir)
 	script, err := batchScript(s, r.Nodes)
 	if err != nil {
 		return r, err
@@ -1106,40 +1134,53 @@ func (d *Driver) poolShape(ctx context.Context, api dialect, pool string) (poolS
 
 // jobPaths are a job's working directory and the files Slurm writes its
 // stdout and stderr to, all absolute; the files may hold Slurm's %
-// patterns.
+// patterns. An empty Stderr sends stderr to Stdout, as sbatch does.
 type jobPaths struct {
 	WorkDir, Stdout, Stderr string
 }
 
 // paths resolves and checks the job's workdir, output and error under
 // jobpath's rules against the driver's roots (allowed_roots, workdir,
-// output_dir): a relative workdir is taken from the driver's workdir, a
-// relative output or error from the job's working directory. Paths the job
-// does not give are the driver's: <workdir>, <output_dir>/<tag>-<id>.<attempt>.out
-// and .err. A refused path is a *jobpath.Error naming its field.
+// output_dir). The job runs where sbatch would run it (jobpath.RunDir):
+// its workdir, a relative one taken from the driver's workdir; else the
+// directory it was submitted from, when the roots hold it; else the
+// driver's workdir. A relative output or error is taken from there. A job
+// that names no output writes stdout and stderr to sbatch's slurm-%j.out
+// (slurm-%A_%a.out for an array task): in the directory it chose (workdir
+// or submit directory), else in output_dir. A refused path is a
+// *jobpath.Error naming its field.
 //
-// Slurm expands more than %j %x %u %%: %A %a %b %J %N %n %s %t, with an
-// optional zero-padding width. None of these yields a "/" or a "..", so
-// the rest are checked as written; a % sequence Slurm does not know (which
-// it might drop, turning ".%q." into "..") and a backslash (which turns
-// expansion off, so the file written is not the one checked) are refused.
+// gf expands %x (the job's own name, not the Slurm job name, which is the
+// driver's tag) and, for an array task, %A and %a (Slurm sees each task as
+// a job of its own); Slurm expands the rest: %j %J %u %N, and %A %a of a
+// job that is no array task. Slurm also knows %b %n %s %t, with an
+// optional zero-padding width; none yields a "/" or a "..", so they are
+// checked as written. A % sequence Slurm does not know (which it might
+// drop, turning ".%q." into "..") and a backslash (which turns expansion
+// off, so the file written is not the one checked) are refused.
 func (d *Driver) paths(job core.Job) (jobPaths, error) {
 	s := job.Spec
 	p := jobPaths{WorkDir: d.opts.WorkDir}
-	if s.WorkDir != "" {
-		if err := jobpath.Check(jobpath.FieldWorkDir, s.WorkDir, d.roots, false); err != nil {
+	outDir := d.opts.OutputDir
+	if run, _ := jobpath.RunDir(s, d.roots); run != "" {
+		if err := jobpath.Check(jobpath.FieldWorkDir, run, d.roots, false); err != nil {
 			return p, err
 		}
-		p.WorkDir = path.Clean(s.WorkDir)
+		p.WorkDir = path.Clean(run)
 		if !path.IsAbs(p.WorkDir) {
 			p.WorkDir = path.Join(d.opts.WorkDir, p.WorkDir)
 		}
+		outDir = p.WorkDir
 	}
-	base := fmt.Sprintf("%s-%d.%d", d.opts.TagPrefix, int64(job.ID), job.Attempt)
-	p.Stdout = path.Join(d.opts.OutputDir, base+".out")
-	p.Stderr = path.Join(d.opts.OutputDir, base+".err")
-	// %j is checked with a stand-in: every job id is a number.
-	vars := d.vars(job, "1")
+	pre := d.preVars(job)
+	def, err := jobpath.Expand(jobpath.DefaultOutputFor(job), pre)
+	if err != nil {
+		return p, &jobpath.Error{Field: jobpath.FieldOutput, Msg: err.Error()}
+	}
+	p.Stdout = path.Join(outDir, def)
+	// Checked with stand-ins for what Slurm expands: ids are numbers.
+	check := d.vars(job, "1")
+	check.Node = "node"
 	for _, f := range []struct {
 		field, pattern string
 		dst            *string
@@ -1150,25 +1191,42 @@ func (d *Driver) paths(job core.Job) (jobPaths, error) {
 		if err := slurmPattern(f.field, f.pattern); err != nil {
 			return p, err
 		}
-		x, err := jobpath.Expand(f.pattern, vars)
+		x, err := jobpath.Expand(f.pattern, pre)
 		if err != nil {
 			return p, &jobpath.Error{Field: f.field, Msg: err.Error()}
 		}
-		if err := jobpath.Check(f.field, x, d.roots, true); err != nil {
+		full, err := jobpath.Expand(x, check)
+		if err != nil {
+			return p, &jobpath.Error{Field: f.field, Msg: err.Error()}
+		}
+		if err := jobpath.Check(f.field, full, d.roots, true); err != nil {
 			return p, err
 		}
-		*f.dst = f.pattern
-		if !path.IsAbs(f.pattern) {
-			*f.dst = path.Join(p.WorkDir, f.pattern)
+		*f.dst = x
+		if !path.IsAbs(x) {
+			*f.dst = path.Join(p.WorkDir, x)
 		}
 	}
 	return p, nil
 }
 
-// vars are what jobpath.Expand puts for %j (the Slurm job id), %x (the
-// Slurm job name, the driver's tag) and %u (the Slurm user).
+// preVars are what gf expands itself before Slurm sees a path: %x, the
+// job's name, and an array task's %A and %a; the rest is kept for Slurm.
+func (d *Driver) preVars(job core.Job) jobpath.Vars {
+	v := jobpath.JobVars(job, "")
+	v.Keep = "jJuN"
+	if job.ArrayTaskID == nil {
+		v.Keep += "Aa"
+	}
+	return v
+}
+
+// vars are what Slurm puts for the patterns gf leaves to it: %j %J (and
+// %A of a job that is no array task) the Slurm job id slurmID, %u the
+// Slurm user, %a of such a job NoArrayTask. %N (the first node) is not
+// known here, so a path holding it cannot be read back.
 func (d *Driver) vars(job core.Job, slurmID string) jobpath.Vars {
-	return jobpath.Vars{JobID: slurmID, Name: tag{job.ID, job.Attempt}.name(d.opts.TagPrefix), User: d.opts.User}
+	return jobpath.Vars{JobID: slurmID, ArrayJobID: slurmID, ArrayTaskID: jobpath.NoArrayTask, User: d.opts.User}
 }
 
 // slurmSpecifiers are the letters of Slurm's filename patterns.
@@ -1226,8 +1284,10 @@ func (d *Driver) Logs(ctx context.Context, job core.Job, stream string) (io.Read
 		return nil, fmt.Errorf("logs of job %d: %w", job.ID, err)
 	}
 	pattern := paths.Stdout
-	if field == jobpath.FieldError {
+	if field == jobpath.FieldError && paths.Stderr != "" {
 		pattern = paths.Stderr
+	} else {
+		field = jobpath.FieldOutput
 	}
 	handle := job.Handle
 	if handle == "" {
@@ -1237,7 +1297,7 @@ func (d *Driver) Logs(ctx context.Context, job core.Job, stream string) (io.Read
 		}
 		d.mu.Unlock()
 	}
-	if handle == "" && strings.Contains(strings.ReplaceAll(pattern, "%%", ""), "%j") {
+	if handle == "" && strings.ContainsAny(strings.ReplaceAll(pattern, "%%", ""), "%") {
 		return nil, fmt.Errorf("logs of job %d: %w: no Slurm job id to expand %%j", job.ID, driver.ErrUnknownJob)
 	}
 	p, err := jobpath.Expand(pattern, d.vars(job, handle))

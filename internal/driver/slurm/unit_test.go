@@ -269,8 +269,9 @@ func TestSubmitBody(t *testing.T) {
 			"name": "gf-42", "comment": "gf:42:1", "partition": "batch", "wckey": "climate",
 			"nodes": "2", "tasks": 2.0, "tasks_per_node": 1.0, "cpus_per_task": 16.0, "gres": "gpu:h100:4",
 			"time_limit": 62.0, "requeue": false, "current_working_directory": "/w",
-			"standard_output": "/logs/gf-42.1.out", "standard_error": "/logs/gf-42.1.err",
-			"environment": map[string]any{"A": "1", "GF_JOB_ID": "42", "GF_ATTEMPT": "1", "PATH": "/usr/local/bin:/usr/bin:/bin"},
+			"standard_output": "/logs/slurm-%j.out",
+			"environment": map[string]any{"A": "1", "GF_JOB_ID": "42", "GF_JOB_NAME": "", "GF_ATTEMPT": "1",
+				"PATH": "/usr/local/bin:/usr/bin:/bin", "SLURM_SUBMIT_DIR": "/w"},
 		},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -329,5 +330,71 @@ func TestRequestErrorText(t *testing.T) {
 	e = &requestError{Op: "get job", Status: 500, Errors: []apiError{{Number: esInvalidJobID, Error: "Invalid job id specified"}}}
 	if got := e.Error(); strings.Contains(got, "token") || !e.final() || !e.has(esInvalidJobID) {
 		t.Errorf("definite error: %q final=%v", got, e.final())
+	}
+}
+
+// TestSubmitBodyDirectives: a batch script's sbatch directives reach the
+// v0.0.38 job description, and an array task's variables its environment.
+func TestSubmitBodyDirectives(t *testing.T) {
+	d, err := New(core.Site{ID: "s", DriverOptions: map[string]string{
+		"url": "http://127.0.0.1:1", "user": "u", "token": "t", "workdir": "/w", "allowed_roots": "/home",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := 7
+	base := core.Job{ID: 43, Name: "sweep", ArrayJobID: 40, ArrayTaskID: &task,
+		Spec: core.JobSpec{Script: "#!/bin/bash\nsrun hostname\n", SubmitDir: "/home/alice/proj",
+			Nodes: 2, Tasks: 8, TasksPerNode: 4, CPUsPerTask: 2, Exclusive: true, Constraint: "mi250&ib",
+			Signal: &core.JobSignal{Name: "USR1", Seconds: 120, BatchOnly: true}, Hint: "nomultithread",
+			Comment: "run 3", Reservation: "maint", MailType: "END,FAIL", MailUser: "a@example.org",
+			Export: "NONE,B", Env: map[string]string{"B": "2", "C": "3"},
+			Array: &core.JobArray{Ranges: []core.ArrayRange{{First: 1, Last: 9, Step: 2}}}}}
+	tests := map[string]struct {
+		mem  func(*core.JobSpec)
+		want map[string]any
+	}{
+		"per node":   {func(s *core.JobSpec) { s.MemMiBPerNode = 4096 }, map[string]any{"memory_per_node": 4096.0}},
+		"whole node": {func(s *core.JobSpec) { s.MemAll = true }, map[string]any{"memory_per_node": 0.0}},
+		"per cpu":    {func(s *core.JobSpec) { s.MemMiBPerCPU = 1000 }, map[string]any{"memory_per_cpu": 1000.0}},
+	}
+	for name, tc := range tests {
+		job := base
+		tc.mem(&job.Spec)
+		req, err := d.request(context.Background(), v0038{}, job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := v0038{}.SubmitBody(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Job map[string]any `json:"job"`
+		}
+		json.Unmarshal(b, &got)
+		want := map[string]any{
+			"nodes": "2", "tasks": 8.0, "tasks_per_node": 4.0, "cpus_per_task": 2.0, "exclusive": "true",
+			"constraints": "mi250&ib", "signal": "B:USR1@120", "cpu_binding_hint": "nomultithread",
+			"comment": "gf:43:0:run 3", "reservation": "maint", "mail_type": "END,FAIL", "mail_user": "a@example.org",
+			"current_working_directory": "/home/alice/proj", "standard_output": "/home/alice/proj/slurm-40_7.out",
+			"environment": map[string]any{"B": "2", "PATH": "/usr/local/bin:/usr/bin:/bin", "GF_JOB_ID": "43",
+				"GF_JOB_NAME": "sweep", "GF_ATTEMPT": "0", "SLURM_EXPORT_ENV": "NONE,B", "SLURM_SUBMIT_DIR": "/home/alice/proj",
+				"SLURM_ARRAY_JOB_ID": "40", "SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_COUNT": "5",
+				"SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "9", "SLURM_ARRAY_TASK_STEP": "2"},
+		}
+		for k, v := range tc.want {
+			want[k] = v
+		}
+		for k, v := range want {
+			if diff := cmp.Diff(v, got.Job[k]); diff != "" {
+				t.Errorf("%s: job.%s (-want +got):\n%s", name, k, diff)
+			}
+		}
+		for _, k := range []string{"memory_per_node", "memory_per_cpu", "standard_error"} {
+			if _, ok := got.Job[k]; ok && tc.want[k] == nil {
+				t.Errorf("%s: job.%s = %v, want it unset", name, k, got.Job[k])
+			}
+		}
 	}
 }

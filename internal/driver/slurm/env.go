@@ -1,0 +1,96 @@
+package slurm
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+)
+
+// jobEnv is the environment the driver gives a job's batch script: the
+// spec's Env as its --export lets through (slurmrestd has no --export: the
+// environment sent is what is exported), and the variables Slurm cannot
+// know, because Gigafactory, not Slurm, made the job an array task or
+// knows where it was submitted: GF_*, SLURM_ARRAY_* and SLURM_SUBMIT_DIR
+// (Slurm sets the rest, SLURM_JOB_ID and the like, itself, with its own
+// values). runDir is the job's working directory.
+func jobEnv(job core.Job, runDir string) map[string]string {
+	s := job.Spec
+	env := map[string]string{"PATH": "/usr/local/bin:/usr/bin:/bin"}
+	all, names, set := parseExport(s.Export)
+	for k, v := range s.Env {
+		if all || names[k] {
+			env[k] = v
+		}
+	}
+	for k, v := range set {
+		env[k] = v
+	}
+	name := job.Name
+	if name == "" {
+		name = s.Name
+	}
+	env["GF_JOB_ID"] = job.ID.String()
+	env["GF_JOB_NAME"] = name
+	env["GF_ATTEMPT"] = strconv.Itoa(job.Attempt)
+	if s.Export != "" {
+		env["SLURM_EXPORT_ENV"] = s.Export
+	}
+	env["SLURM_SUBMIT_DIR"] = runDir
+	if s.SubmitDir != "" {
+		env["SLURM_SUBMIT_DIR"] = s.SubmitDir
+	}
+	if job.ArrayTaskID != nil {
+		env["SLURM_ARRAY_JOB_ID"] = job.ArrayJobID.String()
+		env["SLURM_ARRAY_TASK_ID"] = strconv.Itoa(*job.ArrayTaskID)
+		if s.Array != nil {
+			if idx := s.Array.Indices(); len(idx) > 0 {
+				env["SLURM_ARRAY_TASK_COUNT"] = strconv.Itoa(len(idx))
+				env["SLURM_ARRAY_TASK_MIN"] = strconv.Itoa(idx[0])
+				env["SLURM_ARRAY_TASK_MAX"] = strconv.Itoa(idx[len(idx)-1])
+				env["SLURM_ARRAY_TASK_STEP"] = strconv.Itoa(arrayStep(idx))
+			}
+		}
+	}
+	return env
+}
+
+// parseExport reads sbatch's --export: "" or "ALL" passes everything,
+// "NONE" nothing, and a list of NAME and NAME=value that may start with
+// ALL or NONE passes what it names (everything, after ALL).
+func parseExport(export string) (all bool, names map[string]bool, set map[string]string) {
+	names, set = map[string]bool{}, map[string]string{}
+	if strings.TrimSpace(export) == "" {
+		return true, names, set
+	}
+	for i, item := range strings.Split(export, ",") {
+		item = strings.TrimSpace(item)
+		switch {
+		case i == 0 && strings.EqualFold(item, "ALL"):
+			all = true
+		case i == 0 && strings.EqualFold(item, "NONE"), item == "":
+		default:
+			if k, v, ok := strings.Cut(item, "="); ok {
+				set[k] = v
+			} else {
+				names[item] = true
+			}
+		}
+	}
+	return all, names, set
+}
+
+// arrayStep is the distance between an array's indices when they are
+// evenly spaced, else 1.
+func arrayStep(idx []int) int {
+	if len(idx) < 2 {
+		return 1
+	}
+	step := idx[1] - idx[0]
+	for i := 2; i < len(idx); i++ {
+		if idx[i]-idx[i-1] != step {
+			return 1
+		}
+	}
+	return step
+}
