@@ -200,7 +200,7 @@ func (v0038) SubmitBody(r submitRequest) ([]byte, error) {
 		Name: r.Name, Comment: r.Comment, Partition: r.Partition, Account: r.Account, WCKey: r.WCKey,
 		Tasks: r.Tasks, TasksPerNode: r.TasksPerNode, CPUsPerTask: r.CPUsPerTask,
 		MemoryPerNode: r.MemPerNode, MemoryPerCPU: r.MemPerCPU,
-		Constraints: r.Constraint, Signal: r.Signal, CPUBindingHint: r.Hint, Reservation: r.Reservation,
+		Constraints: r.Constraint, CPUBindingHint: r.Hint, Reservation: r.Reservation,
 		MailType: r.MailType, MailUser: r.MailUser,
 		// Gigafactory decides whether a lost run is retried; Slurm must not
 		// requeue on its own (the job would run twice under one handle).
@@ -209,8 +209,14 @@ func (v0038) SubmitBody(r submitRequest) ([]byte, error) {
 		Environment: r.Env,
 	}
 	if r.Exclusive {
-		j.Exclusive = "true"
+		// slurmrestd 22.05 parses the value as sbatch's --exclusive=VALUE
+		// and refuses the schema's own "true"; "exclusive" is its word
+		// for whole nodes.
+		j.Exclusive = "exclusive"
 	}
+	// Its --signal parser refuses the "B:" prefix (and v0.0.38 has no
+	// field for it): the signal reaches the job's steps, as without B:.
+	j.Signal = strings.TrimPrefix(r.Signal, "B:")
 	if r.Nodes > 0 {
 		j.Nodes = strconv.Itoa(r.Nodes)
 		if r.Tasks == r.Nodes && r.TasksPerNode == 0 {

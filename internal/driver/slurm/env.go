@@ -11,7 +11,8 @@ import (
 // spec's Env as its --export lets through (slurmrestd has no --export: the
 // environment sent is what is exported), and the variables Slurm cannot
 // know, because Gigafactory, not Slurm, made the job an array task or
-// knows where it was submitted: GF_*, SLURM_ARRAY_* and SLURM_SUBMIT_DIR
+// knows where it was submitted: GF_*, SLURM_ARRAY_*, SLURM_SUBMIT_DIR and
+// SLURM_CPUS_PER_TASK
 // (Slurm sets the rest, SLURM_JOB_ID and the like, itself, with its own
 // values). runDir is the job's working directory.
 func jobEnv(job core.Job, runDir string) map[string]string {
@@ -35,6 +36,11 @@ func jobEnv(job core.Job, runDir string) map[string]string {
 	env["GF_ATTEMPT"] = strconv.Itoa(job.Attempt)
 	if s.Export != "" {
 		env["SLURM_EXPORT_ENV"] = s.Export
+	}
+	if s.CPUsPerTask > 0 {
+		// Slurm 22.05 sets it in a batch job's environment only when
+		// sbatch, not slurmrestd, was told; srun reads it for its -c.
+		env["SLURM_CPUS_PER_TASK"] = strconv.Itoa(s.CPUsPerTask)
 	}
 	env["SLURM_SUBMIT_DIR"] = runDir
 	if s.SubmitDir != "" {

@@ -374,12 +374,12 @@ func TestSubmitBodyDirectives(t *testing.T) {
 		}
 		json.Unmarshal(b, &got)
 		want := map[string]any{
-			"nodes": "2", "tasks": 8.0, "tasks_per_node": 4.0, "cpus_per_task": 2.0, "exclusive": "true",
-			"constraints": "mi250&ib", "signal": "B:USR1@120", "cpu_binding_hint": "nomultithread",
+			"nodes": "2", "tasks": 8.0, "tasks_per_node": 4.0, "cpus_per_task": 2.0, "exclusive": "exclusive",
+			"constraints": "mi250&ib", "signal": "USR1@120", "cpu_binding_hint": "nomultithread",
 			"comment": "gf:43:0:run 3", "reservation": "maint", "mail_type": "END,FAIL", "mail_user": "a@example.org",
 			"current_working_directory": "/home/alice/proj", "standard_output": "/home/alice/proj/slurm-40_7.out",
 			"environment": map[string]any{"B": "2", "PATH": "/usr/local/bin:/usr/bin:/bin", "GF_JOB_ID": "43",
-				"GF_JOB_NAME": "sweep", "GF_ATTEMPT": "0", "SLURM_EXPORT_ENV": "NONE,B", "SLURM_SUBMIT_DIR": "/home/alice/proj",
+				"GF_JOB_NAME": "sweep", "GF_ATTEMPT": "0", "SLURM_EXPORT_ENV": "NONE,B", "SLURM_SUBMIT_DIR": "/home/alice/proj", "SLURM_CPUS_PER_TASK": "2",
 				"SLURM_ARRAY_JOB_ID": "40", "SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_COUNT": "5",
 				"SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "9", "SLURM_ARRAY_TASK_STEP": "2"},
 		}
