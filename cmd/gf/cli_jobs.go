@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -358,8 +359,8 @@ func writeJobsTable(w io.Writer, jobs []core.Job, now time.Time, v jobsView) err
 	}
 	head = append(head, "REASON")
 	row(tw, head...)
-	for _, j := range jobs {
-		cells := []string{j.ID.String(), j.Name, j.Project, string(j.State), accelText(j.Spec), j.Site, slurmDuration(jobTime(j, now))}
+	for _, j := range groupArrays(jobs) {
+		cells := []string{j.shown, j.Name, j.Project, string(j.State), accelText(j.Spec), j.Site, slurmDuration(jobTime(j.Job, now))}
 		if v.start {
 			t := j.EstimatedStart
 			if j.State != core.StatePending {
@@ -546,28 +547,34 @@ func cancelCommand(env *cliEnv) *cobra.Command {
 		if len(args) == 0 {
 			return errUsage
 		}
-		ids := make([]core.JobID, len(args))
+		refs := make([]string, len(args))
 		for i, a := range args {
-			id, err := parseJobID(env, a)
+			ref, err := parseJobRef(env, a)
 			if err != nil {
 				return err
 			}
-			ids[i] = id
+			refs[i] = ref
 		}
 		return withClient(env, func(c *client.Client) error {
 			var errs []error
 			jobs := []core.Job{}
-			for _, id := range ids {
-				j, err := c.CancelJob(ctx, id)
+			var lines []string
+			for _, ref := range refs {
+				got, err := c.Cancel(ctx, ref)
 				if err != nil {
-					errs = append(errs, fmt.Errorf("job %d: %w", id, err))
+					errs = append(errs, fmt.Errorf("job %s: %w", ref, err))
 					continue
 				}
-				jobs = append(jobs, *j)
+				jobs = append(jobs, got...)
+				if len(got) == 1 && (got[0].ArrayTaskID == nil || strings.Contains(ref, "_")) {
+					lines = append(lines, cancelText(got[0]))
+				} else {
+					lines = append(lines, cancelArrayText(ref, got))
+				}
 			}
 			err := emit(env, jobs, func(w io.Writer) error {
-				for _, j := range jobs {
-					fmt.Fprintln(w, cancelText(j))
+				for _, l := range lines {
+					fmt.Fprintln(w, l)
 				}
 				return nil
 			})
@@ -582,11 +589,34 @@ func cancelCommand(env *cliEnv) *cobra.Command {
 func cancelText(j core.Job) string {
 	switch {
 	case j.State == core.StateCancelled:
-		return fmt.Sprintf("Cancelled job %d", j.ID)
+		return fmt.Sprintf("Cancelled job %s", j.DisplayID())
 	case j.State.Terminal():
-		return fmt.Sprintf("Job %d had already ended: %s", j.ID, j.State)
+		return fmt.Sprintf("Job %s had already ended: %s", j.DisplayID(), j.State)
 	}
-	return fmt.Sprintf("Cancelling job %d (%s)", j.ID, j.State)
+	return fmt.Sprintf("Cancelling job %s (%s)", j.DisplayID(), j.State)
+}
+
+// cancelArrayText says what cancelling a whole array did.
+func cancelArrayText(ref string, tasks []core.Job) string {
+	cancelled, ending, ended := 0, 0, 0
+	for _, t := range tasks {
+		switch {
+		case t.State == core.StateCancelled:
+			cancelled++
+		case t.State.Terminal():
+			ended++
+		default:
+			ending++
+		}
+	}
+	msg := fmt.Sprintf("Cancelled array %s: %d of %d tasks cancelled", ref, cancelled, len(tasks))
+	if ending > 0 {
+		msg += fmt.Sprintf(", %d being stopped", ending)
+	}
+	if ended > 0 {
+		msg += fmt.Sprintf(", %d had already ended", ended)
+	}
+	return msg
 }
 
 // logsOpts are gf logs' flags.
@@ -731,4 +761,76 @@ func writeExplanation(w io.Writer, e *client.Explanation, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// shownJob is a row of gf jobs: a job, or the pending tasks of an array
+// folded into one row as squeue folds them ("1234_[5-99%4]").
+type shownJob struct {
+	core.Job
+	shown string
+}
+
+// groupArrays folds each array's pending tasks into one row, as squeue
+// does, with the reason of its lowest task; every other job and task keeps
+// its own row.
+func groupArrays(jobs []core.Job) []shownJob {
+	type key struct{ array core.JobID }
+	pending := map[key][]int{}
+	lowest := map[key]core.Job{}
+	for _, j := range jobs {
+		if j.ArrayTaskID != nil && j.State == core.StatePending {
+			k := key{j.ArrayJobID}
+			pending[k] = append(pending[k], *j.ArrayTaskID)
+			if l, ok := lowest[k]; !ok || *j.ArrayTaskID < *l.ArrayTaskID {
+				lowest[k] = j
+			}
+		}
+	}
+	var out []shownJob
+	done := map[key]bool{}
+	for _, j := range jobs {
+		if j.ArrayTaskID == nil || j.State != core.StatePending {
+			out = append(out, shownJob{Job: j, shown: j.DisplayID()})
+			continue
+		}
+		k := key{j.ArrayJobID}
+		if done[k] {
+			continue
+		}
+		done[k] = true
+		j = lowest[k]
+		idx := pending[k]
+		if len(idx) == 1 {
+			out = append(out, shownJob{Job: j, shown: j.DisplayID()})
+			continue
+		}
+		slices.Sort(idx)
+		r := indexRanges(idx)
+		if j.Spec.Array != nil && j.Spec.Array.Throttle > 0 {
+			r += fmt.Sprintf("%%%d", j.Spec.Array.Throttle)
+		}
+		out = append(out, shownJob{Job: j, shown: fmt.Sprintf("%d_[%s]", j.ArrayJobID, r)})
+	}
+	return out
+}
+
+// indexRanges writes sorted indices as squeue does: "0-4,7,9-10".
+func indexRanges(idx []int) string {
+	var b strings.Builder
+	for i := 0; i < len(idx); {
+		k := i
+		for k+1 < len(idx) && idx[k+1] == idx[k]+1 {
+			k++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		if k == i {
+			fmt.Fprintf(&b, "%d", idx[i])
+		} else {
+			fmt.Fprintf(&b, "%d-%d", idx[i], idx[k])
+		}
+		i = k + 1
+	}
+	return b.String()
 }

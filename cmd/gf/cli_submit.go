@@ -34,7 +34,8 @@ type submitOpts struct {
 	workdir, residency          string
 	modelTag, site              string
 	key                         string
-	wait                        bool
+	wait, parsable              bool
+	dependency, array, begin    string
 }
 
 // milliFlag parses a decimal number of accelerators ("2", "0.5").
@@ -141,6 +142,10 @@ func (o *submitOpts) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.site, "site", "", "run at this site only")
 	fs.StringVar(&o.key, "idempotency-key", "", "make retries of this submission return the same job (default: a fresh random key)")
 	fs.BoolVar(&o.wait, "wait", false, "wait until the job ends and exit with its exit code")
+	fs.StringVarP(&o.dependency, "dependency", "d", "", "start only after other jobs, as sbatch: afterok:1234[:1235], afterany:, afternotok:, after:ID[+MIN], singleton; ',' all, '?' any")
+	fs.StringVar(&o.array, "array", "", "submit a job array, as sbatch: 0-99, 1,3,5, 0-99:2, with %N to run at most N tasks at once")
+	fs.StringVar(&o.begin, "begin", "", "start no earlier than this, as sbatch: now+1hour, 16:00, 2026-12-24T18:00")
+	fs.BoolVar(&o.parsable, "parsable", false, "print only the job id, as sbatch --parsable (for jobid=$(gf submit --parsable ...))")
 }
 
 // isSpecFile reports whether arg names a job spec or batch script rather
@@ -294,6 +299,29 @@ func (o *submitOpts) apply(s *core.JobSpec, all bool) {
 	if given("site") && o.site != "" {
 		s.Site = o.site
 	}
+	if given("begin") && o.begin != "" {
+		s.Begin = o.begin
+	}
+}
+
+// slurmFlags applies --dependency and --array, which parse as sbatch's do;
+// like sbatch, the command line wins over the script's #SBATCH lines.
+func (o *submitOpts) slurmFlags(env *cliEnv, s *core.JobSpec) error {
+	if o.dependency != "" {
+		d, err := spec.ParseDependency(o.dependency)
+		if err != nil {
+			return usagef(env, "--dependency: %v", err)
+		}
+		s.Dependency = d
+	}
+	if o.array != "" {
+		a, err := spec.ParseArray(o.array)
+		if err != nil {
+			return usagef(env, "--array: %v", err)
+		}
+		s.Array = a
+	}
+	return nil
 }
 
 // newIdempotencyKey returns a fresh random key, so that the client's
@@ -342,6 +370,20 @@ func (o *submitOpts) run(ctx context.Context, env *cliEnv, args []string) error 
 	if err != nil {
 		return err
 	}
+	for i := range specs {
+		if err := o.slurmFlags(env, &specs[i]); err != nil {
+			return err
+		}
+	}
+	// The job runs where gf submit ran, as with sbatch, when the site
+	// allows it (the server warns otherwise); SLURM_SUBMIT_DIR says so.
+	if wd, err := os.Getwd(); err == nil {
+		for i := range specs {
+			if specs[i].SubmitDir == "" {
+				specs[i].SubmitDir = wd
+			}
+		}
+	}
 	key := o.key
 	if key == "" {
 		key = newIdempotencyKey()
@@ -360,9 +402,21 @@ func (o *submitOpts) run(ctx context.Context, env *cliEnv, args []string) error 
 				return err
 			}
 		}
+		for _, j := range jobs {
+			for _, w := range j.Warnings {
+				fmt.Fprintf(env.stderr, "gf submit: warning: job %d: %s\n", j.ID, w)
+			}
+		}
 		if env.output == outTable || env.output == "" {
 			for _, j := range jobs {
-				fmt.Fprintf(env.stdout, "Submitted job %d\n", j.ID)
+				switch {
+				case o.parsable:
+					fmt.Fprintf(env.stdout, "%d\n", j.ID)
+				case j.ArrayTaskID != nil && j.Spec.Array != nil:
+					fmt.Fprintf(env.stdout, "Submitted batch job %d (array %d_[%s], %d tasks)\n", j.ID, j.ArrayJobID, j.Spec.Array, len(j.Spec.Array.Indices()))
+				default:
+					fmt.Fprintf(env.stdout, "Submitted batch job %d\n", j.ID)
+				}
 			}
 		}
 		if o.wait {

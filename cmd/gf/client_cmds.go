@@ -184,11 +184,42 @@ func oneJob(env *cliEnv, args []string) (core.JobID, error) {
 	return parseJobID(env, args[0])
 }
 
-// parseJobID reads a job id as users write it: "42".
+// parseJobID reads a job id as users write it: "42", or "42_7" for task 7
+// of array 42, which the server resolves to the task's own id.
 func parseJobID(env *cliEnv, s string) (core.JobID, error) {
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n <= 0 {
-		return 0, usagef(env, "invalid job id %q: want a positive number such as 42", s)
+	ref, err := parseJobRef(env, s)
+	if err != nil {
+		return 0, err
 	}
-	return core.JobID(n), nil
+	if !strings.Contains(ref, "_") {
+		n, _ := strconv.ParseInt(ref, 10, 64)
+		return core.JobID(n), nil
+	}
+	var id core.JobID
+	err = withClient(env, func(c *client.Client) error {
+		j, err := c.GetJobRef(context.Background(), ref)
+		if err != nil {
+			return err
+		}
+		id = j.ID
+		return nil
+	})
+	return id, err
+}
+
+// parseJobRef checks the syntax of a job id as users write it ("42",
+// "42_7") and returns it trimmed.
+func parseJobRef(env *cliEnv, s string) (string, error) {
+	s = strings.TrimSpace(s)
+	base, task, isTask := strings.Cut(s, "_")
+	n, err := strconv.ParseInt(base, 10, 64)
+	bad := err != nil || n <= 0
+	if isTask {
+		t, err := strconv.Atoi(task)
+		bad = bad || err != nil || t < 0
+	}
+	if bad {
+		return "", usagef(env, "invalid job id %q: want a positive number such as 42, or 42_7 for task 7 of array 42", s)
+	}
+	return s, nil
 }

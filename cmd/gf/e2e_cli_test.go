@@ -208,7 +208,7 @@ func (s *server) must(args ...string) string {
 	return r.stdout
 }
 
-var submittedRE = regexp.MustCompile(`^Submitted job (\d+)\n$`)
+var submittedRE = regexp.MustCompile(`^Submitted batch job (\d+)\n$`)
 
 // submit runs gf submit and returns the new job's id.
 func (s *server) submit(args ...string) core.JobID {
@@ -216,7 +216,7 @@ func (s *server) submit(args ...string) core.JobID {
 	out := s.must(append([]string{"submit"}, args...)...)
 	m := submittedRE.FindStringSubmatch(out)
 	if m == nil {
-		s.t.Fatalf("gf submit printed %q, want \"Submitted job N\"", out)
+		s.t.Fatalf("gf submit printed %q, want \"Submitted batch job N\"", out)
 	}
 	n, _ := strconv.ParseInt(m[1], 10, 64)
 	return core.JobID(n)

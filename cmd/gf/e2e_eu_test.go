@@ -27,7 +27,7 @@ func TestExplainOnEUNetworkGolden(t *testing.T) {
 		}
 		return string(out)
 	}
-	if out := gf("submit", "--residency", "DE", "-a", "16", "-t", "2h", "--", "sleep", "600"); !strings.Contains(out, "Submitted job 1") {
+	if out := gf("submit", "--residency", "DE", "-a", "16", "-t", "2h", "--", "sleep", "600"); !strings.Contains(out, "Submitted batch job 1") {
 		t.Fatalf("submit: %s", out)
 	}
 	siteChoice := func() string {

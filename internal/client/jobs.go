@@ -65,6 +65,8 @@ type JobFilter struct {
 	Project string
 	User    string
 	Site    string
+	// Array selects the tasks of one job array ("1234").
+	Array string
 	// Limit is the page size (the server's default when 0).
 	Limit int
 }
@@ -78,7 +80,7 @@ func (f JobFilter) query() url.Values {
 		}
 		q.Set("state", strings.Join(s, ","))
 	}
-	for k, v := range map[string]string{"project": f.Project, "user": f.User, "site": f.Site} {
+	for k, v := range map[string]string{"project": f.Project, "user": f.User, "site": f.Site, "array": f.Array} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -295,4 +297,36 @@ func (c *Client) WaitJob(ctx context.Context, id core.JobID, every time.Duration
 		}
 		d = min(d*2, every)
 	}
+}
+
+// GetJobRef returns the job a reference names as users write it: "1234",
+// or "1234_7" for task 7 of array 1234.
+func (c *Client) GetJobRef(ctx context.Context, ref string) (*core.Job, error) {
+	var j core.Job
+	if err := c.do(ctx, request{method: http.MethodGet, path: "/jobs/" + url.PathEscape(ref)}, &j); err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
+// Cancel cancels what a reference names, as scancel does: "1234_7" one task
+// of an array, "1234" the job, or every task when 1234 is an array. It
+// returns the jobs as they stand after the cancel.
+func (c *Client) Cancel(ctx context.Context, ref string) ([]core.Job, error) {
+	var raw json.RawMessage
+	r := request{method: http.MethodPost, path: "/jobs/" + url.PathEscape(ref) + "/cancel", idempotent: true}
+	if err := c.do(ctx, r, &raw); err != nil {
+		return nil, err
+	}
+	var l struct {
+		Items []core.Job `json:"items"`
+	}
+	if err := json.Unmarshal(raw, &l); err == nil && l.Items != nil {
+		return l.Items, nil
+	}
+	var j core.Job
+	if err := json.Unmarshal(raw, &j); err != nil {
+		return nil, fmt.Errorf("decode cancel answer: %w", err)
+	}
+	return []core.Job{j}, nil
 }

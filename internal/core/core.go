@@ -382,7 +382,7 @@ type Job struct {
 
 // DisplayID is the id as Slurm users know it: "1234_7" for task 7 of array
 // 1234, else "1234".
-func (j *Job) DisplayID() string {
+func (j Job) DisplayID() string {
 	if j.ArrayTaskID != nil {
 		return fmt.Sprintf("%d_%d", int64(j.ArrayJobID), *j.ArrayTaskID)
 	}

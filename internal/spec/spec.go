@@ -76,7 +76,7 @@ var fields = []string{
 	"error", "site", "cpus_per_accelerator", "mem_mib_per_accelerator", "topology", "datasets",
 	"site_qos", "nodes_max", "ntasks", "ntasks_per_node", "cpus_per_task", "mem_mib_per_node", "mem_all",
 	"mem_mib_per_cpu", "accelerators_per_task", "exclusive", "constraint", "array", "dependency", "signal",
-	"requeue", "hint", "mail_type", "mail_user", "export", "begin", "deadline", "comment", "reservation",
+	"requeue", "hint", "mail_type", "mail_user", "export", "begin", "deadline", "comment", "reservation", "submit_dir",
 }
 
 // Parse reads a job spec in YAML or JSON (JSON is YAML) from data; filename
@@ -339,6 +339,8 @@ func decode(l *diag.List, root *yaml.Node, lines map[string]int) core.JobSpec {
 			s.Comment, _ = diag.String(l, p.Key, v)
 		case "reservation":
 			s.Reservation, _ = diag.String(l, p.Key, v)
+		case "submit_dir":
+			s.SubmitDir, _ = diag.String(l, p.Key, v)
 		}
 	}
 	return s
@@ -593,6 +595,7 @@ func Validate(s core.JobSpec) Errors {
 	text("model", s.Model)
 	text("priority_class", s.PriorityClass)
 	text("workdir", s.WorkDir)
+	text("submit_dir", s.SubmitDir)
 	text("model_tag", s.ModelTag)
 	text("partition", s.Partition)
 	text("output", s.Output)
