@@ -63,12 +63,14 @@ func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field
 	if sp.Project == "" {
 		sp.Project = DefaultProject
 	}
-	if sp.Accelerators == 0 {
-		// Every job holds at least one accelerator (or a share of one):
-		// the scheduler counts it so, and the stored spec says so.
-		sp.Accelerators = 1000
-	}
 	p, err := s.project(ctx, sp.Project)
+	if lower := strings.ToLower(sp.Project); errors.Is(err, store.ErrNotFound) && lower != sp.Project {
+		// Slurm keeps account names in lower case: #SBATCH -A OPEN-00-00
+		// charges open-00-00.
+		if p, err = s.project(ctx, lower); err == nil {
+			sp.Project = lower
+		}
+	}
 	if errors.Is(err, store.ErrNotFound) || err == nil && !member(u, p.Org) {
 		// Another organisation's project is as unknown as a missing one.
 		return core.Job{}, s.unknownProject(ctx, u, sp.Project, field)
@@ -118,13 +120,6 @@ func notHonoured(sp core.JobSpec, field string) error {
 			fields = append(fields, FieldError{Field: field + name, Detail: "read from the script, but Gigafactory does not schedule by it yet; remove it to run the job without it"})
 		}
 	}
-	refuse(sp.Tasks > 1, "ntasks")
-	refuse(sp.TasksPerNode > 1, "ntasks_per_node")
-	refuse(sp.CPUsPerTask > 0, "cpus_per_task")
-	refuse(sp.MemMiBPerNode > 0 || sp.MemAll, "mem_mib_per_node")
-	refuse(sp.MemMiBPerCPU > 0, "mem_mib_per_cpu")
-	refuse(sp.Exclusive, "exclusive")
-	refuse(sp.Constraint != "", "constraint")
 	refuse(sp.Signal != nil, "signal")
 	refuse(sp.Deadline != "", "deadline")
 	refuse(sp.Export != "" && sp.Export != "ALL", "export")
