@@ -63,6 +63,11 @@ func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field
 	if sp.Project == "" {
 		sp.Project = DefaultProject
 	}
+	if sp.Accelerators == 0 && sp.Model != "" {
+		// A model with no count asks for one, as --gres=gpu:h100 does;
+		// with neither, the job is CPU-only (sched.RequestOf).
+		sp.Accelerators = 1000
+	}
 	p, err := s.project(ctx, sp.Project)
 	if lower := strings.ToLower(sp.Project); errors.Is(err, store.ErrNotFound) && lower != sp.Project {
 		// Slurm keeps account names in lower case: #SBATCH -A OPEN-00-00
@@ -121,7 +126,6 @@ func notHonoured(sp core.JobSpec, field string) error {
 		}
 	}
 	refuse(sp.Signal != nil, "signal")
-	refuse(sp.Deadline != "", "deadline")
 	refuse(sp.Export != "" && sp.Export != "ALL", "export")
 	if len(fields) == 0 {
 		return nil

@@ -30,6 +30,9 @@ type gate struct {
 	dependents map[string]map[core.JobID]bool
 	singletons map[string]map[core.JobID]bool
 	arrays     map[core.JobID]*arrayGate
+	// latest is, per pending job with a --deadline, the last moment it
+	// may start and still end before it.
+	latest map[core.JobID]time.Time
 }
 
 type heldJob struct {
@@ -49,7 +52,7 @@ type arrayGate struct {
 
 func newGate() *gate {
 	return &gate{held: map[core.JobID]*heldJob{}, dependents: map[string]map[core.JobID]bool{},
-		singletons: map[string]map[core.JobID]bool{}, arrays: map[core.JobID]*arrayGate{}}
+		singletons: map[string]map[core.JobID]bool{}, arrays: map[core.JobID]*arrayGate{}, latest: map[core.JobID]time.Time{}}
 }
 
 func singletonKey(j core.Job) string { return j.User + "\x00" + j.Name }
@@ -60,6 +63,19 @@ func (d *Daemon) admit(ctx context.Context, j core.Job) {
 	now := d.clock().UTC()
 	g := d.gate
 	g.unhold(j)
+	if j.Spec.Deadline != "" {
+		if _, ok := g.latest[j.ID]; !ok {
+			dl, err := spec.ParseSlurmDate(j.Spec.Deadline, j.SubmitTime)
+			if err == nil {
+				last := dl.Add(-time.Duration(j.Spec.Walltime))
+				if now.After(last) {
+					d.pastDeadline(ctx, j, dl)
+					return
+				}
+				g.latest[j.ID] = last
+			}
+		}
+	}
 	if j.Spec.Dependency != nil {
 		r := d.evaluate(ctx, j, now)
 		switch r.Outcome {
@@ -145,6 +161,7 @@ func del(m map[string]map[core.JobID]bool, k string, id core.JobID) {
 // that depend on it are looked at again.
 func (d *Daemon) changed(ctx context.Context, j core.Job) {
 	g := d.gate
+	delete(g.latest, j.ID) // started or ended: its deadline is the driver's walltime's business
 	if j.State.Terminal() {
 		if _, ok := g.held[j.ID]; ok {
 			g.unhold(j)
@@ -205,6 +222,43 @@ func (d *Daemon) wakeHeld(ctx context.Context) {
 	for _, j := range due {
 		d.admit(ctx, j)
 	}
+	var late []core.JobID
+	for id, last := range d.gate.latest {
+		if now.After(last) {
+			late = append(late, id)
+		}
+	}
+	slices.Sort(late)
+	for _, id := range late {
+		delete(d.gate.latest, id)
+		j, err := d.st.GetJob(ctx, id)
+		if err != nil || j.State != core.StatePending {
+			continue
+		}
+		dl, _ := spec.ParseSlurmDate(j.Spec.Deadline, j.SubmitTime)
+		d.pastDeadline(ctx, j, dl)
+	}
+}
+
+// pastDeadline ends a pending job that can no longer end before its
+// --deadline, as Slurm does (state DEADLINE there): cancelled, reason
+// DeadLine.
+func (d *Daemon) pastDeadline(ctx context.Context, j core.Job, dl time.Time) {
+	now := d.clock().UTC()
+	from := j.State
+	msg := fmt.Sprintf("DeadLine: could not start in time to end by its deadline %s", dl.UTC().Format(time.RFC3339))
+	j.State, j.Reason, j.EndTime, j.UpdateTime = core.StateCancelled, "DeadLine", &now, now
+	ok, err := d.st.UpdateJobIf(ctx, j, from, core.Event{JobID: j.ID, Time: now, Type: "ended", State: j.State, Message: msg})
+	if err != nil || !ok {
+		if err != nil {
+			d.log.Error("record deadline", "job", int64(j.ID), "err", err)
+		}
+		return
+	}
+	d.eng.Apply(engine.Cancelled{ID: j.ID, At: now})
+	d.logJob("job ended", j, "state", string(j.State), "reason", msg)
+	d.metrics.ended(core.StateCancelled)
+	d.changed(ctx, j)
 }
 
 // running counts a recovered starting or running array task against its
@@ -224,6 +278,11 @@ func (g *gate) running(j core.Job) {
 // nextWake is the earliest time a held job is to be looked at again.
 func (g *gate) nextWake() time.Time {
 	var next time.Time
+	for _, last := range g.latest {
+		if next.IsZero() || last.Before(next) {
+			next = last.Add(time.Millisecond)
+		}
+	}
 	for _, h := range g.held {
 		if !h.wake.IsZero() && (next.IsZero() || h.wake.Before(next)) {
 			next = h.wake

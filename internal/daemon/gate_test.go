@@ -122,3 +122,27 @@ func TestArrayThrottle(t *testing.T) {
 		t.Fatalf("%d tasks ran at once, throttle 2", most)
 	}
 }
+
+// --begin holds a job (reason BeginTime) until its time; --deadline ends a
+// job that cannot start in time (reason DeadLine) without running it.
+func TestBeginAndDeadline(t *testing.T) {
+	h := start(t, t.TempDir(), nil)
+	begin := h.submit(t, tenant("a", core.JobSpec{Command: []string{"true"}, Accelerators: 1000, Begin: "now+2"}))
+	if r := h.status(t, begin); r != core.ReasonBeginTime {
+		t.Errorf("begin job waits with reason %q, want %q", r, core.ReasonBeginTime)
+	}
+	hog := h.submit(t, tenant("a", core.JobSpec{Command: []string{"sleep", "30"}, Accelerators: 4000}))
+	h.wait(t, hog, func(j core.Job) bool { return j.State == core.StateRunning })
+	late := h.submit(t, tenant("a", core.JobSpec{Command: []string{"true"}, Accelerators: 1000, Deadline: "now+2", Walltime: core.Duration(time.Second)}))
+	j := h.wait(t, late, ended)
+	if j.State != core.StateCancelled || j.Reason != "DeadLine" || j.StartTime != nil {
+		t.Errorf("late job: %s %q (started %v), want cancelled DeadLine, never started", j.State, j.Reason, j.StartTime)
+	}
+	if _, err := h.d.Cancel(context.Background(), hog, "test"); err != nil {
+		t.Fatal(err)
+	}
+	b := h.wait(t, begin, ended)
+	if b.State != core.StateCompleted || b.StartTime.Sub(b.SubmitTime) < 2*time.Second {
+		t.Errorf("begin job: %s, started %v after submission, want completed, at least 2 s after", b.State, b.StartTime.Sub(b.SubmitTime))
+	}
+}
