@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gigafactory/gigafactory/internal/config"
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/depend"
 	"github.com/gigafactory/gigafactory/internal/jobpath"
@@ -159,20 +160,10 @@ func (s *Server) interpret(sp *core.JobSpec) []string {
 		}
 	}
 	if q := sp.SiteQoS; q != "" && sp.QoS == "" {
-		mapped := ""
-		for _, st := range sites {
-			if sp.Site != "" && st.ID != sp.Site {
-				continue
-			}
-			if v, ok := st.QoSMap[q]; ok {
-				mapped = v
-				break
-			}
-		}
-		if mapped != "" {
+		if mapped, ok := config.MapSiteQoS(sites, sp.Site, q); ok {
 			sp.QoS = mapped
 		} else {
-			warn = append(warn, fmt.Sprintf("qos %q: not a Gigafactory QoS and no site's qos_map names it; the job runs with the default QoS (%s)", q, core.QoSNormal))
+			warn = append(warn, fmt.Sprintf("qos %q: not a Gigafactory QoS and no site's qos_map names it (or the sites map it differently); the job runs with the default QoS (%s)", q, core.QoSNormal))
 		}
 	}
 	if sp.MailType != "" || sp.MailUser != "" {
