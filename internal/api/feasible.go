@@ -18,7 +18,9 @@ import (
 //	          pool model names of the network, so the stored spec says
 //	          what the scheduler compares (config.CanonicalModel)
 //	feasible: the broker's filters, every site taken as active and idle
-//	          (broker.Feasible): size, model, residency, walltime, pin
+//	          (broker.Feasible): size (accelerators, or CPUs and memory per
+//	          node), model, constraint (-C: an unknown feature is named
+//	          with those the sites have), residency, walltime, pin
 
 // notAvailable is the words of Slurm's refusal, which users search for.
 const notAvailable = "requested node configuration is not available: "
@@ -63,9 +65,26 @@ func feasibleField(filter string, sp *core.JobSpec, sites []core.Site) string {
 		return "residency"
 	case broker.FilterModel:
 		return "model"
+	case broker.FilterConstraint:
+		return "constraint"
 	case broker.FilterWalltime:
 		return "walltime"
 	case broker.FilterSize:
+		if sp.Accelerators <= 0 {
+			switch {
+			case sp.MemMiBPerNode > 0:
+				return "mem_mib_per_node"
+			case sp.MemMiBPerCPU > 0:
+				return "mem_mib_per_cpu"
+			case sp.CPUsPerTask > 0:
+				return "cpus_per_task"
+			case sp.TasksPerNode > 0:
+				return "ntasks_per_node"
+			case sp.Tasks > 0:
+				return "ntasks"
+			}
+			return "accelerators"
+		}
 		var perNode, nodes int
 		for _, st := range sites {
 			for _, p := range st.Pools {

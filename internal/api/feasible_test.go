@@ -24,7 +24,7 @@ type feasibleCase struct {
 func (c feasibleCase) check(t *testing.T, ts *testServer, path string) {
 	t.Helper()
 	if path == "/api/v1/jobs:batch" {
-		c.body = `{"jobs":[{"command":["true"]},` + c.body + `]}`
+		c.body = `{"jobs":[{"command":["true"],"accelerators":1},` + c.body + `]}`
 	}
 	if c.field == "" {
 		var out struct {
@@ -91,23 +91,25 @@ func TestNeverRunnableRefusedEU(t *testing.T) {
 			detail: []string{"no site in BE has compute: antenna-be"}},
 		"model outside the residency": {body: `{"command":["true"],"model":"gpu:gb200","residency":["SE"]}`, field: "model",
 			detail: []string{`model "NVIDIA GB200": no site in SE has it; models there: NVIDIA H100`}},
-		"walltime over every maximum": {body: `{"command":["true"],"walltime":"400h"}`, field: "walltime",
+		"walltime over every maximum": {body: `{"command":["true"],"accelerators":1,"walltime":"400h"}`, field: "walltime",
 			detail: []string{"walltime 400h0m0s: over the maximum of every site that could hold the job; the longest is 168h0m0s"}},
-		"walltime over the maximum in SE": {body: `{"command":["true"],"walltime":"100h","residency":["SE"]}`, field: "walltime",
+		"walltime over the maximum in SE": {body: `{"command":["true"],"accelerators":1,"walltime":"100h","residency":["SE"]}`, field: "walltime",
 			detail: []string{"the longest is 48h0m0s (mimer)"}},
 		"pinned to a site without the model": {body: `{"command":["true"],"model":"GB200","site":"jaif"}`, field: "model",
 			detail: []string{`model "NVIDIA GB200": site jaif has NVIDIA GH200`}},
-		"pinned, over its walltime": {body: `{"command":["true"],"site":"jaif","walltime":"49h"}`, field: "walltime",
+		"pinned, over its walltime": {body: `{"command":["true"],"accelerators":1,"site":"jaif","walltime":"49h"}`, field: "walltime",
 			detail: []string{"walltime 49h0m0s: over the maximum of site jaif, 48h0m0s"}},
 		"pinned to an antenna": {body: `{"command":["true"],"site":"antenna-be"}`, field: "site",
 			detail: []string{"site antenna-be has no compute"}},
 		"pinned outside the residency": {body: `{"command":["true"],"site":"jaif","residency":["FR"]}`, field: "residency",
 			detail: []string{"residency FR: site jaif is in DE"}},
 
-		"one accelerator, anywhere":     {body: `{"command":["true"]}`},
+		"one accelerator, anywhere": {body: `{"command":["true"],"accelerators":1}`},
+		"no accelerators, no CPU pool": {body: `{"command":["true"]}`, field: "accelerators",
+			detail: []string{"a job without accelerators (1 CPUs per node): no site has a pool with CPUs for it"}},
 		"h100":                          {body: `{"command":["true"],"accelerators":8,"model":"h100"}`, model: "NVIDIA H100"},
 		"a gigafactory's train pool":    {body: `{"command":["true"],"accelerators":80000,"model":"gb200"}`, model: "NVIDIA GB200"},
-		"a week at a gigafactory":       {body: `{"command":["true"],"walltime":"168h"}`},
+		"a week at a gigafactory":       {body: `{"command":["true"],"accelerators":1,"walltime":"168h"}`},
 		"pinned to a site that is down": {body: `{"command":["true"],"accelerators":4,"site":"pharos","model":"gh200"}`, model: "NVIDIA GH200"},
 		"either of two models":          {body: `{"command":["true"],"model":"mi250x|H100"}`, model: "AMD Instinct MI250X|NVIDIA H100"},
 		"residency EU":                  {body: `{"command":["true"],"residency":["EU"],"model":"nvidia-h200|nvidia-h100"}`, field: "model", detail: []string{`model "nvidia-h200" (NVIDIA H200): no site has it`}},

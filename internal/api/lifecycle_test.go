@@ -14,7 +14,7 @@ import (
 
 func localSite(accels int) []core.Site {
 	return []core.Site{{ID: "local", Name: "test", Kind: core.SiteLocal, Country: "LU", Driver: "local", State: core.SiteActive,
-		Pools: []core.Pool{{Name: "node", Model: "virtual", AccelPerNode: accels, Nodes: 1}}}}
+		Pools: []core.Pool{{Name: "node", Model: "virtual", AccelPerNode: accels, Nodes: 1, CPUsPerNode: 8}}}}
 }
 
 func (ts *testServer) waitState(t *testing.T, id core.JobID, want func(core.State) bool) core.Job {
