@@ -87,9 +87,6 @@ func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field
 		return core.Job{}, invalidField(field+"site", "unknown site %q", sp.Site)
 	}
 	warnings := s.interpret(&sp)
-	if err := notHonoured(sp, field); err != nil {
-		return core.Job{}, err
-	}
 	if err := s.checkDependency(ctx, u, sp, field); err != nil {
 		return core.Job{}, err
 	}
@@ -110,32 +107,6 @@ func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field
 		name = defaultName(sp)
 	}
 	return core.Job{Name: name, Project: p.Name, Org: p.Org, User: u.Name, Spec: sp, Warnings: warnings}, nil
-}
-
-// notHonoured refuses the sbatch options that package spec reads but that
-// the scheduler and the drivers do not act on yet: accepting them would
-// run the job other than as asked (one task instead of an array, no wait
-// for a dependency, cores and memory not reserved). Options that only
-// describe the job (comment, hint, mail, a site's QoS name, a node range's
-// upper end) are kept. Every refused one is named, with what to do.
-func notHonoured(sp core.JobSpec, field string) error {
-	var fields []FieldError
-	refuse := func(set bool, name string) {
-		if set {
-			fields = append(fields, FieldError{Field: field + name, Detail: "read from the script, but Gigafactory does not schedule by it yet; remove it to run the job without it"})
-		}
-	}
-	refuse(sp.Signal != nil, "signal")
-	refuse(sp.Export != "" && sp.Export != "ALL", "export")
-	if len(fields) == 0 {
-		return nil
-	}
-	names := make([]string, len(fields))
-	for i, f := range fields {
-		names[i] = f.Field
-	}
-	return &apiError{status: http.StatusUnprocessableEntity, kind: "invalid-field",
-		detail: strings.Join(names, ", ") + ": read from the script, but Gigafactory does not schedule by them yet; remove them to run the job without them", fields: fields}
 }
 
 func defaultName(sp core.JobSpec) string {
