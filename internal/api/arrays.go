@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -168,6 +169,15 @@ func (s *Server) interpret(sp *core.JobSpec) []string {
 	}
 	if sp.MailType != "" || sp.MailUser != "" {
 		warn = append(warn, "mail_type/mail_user: kept with the job, but this server has no mailer, so no mail is sent (follow the job with gf jobs or gf logs -f)")
+	}
+	if wd := sp.WorkDir; wd != "" && !path.IsAbs(wd) && path.IsAbs(sp.SubmitDir) {
+		// sbatch -D takes a path relative to where sbatch ran.
+		joined := path.Join(sp.SubmitDir, wd)
+		if jobpath.Check(jobpath.FieldWorkDir, joined, s.pathRoots(sp.Site), false) == nil {
+			sp.WorkDir = joined
+		} else {
+			warn = append(warn, fmt.Sprintf("workdir %q is taken in the job's own directory, not in %s, which the site does not allow jobs to use (its allowed_roots)", wd, sp.SubmitDir))
+		}
 	}
 	if sp.WorkDir == "" && sp.SubmitDir != "" {
 		if _, used := jobpath.RunDir(*sp, s.pathRoots(sp.Site)); !used {
