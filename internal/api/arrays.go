@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -69,25 +68,6 @@ func (s *Server) lookupJob(ctx context.Context, id core.JobID, task *int) (core.
 		return core.Job{}, store.ErrNotFound
 	}
 	return jobs[0], nil
-}
-
-// arrayTasks returns every task of array id, by task index.
-func (s *Server) arrayTasks(ctx context.Context, id core.JobID) ([]core.Job, error) {
-	var all []core.Job
-	f := store.JobFilter{ArrayJobID: id, Limit: store.MaxLimit}
-	for {
-		page, next, err := s.st.ListJobs(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, page...)
-		if next == "" {
-			break
-		}
-		f.Cursor = next
-	}
-	slices.SortFunc(all, func(a, b core.Job) int { return *a.ArrayTaskID - *b.ArrayTaskID })
-	return all, nil
 }
 
 // checkDependency refuses a dependency on jobs the caller cannot see or
@@ -189,7 +169,7 @@ func (s *Server) interpret(sp *core.JobSpec) []string {
 
 // cancelArray cancels every unfinished task of array id for user u.
 func (s *Server) cancelArray(w http.ResponseWriter, r *http.Request, u core.User, first core.Job) error {
-	tasks, err := s.arrayTasks(r.Context(), first.ArrayJobID)
+	tasks, err := s.st.ArrayTasks(r.Context(), first.ArrayJobID)
 	if err != nil {
 		return err
 	}

@@ -365,24 +365,7 @@ func (d *Daemon) named(ctx context.Context, id string) ([]core.Job, error) {
 	if j.ArrayTaskID == nil || j.ArrayJobID != j.ID {
 		return []core.Job{j}, nil
 	}
-	return d.arrayTasks(ctx, j.ID)
-}
-
-// arrayTasks returns every task of array id.
-func (d *Daemon) arrayTasks(ctx context.Context, id core.JobID) ([]core.Job, error) {
-	var all []core.Job
-	f := store.JobFilter{ArrayJobID: id, Limit: store.MaxLimit}
-	for {
-		page, next, err := d.st.ListJobs(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, page...)
-		if next == "" {
-			return all, nil
-		}
-		f.Cursor = next
-	}
+	return d.st.ArrayTasks(ctx, j.ID)
 }
 
 // neverSatisfied ends a job whose dependency can no longer hold, as Slurm

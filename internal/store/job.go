@@ -387,3 +387,22 @@ func (db *DB) JobEvents(ctx context.Context, id core.JobID) ([]core.Event, error
 	}
 	return out, nil
 }
+
+// ArrayTasks returns every task of job array id, by task index.
+func (db *DB) ArrayTasks(ctx context.Context, id core.JobID) ([]core.Job, error) {
+	var all []core.Job
+	f := JobFilter{ArrayJobID: id, Limit: MaxLimit}
+	for {
+		page, next, err := db.ListJobs(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if next == "" {
+			break
+		}
+		f.Cursor = next
+	}
+	slices.SortFunc(all, func(a, b core.Job) int { return *a.ArrayTaskID - *b.ArrayTaskID })
+	return all, nil
+}
