@@ -331,21 +331,31 @@ func TestCancelAndSignal(t *testing.T) {
 	if err := d.Signal(ctx, sig, "NOSUCH"); err == nil {
 		t.Error("bad signal name accepted")
 	}
-	// Output: the one-machine cluster writes where the controller reads.
+	// Output: the one-machine cluster writes where the controller reads;
+	// stderr goes with stdout unless the job names an error file, as with
+	// sbatch.
 	hello := shJob(3, "echo out-$GF_JOB_ID; echo err-$GF_ATTEMPT >&2", 1, 0)
-	if hello.Handle, err = d.Start(ctx, hello); err != nil {
-		t.Fatal(err)
+	apart := shJob(4, "echo out-$GF_JOB_ID; echo err-$GF_ATTEMPT >&2", 1, 0)
+	apart.Spec.Error = "err-%j.txt"
+	for _, j := range []*core.Job{&hello, &apart} {
+		if j.Handle, err = d.Start(ctx, *j); err != nil {
+			t.Fatal(err)
+		}
 	}
-	col.waitEnds(t, []core.JobID{3}, 30*time.Second)
-	for stream, want := range map[string]string{"stdout": "out-3\n", "stderr": "err-0\n"} {
-		rc, err := d.Logs(ctx, hello, stream)
+	col.waitEnds(t, []core.JobID{3, 4}, 30*time.Second)
+	for _, tc := range []struct {
+		job          core.Job
+		stream, want string
+	}{{hello, "stdout", "out-3\nerr-0\n"}, {hello, "stderr", "out-3\nerr-0\n"}, {apart, "stdout", "out-4\n"}, {apart, "stderr", "err-0\n"}} {
+		stream, want := tc.stream, tc.want
+		rc, err := d.Logs(ctx, tc.job, stream)
 		if err != nil {
 			t.Fatalf("Logs %s: %v", stream, err)
 		}
 		b, _ := io.ReadAll(rc)
 		rc.Close()
 		if string(b) != want {
-			t.Errorf("%s = %q, want %q", stream, b, want)
+			t.Errorf("job %d: %s = %q, want %q", tc.job.ID, stream, b, want)
 		}
 	}
 }
