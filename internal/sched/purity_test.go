@@ -21,7 +21,7 @@ func TestPurity(t *testing.T) {
 		"../engine": {mod + "core", mod + "sched", mod + "broker"},
 		// The federation broker runs inside the engine (engine/route.go),
 		// so it is held to the same rules.
-		"../broker": {mod + "core"},
+		"../broker": {mod + "core", mod + "sched"},
 		// Dependency rules (sbatch --dependency) are decided purely too.
 		"../depend": {mod + "core"},
 	}

@@ -113,7 +113,7 @@ func TestDataDirIsPrivate(t *testing.T) {
 			check(filepath.Join(s.data, f), 0o600)
 		}
 	}
-	out := filepath.Join(s.data, "sites", "local", "jobs", fmt.Sprint(j2.ID), "stdout")
+	out := filepath.Join(s.data, "sites", "local", "jobs", fmt.Sprint(j2.ID), fmt.Sprintf("slurm-%d.out", j2.ID))
 	check(out, 0o600)
 }
 
