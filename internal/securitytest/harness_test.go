@@ -457,6 +457,6 @@ func localSite(n int, extra string) string {
     default_walltime: 1h
     max_walltime: 48h
 %s    pools:
-      - {name: node, model: virtual, accelerators_per_node: %d, nodes: 1}
+      - {name: node, model: virtual, accelerators_per_node: %d, nodes: 1, cpus_per_node: 16}
 `, extra, n)
 }

@@ -78,7 +78,7 @@ func TestDefaultWalltimeApplied(t *testing.T) {
     default_walltime: 2s
     max_walltime: 1h
     pools:
-      - {name: node, model: virtual, accelerators_per_node: 4, nodes: 1}
+      - {name: node, model: virtual, accelerators_per_node: 4, nodes: 1, cpus_per_node: 16}
 `
 	s := startServer(t, serverOptions{config: cfg})
 	ten := s.addTenants()
