@@ -283,8 +283,9 @@ func TestE2EHello(t *testing.T) {
 	if got := s.must("logs", id.String()); got != "hello\n" {
 		t.Errorf("gf logs %d = %q, want \"hello\\n\"", id, got)
 	}
-	if got := s.must("logs", "--stderr", id.String()); got != "" {
-		t.Errorf("gf logs --stderr %d = %q, want nothing", id, got)
+	// As sbatch without --error, stderr joins stdout in slurm-ID.out.
+	if got := s.must("logs", "--stderr", id.String()); got != "hello\n" {
+		t.Errorf("gf logs --stderr %d = %q, want the one output file, \"hello\\n\"", id, got)
 	}
 	// Like squeue, gf jobs shows only jobs that have not ended...
 	if out := s.must("jobs"); strings.Contains(out, "completed") || !strings.HasPrefix(out, "ID") {
@@ -292,7 +293,7 @@ func TestE2EHello(t *testing.T) {
 	}
 	// ...and --all shows it, with its runtime.
 	out := s.must("jobs", "--all")
-	if !regexp.MustCompile(`(?m)^` + id.String() + `\s+sh\s+default\s+completed\s+1\s+local\s+\d+:\d\d\s`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^` + id.String() + `\s+sh\s+default\s+completed\s+0\s+local\s+\d+:\d\d\s`).MatchString(out) {
 		t.Errorf("gf jobs --all has no row for job %d as completed:\n%s", id, out)
 	}
 	show := s.must("show", id.String())
@@ -517,8 +518,8 @@ func TestE2EOutputFormats(t *testing.T) {
 	if out := s.must("sites"); !regexp.MustCompile(`(?m)^` + sites[0]["id"].(string) + `\s.*\s8\s`).MatchString(out) {
 		t.Errorf("gf sites table lacks the default site with 8 accelerators:\n%s", out)
 	}
-	if got := s.must("logs", "--stderr", id.String()); got != "err\n" {
-		t.Errorf("gf logs --stderr = %q, want \"err\\n\"", got)
+	if got := s.must("logs", "--stderr", id.String()); got != "out\nerr\n" {
+		t.Errorf("gf logs --stderr = %q, want the one output file sbatch writes, \"out\\nerr\\n\"", got)
 	}
 	if got := s.must("submit", "-o", "json", "--", "true"); !strings.Contains(got, `"idempotency_key": "gf-`) {
 		t.Errorf("gf submit -o json does not show the random idempotency key:\n%s", got)
