@@ -925,3 +925,51 @@ func TestArrays(t *testing.T) {
 		}
 	})
 }
+
+// Arrays submitted at the same moment by many callers, whose calls the
+// group commit joins in one transaction, each keep their own array id.
+func TestArraysGroupCommitted(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		const callers = 50
+		var wg sync.WaitGroup
+		got := make([][]core.Job, callers)
+		start := make(chan struct{})
+		for i := range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				var tasks []core.Job
+				for k := range 3 {
+					j := jobOf(fmt.Sprint("arr", i), "ada", "p1")
+					j.ArrayJobID, j.ArrayTaskID = -1, &k
+					tasks = append(tasks, j)
+				}
+				js, _, err := db.SubmitJobs(ctx, tasks)
+				if err != nil {
+					t.Errorf("SubmitJobs: %v", err)
+					return
+				}
+				got[i] = js
+			}()
+		}
+		close(start)
+		wg.Wait()
+		arrays := map[core.JobID]int{}
+		for i, js := range got {
+			for _, j := range js {
+				if j.ArrayJobID != js[0].ID {
+					t.Fatalf("caller %d: task %s is in array %d, want %d", i, j.DisplayID(), j.ArrayJobID, js[0].ID)
+				}
+			}
+			if prev, dup := arrays[js[0].ArrayJobID]; dup {
+				t.Fatalf("callers %d and %d share array %d", prev, i, js[0].ArrayJobID)
+			}
+			arrays[js[0].ArrayJobID] = i
+		}
+		if commits, calls := db.CommitStats(); commits >= calls {
+			t.Logf("no two calls were committed together (%d commits, %d calls): the test proved less", commits, calls)
+		}
+	})
+}

@@ -194,8 +194,24 @@ func (c *committer) run(batch []*submitReq, mayRetry bool) {
 	if len(batch) == 1 {
 		all = batch[0].jobs
 	} else {
+		// An array's placeholder id is the caller's, unique only within
+		// its own call: renumber them so that two arrays committed
+		// together stay two arrays.
+		next := core.JobID(0)
 		for _, r := range batch {
-			all = append(all, r.jobs...)
+			seen := map[core.JobID]core.JobID{}
+			for _, j := range r.jobs {
+				if j.ArrayTaskID != nil && j.ArrayJobID < 0 {
+					ph, ok := seen[j.ArrayJobID]
+					if !ok {
+						next--
+						ph = next
+						seen[j.ArrayJobID] = ph
+					}
+					j.ArrayJobID = ph
+				}
+				all = append(all, j)
+			}
 		}
 	}
 	var jobs []core.Job
