@@ -178,7 +178,12 @@ func becomeJob(l launch) error {
 	path := filepath.Join(tmpdir, bin) + ":" + lookup(l.Env, "PATH")
 	env := append(slices.DeleteFunc(l.Env, func(kv string) bool {
 		return strings.HasPrefix(kv, "PWD=") || strings.HasPrefix(kv, "TMPDIR=") || strings.HasPrefix(kv, "PATH=")
-	}), "PWD="+pwd, "TMPDIR="+tmpdir, "PATH="+path)
+	}), "PWD="+pwd, "TMPDIR="+tmpdir, "PATH="+path,
+		// A script that starts `#!/bin/bash -l` (as LUMI's and others'
+		// do) has its PATH reset by /etc/profile; an exported function
+		// still finds the shim, as srun is found on a real site.
+		"BASH_FUNC_srun%%=() {  "+shellQuote(filepath.Join(tmpdir, bin, "srun"))+` "$@"
+}`)
 	prog := argv[0]
 	if !strings.Contains(prog, "/") {
 		os.Setenv("PATH", lookup(env, "PATH"))
@@ -312,3 +317,6 @@ func restrict(l launch, dirs *jobpath.Dirs) error {
 	}
 	return nil
 }
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -234,3 +234,21 @@ echo step ended`)
 		}
 	}
 }
+
+// TestSrunInLoginShell: a `#!/bin/bash -l` script, whose /etc/profile
+// resets PATH, still finds srun, as on a site where srun is installed.
+func TestSrunInLoginShell(t *testing.T) {
+	t.Parallel()
+	d := newDriver(t, t.TempDir())
+	job := scriptJob(4, "")
+	job.Spec.Script = "#!/bin/bash -l\nsrun bash -c 'echo $SLURM_PROCID'\n"
+	job.Spec.Tasks = 2
+	job.Spec.Error = "err"
+	start(t, d, job)
+	if u := waitEnd(t, d, 4, 10*time.Second); u.State != core.StateCompleted {
+		t.Fatalf("ended %s: %s (stderr %q)", u.State, u.Reason, readLog(t, d, job, "stderr"))
+	}
+	if got, want := lines(readLog(t, d, job, "stdout")), []string{"0", "1"}; !slices.Equal(got, want) {
+		t.Errorf("srun in a login shell printed %q, want %q (stderr %q)", got, want, readLog(t, d, job, "stderr"))
+	}
+}
