@@ -596,14 +596,16 @@ func (d *Driver) request(ctx context.Context, api dialect, job core.Job) (submit
 		// After the tag, which parseTag reads up to its second ":".
 		r.Comment += ":" + s.Comment
 	}
-	// Partition and GPU model: the spec, else the pool placed on, else the
+	// Partition and GPU model: the pool placed on, else the spec, else the
 	// site default.
 	if job.Alloc != nil && job.Alloc.Pool != "" {
 		shape, err := d.poolShape(ctx, api, job.Alloc.Pool)
 		if err != nil {
 			return r, err
 		}
-		if r.Partition == "" {
+		if shape.Partition != "" {
+			// The partition the scheduler placed it on: a script's own
+			// -p names a partition of the site it was written for.
 			r.Partition = shape.Partition
 		}
 		r.GPUType = shape.GPUType
@@ -627,8 +629,32 @@ func (d *Driver) request(ctx context.Context, api dialect, job core.Job) (submit
 	if err != nil {
 		return r, err
 	}
-	r.Script = script
+	r.Script = withIdentity(script, orDefault(job.Name, s.Name), job.Project)
 	return r, nil
+}
+
+// withIdentity has the script see the job's own name and account, which
+// Slurm cannot set: it knows the job by its gf tag, and the project may be
+// no Slurm account. The lines go after the script's leading comments (its
+// #SBATCH block), so nothing reading directives misses one.
+func withIdentity(script, name, project string) string {
+	lines := strings.SplitAfter(script, "\n")
+	i := 0
+	for i < len(lines) && (strings.HasPrefix(lines[i], "#") || strings.TrimSpace(lines[i]) == "") {
+		i++
+	}
+	prelude := ""
+	if name != "" {
+		prelude = "export SLURM_JOB_NAME=" + shellQuote(name) + " # the job's name, as submitted to Gigafactory\n"
+	}
+	if project != "" {
+		prelude += "[ -n \"$SLURM_JOB_ACCOUNT\" ] || export SLURM_JOB_ACCOUNT=" + shellQuote(project) + "\n"
+	}
+	head := strings.Join(lines[:i], "")
+	if head != "" && !strings.HasSuffix(head, "\n") {
+		head += "\n"
+	}
+	return head + prelude + strings.Join(lines[i:], "")
 }
 
 func orDefault(s, def string) string {

@@ -264,7 +264,7 @@ func TestSubmitBody(t *testing.T) {
 	var got map[string]any
 	json.Unmarshal(b, &got)
 	want := map[string]any{
-		"script": "#!/bin/bash\n# written by Gigafactory's slurm driver\nexec srun --ntasks-per-node=1 python train.py --name 'it'\\''s'\n",
+		"script": "#!/bin/bash\n# written by Gigafactory's slurm driver\n[ -n \"$SLURM_JOB_ACCOUNT\" ] || export SLURM_JOB_ACCOUNT=climate\nexec srun --ntasks-per-node=1 python train.py --name 'it'\\''s'\n",
 		"job": map[string]any{
 			"name": "gf-42", "comment": "gf:42:1", "partition": "batch", "wckey": "climate",
 			"nodes": "2", "tasks": 2.0, "tasks_per_node": 1.0, "cpus_per_task": 16.0, "gres": "gpu:h100:4",
@@ -395,6 +395,17 @@ func TestSubmitBodyDirectives(t *testing.T) {
 			if _, ok := got.Job[k]; ok && tc.want[k] == nil {
 				t.Errorf("%s: job.%s = %v, want it unset", name, k, got.Job[k])
 			}
+		}
+	}
+}
+
+func TestWithIdentity(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"#!/bin/bash\n#SBATCH -J x\n\necho hi\n", "#!/bin/bash\n#SBATCH -J x\n\nexport SLURM_JOB_NAME='my job' # the job's name, as submitted to Gigafactory\n[ -n \"$SLURM_JOB_ACCOUNT\" ] || export SLURM_JOB_ACCOUNT=p1\necho hi\n"},
+		{"#!/bin/sh\n#SBATCH -J x", "#!/bin/sh\n#SBATCH -J x\nexport SLURM_JOB_NAME='my job' # the job's name, as submitted to Gigafactory\n[ -n \"$SLURM_JOB_ACCOUNT\" ] || export SLURM_JOB_ACCOUNT=p1\n"},
+	} {
+		if got := withIdentity(c.in, "my job", "p1"); got != c.want {
+			t.Errorf("withIdentity(%q) =\n%q\nwant\n%q", c.in, got, c.want)
 		}
 	}
 }
