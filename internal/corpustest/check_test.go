@@ -139,7 +139,15 @@ func (r *run) check() {
 			taskIDs = append(taskIDs, *j.ArrayTaskID)
 		}
 		if a := j.Alloc; a != nil && j.State == core.StateCompleted {
-			if got, want := a.Accelerators(), s.Accelerators; got != want {
+			want := s.Accelerators
+			if s.Exclusive || s.Accelerators == 0 && len(a.Nodes) > 1 {
+				// --exclusive, and a CPU job over several nodes, hold
+				// whole nodes in gf: every accelerator on them too,
+				// which no other job may use meanwhile.
+				per := map[string]core.Milli{"gpu": 4000, "small": 2000}[a.Pool]
+				want = core.Milli(len(a.Nodes)) * per
+			}
+			if got := a.Accelerators(); got != want {
 				r.fail("job %s holds %s accelerators, the directives ask %s", j.DisplayID(), got, want)
 			}
 			if s.Nodes > 0 && s.NodesMax == 0 && len(a.Nodes) != s.Nodes {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -22,30 +23,8 @@ const corpusDir = "../spec/testdata/corpus"
 // with the reason. Issue 13 empties this list as its features land; a run
 // listed here that passes is reported, so the entry can go.
 var expectedFailures = onBothSites(map[string]string{
-	// Refused at submission: the API refuses directives the scheduler does not use yet (helper B).
-	"deucalion-arm.sh":           "ntasks_per_node, exclusive not scheduled yet",
-	"discoverer-cpu.sh":          "ntasks_per_node, cpus_per_task, mem, export not scheduled yet; site QoS needs qos_map",
-	"jureca-prepare.sh":          "ntasks, cpus_per_task, mem_per_cpu not scheduled yet",
-	"jureca-chain.sh":            "depends on jureca-prepare.sh; dependencies not in the API yet (lead)",
-	"jureca-postprocess.sh":      "depends on jureca-chain.sh; -C needs pool features; --reservation unknown to the test Slurm",
-	"jureca-dc-gpu.sh":           "ntasks_per_node, cpus_per_task not scheduled yet",
-	"juwels-booster.sh":          "ntasks_per_node, cpus_per_task, signal not acted on yet",
-	"karolina-qcpu.sh":           "ntasks, mem_per_cpu not scheduled yet",
-	"karolina-qgpu.sh":           "-A OPEN-00-00: accounts are matched case-sensitively (Slurm lower-cases them)",
-	"leonardo-booster.sh":        "-A EUHPC_A01_000 case; ntasks_per_node, cpus_per_task, mem not scheduled yet; site QoS",
-	"leonardo-booster-gres.sh":   "-A EUHPC_A01_000: accounts are matched case-sensitively",
-	"leonardo-dcgp-singleton.sh": "depends on leonardo-booster.sh; singleton not in the API yet (lead)",
-	"lumi-c-small-array.sh":      "cpus_per_task, mem_per_cpu not scheduled yet; arrays not in the API yet (lead)",
-	"lumi-c-standard.sh":         "ntasks_per_node, cpus_per_task not scheduled yet",
-	"lumi-g-gpus-total.sh":       "ntasks, cpus_per_task not scheduled yet; arrays (lead)",
-	"lumi-g-pretrain.sh":         "ntasks_per_node, cpus_per_task, mem=0, exclusive not scheduled yet",
-	"marenostrum5-acc.sh":        "ntasks, cpus_per_task not scheduled yet; site QoS needs qos_map",
-	"marenostrum5-gpp.sh":        "ntasks, cpus_per_task, constraint not scheduled yet; site QoS",
-	"meluxina-cpu.sh":            "ntasks_per_node, cpus_per_task, mem, export not acted on yet; arrays (lead)",
-	"meluxina-gpu.sh":            "ntasks, cpus_per_task not scheduled yet; site QoS",
-	"vega-cpu-restart.sh":        "ntasks, mem_per_cpu not scheduled yet",
-	"vega-cpu-cleanup.sh":        "depends on vega-cpu-restart.sh; afternotok not in the API yet (lead)",
-	"vega-gpu-sweep.sh":          "cpus_per_gpu, mem_per_gpu, requeue not acted on yet; arrays (lead)",
+	// Empty: every corpus script runs unchanged on both sites. A run that
+	// cannot work yet goes here with the reason, until it does.
 })
 
 // onBothSites lists each script's reason for the local and the slurm site.
@@ -62,10 +41,7 @@ func onBothSites(m map[string]string) map[string]string {
 // refuses one of them as an unknown field, the harness starts it without
 // them and the runs that need them are expected to fail; under CI too,
 // until the key lands (then drop it from here).
-var pendingConfig = map[string]string{
-	"qos_map":  "per-site QoS table: site QoS names (boost_qos_dbg, acc_debug, gp_debug, default, short, ehpc-reg-...) map to gf's",
-	"features": "pool features for -C/--constraint (largemem, highmem)",
-}
+var pendingConfig = map[string]string{}
 
 // want is what a script's run must show beyond what its directives imply.
 type want struct {
@@ -80,6 +56,10 @@ type want struct {
 	twice      bool     // submitted twice: a singleton, whose two runs must not overlap
 	throttle   int      // at most this many array tasks at once
 	beginAfter time.Duration
+	// dirOf is the script whose submit directory this one is submitted
+	// from: a chain reads what the job before it wrote, as a user runs
+	// the scripts of one workflow from one directory.
+	dirOf string
 }
 
 // wants are the expectations per script; every corpus script must have one.
@@ -87,8 +67,8 @@ var wants = map[string]want{
 	"deucalion-arm.sh":         {files: map[string]int{"log.decomposePar": 1}, beginAfter: 5 * time.Second},
 	"discoverer-cpu.sh":        {files: map[string]int{"md.log": 1}},
 	"jureca-prepare.sh":        {files: map[string]int{"input.dat": 1}},
-	"jureca-chain.sh":          {files: map[string]int{"restart.list": 1}, deps: map[string]string{"4711": "jureca-prepare.sh"}, afterEnd: []string{"jureca-prepare.sh"}},
-	"jureca-postprocess.sh":    {files: map[string]int{"collected.txt": 1}, deps: map[string]string{"4711": "jureca-prepare.sh", "4712": "jureca-chain.sh", "4713": "jureca-chain.sh"}, afterEnd: []string{"jureca-prepare.sh", "jureca-chain.sh"}},
+	"jureca-chain.sh":          {files: map[string]int{"restart.list": 1}, deps: map[string]string{"4711": "jureca-prepare.sh"}, afterEnd: []string{"jureca-prepare.sh"}, dirOf: "jureca-prepare.sh"},
+	"jureca-postprocess.sh":    {files: map[string]int{"collected.txt": 1}, deps: map[string]string{"4711": "jureca-prepare.sh", "4712": "jureca-chain.sh", "4713": "jureca-chain.sh"}, afterEnd: []string{"jureca-prepare.sh", "jureca-chain.sh"}, dirOf: "jureca-prepare.sh"},
 	"jureca-dc-gpu.sh":         {files: map[string]int{"bench.txt": 1}},
 	"juwels-booster.sh":        {files: map[string]int{"fit.done": 1}},
 	"karolina-qgpu.sh":         {files: map[string]int{"embeddings.idx": 1}, env: map[string]string{"NCCL_DEBUG": "WARN"}},
@@ -214,6 +194,9 @@ func TestCorpus(t *testing.T) {
 	}
 	scripts := loadCorpus(t)
 	sl, withSlurm := testSlurm(t)
+	if withSlurm {
+		reserve(t, sl)
+	}
 	dir := worldDir(t)
 	if err := os.Mkdir(filepath.Join(dir, "submit"), 0o755); err != nil {
 		t.Fatal(err)
@@ -265,7 +248,11 @@ func TestCorpus(t *testing.T) {
 		token := s.addUser("user-"+site, org)
 		runs := map[string]*run{}
 		for _, sc := range scripts {
-			d := filepath.Join(dir, "submit", site, strings.TrimSuffix(sc.name, ".sh"))
+			own := sc.name
+			if sc.want.dirOf != "" {
+				own = sc.want.dirOf
+			}
+			d := filepath.Join(dir, "submit", site, strings.TrimSuffix(own, ".sh"))
 			runs[sc.name] = &run{sc: sc, site: site, dir: d, submitted: make(chan struct{})}
 		}
 		results[site] = runs
@@ -496,4 +483,28 @@ func submittedID(out []byte) (string, error) {
 		return many[0].ArrayJobID.String(), nil
 	}
 	return many[0].ID.String(), nil
+}
+
+// corpusReservation is the reservation jureca-postprocess.sh names; the
+// test Slurm gets it, on one node of partition gpu, for the test's length,
+// as a site's operators would have made it.
+const corpusReservation = "maint-2026-12"
+
+// reserve creates corpusReservation in the test Slurm (scontrol, as root)
+// and deletes it at the end.
+func reserve(t *testing.T, sl slurmCluster) {
+	t.Helper()
+	conf := filepath.Join(sl.Dir, "etc", "slurm.conf")
+	scontrol := func(args ...string) ([]byte, error) {
+		cmd := exec.Command("scontrol", args...)
+		cmd.Env = append(os.Environ(), "SLURM_CONF="+conf)
+		return cmd.CombinedOutput()
+	}
+	_, _ = scontrol("delete", "ReservationName="+corpusReservation) // left by a killed run
+	out, err := scontrol("create", "reservation", "ReservationName="+corpusReservation, "StartTime=now", "Duration=30",
+		"Users="+sl.User, "Nodes=node4", "Flags=IGNORE_JOBS")
+	if err != nil {
+		t.Fatalf("scontrol create reservation %s: %v\n%s", corpusReservation, err, out)
+	}
+	t.Cleanup(func() { _, _ = scontrol("delete", "ReservationName="+corpusReservation) })
 }

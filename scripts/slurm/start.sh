@@ -211,8 +211,8 @@ KillWait=3
 MinJobAge=600
 MaxJobCount=100000
 GresTypes=gpu
-NodeName=node[1-$GPU_NODES] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[$((NODE_PORT_BASE + 1))-$((NODE_PORT_BASE + GPU_NODES))] CPUs=16 Sockets=1 CoresPerSocket=16 ThreadsPerCore=1 RealMemory=64000 Gres=gpu:h100:$GPU_PER_NODE State=UNKNOWN
-NodeName=node$SMALL_FIRST NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((NODE_PORT_BASE + SMALL_FIRST)) CPUs=8 Sockets=1 CoresPerSocket=8 ThreadsPerCore=1 RealMemory=32000 Gres=gpu:a100:$SMALL_PER_NODE State=UNKNOWN
+NodeName=node[1-$GPU_NODES] NodeHostname=localhost NodeAddr=127.0.0.1 Port=[$((NODE_PORT_BASE + 1))-$((NODE_PORT_BASE + GPU_NODES))] CPUs=16 Sockets=1 CoresPerSocket=16 ThreadsPerCore=1 RealMemory=64000 Gres=gpu:h100:$GPU_PER_NODE Features=h100,largemem,highmem State=UNKNOWN
+NodeName=node$SMALL_FIRST NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((NODE_PORT_BASE + SMALL_FIRST)) CPUs=8 Sockets=1 CoresPerSocket=8 ThreadsPerCore=1 RealMemory=32000 Gres=gpu:a100:$SMALL_PER_NODE Features=a100 State=UNKNOWN
 PartitionName=gpu Nodes=node[1-$GPU_NODES] Default=YES MaxTime=INFINITE State=UP
 PartitionName=small Nodes=node$SMALL_FIRST MaxTime=INFINITE State=UP
 EOF

@@ -16,6 +16,9 @@
 #SBATCH -e slurm.%j.err
 
 module load gromacs
+# --export=NONE gives the batch shell a clean environment; its srun steps
+# need the one the shell has built (Slurm passes NONE on to srun).
+export SLURM_EXPORT_ENV=ALL
 export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK}
 echo "PWD=$(pwd)"
 env | grep '^SLURM_' | sort
