@@ -571,3 +571,55 @@ type User struct {
 	Role      string    `json:"role"`
 	CreatedAt time.Time `json:"created_at"`
 }
+
+// Step is the distance between the array's indices when they are evenly
+// spaced (SLURM_ARRAY_TASK_STEP), else 1.
+func (a *JobArray) Step() int {
+	idx := a.Indices()
+	if len(idx) < 2 {
+		return 1
+	}
+	step := idx[1] - idx[0]
+	for i := 2; i < len(idx); i++ {
+		if idx[i]-idx[i-1] != step {
+			return 1
+		}
+	}
+	return step
+}
+
+// Export is a parsed sbatch --export: whether the environment at large
+// passes (All), the names passed from it otherwise, and the variables it
+// sets.
+type Export struct {
+	All   bool
+	Names []string
+	Set   map[string]string
+}
+
+// ParseExport reads sbatch's --export: "ALL" (the default, also for ""),
+// "NONE", or a comma-separated list of NAME and NAME=value that may start
+// with ALL or NONE; a list without ALL passes only what it names, as
+// sbatch does.
+func ParseExport(s string) Export {
+	e := Export{All: true, Set: map[string]string{}}
+	if strings.TrimSpace(s) == "" {
+		return e
+	}
+	e.All = false
+	for i, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		switch {
+		case i == 0 && strings.EqualFold(item, "ALL"):
+			e.All = true
+		case i == 0 && strings.EqualFold(item, "NONE"), item == "":
+		default:
+			if k, v, ok := strings.Cut(item, "="); ok {
+				e.Set[k] = v
+			} else {
+				e.Names = append(e.Names, item)
+			}
+		}
+	}
+	return e
+}

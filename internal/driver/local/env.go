@@ -20,9 +20,9 @@ var inherited = []string{"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "T
 // the job runs in.
 func jobEnv(job core.Job, acct *account, runDir string) []string {
 	env := map[string]string{"PATH": "/usr/local/bin:/usr/bin:/bin"}
-	exp := parseExport(job.Spec.Export)
+	exp := core.ParseExport(job.Spec.Export)
 	for _, k := range inherited {
-		if v, ok := os.LookupEnv(k); ok && (exp.all || k == "PATH" || k == "HOME" || k == "USER" || k == "LOGNAME") {
+		if v, ok := os.LookupEnv(k); ok && (exp.All || k == "PATH" || k == "HOME" || k == "USER" || k == "LOGNAME") {
 			env[k] = v
 		}
 	}
@@ -30,11 +30,11 @@ func jobEnv(job core.Job, acct *account, runDir string) []string {
 		env["HOME"], env["USER"], env["LOGNAME"] = acct.home, acct.name, acct.name
 	}
 	for k, v := range job.Spec.Env {
-		if exp.all || slices.Contains(exp.names, k) {
+		if exp.All || slices.Contains(exp.Names, k) {
 			env[k] = v
 		}
 	}
-	for k, v := range exp.set {
+	for k, v := range exp.Set {
 		env[k] = v
 	}
 	name, project := job.Name, job.Project
@@ -80,42 +80,6 @@ func jobEnv(job core.Job, acct *account, runDir string) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// export is a parsed --export: whether the environment at large passes
-// (ALL), the names passed from it otherwise, and the variables it sets.
-type export struct {
-	all   bool
-	names []string
-	set   map[string]string
-}
-
-// parseExport reads sbatch's --export: "ALL" (the default, also for ""),
-// "NONE", or a comma-separated list of NAME and NAME=value that may start
-// with ALL or NONE; a list without ALL passes only what it names, as
-// sbatch does. For a job, "the environment" is the server's few inherited
-// variables and the spec's Env; PATH, HOME, USER and LOGNAME always pass.
-func parseExport(s string) export {
-	e := export{all: true, set: map[string]string{}}
-	if strings.TrimSpace(s) == "" {
-		return e
-	}
-	e.all = false
-	for i, item := range strings.Split(s, ",") {
-		item = strings.TrimSpace(item)
-		switch {
-		case i == 0 && strings.EqualFold(item, "ALL"):
-			e.all = true
-		case i == 0 && strings.EqualFold(item, "NONE"), item == "":
-		default:
-			if k, v, ok := strings.Cut(item, "="); ok {
-				e.set[k] = v
-			} else {
-				e.names = append(e.names, item)
-			}
-		}
-	}
-	return e
 }
 
 // slurmEnv sets the SLURM_* variables a batch script written for a Slurm
@@ -192,25 +156,10 @@ func slurmEnv(env map[string]string, job core.Job, project, name string, accels 
 				set(strconv.Itoa(len(idx)), "SLURM_ARRAY_TASK_COUNT")
 				set(strconv.Itoa(idx[0]), "SLURM_ARRAY_TASK_MIN")
 				set(strconv.Itoa(idx[len(idx)-1]), "SLURM_ARRAY_TASK_MAX")
-				set(strconv.Itoa(arrayStep(idx)), "SLURM_ARRAY_TASK_STEP")
+				set(strconv.Itoa(s.Array.Step()), "SLURM_ARRAY_TASK_STEP")
 			}
 		}
 	}
-}
-
-// arrayStep is the distance between an array's indices when they are
-// evenly spaced, else 1.
-func arrayStep(idx []int) int {
-	if len(idx) < 2 {
-		return 1
-	}
-	step := idx[1] - idx[0]
-	for i := 2; i < len(idx); i++ {
-		if idx[i]-idx[i-1] != step {
-			return 1
-		}
-	}
-	return step
 }
 
 func orAll(export string) string {

@@ -1,8 +1,8 @@
 package slurm
 
 import (
+	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/gigafactory/gigafactory/internal/core"
 )
@@ -18,13 +18,13 @@ import (
 func jobEnv(job core.Job, runDir string) map[string]string {
 	s := job.Spec
 	env := map[string]string{"PATH": "/usr/local/bin:/usr/bin:/bin"}
-	all, names, set := parseExport(s.Export)
+	exp := core.ParseExport(s.Export)
 	for k, v := range s.Env {
-		if all || names[k] {
+		if exp.All || slices.Contains(exp.Names, k) {
 			env[k] = v
 		}
 	}
-	for k, v := range set {
+	for k, v := range exp.Set {
 		env[k] = v
 	}
 	name := job.Name
@@ -54,49 +54,9 @@ func jobEnv(job core.Job, runDir string) map[string]string {
 				env["SLURM_ARRAY_TASK_COUNT"] = strconv.Itoa(len(idx))
 				env["SLURM_ARRAY_TASK_MIN"] = strconv.Itoa(idx[0])
 				env["SLURM_ARRAY_TASK_MAX"] = strconv.Itoa(idx[len(idx)-1])
-				env["SLURM_ARRAY_TASK_STEP"] = strconv.Itoa(arrayStep(idx))
+				env["SLURM_ARRAY_TASK_STEP"] = strconv.Itoa(s.Array.Step())
 			}
 		}
 	}
 	return env
-}
-
-// parseExport reads sbatch's --export: "" or "ALL" passes everything,
-// "NONE" nothing, and a list of NAME and NAME=value that may start with
-// ALL or NONE passes what it names (everything, after ALL).
-func parseExport(export string) (all bool, names map[string]bool, set map[string]string) {
-	names, set = map[string]bool{}, map[string]string{}
-	if strings.TrimSpace(export) == "" {
-		return true, names, set
-	}
-	for i, item := range strings.Split(export, ",") {
-		item = strings.TrimSpace(item)
-		switch {
-		case i == 0 && strings.EqualFold(item, "ALL"):
-			all = true
-		case i == 0 && strings.EqualFold(item, "NONE"), item == "":
-		default:
-			if k, v, ok := strings.Cut(item, "="); ok {
-				set[k] = v
-			} else {
-				names[item] = true
-			}
-		}
-	}
-	return all, names, set
-}
-
-// arrayStep is the distance between an array's indices when they are
-// evenly spaced, else 1.
-func arrayStep(idx []int) int {
-	if len(idx) < 2 {
-		return 1
-	}
-	step := idx[1] - idx[0]
-	for i := 2; i < len(idx); i++ {
-		if idx[i]-idx[i-1] != step {
-			return 1
-		}
-	}
-	return step
 }
