@@ -561,16 +561,39 @@ type Token struct {
 	Label     string     `json:"label"`
 	CreatedAt time.Time  `json:"created_at"`
 	LastUsed  *time.Time `json:"last_used,omitempty"`
+	// Scope is what the token may do within its user's role: read (GET
+	// only), submit (also submit and cancel jobs) or admin (all the user
+	// may). A token never exceeds its user's role.
+	Scope string `json:"scope,omitempty"`
+	// ExpiresAt is when the token stops authenticating; nil: never.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
+
+// Token scopes, narrowest first.
+const (
+	ScopeRead   = "read"
+	ScopeSubmit = "submit"
+	ScopeAdmin  = "admin"
+)
 
 // User is a person or service account.
 type User struct {
-	Name      string    `json:"name"`
-	Email     string    `json:"email,omitempty"`
-	Org       string    `json:"org,omitempty"`
-	Role      string    `json:"role"`
+	Name  string `json:"name"`
+	Email string `json:"email,omitempty"`
+	Org   string `json:"org,omitempty"`
+	Role  string `json:"role"`
+	// Kind is UserPerson (the default, also when empty) or UserService: a
+	// service account, whose tokens are for pipelines (no federated login,
+	// no tokens of its own making).
+	Kind      string    `json:"kind,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
+
+// User kinds.
+const (
+	UserPerson  = "person"
+	UserService = "service"
+)
 
 // Step is the distance between the array's indices when they are evenly
 // spaced (SLURM_ARRAY_TASK_STEP), else 1.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
@@ -152,8 +153,8 @@ func (db *DB) ListProjects(ctx context.Context, org string) ([]core.Project, err
 
 // CreateUser stores a new user; ErrExists if the name is taken.
 func (db *DB) CreateUser(ctx context.Context, u core.User) error {
-	ok, err := insertOnce(ctx, db.w, db.q(`INSERT INTO users (name, email, org, role, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
-		u.Name, u.Email, u.Org, u.Role, micros(u.CreatedAt))
+	ok, err := insertOnce(ctx, db.w, db.q(`INSERT INTO users (name, email, org, role, created_at, kind) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
+		u.Name, u.Email, u.Org, u.Role, micros(u.CreatedAt), userKind(u.Kind))
 	if err != nil {
 		return fmt.Errorf("store: create user %q: %w", u.Name, err)
 	}
@@ -163,12 +164,20 @@ func (db *DB) CreateUser(ctx context.Context, u core.User) error {
 	return nil
 }
 
-const userCols = `name, email, org, role, created_at`
+const userCols = `name, email, org, role, created_at, kind`
+
+// userKind is the kind stored for k: person unless it says service.
+func userKind(k string) string {
+	if k == "" {
+		return core.UserPerson
+	}
+	return k
+}
 
 func scanUser(s interface{ Scan(...any) error }) (core.User, error) {
 	var u core.User
 	var created int64
-	if err := s.Scan(&u.Name, &u.Email, &u.Org, &u.Role, &created); err != nil {
+	if err := s.Scan(&u.Name, &u.Email, &u.Org, &u.Role, &created, &u.Kind); err != nil {
 		return core.User{}, err
 	}
 	u.CreatedAt = fromMicros(created)
@@ -224,11 +233,40 @@ func (db *DB) CreateToken(ctx context.Context, user string, tokenHash []byte, la
 }
 
 // IssueToken is CreateToken returning the new token's row, with its id.
+// The token has scope admin (all its user may) and no expiry.
 func (db *DB) IssueToken(ctx context.Context, user string, tokenHash []byte, label string) (Token, error) {
+	return db.GrantToken(ctx, TokenGrant{User: user, Hash: tokenHash, Label: label})
+}
+
+// TokenGrant is a token to record: its user, the SHA-256 of its secret,
+// its label, scope (core.ScopeRead, ScopeSubmit or ScopeAdmin; empty:
+// admin) and expiry (nil: never).
+type TokenGrant struct {
+	User      string
+	Hash      []byte
+	Label     string
+	Scope     string
+	ExpiresAt *time.Time
+}
+
+// GrantToken records a token and returns its row, with its id.
+// ErrNotFound if the user does not exist, ErrExists if the hash is
+// already recorded.
+func (db *DB) GrantToken(ctx context.Context, g TokenGrant) (Token, error) {
+	user, tokenHash, label := g.User, g.Hash, g.Label
 	if len(tokenHash) == 0 {
 		return Token{}, fmt.Errorf("store: create token for %q: empty hash", user)
 	}
-	t := Token{User: user, Label: label, CreatedAt: fromMicros(time.Now().UnixMicro())}
+	scope := g.Scope
+	if scope == "" {
+		scope = core.ScopeAdmin
+	}
+	t := Token{User: user, Label: label, Scope: scope, CreatedAt: fromMicros(time.Now().UnixMicro())}
+	var expires sql.NullInt64
+	if g.ExpiresAt != nil {
+		e := fromMicros(g.ExpiresAt.UnixMicro())
+		t.ExpiresAt, expires = &e, sql.NullInt64{Int64: e.UnixMicro(), Valid: true}
+	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, db.q(`SELECT COUNT(*) FROM users WHERE name = ?`), user).Scan(&n); err != nil {
@@ -240,8 +278,8 @@ func (db *DB) IssueToken(ctx context.Context, user string, tokenHash []byte, lab
 		if err := tx.QueryRowContext(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'token' RETURNING value`).Scan(&t.ID); err != nil {
 			return err
 		}
-		ok, err := insertOnce(ctx, tx, db.q(`INSERT INTO tokens (hash, user_name, label, created_at, id) VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`),
-			hex.EncodeToString(tokenHash), user, label, micros(t.CreatedAt), t.ID)
+		ok, err := insertOnce(ctx, tx, db.q(`INSERT INTO tokens (hash, user_name, label, created_at, id, scope, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`),
+			hex.EncodeToString(tokenHash), user, label, micros(t.CreatedAt), t.ID, scope, expires)
 		if err != nil {
 			return err
 		}
@@ -256,17 +294,18 @@ func (db *DB) IssueToken(ctx context.Context, user string, tokenHash []byte, lab
 	return t, nil
 }
 
-const tokenCols = `id, user_name, label, created_at, last_used`
+const tokenCols = `id, user_name, label, created_at, last_used, scope, expires_at`
 
 func scanToken(s interface{ Scan(...any) error }) (Token, error) {
 	var t Token
 	var created int64
-	var used sql.NullInt64
-	if err := s.Scan(&t.ID, &t.User, &t.Label, &created, &used); err != nil {
+	var used, expires sql.NullInt64
+	if err := s.Scan(&t.ID, &t.User, &t.Label, &created, &used, &t.Scope, &expires); err != nil {
 		return Token{}, err
 	}
 	t.CreatedAt = fromMicros(created)
 	t.LastUsed = fromMicrosPtr(used)
+	t.ExpiresAt = fromMicrosPtr(expires)
 	return t, nil
 }
 
@@ -324,24 +363,33 @@ func (db *DB) UserByToken(ctx context.Context, tokenHash []byte) (core.User, err
 	return u, err
 }
 
+// ErrExpired is returned, together with ErrNotFound, for a token past its
+// expiry: it authenticates no more, as if it were revoked.
+var ErrExpired = errors.New("expired")
+
 // Authenticate returns the user a token hash belongs to and the token's
-// row; ErrNotFound if none. It records the token's use, at most once per
-// minute per token, so that a listing can say when a token was last used.
+// row; ErrNotFound if none, and also (with ErrExpired) if the token has
+// expired. It records the token's use, at most once per minute per token,
+// so that a listing can say when a token was last used.
 func (db *DB) Authenticate(ctx context.Context, tokenHash []byte) (core.User, Token, error) {
 	var u core.User
 	var t Token
 	var created, tcreated int64
-	var id, used sql.NullInt64
-	err := db.r.QueryRowContext(ctx, db.q(`SELECT u.name, u.email, u.org, u.role, u.created_at, t.id, t.label, t.created_at, t.last_used
+	var id, used, expires sql.NullInt64
+	err := db.r.QueryRowContext(ctx, db.q(`SELECT u.name, u.email, u.org, u.role, u.created_at, u.kind, t.id, t.label, t.created_at, t.last_used, t.scope, t.expires_at
 FROM tokens t JOIN users u ON u.name = t.user_name WHERE t.hash = ?`), hex.EncodeToString(tokenHash)).
-		Scan(&u.Name, &u.Email, &u.Org, &u.Role, &created, &id, &t.Label, &tcreated, &used)
+		Scan(&u.Name, &u.Email, &u.Org, &u.Role, &created, &u.Kind, &id, &t.Label, &tcreated, &used, &t.Scope, &expires)
 	if err != nil {
 		// The hash is a credential: do not echo it.
 		return core.User{}, Token{}, notFound(err, "user by token")
 	}
 	u.CreatedAt = fromMicros(created)
 	t.ID, t.User, t.CreatedAt, t.LastUsed = id.Int64, u.Name, fromMicros(tcreated), fromMicrosPtr(used)
+	t.ExpiresAt = fromMicrosPtr(expires)
 	now := time.Now()
+	if t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
+		return core.User{}, Token{}, fmt.Errorf("store: token %d of %q: %w (%w)", t.ID, u.Name, ErrExpired, ErrNotFound)
+	}
 	if t.LastUsed == nil || now.Sub(*t.LastUsed) > lastUsedEvery {
 		// Best effort: a failed stamp must not refuse a valid token.
 		_, _ = db.w.ExecContext(ctx, db.q(`UPDATE tokens SET last_used = ? WHERE hash = ?`), now.UnixMicro(), hex.EncodeToString(tokenHash))
@@ -349,6 +397,55 @@ FROM tokens t JOIN users u ON u.name = t.user_name WHERE t.hash = ?`), hex.Encod
 		t.LastUsed = &tu
 	}
 	return u, t, nil
+}
+
+// UserByIdentity returns the user that the federated identity (issuer,
+// subject) logged in as; ErrNotFound if it never has.
+func (db *DB) UserByIdentity(ctx context.Context, issuer, subject string) (core.User, error) {
+	u, err := scanUser(db.r.QueryRowContext(ctx, db.q(`SELECT `+prefixed("u.", userCols)+` FROM identities i JOIN users u ON u.name = i.user_name WHERE i.issuer = ? AND i.subject = ?`), issuer, subject))
+	if err != nil {
+		return core.User{}, notFound(err, "user by identity of %q", issuer)
+	}
+	return u, nil
+}
+
+// CreateFederatedUser stores u, created by the first login of the federated
+// identity (issuer, subject), and the identity with it, in one
+// transaction. ErrExists if the name is taken or the identity already has
+// a user.
+func (db *DB) CreateFederatedUser(ctx context.Context, u core.User, issuer, subject string) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		ok, err := insertOnce(ctx, tx, db.q(`INSERT INTO users (name, email, org, role, created_at, kind) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
+			u.Name, u.Email, u.Org, u.Role, micros(u.CreatedAt), userKind(u.Kind))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("user: %w", ErrExists)
+		}
+		ok, err = insertOnce(ctx, tx, db.q(`INSERT INTO identities (issuer, subject, user_name, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (issuer, subject) DO NOTHING`),
+			issuer, subject, u.Name, micros(u.CreatedAt))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("identity: %w", ErrExists)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: create federated user %q: %w", u.Name, err)
+	}
+	return nil
+}
+
+// prefixed qualifies each of the comma-separated columns cols with p.
+func prefixed(p, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i := range parts {
+		parts[i] = p + parts[i]
+	}
+	return strings.Join(parts, ", ")
 }
 
 // GetMeta returns the value stored under key; ErrNotFound if none.
