@@ -24,6 +24,7 @@ func TestPurity(t *testing.T) {
 		"../broker": {mod + "core", mod + "sched"},
 		// Dependency rules (sbatch --dependency) are decided purely too.
 		"../depend": {mod + "core"},
+		"../award":  {mod + "core"},
 	}
 	// Decided: no sync (one goroutine owns the engine), no randomness in
 	// the core at all (ties break by id), no I/O of any kind.
