@@ -33,6 +33,12 @@ type Config struct {
 	File string
 	// Warnings are choices made for the operator (Default's fallbacks).
 	Warnings []string
+	// ExchangeRates are what one hour of each accelerator model is worth
+	// in a common unit ("exchange_rates: {h100: 1, a100: 0.435}": one
+	// H100-hour is 2.3 A100-hours), so that an award is spent at sites of
+	// different models; keys are canonical model names. A model without
+	// a rate is worth 1.
+	ExchangeRates map[string]float64
 }
 
 // Site returns the site with the given id.
@@ -79,7 +85,7 @@ var (
 )
 
 var (
-	topFields  = []string{"sites", "scheduler"}
+	topFields  = []string{"sites", "scheduler", "exchange_rates"}
 	siteFields = []string{
 		"id", "name", "kind", "country", "driver", "driver_options", "price_per_accelerator_hour",
 		"pue", "carbon_g_per_kwh", "default_walltime", "max_walltime", "state", "pools",
@@ -133,6 +139,8 @@ func Parse(filename string, data []byte) (*Config, error) {
 			if !diag.IsNull(p.Value) {
 				c.Scheduler = diag.Resolve(p.Value)
 			}
+		case "exchange_rates":
+			c.ExchangeRates = parseRates(l, p.Value)
 		}
 	}
 	if !haveSites {
@@ -534,4 +542,40 @@ func walltime(l *diag.List, field string, n *yaml.Node) core.Duration {
 	}
 	secs := count(l, field, n, 0, int64(spec.MaxWalltime/time.Second))
 	return core.Duration(time.Duration(secs) * time.Second)
+}
+
+// parseRates reads exchange_rates: model → a positive number; models by
+// the names users type, stored by their canonical name.
+func parseRates(l *diag.List, n *yaml.Node) map[string]float64 {
+	n = diag.Resolve(n)
+	if diag.IsNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		l.Add(n.Line, "exchange_rates", "want a mapping of accelerator model to rate (h100: 1, a100: 0.435), got %s", diag.Describe(n))
+		return nil
+	}
+	out := map[string]float64{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		field := "exchange_rates." + k.Value
+		rate, ok := diag.Float(l, field, v)
+		if !ok {
+			continue
+		}
+		if rate <= 0 {
+			l.Add(v.Line, field, "want a positive rate, got %v", rate)
+			continue
+		}
+		model := k.Value
+		if c, ok := CanonicalModel(model); ok {
+			model = c
+		}
+		if _, dup := out[model]; dup {
+			l.Add(k.Line, field, "model %s has a rate already", model)
+			continue
+		}
+		out[model] = rate
+	}
+	return out
 }

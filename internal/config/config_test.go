@@ -294,3 +294,20 @@ func TestAccelerators(t *testing.T) {
 		t.Error("LookupAccelerator(virtual) found something")
 	}
 }
+
+func TestExchangeRates(t *testing.T) {
+	base := "sites:\n  - {id: s, kind: local, country: DE, driver: local, pools: [{name: p, model: h100, accelerators_per_node: 4, nodes: 1}]}\n"
+	c, err := Parse("gf.yaml", []byte(base+"exchange_rates: {h100: 1, A100: 0.435}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a100, _ := CanonicalModel("a100")
+	if c.ExchangeRates[a100] != 0.435 || len(c.ExchangeRates) != 2 {
+		t.Errorf("rates %v, want a100 (as %s) at 0.435 and h100", c.ExchangeRates, a100)
+	}
+	for _, bad := range []string{"exchange_rates: {h100: 0}\n", "exchange_rates: {h100: fast}\n", "exchange_rates: [1]\n"} {
+		if _, err := Parse("gf.yaml", []byte(base+bad)); err == nil || !strings.Contains(err.Error(), "exchange_rates") {
+			t.Errorf("%q: err %v, want one naming exchange_rates", bad, err)
+		}
+	}
+}
