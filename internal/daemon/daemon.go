@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gigafactory/gigafactory/internal/award"
 	"io"
 	"log/slog"
 	"sort"
@@ -62,6 +63,11 @@ type Options struct {
 	// at once and never backs the site off.
 	StartRetries int
 	Logger       *slog.Logger
+	// Awards returns every award (the store's); nil: no project is
+	// limited by an award. ExchangeRates normalise their hours across
+	// accelerator models (config exchange_rates).
+	Awards        func(context.Context) ([]core.Award, error)
+	ExchangeRates map[string]float64
 }
 
 // DefaultStartRetries is Options.StartRetries when left 0: with the
@@ -103,8 +109,10 @@ type Daemon struct {
 	unadopted map[string][]core.Job
 	lastAdopt time.Time
 	// gate holds pending jobs back from the engine: dependencies, begin
-	// times, array throttles (gate.go).
-	gate *gate
+	// times, array throttles (gate.go); awards, spent or expired, too
+	// (awards.go).
+	gate   *gate
+	awards *awardBook
 
 	ready   atomic.Bool
 	metrics Metrics
@@ -204,6 +212,8 @@ func New(o Options) (*Daemon, error) {
 		startFails:  map[core.JobID]int{},
 		unadopted:   map[string][]core.Job{},
 		gate:        newGate(),
+		awards: &awardBook{rates: award.Rates(o.ExchangeRates), source: o.Awards, used: map[string]float64{},
+			warned: map[string]bool{}, blocked: map[string]string{}},
 	}, nil
 }
 
@@ -517,6 +527,9 @@ func (d *Daemon) Recover(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("recover: %w", err)
 	}
+	if err := d.loadAwards(ctx); err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
 	bySite := map[string][]core.Job{}
 	for _, j := range jobs {
 		if j.State != core.StatePending {
@@ -720,6 +733,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			if d.pollDrivers(ctx) > 0 {
 				dirty = true
 			}
+			d.tickAwards(ctx)
 		case <-timer.C:
 			dirty = true
 		case c := <-d.calls:
@@ -1023,6 +1037,9 @@ func (d *Daemon) finish(ctx context.Context, j core.Job, u driver.Update, why ca
 	end := u.Time.UTC()
 	if u.Time.IsZero() {
 		end = now
+	}
+	if j.StartTime != nil {
+		d.chargeRun(j, *j.StartTime, end) // what the run used, preempted or not
 	}
 	delete(d.active, j.ID)
 	lost := u.Reason == ReasonRestarted

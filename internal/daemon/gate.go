@@ -40,6 +40,7 @@ type heldJob struct {
 	reason string    // squeue's reason: Dependency, BeginTime, JobArrayTaskLimit
 	detail string    // what exactly it waits for
 	wake   time.Time // when to look again without an event; zero: on events only
+	award  bool      // held because its project's award does not allow it now
 }
 
 // arrayGate counts an array's tasks handed to the engine against its
@@ -63,6 +64,15 @@ func (d *Daemon) admit(ctx context.Context, j core.Job) {
 	now := d.clock().UTC()
 	g := d.gate
 	g.unhold(j)
+	defer func() {
+		// A job held for a dependency while its award is spent says the
+		// award: that is what stops it first.
+		if why := d.awards.blocked[j.Project]; why != "" {
+			if h, ok := g.held[j.ID]; ok && !h.award && h.reason != core.ReasonArrayTaskLimit {
+				h.reason, h.detail = why+"; then "+h.reason, why+"; then "+h.detail
+			}
+		}
+	}()
 	if j.Spec.Deadline != "" {
 		if _, ok := g.latest[j.ID]; !ok {
 			dl, err := spec.ParseSlurmDate(j.Spec.Deadline, j.SubmitTime)
@@ -75,6 +85,10 @@ func (d *Daemon) admit(ctx context.Context, j core.Job) {
 				g.latest[j.ID] = last
 			}
 		}
+	}
+	if why := d.awards.blocked[j.Project]; why != "" && j.Spec.Dependency == nil {
+		g.holdAward(j, why)
+		return
 	}
 	if j.Spec.Dependency != nil {
 		r := d.evaluate(ctx, j, now)
@@ -110,7 +124,17 @@ func (d *Daemon) admit(ctx context.Context, j core.Job) {
 		}
 		a.admitted[j.ID] = true
 	}
+	if why := d.awards.blocked[j.Project]; why != "" {
+		g.holdAward(j, why) // its dependency holds now, its award not
+		return
+	}
 	d.eng.Apply(engine.Submitted{Job: j})
+}
+
+// holdAward holds j because its project's award does not allow it now.
+func (g *gate) holdAward(j core.Job, why string) {
+	g.unhold(j)
+	g.held[j.ID] = &heldJob{job: j, reason: why, detail: why, award: true}
 }
 
 // hold records j as held for reason; its dependency's jobs index it.

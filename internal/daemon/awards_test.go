@@ -1,0 +1,108 @@
+package daemon
+
+import (
+	"context"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+)
+
+// awardList is the awards a test's daemon reads, as the store would give
+// them.
+type awardList struct {
+	mu     sync.Mutex
+	awards []core.Award
+}
+
+func (l *awardList) get(context.Context) ([]core.Award, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]core.Award(nil), l.awards...), nil
+}
+
+func (l *awardList) set(a ...core.Award) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.awards = a
+}
+
+// An award is spent by the jobs that run on it; once spent, the project's
+// next job waits with the award's reason; an extension lets it run; after
+// a restart the award's use is the same, read from the store.
+func TestAwardSpentHoldsAndExtensionReleases(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now().UTC()
+	// 0.002 virtual-hours = 7.2 accelerator-seconds.
+	a := core.Award{ID: "EHPC-AIF-2026PG01-0001", Project: "a-p", Hours: map[string]float64{"virtual": 0.002},
+		ValidFrom: now.Add(-time.Hour), ValidTo: now.Add(time.Hour)}
+	list := &awardList{}
+	list.set(a)
+	withAwards := func(o *Options) { o.Awards = list.get }
+	h := startWith(t, dir, nil, withAwards)
+	first := h.submit(t, tenant("a", core.JobSpec{Command: []string{"sleep", "2.5"}, Accelerators: 2000}))
+	h.wait(t, first, ended)
+	second := h.submit(t, tenant("a", core.JobSpec{Command: []string{"sleep", "1.5"}, Accelerators: 2000}))
+	h.wait(t, second, ended)
+	third := h.submit(t, tenant("a", core.JobSpec{Command: []string{"true"}, Accelerators: 1000}))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := h.status(t, third)
+		if strings.HasPrefix(r, "award EHPC-AIF-2026PG01-0001 exhausted (") && strings.HasSuffix(r, " VIRTUAL-hours)") {
+			break
+		}
+		if time.Now().After(deadline) {
+			j, _ := h.st.GetJob(context.Background(), third)
+			t.Fatalf("the third job is %s with reason %q, want held by the spent award", j.State, r)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	u, err := h.d.ProjectAward(context.Background(), "a-p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.State == nil || u.State.Used < 7.2/3600 || u.State.Used > 12.0/3600 || !u.State.Exhausted || !u.State.Warn {
+		t.Fatalf("award state %+v, want about 8 accelerator-seconds used, warned and exhausted", u.State)
+	}
+	audit, err := h.st.ListAudit(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warned := false
+	for _, e := range audit {
+		warned = warned || e.Action == "award.warning" && e.Object == "award/"+a.ID
+	}
+	if !warned {
+		t.Error("no award.warning in the audit log")
+	}
+	// Another project is not held by it.
+	other := h.submit(t, tenant("b", core.JobSpec{Command: []string{"true"}, Accelerators: 1000}))
+	if j := h.wait(t, other, ended); j.State != core.StateCompleted {
+		t.Errorf("another project's job: %s %q", j.State, j.Reason)
+	}
+	// The extension releases the held job.
+	ext := a
+	ext.Hours = map[string]float64{"virtual": 0.01}
+	list.set(ext)
+	if err := h.d.AwardsChanged(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if j := h.wait(t, third, ended); j.State != core.StateCompleted {
+		t.Fatalf("after the extension the third job ended %s %q", j.State, j.Reason)
+	}
+	before := u.State.Used
+	h.stop()
+	h.stop = nil
+	h = startWith(t, dir, nil, withAwards)
+	u, err = h.d.ProjectAward(context.Background(), "a-p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The third job ran after the first reading: about nothing more.
+	if u.State == nil || math.Abs(u.State.Used-before) > 1.0/3600 {
+		t.Fatalf("after a restart the award has %+v used, want %.6f as before", u.State, before)
+	}
+}
