@@ -371,7 +371,9 @@ func (b *Broker) SetState(id, state string) bool {
 // Filters, in the order they are applied. A filtered site's verdict names
 // the first that removed it.
 const (
-	FilterPin       = "pin"
+	FilterPin = "pin"
+	// FilterAward: the site is not one the job's award allows.
+	FilterAward     = "award"
 	FilterResidency = "residency"
 	FilterCompute   = "compute"
 	FilterState     = "state"
@@ -388,6 +390,9 @@ const (
 func (b *Broker) filter(s *site, sp *core.JobSpec, need core.Milli, mode uint8, wall time.Duration) (string, string) {
 	if sp.Site != "" && sp.Site != s.ID {
 		return FilterPin, "job is pinned to site " + sp.Site
+	}
+	if len(sp.AwardSites) > 0 && !slices.Contains(sp.AwardSites, s.ID) {
+		return FilterAward, "award " + sp.Award + " is for sites " + strings.Join(sp.AwardSites, ", ") + " only"
 	}
 	if !allowed(sp.Residency, s.Country) {
 		return FilterResidency, s.rsnRes
@@ -696,7 +701,7 @@ func noSite(vs []SiteVerdict) string {
 		counts[v.Filter]++
 	}
 	top := ""
-	for _, f := range []string{FilterPin, FilterResidency, FilterCompute, FilterState, FilterMode, FilterModel, FilterSize, FilterWalltime} {
+	for _, f := range []string{FilterPin, FilterAward, FilterResidency, FilterCompute, FilterState, FilterMode, FilterModel, FilterSize, FilterWalltime} {
 		if counts[f] > counts[top] || top == "" && counts[f] > 0 {
 			top = f
 		}
@@ -705,7 +710,7 @@ func noSite(vs []SiteVerdict) string {
 }
 
 var filterWords = map[string]string{
-	FilterPin: "the site pin", FilterResidency: "residency", FilterCompute: "having no compute",
+	FilterPin: "the site pin", FilterAward: "the award's sites", FilterResidency: "residency", FilterCompute: "having no compute",
 	FilterState: "site state", FilterMode: "access mode", FilterModel: "accelerator model",
 	FilterSize: "job size", FilterWalltime: "walltime",
 }

@@ -45,9 +45,13 @@ type jobB struct{ j core.Job }
 func job(accels int, model string) *jobB {
 	return &jobB{core.Job{ID: 1, Spec: core.JobSpec{Accelerators: core.Milli(accels * 1000), Model: model, Walltime: core.Duration(time.Hour)}}}
 }
-func (b *jobB) qos(q string) *jobB         { b.j.Spec.QoS = q; return b }
-func (b *jobB) res(c ...string) *jobB      { b.j.Spec.Residency = c; return b }
-func (b *jobB) pin(s string) *jobB         { b.j.Spec.Site = s; return b }
+func (b *jobB) qos(q string) *jobB    { b.j.Spec.QoS = q; return b }
+func (b *jobB) res(c ...string) *jobB { b.j.Spec.Residency = c; return b }
+func (b *jobB) pin(s string) *jobB    { b.j.Spec.Site = s; return b }
+func (b *jobB) award(id string, sites ...string) *jobB {
+	b.j.Spec.Award, b.j.Spec.AwardSites = id, sites
+	return b
+}
 func (b *jobB) data(d ...string) *jobB     { b.j.Spec.Datasets = d; return b }
 func (b *jobB) nodes(n, per int) *jobB     { b.j.Spec.Nodes, b.j.Spec.PerNode = n, per; return b }
 func (b *jobB) wall(d time.Duration) *jobB { b.j.Spec.Walltime = core.Duration(d); return b }
@@ -122,6 +126,10 @@ func TestFilters(t *testing.T) {
 		"site pin": {
 			job:  job(8, "").pin("mimer").obj(),
 			want: map[string]string{"mimer": "", "nlaif": broker.FilterPin},
+		},
+		"the award's sites only": {
+			job:  job(8, "").award("EHPC-AIF-2026PG01-0001", "mimer", "lumi-aif").obj(),
+			want: map[string]string{"mimer": "", "lumi-aif": "", "nlaif": broker.FilterAward, "jaif": broker.FilterAward},
 		},
 		"walltime over the site's maximum": {
 			job:  job(8, "").wall(72 * time.Hour).obj(),

@@ -92,7 +92,7 @@ func (b *Broker) unknownFeatures(sp *core.JobSpec, need core.Milli) *Infeasible 
 	for _, i := range b.byName {
 		s := &b.sites[i]
 		switch f, _ := b.filter(s, sp, need, ^uint8(0), b.wall(s, sp)); f {
-		case FilterPin, FilterResidency, FilterCompute:
+		case FilterPin, FilterAward, FilterResidency, FilterCompute:
 			continue
 		}
 		near = append(near, s)
@@ -111,7 +111,7 @@ func (b *Broker) unknownFeatures(sp *core.JobSpec, need core.Milli) *Infeasible 
 }
 
 // filterOrder lists the filters in the order filter applies them.
-var filterOrder = []string{FilterPin, FilterResidency, FilterCompute, FilterState, FilterMode, FilterModel, FilterConstraint, FilterSize, FilterWalltime}
+var filterOrder = []string{FilterPin, FilterAward, FilterResidency, FilterCompute, FilterState, FilterMode, FilterModel, FilterConstraint, FilterSize, FilterWalltime}
 
 // infeasibleReason says, for the sites near that failed filter f, what
 // the job asked for and what those sites have.
@@ -125,6 +125,8 @@ func (b *Broker) infeasibleReason(f string, near []*site, sp *core.JobSpec, need
 	switch f {
 	case FilterPin:
 		return "job is pinned to site " + sp.Site + ", which the network does not have"
+	case FilterAward:
+		return "award " + sp.Award + " is for sites " + strings.Join(sp.AwardSites, ", ") + ", which cannot run the job"
 	case FilterResidency:
 		var cs []string
 		for _, s := range near {

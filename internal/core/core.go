@@ -220,6 +220,11 @@ type JobSpec struct {
 	// SLURM_SUBMIT_DIR). The job runs there when WorkDir is empty and the
 	// site's roots allow it, else in its own directory.
 	SubmitDir string `json:"submit_dir,omitempty"`
+	// Award is the award the job is charged to and AwardSites the sites
+	// it allows (empty: any); the API sets both from the project's
+	// current award at submission, whatever the body says.
+	Award      string   `json:"award,omitempty"`
+	AwardSites []string `json:"award_sites,omitempty"`
 }
 
 // JobArray is a Slurm job array (--array=0-99:2%4): the task indices, as

@@ -30,7 +30,8 @@ func noBatchOptions(s *core.JobSpec) bool {
 		s.MemMiBPerNode == 0 && !s.MemAll && s.MemMiBPerCPU == 0 && s.AccelPerTask == 0 && !s.Exclusive &&
 		s.Constraint == "" && s.Array == nil && s.Dependency == nil && s.Signal == nil && s.Requeue == nil &&
 		s.Hint == "" && s.MailType == "" && s.MailUser == "" && s.Export == "" && s.Begin == "" &&
-		s.Deadline == "" && s.Comment == "" && s.Reservation == "" && s.SubmitDir == ""
+		s.Deadline == "" && s.Comment == "" && s.Reservation == "" && s.SubmitDir == "" &&
+		s.Award == "" && s.AwardSites == nil
 }
 
 // copyPlain copies the fields plainJob does not cover from src to dst.
