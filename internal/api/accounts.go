@@ -249,6 +249,17 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return invalidField("role", "want user, org-admin or admin, got %.64q", u.Role)
 	}
+	switch u.Kind {
+	case "", core.UserPerson:
+		u.Kind = core.UserPerson
+	case core.UserService:
+		// A pipeline's account holds no administrator's role.
+		if u.Role == core.RoleAdmin || u.Role == core.RoleOrgAdmin {
+			return invalidField("role", "a service account may not be %s", u.Role)
+		}
+	default:
+		return invalidField("kind", "want person or service, got %.32q", u.Kind)
+	}
 	if u.Org == "" && !isAdmin(me) {
 		u.Org = me.Org
 	}

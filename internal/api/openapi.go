@@ -38,6 +38,8 @@ var schemaTypes = map[string]any{
 	"TokenList":         list[tokenInfo]{},
 	"NewToken":          newToken{},
 	"TokenWithSecret":   tokenWithSecret{},
+	"Whoami":            whoami{},
+	"OIDCInfo":          oidcInfo{},
 	"Problem":           Problem{},
 	"AuditVerification": auditVerification{},
 }

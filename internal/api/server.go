@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +32,8 @@ type Server struct {
 	version string
 	rate    *limiters
 	stats   httpStats
+
+	oidc *oidcLogin // nil: federated login off (WithOIDC)
 
 	projMu   sync.Mutex
 	projects map[string]cachedProject
@@ -180,8 +181,10 @@ func routes() []route {
 		{method: "GET", path: "/api/v1/jobs/{id}/explain", summary: "Why a job waits or where it runs", handler: (*Server).explainJob, answer: "Explanation", fails: []int{404, 422}},
 		{method: "GET", path: "/api/v1/tokens", summary: "List API tokens, never their secrets", handler: (*Server).listTokens, answer: "TokenList", fails: []int{404, 422},
 			params: []param{query("user", "whose (default the caller; global admin: anyone; org-admin: their organisation's users; others 404)", stringParam)}},
-		{method: "POST", path: "/api/v1/tokens", summary: "Create an API token for the caller; the secret is shown once", handler: (*Server).createToken, body: "NewToken", optionalBody: true, answer: "TokenWithSecret", ok: []int{201}, fails: []int{422}},
+		{method: "POST", path: "/api/v1/tokens", summary: "Create an API token (scope read, submit or admin; optional expiry) for the caller, or for a service account the caller administers; the secret is shown once", handler: (*Server).createToken, body: "NewToken", optionalBody: true, answer: "TokenWithSecret", ok: []int{201}, fails: []int{403, 404, 422}},
 		{method: "DELETE", path: "/api/v1/tokens/{id}", summary: "Revoke a token at once: one's own; global admin: any; org-admin: their organisation's users'", handler: (*Server).revokeToken, answer: "Token", fails: []int{404, 422}},
+		{method: "GET", path: "/api/v1/whoami", summary: "The caller: name, organisation, roles, and the token or federated login this request came with", handler: (*Server).whoami, answer: "Whoami"},
+		{method: "GET", path: "/api/v1/auth/oidc", summary: "Whether federated login is on, and its issuer and client id, for gf login", public: true, handler: (*Server).getOIDC, answer: "OIDCInfo"},
 		{method: "GET", path: "/api/v1/audit", summary: "The tamper-evident audit log (global admin); with verify=true, the chain's check instead", handler: (*Server).listAudit, answer: "AuditAnswer", fails: []int{403, 422},
 			params: []param{
 				query("after", "entries after this sequence number", map[string]any{"type": "integer", "minimum": 0, "default": 0}),
@@ -283,8 +286,12 @@ func (s *Server) serve(rt route, w *statusWriter, r *http.Request) {
 		w.user = u.Name
 		// Counted per token, before the body is read, so that a token
 		// over its rate costs no more than this answer.
-		if wait := s.rate.wait(strconv.FormatInt(t.ID, 10), time.Now()); wait > 0 {
+		if wait := s.rate.wait(rateKey(u, t), time.Now()); wait > 0 {
 			s.writeError(w, r, tooManyRequests(wait))
+			return
+		}
+		if err := checkScope(t, r.Method, rt.path); err != nil {
+			s.writeError(w, r, err)
 			return
 		}
 		ctx := context.WithValue(r.Context(), userKey, u)

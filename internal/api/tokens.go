@@ -1,10 +1,14 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
 
 	"github.com/gigafactory/gigafactory/internal/store"
 )
@@ -19,13 +23,28 @@ type tokenInfo struct {
 // newToken is the body of POST /api/v1/tokens.
 type newToken struct {
 	Label string `json:"label"`
+	// Name is another name for Label (gf tokens create --name).
+	Name string `json:"name,omitempty"`
+	// Scope is read, submit or admin (the default: all the user may).
+	Scope string `json:"scope,omitempty"`
+	// ExpiresAt is when the token stops working (RFC 3339, in the
+	// future, at most MaxTokenLife ahead); absent: never.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// User is the service account the token is for (its organisation's
+	// org-admins and global admins); absent: the caller.
+	User string `json:"user,omitempty"`
 }
+
+// MaxTokenLife is the furthest ahead a token's expiry may be set.
+const MaxTokenLife = 5 * 365 * 24 * time.Hour
 
 // tokenWithSecret answers a token's creation: the secret is shown once.
 type tokenWithSecret struct {
-	ID    int64  `json:"id"`
-	User  string `json:"user"`
-	Label string `json:"label"`
+	ID        int64      `json:"id"`
+	User      string     `json:"user"`
+	Label     string     `json:"label"`
+	Scope     string     `json:"scope"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	// Token is the secret, shown only in this answer.
 	Token string `json:"token"`
 }
@@ -68,19 +87,116 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	switch {
+	case nt.Label == "":
+		nt.Label = nt.Name
+	case nt.Name != "" && nt.Name != nt.Label:
+		return invalidField("name", "name is another name for label; give one of them, or both the same")
+	}
 	if err := checkText("label", nt.Label, maxLabel, false); err != nil {
 		return err
 	}
-	tok, hash := NewToken()
-	t, err := s.st.IssueToken(ctx, me.Name, hash, nt.Label)
+	switch nt.Scope {
+	case "":
+		nt.Scope = core.ScopeAdmin
+	case core.ScopeRead, core.ScopeSubmit, core.ScopeAdmin:
+	default:
+		return invalidField("scope", "want read, submit or admin, got %.32q", nt.Scope)
+	}
+	if nt.ExpiresAt != nil {
+		now := time.Now()
+		if !nt.ExpiresAt.After(now) {
+			return invalidField("expires_at", "must be in the future, got %s", nt.ExpiresAt.Format(time.RFC3339))
+		}
+		if nt.ExpiresAt.Sub(now) > MaxTokenLife {
+			return invalidField("expires_at", "at most %d days ahead", int(MaxTokenLife.Hours()/24))
+		}
+	}
+	owner, err := s.tokenOwner(ctx, me, nt.User)
 	if err != nil {
 		return err
 	}
-	if err := s.audit(ctx, "token.create", "token/"+strconv.FormatInt(t.ID, 10), fmt.Sprintf("user %s, label %q", me.Name, nt.Label)); err != nil {
+	tok, hash := NewToken()
+	t, err := s.st.GrantToken(ctx, store.TokenGrant{User: owner, Hash: hash, Label: nt.Label, Scope: nt.Scope, ExpiresAt: nt.ExpiresAt})
+	if err != nil {
+		return err
+	}
+	detail := fmt.Sprintf("user %s, label %q, scope %s", owner, nt.Label, t.Scope)
+	if t.ExpiresAt != nil {
+		detail += ", expires " + t.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	if err := s.audit(ctx, "token.create", "token/"+strconv.FormatInt(t.ID, 10), detail); err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	return writeJSON(w, http.StatusCreated, tokenWithSecret{ID: t.ID, User: t.User, Label: t.Label, Token: tok})
+	return writeJSON(w, http.StatusCreated, tokenWithSecret{ID: t.ID, User: t.User, Label: t.Label, Scope: t.Scope, ExpiresAt: t.ExpiresAt, Token: tok})
+}
+
+// tokenOwner decides whose token POST /api/v1/tokens makes. A person
+// makes their own; a service account makes none (a pipeline's token must
+// not mint others): its organisation's org-admins and global admins make
+// them for it, naming it in user. Another person's token is never made.
+func (s *Server) tokenOwner(ctx context.Context, me core.User, name string) (string, error) {
+	if name == "" || name == me.Name {
+		if me.Kind == core.UserService {
+			return "", forbidden("service account %s may not create tokens: an administrator of its organisation creates them (gf tokens create --user %s)", me.Name, me.Name)
+		}
+		return me.Name, nil
+	}
+	if err := checkName("user", name); err != nil {
+		return "", err
+	}
+	u, err := s.visibleUser(ctx, me, name)
+	if err != nil {
+		return "", err
+	}
+	if !manages(me, u.Org) {
+		return "", notFound("no user %q", name)
+	}
+	if u.Kind != core.UserService {
+		return "", invalidField("user", "%s is not a service account: people create their own tokens", name)
+	}
+	return u.Name, nil
+}
+
+// whoami answers GET /api/v1/whoami: the caller, their roles and how they
+// authenticated.
+type whoami struct {
+	Name  string `json:"name"`
+	Email string `json:"email,omitempty"`
+	Org   string `json:"org"`
+	Kind  string `json:"kind"`
+	// Role is the global role.
+	Role string `json:"role"`
+	// Roles are the global role, then the caller's project roles as
+	// "ROLE:PROJECT" (pi:EHPC-AIF-2026PG01-1124, member:...).
+	Roles []string `json:"roles"`
+	// Auth is how this request authenticated: token (a Gigafactory API
+	// token) or oidc (a federated login).
+	Auth  string    `json:"auth"`
+	Token *whoToken `json:"token,omitempty"`
+}
+
+// whoToken is the token a whoami request came with.
+type whoToken struct {
+	ID        int64      `json:"id,omitempty"`
+	Label     string     `json:"label,omitempty"`
+	Scope     string     `json:"scope"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	me, t := userFrom(ctx), tokenFrom(ctx)
+	out := whoami{Name: me.Name, Email: me.Email, Org: me.Org, Kind: me.Kind, Role: me.Role, Roles: []string{me.Role}, Auth: "token",
+		Token: &whoToken{ID: t.ID, Label: t.Label, Scope: t.Scope, ExpiresAt: t.ExpiresAt}}
+	if out.Kind == "" {
+		out.Kind = core.UserPerson
+	}
+	if t.ID == 0 {
+		out.Auth = "oidc"
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
