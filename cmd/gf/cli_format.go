@@ -26,7 +26,7 @@ func checkOutput(env *cliEnv) error {
 	case outTable, outJSON, outYAML, "":
 		return nil
 	}
-	return usagef(env, "-o %q: want table, json or yaml", env.output)
+	return usagef(env, "-o %q: want table, json or yaml (csv: gf usage only)", env.output)
 }
 
 // usagef reports a mistake in the command line and asks main for exit 2.

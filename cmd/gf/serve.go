@@ -45,6 +45,7 @@ type serveOptions struct {
 	logFormat string
 	rate      float64
 	burst     int
+	oidc      api.OIDC
 }
 
 func (o *serveOptions) flags(fs *pflag.FlagSet) {
@@ -57,6 +58,11 @@ func (o *serveOptions) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "text (key=value) or json (one object a line)")
 	fs.Float64Var(&o.rate, "rate-limit", api.DefaultRate, "API requests per second each token may make, sustained (0 = no limit)")
 	fs.IntVar(&o.burst, "rate-burst", api.DefaultBurst, "API requests each token may make at once above --rate-limit")
+	fs.StringVar(&o.oidc.Issuer, "oidc-issuer", "", "accept ID tokens of this OpenID provider (issuer URL) as bearer tokens: federated login, gf login")
+	fs.StringVar(&o.oidc.Audience, "oidc-client-id", "", "with --oidc-issuer: the client id the tokens must be issued to (their audience), which gf login uses")
+	fs.StringVar(&o.oidc.UsernameClaim, "oidc-username-claim", api.DefaultUsernameClaim, "with --oidc-issuer: the claim that names a user at their first login (sub when absent)")
+	fs.StringVar(&o.oidc.OrgClaim, "oidc-org-claim", api.DefaultOrgClaim, "with --oidc-issuer: the claim naming the user's home organisation")
+	fs.StringToStringVar(&o.oidc.OrgMap, "oidc-org-map", nil, "with --oidc-issuer: organisation claim values to gf organisations, e.g. cnr.it=cnr,uni-lj.si=uni-lj (default: the value itself)")
 }
 
 func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) error {
@@ -76,6 +82,12 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 		log = slog.New(slog.NewJSONHandler(env.stderr, hopts))
 	default:
 		return fmt.Errorf("--log-format %q: want text or json", o.logFormat)
+	}
+	if (o.oidc.Issuer == "") != (o.oidc.Audience == "") {
+		return fmt.Errorf("--oidc-issuer and --oidc-client-id go together")
+	}
+	if o.oidc.Issuer != "" && !strings.HasPrefix(o.oidc.Issuer, "https://") && !strings.HasPrefix(o.oidc.Issuer, "http://127.0.0.1") && !strings.HasPrefix(o.oidc.Issuer, "http://localhost") {
+		return fmt.Errorf("--oidc-issuer %q: want an https:// URL (http only on loopback)", o.oidc.Issuer)
 	}
 	if o.rate < 0 || o.burst < 1 {
 		return fmt.Errorf("--rate-limit must not be negative and --rate-burst must be at least 1")
@@ -116,7 +128,10 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 		return err
 	}
 	defer closeDrivers()
-	d, err := daemon.New(daemon.Options{Store: st, Sites: cfg.Sites, Drivers: drivers, Engine: engine.DefaultConfig(), Routing: engine.Routing{MaxSlip: 2 * time.Hour}, Logger: log})
+	d, err := daemon.New(daemon.Options{Store: st, Sites: cfg.Sites, Drivers: drivers, Engine: engine.DefaultConfig(), Routing: engine.Routing{MaxSlip: 2 * time.Hour}, Logger: log,
+		// Expired awards too: their projects' jobs wait saying so.
+		Awards:        func(ctx context.Context) ([]core.Award, error) { return st.ListAwards(ctx, "") },
+		ExchangeRates: cfg.ExchangeRates})
 	if err != nil {
 		return err
 	}
@@ -131,7 +146,11 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 	if err := writeFileAtomic(filepath.Join(dir, addrFile), []byte(url+"\n"), 0o600); err != nil {
 		return err
 	}
-	handler := api.New(d, log, version, api.WithRateLimit(api.RateLimit{PerSecond: o.rate, Burst: o.burst})).Handler()
+	apiOpts := []api.Option{api.WithRateLimit(api.RateLimit{PerSecond: o.rate, Burst: o.burst})}
+	if o.oidc.Issuer != "" {
+		apiOpts = append(apiOpts, api.WithOIDC(o.oidc))
+	}
+	handler := api.New(d, log, version, apiOpts...).Handler()
 	srv := api.HTTPServer(handler, api.DefaultTimeouts(), log)
 	loopCtx, stopLoop := context.WithCancel(context.Background())
 	loopDone := make(chan struct{})

@@ -83,6 +83,15 @@ func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field
 	if err != nil {
 		return core.Job{}, err
 	}
+	// The award charged, its sites and its access mode come from the
+	// project's current award, never from the body.
+	sp.Award, sp.AwardSites = "", nil
+	if a, ok := s.d.CurrentAward(p.Name); ok {
+		sp.Award, sp.AwardSites = a.ID, a.Sites
+		if sp.QoS == "" && a.Mode != "" {
+			sp.QoS = a.Mode
+		}
+	}
 	if sp.Site != "" && !s.siteExists(sp.Site) {
 		return core.Job{}, invalidField(field+"site", "unknown site %q", sp.Site)
 	}

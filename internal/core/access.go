@@ -41,3 +41,29 @@ type Award struct {
 	CreatedAt time.Time `json:"created_at"`
 	CreatedBy string    `json:"created_by,omitempty"`
 }
+
+// ProjectUsage is the answer of GET /api/v1/projects/{name}/usage: the project's current
+// award (awarded, used, remaining, in the award's unit-hours at the
+// network's exchange rates) and what its jobs used, by site and model.
+type ProjectUsage struct {
+	Project   string  `json:"project"`
+	Award     *Award  `json:"award,omitempty"`
+	Unit      string  `json:"unit,omitempty"`
+	Awarded   float64 `json:"awarded_hours"`
+	Used      float64 `json:"used_hours"`
+	Remaining float64 `json:"remaining_hours"`
+	// Held is why the project's jobs wait, when its award holds them.
+	Held string `json:"held,omitempty"`
+	// BySiteModel is every run of the project's jobs, summed by where it
+	// ran: accelerator-hours as used, and charged in the award's unit.
+	BySiteModel []UsageRow `json:"by_site_model"`
+}
+
+// UsageRow is the use of one model at one site.
+type UsageRow struct {
+	Site             string  `json:"site"`
+	Model            string  `json:"model"`
+	Jobs             int     `json:"jobs"`
+	AcceleratorHours float64 `json:"accelerator_hours"`
+	ChargedHours     float64 `json:"charged_hours,omitempty"`
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/award"
@@ -29,7 +30,24 @@ type awardBook struct {
 	warned  map[string]bool    // award ids whose 80% warning was recorded
 	blocked map[string]string  // project → why its jobs are held
 	lastRun time.Time
+	// snapshot is list for readers outside the loop goroutine (the API
+	// at submission); replaced, never changed, on each load.
+	snapshot atomic.Pointer[[]core.Award]
 }
+
+// CurrentAward is the award project's jobs are charged to now (see
+// award.Current); ok is false when the project has none. Safe from any
+// goroutine: it reads the awards as last loaded.
+func (d *Daemon) CurrentAward(project string) (core.Award, bool) {
+	p := d.awards.snapshot.Load()
+	if p == nil {
+		return core.Award{}, false
+	}
+	return award.Current(*p, project, d.clock())
+}
+
+// ExchangeRates are the rates awards are normalised with.
+func (d *Daemon) ExchangeRates() award.Rates { return d.awards.rates }
 
 // awardEvery is how often the award book looks at running jobs' use.
 const awardEvery = time.Second
@@ -82,6 +100,7 @@ func (d *Daemon) loadAwards(ctx context.Context) error {
 		return fmt.Errorf("load awards: %w", err)
 	}
 	b.list = list
+	b.snapshot.Store(&list)
 	b.used = map[string]float64{}
 	projects := map[string]bool{}
 	for _, a := range list {
