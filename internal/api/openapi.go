@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gigafactory/gigafactory/internal/access"
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/spec"
 	"github.com/gigafactory/gigafactory/internal/store"
@@ -40,6 +41,24 @@ var schemaTypes = map[string]any{
 	"TokenWithSecret":   tokenWithSecret{},
 	"Whoami":            whoami{},
 	"OIDCInfo":          oidcInfo{},
+	"Call":              core.Call{},
+	"CallList":          list[core.Call]{},
+	"RankingList":       list[access.Ranked]{},
+	"NewProposal":       proposalRequest{},
+	"Proposal":          core.Proposal{},
+	"ProposalList":      list[core.Proposal]{},
+	"Decision":          decision{},
+	"Assignment":        assignment{},
+	"Review":            core.Review{},
+	"ReviewList":        list[core.Review]{},
+	"ReviewScores":      reviewRequest{},
+	"NewAward":          awardRequest{},
+	"Award":             core.Award{},
+	"AwardList":         list[core.Award]{},
+	"Conflict":          core.Conflict{},
+	"ConflictList":      list[core.Conflict]{},
+	"Member":            core.Membership{},
+	"MemberList":        list[core.Membership]{},
 	"Problem":           Problem{},
 	"AuditVerification": auditVerification{},
 }
