@@ -380,15 +380,22 @@ func writeProjectsTable(w io.Writer, ps []core.Project) error {
 }
 
 // usersOpts are gf users' flags.
-type usersOpts struct{ org, role, email string }
+type usersOpts struct {
+	org, role, email string
+	service          bool
+}
 
 func usersCommand(env *cliEnv) *cobra.Command {
 	o := &usersOpts{}
-	cmd := newCommand(env, "users [NAME | create NAME [--org ORG] [--role user|org-admin|admin] [--email ADDR]]", "list users, show one, or create one and print its API token (administrators)", func(ctx context.Context, env *cliEnv, args []string) error {
+	cmd := newCommand(env, "users [NAME | create NAME [--org ORG] [--role user|org-admin|admin] [--email ADDR] [--service]]", "list users, show one, or create one and print its API token (administrators)", func(ctx context.Context, env *cliEnv, args []string) error {
 		switch {
 		case len(args) == 2 && args[0] == "create":
 			return withClient(env, func(c *client.Client) error {
-				u, err := c.CreateUser(ctx, client.NewUser{Name: args[1], Org: o.org, Role: o.role, Email: o.email})
+				nu := client.NewUser{Name: args[1], Org: o.org, Role: o.role, Email: o.email}
+				if o.service {
+					nu.Kind = core.UserService
+				}
+				u, err := c.CreateUser(ctx, nu)
 				if err != nil {
 					return err
 				}
@@ -396,8 +403,8 @@ func usersCommand(env *cliEnv) *cobra.Command {
 			})
 		case len(args) > 1 || len(args) == 1 && args[0] == "create":
 			return errUsage
-		case o.org != "" || o.role != "" || o.email != "":
-			return usagef(env, "--org, --role and --email go with gf users create NAME")
+		case o.org != "" || o.role != "" || o.email != "" || o.service:
+			return usagef(env, "--org, --role, --email and --service go with gf users create NAME")
 		}
 		return withClient(env, func(c *client.Client) error {
 			if len(args) == 1 {
@@ -422,6 +429,7 @@ func usersCommand(env *cliEnv) *cobra.Command {
 	fs.StringVar(&o.org, "org", "", "with create: the user's organisation")
 	fs.StringVar(&o.role, "role", "", "with create: user (default), org-admin (administers their organisation) or admin (global)")
 	fs.StringVar(&o.email, "email", "", "with create: the user's e-mail address")
+	fs.BoolVar(&o.service, "service", false, "with create: a service account, for pipelines (its tokens are made by its organisation's administrators: gf tokens create --user NAME)")
 	return cmd
 }
 

@@ -17,25 +17,38 @@ import (
 )
 
 // tokensOpts are gf tokens' flags.
-type tokensOpts struct{ label, user string }
+type tokensOpts struct{ name, scope, expires, user string }
 
 func tokensCommand(env *cliEnv) *cobra.Command {
 	o := &tokensOpts{}
-	cmd := newCommand(env, "tokens [create [--label L] | revoke ID | rotate-admin] [--user NAME]", "list your API tokens, create one, revoke one, or rotate the administrator's admin.token", func(ctx context.Context, env *cliEnv, args []string) error {
+	cmd := newCommand(env, "tokens [list | create [--name N] [--scope read|submit|admin] [--expires 30d] | revoke ID | rotate-admin] [--user NAME]", "list your API tokens, create one, revoke one, or rotate the administrator's admin.token", func(ctx context.Context, env *cliEnv, args []string) error {
+		creating := len(args) > 0 && args[0] == "create"
+		if !creating && (o.name != "" || o.scope != "" || o.expires != "") {
+			return usagef(env, "--name, --scope and --expires go with gf tokens create")
+		}
 		switch {
-		case len(args) == 0:
-			if o.label != "" {
-				return usagef(env, "--label goes with gf tokens create")
-			}
+		case len(args) == 0 || args[0] == "list" && len(args) == 1:
 			return withClient(env, func(c *client.Client) error { return listTokens(ctx, env, c, o.user) })
-		case args[0] == "create" && len(args) == 1:
+		case creating && len(args) == 1:
+			opts := client.TokenOptions{Name: o.name, Scope: o.scope, User: o.user}
+			if o.expires != "" {
+				at, err := parseExpiry(o.expires, time.Now())
+				if err != nil {
+					return usagef(env, "--expires: %v", err)
+				}
+				opts.ExpiresAt = &at
+			}
 			return withClient(env, func(c *client.Client) error {
-				t, err := c.CreateToken(ctx, o.label)
+				t, err := c.CreateTokenWith(ctx, opts)
 				if err != nil {
 					return err
 				}
 				return emit(env, t, func(w io.Writer) error {
-					_, err := fmt.Fprintf(w, "Created token %d for %s.\nAPI token (shown only once; store it now):\n\n  %s\n\nUse it with: export GF_TOKEN=%s\n", t.ID, t.User, t.Token, t.Token)
+					expiry := "never expires"
+					if t.ExpiresAt != nil {
+						expiry = "expires " + t.ExpiresAt.Local().Format(time.DateTime)
+					}
+					_, err := fmt.Fprintf(w, "Created token %d for %s (scope %s, %s).\nAPI token (shown only once; store it now):\n\n  %s\n\nUse it with: export GF_TOKEN=%s\n", t.ID, t.User, t.Scope, expiry, t.Token, t.Token)
 					return err
 				})
 			})
@@ -60,9 +73,42 @@ func tokensCommand(env *cliEnv) *cobra.Command {
 		return errUsage
 	})
 	fs := cmd.Flags()
-	fs.StringVar(&o.label, "label", "", "with create: what the token is for, e.g. laptop")
-	fs.StringVar(&o.user, "user", "", "list another user's tokens (global admins; org-admins for their organisation's users)")
+	fs.StringVar(&o.name, "name", "", "with create: what the token is for, e.g. laptop")
+	fs.StringVar(&o.name, "label", "", "the same as --name")
+	fs.StringVar(&o.scope, "scope", "", "with create: read (only reads), submit (also submits and cancels jobs) or admin (all you may; the default)")
+	fs.StringVar(&o.expires, "expires", "", "with create: when the token stops working: a duration (30d, 12h, 2w) or a date (2027-01-31, RFC 3339); default never")
+	fs.StringVar(&o.user, "user", "", "list another user's tokens, or create one for a service account (global admins; org-admins for their organisation's users)")
 	return cmd
+}
+
+// parseExpiry reads --expires: a duration from now in days (30d), weeks
+// (2w) or Go's units (12h, 90m), or a moment: a date (2027-01-31, midnight
+// UTC) or an RFC 3339 time.
+func parseExpiry(s string, now time.Time) (time.Time, error) {
+	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			v, err := strconv.Atoi(n)
+			if err != nil || v <= 0 {
+				break
+			}
+			return now.Add(time.Duration(v) * unit), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d <= 0 {
+			return time.Time{}, fmt.Errorf("%q is not in the future", s)
+		}
+		return now.Add(d), nil
+	}
+	for _, layout := range []string{time.RFC3339, time.DateOnly} {
+		if t, err := time.Parse(layout, s); err == nil {
+			if !t.After(now) {
+				return time.Time{}, fmt.Errorf("%q is not in the future", s)
+			}
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("want a duration (30d, 2w, 12h) or a date (2027-01-31, or RFC 3339), got %q", s)
 }
 
 func listTokens(ctx context.Context, env *cliEnv, c *client.Client, user string) error {
@@ -75,17 +121,21 @@ func listTokens(ctx context.Context, env *cliEnv, c *client.Client, user string)
 	}
 	return emit(env, ts, func(w io.Writer) error {
 		tw := newTable(w)
-		row(tw, "ID", "USER", "LABEL", "CREATED", "LAST USED", "CURRENT")
+		row(tw, "ID", "USER", "LABEL", "SCOPE", "CREATED", "EXPIRES", "LAST USED", "CURRENT")
 		for _, t := range ts {
 			used := "never"
 			if t.LastUsed != nil {
 				used = t.LastUsed.Local().Format(time.DateTime)
 			}
+			expires := "never"
+			if t.ExpiresAt != nil {
+				expires = t.ExpiresAt.Local().Format(time.DateTime)
+			}
 			cur := ""
 			if t.Current {
 				cur = "yes"
 			}
-			row(tw, strconv.FormatInt(t.ID, 10), t.User, t.Label, date(t.CreatedAt), used, cur)
+			row(tw, strconv.FormatInt(t.ID, 10), t.User, t.Label, t.Scope, date(t.CreatedAt), expires, used, cur)
 		}
 		return tw.Flush()
 	})

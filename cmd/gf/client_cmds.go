@@ -51,6 +51,9 @@ func discover(env *cliEnv) (endpoint, error) {
 		if b, err := os.ReadFile(filepath.Join(dir, adminTokenFile)); err == nil {
 			ep.token = strings.TrimSpace(string(b))
 		}
+		if ep.token == "" {
+			ep = withLogin(ep) // gf login's token (cli_login.go)
+		}
 		if ep.token == "" && ep.url == "" {
 			return ep, errNoServer
 		}

@@ -103,13 +103,14 @@ type server struct {
 	log        *syncBuffer
 }
 
-// startServer starts gf serve on a free port and waits until it is ready.
-func startServer(t *testing.T) *server {
+// startServer starts gf serve on a free port and waits until it is ready;
+// extra are more flags of gf serve.
+func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
 	bin := gfBinary(t)
 	s := &server{t: t, bin: bin, dir: t.TempDir(), log: &syncBuffer{}}
 	s.data = filepath.Join(s.dir, "gf-data")
-	cmd := exec.Command(bin, "serve", "--data", s.data, "--listen", "127.0.0.1:0")
+	cmd := exec.Command(bin, append([]string{"serve", "--data", s.data, "--listen", "127.0.0.1:0"}, extra...)...)
 	cmd.Dir = s.dir
 	cmd.Env = cleanEnv()
 	cmd.Stdout, cmd.Stderr = s.log, s.log

@@ -177,6 +177,11 @@ func TestWhoami(t *testing.T) {
 	if who.Name != "admin" || who.Org != "default" || len(who.Roles) == 0 || who.Roles[0] != core.RoleAdmin || who.Auth != "token" || who.Token == nil || who.Token.ID == 0 || who.Token.Scope != core.ScopeAdmin {
 		t.Errorf("whoami = %+v", who)
 	}
+	// Project roles follow the global one.
+	must(t, ts.st.AddMember(context.Background(), core.Membership{Project: "rocket", User: "admin", Role: core.ProjectPI, AddedAt: time.Now()}))
+	if code := ts.do(t, ts.admin, "GET", "/api/v1/whoami", nil, &who); code != 200 || len(who.Roles) != 2 || who.Roles[1] != "pi:rocket" {
+		t.Errorf("whoami of a PI = %d %+v, want roles [admin pi:rocket]", code, who.Roles)
+	}
 	if code := ts.do(t, "", "GET", "/api/v1/whoami", nil, nil); code != 401 {
 		t.Errorf("whoami without a token = %d, want 401", code)
 	}

@@ -196,6 +196,13 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {
 	if t.ID == 0 {
 		out.Auth = "oidc"
 	}
+	ms, err := s.st.Memberships(ctx, me.Name)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		out.Roles = append(out.Roles, m.Role+":"+m.Project)
+	}
 	return writeJSON(w, http.StatusOK, out)
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
 )
@@ -94,6 +95,7 @@ type NewUser struct {
 	Email string `json:"email,omitempty"`
 	Org   string `json:"org,omitempty"`
 	Role  string `json:"role,omitempty"` // user (default), org-admin or admin
+	Kind  string `json:"kind,omitempty"` // person (default) or service: a service account
 }
 
 // CreatedUser is the answer to CreateUser. The token is shown only once.
@@ -145,10 +147,12 @@ type Token struct {
 
 // CreatedToken is the answer to CreateToken. The secret is shown only once.
 type CreatedToken struct {
-	ID    int64  `json:"id"`
-	User  string `json:"user"`
-	Label string `json:"label"`
-	Token string `json:"token"`
+	ID        int64      `json:"id"`
+	User      string     `json:"user"`
+	Label     string     `json:"label"`
+	Scope     string     `json:"scope,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	Token     string     `json:"token"`
 }
 
 // Tokens lists the tokens of user ("" = the caller's own; another user's
