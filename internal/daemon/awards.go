@@ -293,3 +293,38 @@ func (d *Daemon) pendingOf(ctx context.Context, p string) ([]core.Job, error) {
 		f.Cursor = next
 	}
 }
+
+// chargeEnded gives fair share back the use of runs that ended before this
+// start (within ten half-lives; older use has decayed to under 0.1%), in
+// the order they ended, so a restart forgets no one's usage.
+func (d *Daemon) chargeEnded(ctx context.Context) error {
+	hl := d.halfLife
+	if hl <= 0 {
+		hl = 7 * 24 * time.Hour
+	}
+	since := d.clock().Add(-10 * hl)
+	var evs []engine.Charged
+	f := store.JobFilter{States: []core.State{core.StateCompleted, core.StateFailed, core.StateCancelled, core.StateTimeout}, Limit: store.MaxLimit}
+	for {
+		page, next, err := d.st.ListJobs(ctx, f)
+		if err != nil {
+			return fmt.Errorf("charge ended jobs to fair share: %w", err)
+		}
+		for _, j := range page {
+			if j.StartTime == nil || j.EndTime == nil || j.Alloc == nil || j.EndTime.Before(since) {
+				continue
+			}
+			secs := float64(j.Alloc.Accelerators()) / 1000 * j.EndTime.Sub(*j.StartTime).Seconds()
+			evs = append(evs, engine.Charged{Job: j, AccelSeconds: secs, At: *j.EndTime})
+		}
+		if next == "" {
+			break
+		}
+		f.Cursor = next
+	}
+	slices.SortFunc(evs, func(a, b engine.Charged) int { return a.At.Compare(b.At) })
+	for _, ev := range evs {
+		d.eng.Apply(ev)
+	}
+	return nil
+}

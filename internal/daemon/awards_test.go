@@ -106,3 +106,45 @@ func TestAwardSpentHoldsAndExtensionReleases(t *testing.T) {
 		t.Fatalf("after a restart the award has %+v used, want %.6f as before", u.State, before)
 	}
 }
+
+// Fair share remembers, across a restart, the use of runs that ended
+// before it: a waiting job's fair-share factor is what it was.
+func TestFairShareUsageSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	h := start(t, dir, nil)
+	used := h.submit(t, tenant("a", core.JobSpec{Command: []string{"sleep", "1.5"}, Accelerators: 4000}))
+	h.wait(t, used, ended)
+	hog := h.submit(t, tenant("b", core.JobSpec{Command: []string{"sleep", "60"}, Accelerators: 4000}))
+	h.wait(t, hog, func(j core.Job) bool { return j.State == core.StateRunning })
+	waiting := h.submit(t, tenant("a", core.JobSpec{Command: []string{"true"}, Accelerators: 1000}))
+	fair := func() (string, float64) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			ex, err := h.d.Explain(context.Background(), waiting)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ex.Priority != nil {
+				for _, f := range ex.Priority.Factors {
+					if strings.Contains(strings.ToLower(f.Name), "fair") {
+						return f.Note, f.Value
+					}
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no fair-share factor for job %d: %+v", waiting, ex)
+			}
+		}
+	}
+	note, before := fair()
+	if before >= 1 {
+		t.Fatalf("fair-share factor %.4f (%s) before the restart: account a's use is not counted", before, note)
+	}
+	h.stop()
+	h.stop = nil
+	h = start(t, dir, nil)
+	note2, after := fair()
+	if math.Abs(after-before) > 0.02 {
+		t.Fatalf("fair-share factor %.4f (%s) after the restart, %.4f (%s) before", after, note2, before, note)
+	}
+}

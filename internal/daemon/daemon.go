@@ -113,6 +113,9 @@ type Daemon struct {
 	// (awards.go).
 	gate   *gate
 	awards *awardBook
+	// halfLife is fair share's; Recover charges the use of runs that
+	// ended within a few of them.
+	halfLife time.Duration
 
 	ready   atomic.Bool
 	metrics Metrics
@@ -212,6 +215,7 @@ func New(o Options) (*Daemon, error) {
 		startFails:  map[core.JobID]int{},
 		unadopted:   map[string][]core.Job{},
 		gate:        newGate(),
+		halfLife:    o.Engine.FairShare.HalfLife,
 		awards: &awardBook{rates: award.Rates(o.ExchangeRates), source: o.Awards, used: map[string]float64{},
 			warned: map[string]bool{}, blocked: map[string]string{}},
 	}, nil
@@ -528,6 +532,9 @@ func (d *Daemon) Recover(ctx context.Context) error {
 		return fmt.Errorf("recover: %w", err)
 	}
 	if err := d.loadAwards(ctx); err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	if err := d.chargeEnded(ctx); err != nil {
 		return fmt.Errorf("recover: %w", err)
 	}
 	bySite := map[string][]core.Job{}

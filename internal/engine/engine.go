@@ -390,6 +390,8 @@ func (e *Engine) Apply(ev Event) {
 	switch ev := ev.(type) {
 	case Submitted:
 		e.submit(&ev.Job)
+	case Charged:
+		e.charged(ev)
 	case *Submitted:
 		e.submit(&ev.Job)
 	case Started:
