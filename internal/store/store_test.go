@@ -141,6 +141,7 @@ func TestOrgsProjectsUsers(t *testing.T) {
 			t.Fatal(err)
 		}
 		u.CreatedAt = u.CreatedAt.Truncate(time.Microsecond)
+		u.Kind = core.UserPerson // a user's kind defaults to person
 		if d := cmp.Diff(u, gotU); d != "" {
 			t.Errorf("GetUser (-want +got):\n%s", d)
 		}
