@@ -96,7 +96,7 @@ func newRoot(env *cliEnv) *cobra.Command {
 		}
 	}
 	add("jobs", submitCommand(env), jobsCommand(env), showCommand(env), cancelCommand(env), logsCommand(env), explainCommand(env))
-	add("network", sitesCommand(env), siteCommand(env), orgsCommand(env), projectsCommand(env), usersCommand(env), tokensCommand(env))
+	add("network", sitesCommand(env), siteCommand(env), orgsCommand(env), projectsCommand(env), usersCommand(env), tokensCommand(env), usageCommand(env))
 	add("network", whoamiCommand(env), loginCommand(env))
 	add("network", callsCommand(env), callCommand(env), proposeCommand(env), proposalsCommand(env), reviewCommand(env), awardCommand(env), awardsCommand(env), membersCommand(env))
 	add("run", serveCommand(env), simulateCommand(env))

@@ -764,6 +764,10 @@ func (s *Server) awardProposal(w http.ResponseWriter, r *http.Request) error {
 	if err := s.audit(ctx, "award.create", "award/"+a.ID, fmt.Sprintf("project %s, %g hours, %s to %s", a.Project, access.TotalHours(a.Hours), a.ValidFrom.Format(time.DateOnly), a.ValidTo.Format(time.DateOnly))); err != nil {
 		return err
 	}
+	// The scheduler charges and obeys the award from now on.
+	if err := s.d.AwardsChanged(ctx); err != nil {
+		return err
+	}
 	return writeJSON(w, http.StatusCreated, a)
 }
 
@@ -874,6 +878,10 @@ func (s *Server) extendAward(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := s.audit(ctx, "award.extend", "award/"+a.ID, fmt.Sprintf("%g hours, to %s", access.TotalHours(next.Hours), next.ValidTo.Format(time.RFC3339))); err != nil {
+		return err
+	}
+	// An extension releases the jobs the spent award held.
+	if err := s.d.AwardsChanged(ctx); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, next)

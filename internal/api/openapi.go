@@ -19,6 +19,7 @@ import (
 // schemaTypes names the Go types behind the schemas the routes refer to.
 var schemaTypes = map[string]any{
 	"Job":               core.Job{},
+	"ProjectUsage":      core.ProjectUsage{},
 	"JobSpec":           core.JobSpec{},
 	"JobBatch":          batchRequest{},
 	"JobList":           list[core.Job]{},

@@ -150,6 +150,7 @@ func routes() []route {
 		{method: "GET", path: "/api/v1/projects", summary: "List projects: all for a global admin, else the caller's organisation's", handler: (*Server).listProjects, answer: "ProjectList", fails: []int{404, 422},
 			params: []param{query("org", "only this organisation's (another organisation than the caller's: 404 unless global admin)", stringParam)}},
 		{method: "GET", path: "/api/v1/projects/{name}", summary: "Get a project (its organisation's members and global admins; 404 for others)", handler: (*Server).getProject, answer: "Project", fails: []int{404}},
+		{method: "GET", path: "/api/v1/projects/{name}/usage", summary: "A project's current award (awarded, used, remaining, in the award's unit-hours) and its jobs' use by site and model", handler: (*Server).projectUsage, answer: "ProjectUsage", fails: []int{404}},
 		{method: "POST", path: "/api/v1/users", summary: "Create a user and its first API token (global admin; org-admin in their organisation)", handler: (*Server).createUser, body: "User", answer: "UserWithToken", ok: []int{201}, fails: []int{403, 409, 422}},
 		{method: "GET", path: "/api/v1/users", summary: "List users (global admin: all; org-admin: their organisation's)", handler: (*Server).listUsers, answer: "UserList", fails: []int{403}},
 		{method: "GET", path: "/api/v1/users/{name}", summary: "Get a user (me: the caller)", handler: (*Server).getUser, answer: "User", fails: []int{404}},
