@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/driver"
 )
 
 // awardList is the awards a test's daemon reads, as the store would give
@@ -146,5 +147,40 @@ func TestFairShareUsageSurvivesRestart(t *testing.T) {
 	note2, after := fair()
 	if math.Abs(after-before) > 0.02 {
 		t.Fatalf("fair-share factor %.4f (%s) after the restart, %.4f (%s) before", after, note2, before, note)
+	}
+}
+
+// One award is spent at two sites of different models, each run charged
+// at the exchange rate: an A100-hour is worth 1/2 H100-hour here.
+func TestAwardChargedAcrossModels(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now().UTC()
+	a := core.Award{ID: "EHPC-AIF-2026FL01-0002", Project: "a-p", Hours: map[string]float64{"h100": 1},
+		ValidFrom: now.Add(-time.Hour), ValidTo: now.Add(time.Hour)}
+	list := &awardList{}
+	list.set(a)
+	h := startWith(t, dir, nil, func(o *Options) {
+		o.Awards = list.get
+		o.ExchangeRates = map[string]float64{"h100": 1, "a100": 0.5}
+		hs := core.Site{ID: "hsite", Kind: core.SiteLocal, Country: "DE", Driver: "local", State: core.SiteActive,
+			Pools: []core.Pool{{Name: "h", Model: "h100", AccelPerNode: 2, Nodes: 1, CPUsPerNode: 8}}}
+		as := core.Site{ID: "asite", Kind: core.SiteLocal, Country: "DE", Driver: "local", State: core.SiteActive,
+			Pools: []core.Pool{{Name: "a", Model: "a100", AccelPerNode: 2, Nodes: 1, CPUsPerNode: 8}}}
+		o.Sites = []core.Site{hs, as}
+		o.Drivers = map[string]driver.Driver{"hsite": o.Drivers["local"], "asite": o.Drivers["local"]}
+	})
+	hj := h.submit(t, tenant("a", core.JobSpec{Command: []string{"sleep", "1"}, Accelerators: 2000, Model: "h100"}))
+	aj := h.submit(t, tenant("a", core.JobSpec{Command: []string{"sleep", "1"}, Accelerators: 2000, Model: "a100"}))
+	x, y := h.wait(t, hj, ended), h.wait(t, aj, ended)
+	if x.Site != "hsite" || y.Site != "asite" {
+		t.Fatalf("ran at %s and %s, want hsite and asite", x.Site, y.Site)
+	}
+	want := 2*x.EndTime.Sub(*x.StartTime).Hours() + 0.5*2*y.EndTime.Sub(*y.StartTime).Hours()
+	u, err := h.d.ProjectAward(context.Background(), "a-p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.State == nil || u.State.Unit != "h100" || math.Abs(u.State.Used-want) > 1e-6 {
+		t.Fatalf("award state %+v, want %.6f H100-hours used (the A100 run at half)", u.State, want)
 	}
 }
