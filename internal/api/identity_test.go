@@ -160,7 +160,7 @@ func TestServiceAccounts(t *testing.T) {
 			if code != 201 {
 				return
 			}
-			var who whoami
+			var who core.Whoami
 			if code := ts.do(t, made.Token, "GET", "/api/v1/whoami", nil, &who); code != 200 || who.Name != "ci" || who.Kind != core.UserService || who.Token.Scope != tc.body["scope"] {
 				t.Errorf("whoami with the new token = %d %+v", code, who)
 			}
@@ -170,7 +170,7 @@ func TestServiceAccounts(t *testing.T) {
 
 func TestWhoami(t *testing.T) {
 	ts := newTestServer(t, nil)
-	var who whoami
+	var who core.Whoami
 	if code := ts.do(t, ts.admin, "GET", "/api/v1/whoami", nil, &who); code != 200 {
 		t.Fatalf("whoami = %d", code)
 	}

@@ -58,7 +58,7 @@ func TestOIDCLogin(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var who whoami
+			var who core.Whoami
 			var p Problem
 			out := any(&who)
 			if tc.want != 200 {
@@ -81,7 +81,7 @@ func TestOIDCLogin(t *testing.T) {
 	// The second login is the same user, found by its subject, whatever
 	// the username claim says now.
 	again := with(alice, map[string]any{"preferred_username": "alice-renamed"})
-	var who whoami
+	var who core.Whoami
 	if code := ts.do(t, idp.Sign(t, again), "GET", "/api/v1/whoami", nil, &who); code != 200 || who.Name != "alice" {
 		t.Errorf("second login = %d %+v, want alice", code, who)
 	}

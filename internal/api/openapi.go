@@ -40,7 +40,7 @@ var schemaTypes = map[string]any{
 	"TokenList":         list[tokenInfo]{},
 	"NewToken":          newToken{},
 	"TokenWithSecret":   tokenWithSecret{},
-	"Whoami":            whoami{},
+	"Whoami":            core.Whoami{},
 	"OIDCInfo":          oidcInfo{},
 	"Call":              core.Call{},
 	"CallList":          list[core.Call]{},

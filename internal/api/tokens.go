@@ -160,36 +160,12 @@ func (s *Server) tokenOwner(ctx context.Context, me core.User, name string) (str
 }
 
 // whoami answers GET /api/v1/whoami: the caller, their roles and how they
-// authenticated.
-type whoami struct {
-	Name  string `json:"name"`
-	Email string `json:"email,omitempty"`
-	Org   string `json:"org"`
-	Kind  string `json:"kind"`
-	// Role is the global role.
-	Role string `json:"role"`
-	// Roles are the global role, then the caller's project roles as
-	// "ROLE:PROJECT" (pi:EHPC-AIF-2026PG01-1124, member:...).
-	Roles []string `json:"roles"`
-	// Auth is how this request authenticated: token (a Gigafactory API
-	// token) or oidc (a federated login).
-	Auth  string    `json:"auth"`
-	Token *whoToken `json:"token,omitempty"`
-}
-
-// whoToken is the token a whoami request came with.
-type whoToken struct {
-	ID        int64      `json:"id,omitempty"`
-	Label     string     `json:"label,omitempty"`
-	Scope     string     `json:"scope"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-}
-
+// authenticated (core.Whoami).
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	me, t := userFrom(ctx), tokenFrom(ctx)
-	out := whoami{Name: me.Name, Email: me.Email, Org: me.Org, Kind: me.Kind, Role: me.Role, Roles: []string{me.Role}, Auth: "token",
-		Token: &whoToken{ID: t.ID, Label: t.Label, Scope: t.Scope, ExpiresAt: t.ExpiresAt}}
+	out := core.Whoami{Name: me.Name, Email: me.Email, Org: me.Org, Kind: me.Kind, Role: me.Role, Roles: []string{me.Role}, Auth: "token",
+		Token: &core.WhoamiToken{ID: t.ID, Label: t.Label, Scope: t.Scope, ExpiresAt: t.ExpiresAt}}
 	if out.Kind == "" {
 		out.Kind = core.UserPerson
 	}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"github.com/gigafactory/gigafactory/internal/core"
 	"net/http"
 	"time"
 )
@@ -36,28 +37,10 @@ func (c *Client) CreateTokenWith(ctx context.Context, o TokenOptions) (*CreatedT
 }
 
 // Whoami is the caller as the server knows them (GET /api/v1/whoami).
-type Whoami struct {
-	Name  string `json:"name"`
-	Email string `json:"email,omitempty"`
-	Org   string `json:"org"`
-	// Kind is person or service.
-	Kind string `json:"kind"`
-	// Role is the global role.
-	Role string `json:"role"`
-	// Roles are the global role, then project roles as "ROLE:PROJECT".
-	Roles []string `json:"roles"`
-	// Auth is token (an API token) or oidc (a federated login).
-	Auth  string       `json:"auth"`
-	Token *WhoamiToken `json:"token,omitempty"`
-}
+type Whoami = core.Whoami
 
 // WhoamiToken is the credential a Whoami request came with.
-type WhoamiToken struct {
-	ID        int64      `json:"id,omitempty"`
-	Label     string     `json:"label,omitempty"`
-	Scope     string     `json:"scope"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-}
+type WhoamiToken = core.WhoamiToken
 
 // Whoami returns the caller.
 func (c *Client) Whoami(ctx context.Context) (*Whoami, error) {

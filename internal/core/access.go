@@ -67,3 +67,30 @@ type UsageRow struct {
 	AcceleratorHours float64 `json:"accelerator_hours"`
 	ChargedHours     float64 `json:"charged_hours,omitempty"`
 }
+
+// Whoami is the answer of GET /api/v1/whoami: the caller, their roles and
+// how they authenticated.
+type Whoami struct {
+	Name  string `json:"name"`
+	Email string `json:"email,omitempty"`
+	Org   string `json:"org"`
+	// Kind is person or service.
+	Kind string `json:"kind"`
+	// Role is the global role.
+	Role string `json:"role"`
+	// Roles are the global role, then the caller's project roles as
+	// "ROLE:PROJECT" (pi:EHPC-AIF-2026PG01-1124, member:...).
+	Roles []string `json:"roles"`
+	// Auth is how the request authenticated: token (a Gigafactory API
+	// token) or oidc (a federated login).
+	Auth  string       `json:"auth"`
+	Token *WhoamiToken `json:"token,omitempty"`
+}
+
+// WhoamiToken is the token a whoami request came with.
+type WhoamiToken struct {
+	ID        int64      `json:"id,omitempty"`
+	Label     string     `json:"label,omitempty"`
+	Scope     string     `json:"scope"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
