@@ -131,7 +131,7 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 	d, err := daemon.New(daemon.Options{Store: st, Sites: cfg.Sites, Drivers: drivers, Engine: engine.DefaultConfig(), Routing: engine.Routing{MaxSlip: 2 * time.Hour}, Logger: log,
 		// Expired awards too: their projects' jobs wait saying so.
 		Awards:        func(ctx context.Context) ([]core.Award, error) { return st.ListAwards(ctx, "") },
-		ExchangeRates: cfg.ExchangeRates})
+		ExchangeRates: exchangeRates(cfg)})
 	if err != nil {
 		return err
 	}
@@ -321,4 +321,14 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// exchangeRates are the config's exchange_rates over the defaults
+// (config.DefaultExchangeRates: peak BF16 throughput relative to H100).
+func exchangeRates(cfg *config.Config) map[string]float64 {
+	r := config.DefaultExchangeRates()
+	for m, v := range cfg.ExchangeRates {
+		r[m] = v
+	}
+	return r
 }

@@ -36,8 +36,9 @@ type Config struct {
 	// ExchangeRates are what one hour of each accelerator model is worth
 	// in a common unit ("exchange_rates: {h100: 1, a100: 0.435}": one
 	// H100-hour is 2.3 A100-hours), so that an award is spent at sites of
-	// different models; keys are canonical model names. A model without
-	// a rate is worth 1.
+	// different models; keys are canonical model names. gf serve starts
+	// from DefaultExchangeRates (peak BF16 throughput relative to H100)
+	// and these override them; a model with neither is worth 1.
 	ExchangeRates map[string]float64
 }
 

@@ -311,3 +311,16 @@ func TestExchangeRates(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultExchangeRates(t *testing.T) {
+	r := DefaultExchangeRates()
+	if r["NVIDIA H100"] != 1 {
+		t.Errorf("H100 rate %v, want 1 (the unit)", r["NVIDIA H100"])
+	}
+	if a := r["NVIDIA A100"]; a < 0.25 || a > 0.5 {
+		t.Errorf("A100 rate %v, want about 312/989", a)
+	}
+	if len(r) < 5 {
+		t.Errorf("only %d models have a default rate: %v", len(r), r)
+	}
+}

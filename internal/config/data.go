@@ -158,3 +158,30 @@ func GridCarbon(country string) float64 {
 	}
 	return r.euMean
 }
+
+// DefaultExchangeRates are the exchange rates between accelerator models
+// when the config gives none: each model's peak dense BF16 throughput
+// relative to the NVIDIA H100's (eu/accelerators.json), keyed by the
+// short name pools use ("NVIDIA A100": 0.32). A config's exchange_rates
+// override them model by model; models without a public figure are
+// worth 1.
+func DefaultExchangeRates() map[string]float64 {
+	var h100 float64
+	for _, a := range ref().accels {
+		if a.Family == "H100" && a.BF16TFLOPS > 0 && h100 == 0 {
+			h100 = a.BF16TFLOPS
+		}
+	}
+	out := map[string]float64{}
+	if h100 == 0 {
+		return out
+	}
+	for _, a := range ref().accels {
+		if a.BF16TFLOPS > 0 && a.Name != "" {
+			if _, ok := out[a.Name]; !ok {
+				out[a.Name] = a.BF16TFLOPS / h100
+			}
+		}
+	}
+	return out
+}
