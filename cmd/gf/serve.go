@@ -131,7 +131,7 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 	d, err := daemon.New(daemon.Options{Store: st, Sites: cfg.Sites, Drivers: drivers, Engine: engine.DefaultConfig(), Routing: engine.Routing{MaxSlip: 2 * time.Hour}, Logger: log,
 		// Expired awards too: their projects' jobs wait saying so.
 		Awards:        func(ctx context.Context) ([]core.Award, error) { return st.ListAwards(ctx, "") },
-		ExchangeRates: exchangeRates(cfg)})
+		ExchangeRates: exchangeRates(cfg), CanonicalModel: canonicalModel})
 	if err != nil {
 		return err
 	}
@@ -331,4 +331,12 @@ func exchangeRates(cfg *config.Config) map[string]float64 {
 		r[m] = v
 	}
 	return r
+}
+
+// canonicalModel names a model as config.CanonicalModel does, or as given.
+func canonicalModel(m string) string {
+	if c, ok := config.CanonicalModel(m); ok {
+		return c
+	}
+	return m
 }

@@ -19,14 +19,22 @@ import (
 // WarnShare is the share of an award whose use raises the warning event.
 const WarnShare = 0.8
 
-// Rates are exchange rates between accelerator models: Rates[m] is what
-// one hour of model m is worth in a common unit (say H100 = 1, A100 =
-// 1/2.3). A model without a rate is worth 1.
-type Rates map[string]float64
+// Rates are exchange rates between accelerator models: By[m] is what one
+// hour of model m is worth in a common unit (say H100 = 1, A100 = 1/2.3).
+// Canon, when set, names a model as By's keys do (users and pools write
+// "h100", "NVIDIA H100" or "nvidia-h100" for one model). A model without a
+// rate is worth 1.
+type Rates struct {
+	By    map[string]float64
+	Canon func(string) string
+}
 
 // Of returns model m's rate.
 func (r Rates) Of(m string) float64 {
-	if v, ok := r[m]; ok && v > 0 {
+	if r.Canon != nil {
+		m = r.Canon(m)
+	}
+	if v, ok := r.By[m]; ok && v > 0 {
 		return v
 	}
 	return 1

@@ -11,7 +11,7 @@ import (
 var t0 = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 
 func TestNormalisedHours(t *testing.T) {
-	r := Rates{"h100": 1, "a100": 1 / 2.3}
+	r := Rates{By: map[string]float64{"h100": 1, "a100": 1 / 2.3}}
 	a := core.Award{ID: "EHPC-AIF-2026PG01-1124", Hours: map[string]float64{"h100": 50000, "a100": 23000}}
 	if u := Unit(a); u != "h100" {
 		t.Fatalf("unit %s, want h100", u)
@@ -81,5 +81,18 @@ func TestCurrent(t *testing.T) {
 		if c.want == "" && ok || c.want != "" && got.ID != c.want {
 			t.Errorf("%s: %q (%v), want %q", c.name, got.ID, ok, c.want)
 		}
+	}
+}
+
+func TestRatesByCanonicalName(t *testing.T) {
+	canon := map[string]string{"h100": "NVIDIA H100", "nvidia-h100": "NVIDIA H100", "a100": "NVIDIA A100"}
+	r := Rates{By: map[string]float64{"NVIDIA H100": 1, "NVIDIA A100": 0.5}, Canon: func(m string) string {
+		if c, ok := canon[m]; ok {
+			return c
+		}
+		return m
+	}}
+	if got := Charge(r, "a100", "nvidia-h100", 10); got != 5 {
+		t.Fatalf("10 A100-hours in H100-hours by their short names: %v, want 5", got)
 	}
 }

@@ -68,6 +68,9 @@ type Options struct {
 	// accelerator models (config exchange_rates).
 	Awards        func(context.Context) ([]core.Award, error)
 	ExchangeRates map[string]float64
+	// CanonicalModel names a model as ExchangeRates' keys do
+	// (config.CanonicalModel); nil: models are compared as written.
+	CanonicalModel func(string) string
 }
 
 // DefaultStartRetries is Options.StartRetries when left 0: with the
@@ -216,7 +219,7 @@ func New(o Options) (*Daemon, error) {
 		unadopted:   map[string][]core.Job{},
 		gate:        newGate(),
 		halfLife:    o.Engine.FairShare.HalfLife,
-		awards: &awardBook{rates: award.Rates(o.ExchangeRates), source: o.Awards, used: map[string]float64{},
+		awards: &awardBook{rates: award.Rates{By: o.ExchangeRates, Canon: o.CanonicalModel}, source: o.Awards, used: map[string]float64{},
 			warned: map[string]bool{}, blocked: map[string]string{}},
 	}, nil
 }
