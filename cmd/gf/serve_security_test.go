@@ -193,7 +193,7 @@ func TestTokensCLI(t *testing.T) {
 		t.Fatalf("gf tokens: %d\n%s", code, out)
 	}
 	code, out = gf(t, dir, "tokens", "create", "--label", "laptop")
-	m := regexp.MustCompile(`Created token (\d+) for admin\.[\s\S]*\n  (gf_\S+)\n`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`Created token (\d+) for admin\b[\s\S]*\n  (gf_\S+)\n`).FindStringSubmatch(out)
 	if code != 0 || m == nil {
 		t.Fatalf("gf tokens create: %d\n%s", code, out)
 	}
