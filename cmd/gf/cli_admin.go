@@ -387,7 +387,7 @@ type usersOpts struct {
 
 func usersCommand(env *cliEnv) *cobra.Command {
 	o := &usersOpts{}
-	cmd := newCommand(env, "users [NAME | create NAME [--org ORG] [--role user|org-admin|admin] [--email ADDR] [--service]]", "list users, show one, or create one and print its API token (administrators)", func(ctx context.Context, env *cliEnv, args []string) error {
+	cmd := newCommand(env, "users [NAME | create NAME [--org ORG] [--role user|org-admin|admin|allocator|reviewer] [--email ADDR] [--service]]", "list users, show one, or create one and print its API token (administrators)", func(ctx context.Context, env *cliEnv, args []string) error {
 		switch {
 		case len(args) == 2 && args[0] == "create":
 			return withClient(env, func(c *client.Client) error {
@@ -427,7 +427,7 @@ func usersCommand(env *cliEnv) *cobra.Command {
 	})
 	fs := cmd.Flags()
 	fs.StringVar(&o.org, "org", "", "with create: the user's organisation")
-	fs.StringVar(&o.role, "role", "", "with create: user (default), org-admin (administers their organisation) or admin (global)")
+	fs.StringVar(&o.role, "role", "", "with create: user (default), org-admin (administers their organisation), admin (global), allocator (calls and awards) or reviewer (assigned proposals)")
 	fs.StringVar(&o.email, "email", "", "with create: the user's e-mail address")
 	fs.BoolVar(&o.service, "service", false, "with create: a service account, for pipelines (its tokens are made by its organisation's administrators: gf tokens create --user NAME)")
 	return cmd

@@ -246,8 +246,14 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 		if !isAdmin(me) {
 			return forbidden("user %s may not create global administrators", me.Name)
 		}
+	case core.RoleAllocator, core.RoleReviewer:
+		// The access process's roles act across organisations: only a
+		// global administrator grants them.
+		if !isAdmin(me) {
+			return forbidden("user %s may not create %ss: global administrators only", me.Name, u.Role)
+		}
 	default:
-		return invalidField("role", "want user, org-admin or admin, got %.64q", u.Role)
+		return invalidField("role", "want user, org-admin, admin, allocator or reviewer, got %.64q", u.Role)
 	}
 	switch u.Kind {
 	case "", core.UserPerson:
