@@ -590,7 +590,10 @@ type User struct {
 	// Kind is UserPerson (the default, also when empty) or UserService: a
 	// service account, whose tokens are for pipelines (no federated login,
 	// no tokens of its own making).
-	Kind      string    `json:"kind,omitempty"`
+	Kind string `json:"kind,omitempty"`
+	// Sites are the sites an operator (RoleOperator) runs; empty for
+	// every other role.
+	Sites     []string  `json:"sites,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
 

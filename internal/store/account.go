@@ -153,8 +153,8 @@ func (db *DB) ListProjects(ctx context.Context, org string) ([]core.Project, err
 
 // CreateUser stores a new user; ErrExists if the name is taken.
 func (db *DB) CreateUser(ctx context.Context, u core.User) error {
-	ok, err := insertOnce(ctx, db.w, db.q(`INSERT INTO users (name, email, org, role, created_at, kind) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
-		u.Name, u.Email, u.Org, u.Role, micros(u.CreatedAt), userKind(u.Kind))
+	ok, err := insertOnce(ctx, db.w, db.q(`INSERT INTO users (name, email, org, role, created_at, kind, sites) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
+		u.Name, u.Email, u.Org, u.Role, micros(u.CreatedAt), userKind(u.Kind), userSites(u.Sites))
 	if err != nil {
 		return fmt.Errorf("store: create user %q: %w", u.Name, err)
 	}
@@ -164,7 +164,16 @@ func (db *DB) CreateUser(ctx context.Context, u core.User) error {
 	return nil
 }
 
-const userCols = `name, email, org, role, created_at, kind`
+const userCols = `name, email, org, role, created_at, kind, sites`
+
+// userSites is the sites column for an operator's sites: JSON text, empty
+// when there are none.
+func userSites(sites []string) string {
+	if len(sites) == 0 {
+		return ""
+	}
+	return jsonText(sites)
+}
 
 // userKind is the kind stored for k: person unless it says service.
 func userKind(k string) string {
@@ -177,10 +186,14 @@ func userKind(k string) string {
 func scanUser(s interface{ Scan(...any) error }) (core.User, error) {
 	var u core.User
 	var created int64
-	if err := s.Scan(&u.Name, &u.Email, &u.Org, &u.Role, &created, &u.Kind); err != nil {
+	var sites string
+	if err := s.Scan(&u.Name, &u.Email, &u.Org, &u.Role, &created, &u.Kind, &sites); err != nil {
 		return core.User{}, err
 	}
 	u.CreatedAt = fromMicros(created)
+	if err := fromJSON(sites, &u.Sites); err != nil {
+		return core.User{}, fmt.Errorf("user %q's sites: %w", u.Name, err)
+	}
 	return u, nil
 }
 
@@ -375,15 +388,19 @@ func (db *DB) Authenticate(ctx context.Context, tokenHash []byte) (core.User, To
 	var u core.User
 	var t Token
 	var created, tcreated int64
+	var sites string
 	var id, used, expires sql.NullInt64
-	err := db.r.QueryRowContext(ctx, db.q(`SELECT u.name, u.email, u.org, u.role, u.created_at, u.kind, t.id, t.label, t.created_at, t.last_used, t.scope, t.expires_at
+	err := db.r.QueryRowContext(ctx, db.q(`SELECT u.name, u.email, u.org, u.role, u.created_at, u.kind, u.sites, t.id, t.label, t.created_at, t.last_used, t.scope, t.expires_at
 FROM tokens t JOIN users u ON u.name = t.user_name WHERE t.hash = ?`), hex.EncodeToString(tokenHash)).
-		Scan(&u.Name, &u.Email, &u.Org, &u.Role, &created, &u.Kind, &id, &t.Label, &tcreated, &used, &t.Scope, &expires)
+		Scan(&u.Name, &u.Email, &u.Org, &u.Role, &created, &u.Kind, &sites, &id, &t.Label, &tcreated, &used, &t.Scope, &expires)
 	if err != nil {
 		// The hash is a credential: do not echo it.
 		return core.User{}, Token{}, notFound(err, "user by token")
 	}
 	u.CreatedAt = fromMicros(created)
+	if err := fromJSON(sites, &u.Sites); err != nil {
+		return core.User{}, Token{}, fmt.Errorf("store: user %q's sites: %w", u.Name, err)
+	}
 	t.ID, t.User, t.CreatedAt, t.LastUsed = id.Int64, u.Name, fromMicros(tcreated), fromMicrosPtr(used)
 	t.ExpiresAt = fromMicrosPtr(expires)
 	now := time.Now()
