@@ -30,6 +30,9 @@ type JobFilter struct {
 	User    string
 	Org     string
 	Site    string
+	// Sites, when not empty, selects the jobs placed at any of these
+	// sites (an operator's).
+	Sites []string
 	// Name selects jobs of this name.
 	Name string
 	// ArrayJobID selects the tasks of one job array; with ArrayTaskID,
@@ -155,6 +158,13 @@ func (f JobFilter) where() (string, []any) {
 		if c.v != "" {
 			conds = append(conds, c.col+" = ?")
 			args = append(args, c.v)
+		}
+	}
+	if len(f.Sites) > 0 {
+		marks := strings.Repeat("?, ", len(f.Sites))
+		conds = append(conds, "site IN ("+marks[:len(marks)-2]+")")
+		for _, s := range f.Sites {
+			args = append(args, s)
 		}
 	}
 	if f.ArrayJobID != 0 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -486,6 +487,8 @@ func TestListJobs(t *testing.T) {
 			"org+site":          {Org: "org-p2", Site: "lrz"},
 			"state none":        {States: []core.State{core.StateCancelled}},
 			"project+user+site": {Project: "p2", User: "bob", Site: "lrz"},
+			"an operator's":     {Sites: []string{"jsc", "hawk"}, User: "cy"},
+			"operator, no site": {Sites: []string{"hawk"}},
 		}
 		for name, f := range tests {
 			t.Run(name, func(t *testing.T) {
@@ -554,7 +557,8 @@ func matches(j core.Job, f store.JobFilter) bool {
 		}
 	}
 	return (f.Project == "" || j.Project == f.Project) && (f.User == "" || j.User == f.User) &&
-		(f.Org == "" || j.Org == f.Org) && (f.Site == "" || j.Site == f.Site)
+		(f.Org == "" || j.Org == f.Org) && (f.Site == "" || j.Site == f.Site) &&
+		(len(f.Sites) == 0 || slices.Contains(f.Sites, j.Site))
 }
 
 func TestUnfinishedJobs(t *testing.T) {
