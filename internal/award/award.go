@@ -112,7 +112,7 @@ func (s State) Blocks() bool { return s.Exhausted || s.Expired || s.NotYet }
 func (s State) Reason(a core.Award) string {
 	switch {
 	case s.Exhausted:
-		return fmt.Sprintf("award %s exhausted (%s of %s %s-hours)", a.ID, thousands(s.Used), thousands(s.Total), modelName(s.Unit))
+		return fmt.Sprintf("award %s exhausted (%s of %s %s-hours)", a.ID, FormatHours(s.Used), FormatHours(s.Total), modelName(s.Unit))
 	case s.Expired:
 		return fmt.Sprintf("award %s expired on %s", a.ID, a.ValidTo.UTC().Format("2006-01-02 15:04 MST"))
 	case s.NotYet:
@@ -165,11 +165,14 @@ func Current(awards []core.Award, project string, now time.Time) (core.Award, bo
 	return other[0], true
 }
 
-// thousands writes h rounded to whole hours with thousands separators
-// ("50,000"), to one decimal under 100.
-func thousands(h float64) string {
+// FormatHours writes hours as reasons and warnings give them: rounded to
+// whole hours with thousands separators ("50,000"), to three significant
+// figures under 100 ("12.5", "0.003").
+func FormatHours(h float64) string {
 	if h < 100 && h != math.Trunc(h) {
-		return strconv.FormatFloat(h, 'f', 1, 64)
+		// Three significant figures, so that a small award (a
+		// playground's, a test's 0.003) does not read "0.0 of 0.0".
+		return strconv.FormatFloat(h, 'g', 3, 64)
 	}
 	s := strconv.FormatInt(int64(math.Round(h)), 10)
 	var b strings.Builder

@@ -32,6 +32,10 @@ func TestEvaluate(t *testing.T) {
 	a := core.Award{ID: "EHPC-AIF-2026PG01-1124", Hours: map[string]float64{"h100": 50000}, ValidFrom: t0, ValidTo: t0.Add(90 * 24 * time.Hour)}
 	od := a
 	od.Overdraft = 0.1
+	small := a
+	small.ID, small.Hours = "EHPC-AIF-2026PG01-1125", map[string]float64{"h100": 0.003}
+	half := a
+	half.ID, half.Hours = "EHPC-AIF-2026PG01-1126", map[string]float64{"h100": 12.5}
 	for _, c := range []struct {
 		name                            string
 		a                               core.Award
@@ -48,6 +52,8 @@ func TestEvaluate(t *testing.T) {
 		{"past overdraft", od, 55000, t0, true, true, false, true, "award EHPC-AIF-2026PG01-1124 exhausted (55,000 of 50,000 H100-hours)"},
 		{"expired", a, 10, t0.Add(91 * 24 * time.Hour), false, false, true, true, "award EHPC-AIF-2026PG01-1124 expired on 2027-03-01 00:00 UTC"},
 		{"not yet", a, 0, t0.Add(-time.Hour), false, false, false, true, "award EHPC-AIF-2026PG01-1124 is valid from 2026-12-01 00:00 UTC"},
+		{"small award spent", small, 0.0032583, t0, true, true, false, true, "award EHPC-AIF-2026PG01-1125 exhausted (0.00326 of 0.003 H100-hours)"},
+		{"half-hours", half, 12.54, t0, true, true, false, true, "award EHPC-AIF-2026PG01-1126 exhausted (12.5 of 12.5 H100-hours)"},
 	} {
 		s := Evaluate(c.a, r, c.used, c.at)
 		if s.Warn != c.warn || s.Exhausted != c.exhausted || s.Expired != c.expired || s.Blocks() != c.block {
