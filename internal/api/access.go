@@ -27,16 +27,6 @@ import (
 // maxAbstract bounds a proposal's abstract and a review's comments.
 const maxAbstract = 16 << 10
 
-// isAllocator reports whether u manages calls and awards.
-func isAllocator(u core.User) bool { return isAdmin(u) || u.Role == core.RoleAllocator }
-
-func requireAllocator(u core.User) error {
-	if !isAllocator(u) {
-		return forbidden("user %s may not do this: allocators only", u.Name)
-	}
-	return nil
-}
-
 // accessErr turns a refusal of package access into the API's error: a
 // named field 422, a reviewer refused 422 naming reviewer, a state 409.
 func accessErr(err error) error {
@@ -649,7 +639,7 @@ func (s *Server) submitReview(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) declareConflict(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	u := userFrom(ctx)
-	if u.Role != core.RoleReviewer && !isAdmin(u) {
+	if !isReviewer(u) {
 		return forbidden("user %s is not a reviewer", u.Name)
 	}
 	var c core.Conflict
@@ -923,15 +913,6 @@ func (s *Server) listMembers(w http.ResponseWriter, r *http.Request) error {
 		ms = []core.Membership{}
 	}
 	return writeJSON(w, http.StatusOK, list[core.Membership]{Items: ms})
-}
-
-// canManageMembers: global admins and the project's organisation's
-// org-admins add PIs and members; a PI adds members.
-func canManageMembers(u core.User, p core.Project, myRole, role string) bool {
-	if manages(u, p.Org) {
-		return true
-	}
-	return myRole == core.ProjectPI && role == core.ProjectMember
 }
 
 func (s *Server) addMember(w http.ResponseWriter, r *http.Request) error {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -133,7 +135,7 @@ func (s *Server) getOrg(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) createProject(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	u := userFrom(ctx)
-	if !isAdmin(u) && u.Role != core.RoleOrgAdmin {
+	if !administers(u) {
 		return forbidden("user %s may not create projects: administrators only", u.Name)
 	}
 	var p core.Project
@@ -227,7 +229,7 @@ type userWithToken struct {
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	me := userFrom(ctx)
-	if !isAdmin(me) && me.Role != core.RoleOrgAdmin {
+	if !administers(me) {
 		return forbidden("user %s may not create users: administrators only", me.Name)
 	}
 	var u core.User
@@ -240,20 +242,8 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if u.Role == "" {
 		u.Role = core.RoleUser
 	}
-	switch u.Role {
-	case core.RoleUser, core.RoleOrgAdmin:
-	case core.RoleAdmin:
-		if !isAdmin(me) {
-			return forbidden("user %s may not create global administrators", me.Name)
-		}
-	case core.RoleAllocator, core.RoleReviewer:
-		// The access process's roles act across organisations: only a
-		// global administrator grants them.
-		if !isAdmin(me) {
-			return forbidden("user %s may not create %ss: global administrators only", me.Name, u.Role)
-		}
-	default:
-		return invalidField("role", "want user, org-admin, admin, allocator or reviewer, got %.64q", u.Role)
+	if err := canGrantRole(me, u.Role); err != nil {
+		return err
 	}
 	switch u.Kind {
 	case "", core.UserPerson:
@@ -271,6 +261,9 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	if u.Role == core.RoleOrgAdmin && u.Org == "" {
 		return invalidField("org", "required for role org-admin")
+	}
+	if err := s.checkOperatorSites(u); err != nil {
+		return err
 	}
 	if !isAdmin(me) && !manages(me, u.Org) {
 		return forbidden("user %s may create users in organisation %s only", me.Name, me.Org)
@@ -295,10 +288,46 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.CreateToken(ctx, u.Name, hash, "created with the user"); err != nil {
 		return err
 	}
-	if err := s.audit(ctx, "user.create", "user/"+u.Name, "role "+u.Role+", org "+u.Org); err != nil {
+	if err := s.audit(ctx, "user.create", "user/"+u.Name, "role "+u.Role+", org "+u.Org+sitesDetail(u.Sites)); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, userWithToken{User: u, Token: tok})
+}
+
+// sitesDetail is an operator's sites for the audit log.
+func sitesDetail(sites []string) string {
+	if len(sites) == 0 {
+		return ""
+	}
+	return ", sites " + strings.Join(sites, ",")
+}
+
+// checkOperatorSites refuses (422, naming sites or org) an operator
+// without sites, with a site that does not exist, or in an organisation
+// (an operator runs sites, not an organisation's work), and sites given
+// to any other role.
+func (s *Server) checkOperatorSites(u core.User) error {
+	if u.Role != core.RoleOperator {
+		if len(u.Sites) > 0 {
+			return invalidField("sites", "only an operator has sites, not a %s", u.Role)
+		}
+		return nil
+	}
+	if u.Org != "" {
+		return invalidField("org", "an operator runs sites and belongs to no organisation, got %.64q", u.Org)
+	}
+	if len(u.Sites) == 0 {
+		return invalidField("sites", "required for role operator: the sites they run")
+	}
+	for i, id := range u.Sites {
+		if !s.siteExists(id) {
+			return invalidField(fmt.Sprintf("sites[%d]", i), "unknown site %.64q", id)
+		}
+		if slices.Contains(u.Sites[:i], id) {
+			return invalidField(fmt.Sprintf("sites[%d]", i), "site %s named twice", id)
+		}
+	}
+	return nil
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
@@ -406,10 +435,10 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) siteAction(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	if err := requireAdmin(userFrom(ctx)); err != nil {
+	id, action := r.PathValue("id"), r.PathValue("action")
+	if err := requireOperator(userFrom(ctx), id); err != nil {
 		return err
 	}
-	id, action := r.PathValue("id"), r.PathValue("action")
 	state, ok := map[string]string{"drain": core.SiteDraining, "resume": core.SiteActive, "down": core.SiteDown}[action]
 	if !ok {
 		return invalidField("action", "want drain, resume or down; got %q", action)

@@ -178,6 +178,10 @@ func (s *Server) cancelArray(w http.ResponseWriter, r *http.Request, u core.User
 	}
 	out := make([]core.Job, 0, len(tasks))
 	for _, t := range tasks {
+		if !canCancelJob(u, t) {
+			// An operator cancels the tasks placed at their sites only.
+			continue
+		}
 		if t.State.Terminal() {
 			out = append(out, t)
 			continue

@@ -135,26 +135,4 @@ func tokenFrom(ctx context.Context) store.Token {
 	return t
 }
 
-// The roles, as the handlers ask about them. A global administrator
-// (core.RoleAdmin) may do anything; an organisation administrator
-// (core.RoleOrgAdmin) administers their own organisation and sees nothing
-// of others; a user acts on their own jobs within their organisation.
-
-func isAdmin(u core.User) bool { return u.Role == core.RoleAdmin }
-
-// member reports whether u may see organisation org and what is in it.
-func member(u core.User, org string) bool {
-	return isAdmin(u) || org != "" && u.Org == org
-}
-
-// manages reports whether u administers organisation org.
-func manages(u core.User, org string) bool {
-	return isAdmin(u) || u.Role == core.RoleOrgAdmin && org != "" && u.Org == org
-}
-
-func requireAdmin(u core.User) error {
-	if !isAdmin(u) {
-		return forbidden("user %s may not do this: administrators only", u.Name)
-	}
-	return nil
-}
+// What a role may do is decided in authz.go.

@@ -371,17 +371,21 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f.Limit = n
-	if !isAdmin(u) {
+	if sc := jobsVisible(u); !sc.all {
 		// Tenant isolation: a user sees the jobs of their own
 		// organisation, and another organisation is as unknown as a
-		// missing one.
-		if f.Org != "" && f.Org != u.Org {
+		// missing one; an operator the jobs placed at their sites.
+		if f.Org != "" && f.Org != sc.org {
 			return notFound("no organisation %q", f.Org)
 		}
-		if u.Org == "" {
+		switch {
+		case sc.org != "":
+			f.Org = sc.org
+		case len(sc.sites) > 0:
+			f.Sites = sc.sites
+		default:
 			return writeJSON(w, http.StatusOK, list[core.Job]{Items: []core.Job{}})
 		}
-		f.Org = u.Org
 	}
 	jobs, next, err := s.st.ListJobs(ctx, f)
 	if err != nil {
@@ -408,7 +412,7 @@ func (s *Server) jobFor(r *http.Request) (core.Job, error) {
 	if err != nil {
 		return core.Job{}, err
 	}
-	if !member(userFrom(r.Context()), j.Org) {
+	if !canSeeJob(userFrom(r.Context()), j) {
 		return core.Job{}, notFound("no job %s", raw) // do not reveal other tenants' jobs
 	}
 	return j, nil
@@ -430,8 +434,8 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u := userFrom(r.Context())
-	if u.Name != j.User && !manages(u, j.Org) {
-		return forbidden("user %s may not cancel job %d of user %s: only its user or an administrator of its organisation", u.Name, j.ID, j.User)
+	if !canCancelJob(u, j) {
+		return forbidden("user %s may not cancel job %d of user %s: only its user, an administrator of its organisation or an operator of its site", u.Name, j.ID, j.User)
 	}
 	if j.ArrayTaskID != nil && j.ArrayJobID == j.ID && !strings.Contains(r.PathValue("id"), "_") {
 		// scancel 1234 of an array cancels all its tasks.

@@ -142,7 +142,7 @@ func routes() []route {
 		{method: "GET", path: "/api/v1/openapi.json", summary: "This API's OpenAPI 3.1 document", public: true, handler: (*Server).openapi, answer: "OpenAPI"},
 		{method: "GET", path: "/api/v1/sites", summary: "List sites", handler: (*Server).listSites, answer: "SiteList"},
 		{method: "GET", path: "/api/v1/sites/{id}", summary: "Get a site", handler: (*Server).getSite, answer: "Site", fails: []int{404}},
-		{method: "POST", path: "/api/v1/sites/{id}/{action}", summary: "Site lifecycle (global admin): action drain, resume or down", handler: (*Server).siteAction, answer: "Site", fails: []int{403, 404, 422}},
+		{method: "POST", path: "/api/v1/sites/{id}/{action}", summary: "Site lifecycle (the site's operators, global admin): action drain, resume or down", handler: (*Server).siteAction, answer: "Site", fails: []int{403, 404, 422}},
 		{method: "POST", path: "/api/v1/orgs", summary: "Create an organisation (global admin)", handler: (*Server).createOrg, body: "Org", answer: "Org", ok: []int{201}, fails: []int{403, 409, 422}},
 		{method: "GET", path: "/api/v1/orgs", summary: "List organisations: all for a global admin, else the caller's own", handler: (*Server).listOrgs, answer: "OrgList"},
 		{method: "GET", path: "/api/v1/orgs/{name}", summary: "Get an organisation (its members and global admins; 404 for others)", handler: (*Server).getOrg, answer: "Org", fails: []int{404}},
@@ -170,7 +170,7 @@ func routes() []route {
 				query("cursor", "next_cursor of the previous page (400 if it is not one)", stringParam),
 			}},
 		{method: "GET", path: "/api/v1/jobs/{id}", summary: "Get a job, with why it waits", handler: (*Server).getJob, answer: "Job", fails: []int{404, 422}},
-		{method: "DELETE", path: "/api/v1/jobs/{id}", summary: "Cancel a job (its user, an org-admin of its organisation, a global admin); an array's id (1234) cancels every task and answers them as a JobList, 1234_7 one task", handler: (*Server).cancelJob, answer: "Job|JobList", fails: []int{403, 404, 409, 422}},
+		{method: "DELETE", path: "/api/v1/jobs/{id}", summary: "Cancel a job (its user, an org-admin of its organisation, an operator of its site, a global admin); an array's id (1234) cancels every task and answers them as a JobList, 1234_7 one task", handler: (*Server).cancelJob, answer: "Job|JobList", fails: []int{403, 404, 409, 422}},
 		{method: "POST", path: "/api/v1/jobs/{id}/cancel", summary: "Cancel a job (an array's id: every task, answered as a JobList)", handler: (*Server).cancelJob, answer: "Job|JobList", fails: []int{403, 404, 409, 422}},
 		{method: "GET", path: "/api/v1/jobs/{id}/logs", summary: "A job's output; with follow it streams until the job ends (409 before it starts, without follow)", handler: (*Server).jobLogs, text: true, fails: []int{404, 409, 422},
 			params: []param{
