@@ -382,16 +382,17 @@ func writeProjectsTable(w io.Writer, ps []core.Project) error {
 // usersOpts are gf users' flags.
 type usersOpts struct {
 	org, role, email string
+	sites            []string
 	service          bool
 }
 
 func usersCommand(env *cliEnv) *cobra.Command {
 	o := &usersOpts{}
-	cmd := newCommand(env, "users [NAME | create NAME [--org ORG] [--role user|org-admin|admin|allocator|reviewer] [--email ADDR] [--service]]", "list users, show one, or create one and print its API token (administrators)", func(ctx context.Context, env *cliEnv, args []string) error {
+	cmd := newCommand(env, "users [NAME | create NAME [--org ORG] [--role user|org-admin|admin|operator|allocator|reviewer] [--sites A,B] [--email ADDR] [--service]]", "list users, show one, or create one and print its API token (administrators)", func(ctx context.Context, env *cliEnv, args []string) error {
 		switch {
 		case len(args) == 2 && args[0] == "create":
 			return withClient(env, func(c *client.Client) error {
-				nu := client.NewUser{Name: args[1], Org: o.org, Role: o.role, Email: o.email}
+				nu := client.NewUser{Name: args[1], Org: o.org, Role: o.role, Email: o.email, Sites: o.sites}
 				if o.service {
 					nu.Kind = core.UserService
 				}
@@ -403,8 +404,8 @@ func usersCommand(env *cliEnv) *cobra.Command {
 			})
 		case len(args) > 1 || len(args) == 1 && args[0] == "create":
 			return errUsage
-		case o.org != "" || o.role != "" || o.email != "" || o.service:
-			return usagef(env, "--org, --role, --email and --service go with gf users create NAME")
+		case o.org != "" || o.role != "" || o.email != "" || o.service || len(o.sites) > 0:
+			return usagef(env, "--org, --role, --sites, --email and --service go with gf users create NAME")
 		}
 		return withClient(env, func(c *client.Client) error {
 			if len(args) == 1 {
@@ -427,7 +428,8 @@ func usersCommand(env *cliEnv) *cobra.Command {
 	})
 	fs := cmd.Flags()
 	fs.StringVar(&o.org, "org", "", "with create: the user's organisation")
-	fs.StringVar(&o.role, "role", "", "with create: user (default), org-admin (administers their organisation), admin (global), allocator (calls and awards) or reviewer (assigned proposals)")
+	fs.StringVar(&o.role, "role", "", "with create: user (default), org-admin (administers their organisation), admin (global), operator (of the sites --sites names), allocator (calls and awards) or reviewer (assigned proposals)")
+	fs.StringSliceVar(&o.sites, "sites", nil, "with create --role operator: the sites (ids, comma-separated) the operator drains, resumes and takes down, and whose jobs they see and cancel")
 	fs.StringVar(&o.email, "email", "", "with create: the user's e-mail address")
 	fs.BoolVar(&o.service, "service", false, "with create: a service account, for pipelines (its tokens are made by its organisation's administrators: gf tokens create --user NAME)")
 	return cmd

@@ -94,8 +94,10 @@ type NewUser struct {
 	Name  string `json:"name"`
 	Email string `json:"email,omitempty"`
 	Org   string `json:"org,omitempty"`
-	Role  string `json:"role,omitempty"` // user (default), org-admin or admin
+	Role  string `json:"role,omitempty"` // user (default), org-admin, admin, operator, allocator or reviewer
 	Kind  string `json:"kind,omitempty"` // person (default) or service: a service account
+	// Sites are the sites an operator runs (role operator only).
+	Sites []string `json:"sites,omitempty"`
 }
 
 // CreatedUser is the answer to CreateUser. The token is shown only once.
