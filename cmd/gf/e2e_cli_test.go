@@ -101,15 +101,26 @@ type server struct {
 	dir, data  string
 	url, token string
 	log        *syncBuffer
+	// stop stops gf serve with SIGTERM and waits for it (at most once;
+	// the test's cleanup calls it too).
+	stop func()
 }
 
 // startServer starts gf serve on a free port and waits until it is ready;
 // extra are more flags of gf serve.
 func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
+	return startServerIn(t, t.TempDir(), extra...)
+}
+
+// startServerIn is startServer in directory dir, which may hold the data
+// of an earlier server (stopped first), as after a restart.
+func startServerIn(t *testing.T, dir string, extra ...string) *server {
+	t.Helper()
 	bin := gfBinary(t)
-	s := &server{t: t, bin: bin, dir: t.TempDir(), log: &syncBuffer{}}
+	s := &server{t: t, bin: bin, dir: dir, log: &syncBuffer{}}
 	s.data = filepath.Join(s.dir, "gf-data")
+	_ = os.Remove(filepath.Join(s.data, addrFile)) // the last server's
 	cmd := exec.Command(bin, append([]string{"serve", "--data", s.data, "--listen", "127.0.0.1:0"}, extra...)...)
 	cmd.Dir = s.dir
 	cmd.Env = cleanEnv()
@@ -120,21 +131,25 @@ func startServer(t *testing.T, extra ...string) *server {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	started := time.Now()
-	t.Cleanup(func() {
-		stopping := time.Now()
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		defer func() { t.Logf("gf serve stopped in %v", time.Since(stopping).Round(time.Millisecond)) }()
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("gf serve did not stop within 15 s of SIGTERM")
-		}
-		if t.Failed() {
-			t.Logf("gf serve output:\n%s", s.log.String())
-		}
-	})
+	var stopOnce sync.Once
+	s.stop = func() {
+		stopOnce.Do(func() {
+			stopping := time.Now()
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			defer func() { t.Logf("gf serve stopped in %v", time.Since(stopping).Round(time.Millisecond)) }()
+			select {
+			case <-exited:
+			case <-time.After(15 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+				t.Errorf("gf serve did not stop within 15 s of SIGTERM")
+			}
+			if t.Failed() {
+				t.Logf("gf serve output:\n%s", s.log.String())
+			}
+		})
+	}
+	t.Cleanup(s.stop)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		addr, err1 := os.ReadFile(filepath.Join(s.data, addrFile))
