@@ -57,23 +57,23 @@ func writeUsageTable(w io.Writer, us []core.ProjectUsage) error {
 	tw := newTable(w)
 	row(tw, "PROJECT", "AWARD", "UNIT", "AWARDED", "USED", "REMAINING", "SITE", "MODEL", "JOBS", "ACCEL-H", "CHARGED-H", "HELD")
 	for _, u := range us {
-		award, unit, awarded, used, left := "-", "-", "-", "-", "-"
+		award, unit, awarded, used, left, held := "-", "-", "-", "-", "-", orDash(u.Held)
 		if u.Award != nil {
 			award, unit = u.Award.ID, u.Unit
 			awarded, used, left = number(u.Awarded), number(u.Used), number(u.Remaining)
 		}
 		if len(u.BySiteModel) == 0 {
-			row(tw, u.Project, award, unit, awarded, used, left, "-", "-", "0", "0", "-", orDash(u.Held))
+			row(tw, u.Project, award, unit, awarded, used, left, "-", "-", "0", "0", "-", held)
 		}
 		for i, r := range u.BySiteModel {
-			if i > 0 {
-				award, unit, awarded, used, left = "", "", "", "", ""
+			if i > 0 { // the project's figures once, on its first row
+				award, unit, awarded, used, left, held = "", "", "", "", "", ""
 			}
 			charged := "-"
 			if u.Award != nil {
 				charged = number(r.ChargedHours)
 			}
-			row(tw, u.Project, award, unit, awarded, used, left, r.Site, orDash(r.Model), strconv.Itoa(r.Jobs), number(r.AcceleratorHours), charged, orDash(u.Held))
+			row(tw, u.Project, award, unit, awarded, used, left, r.Site, orDash(r.Model), strconv.Itoa(r.Jobs), number(r.AcceleratorHours), charged, held)
 		}
 	}
 	return tw.Flush()

@@ -369,6 +369,11 @@ func TestE2EAccess(t *testing.T) {
 	if out := alice.must("jobs"); !strings.Contains(out, exhausted) {
 		t.Errorf("gf jobs does not show the award's reason:\n%s", out)
 	}
+	// gf usage's table gives the project's figures and why it is held
+	// once, on its first row of the two sites'.
+	if out := alice.must("usage", "acme-vision"); strings.Count(out, exhausted) != 1 || strings.Count(out, "\n") != 3 {
+		t.Errorf("gf usage table: want a header, two rows (hsite, asite) and the reason once:\n%s", out)
+	}
 	t.Logf("held: %s", s.job(next).Reason)
 
 	step("the extension releases the job")
