@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -215,7 +216,7 @@ func (d *Daemon) evaluateAwards(ctx context.Context) {
 			st := award.Evaluate(a, b.rates, d.awardUsed(a, now), now)
 			if st.Warn && !b.warned[a.ID] {
 				b.warned[a.ID] = true
-				msg := fmt.Sprintf("award %s at %.0f%%: %s of %s %s-hours used", a.ID, 100*st.Used/st.Total, award.FormatHours(st.Used), award.FormatHours(st.Total), st.Unit)
+				msg := fmt.Sprintf("award %s at %.0f%%: %s of %s %s-hours used", a.ID, 100*st.Used/st.Total, award.FormatHours(st.Used), award.FormatHours(st.Total), strings.ToUpper(st.Unit))
 				d.log.Warn("award nearly spent", "award", a.ID, "project", p, "used", st.Used, "total", st.Total)
 				if _, err := d.st.AppendAudit(ctx, store.AuditEntry{Actor: "gf", Action: "award.warning", Object: "award/" + a.ID, Detail: msg}); err != nil {
 					d.log.Error("record award warning", "award", a.ID, "err", err)
