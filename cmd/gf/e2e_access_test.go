@@ -335,8 +335,8 @@ func TestE2EAccess(t *testing.T) {
 		warning = ws[0].Detail
 		return ws[0].Object == "award/"+aw.ID, fmt.Sprintf("award.warning of %s, want award/%s", ws[0].Object, aw.ID)
 	})
-	if m := regexp.MustCompile(`^award \S+ at (\d+)%: \S+ of 0\.003 h100-hours used$`).FindStringSubmatch(warning); m == nil {
-		t.Errorf("award.warning detail %q, want \"award ID at N%%: USED of 0.003 h100-hours used\"", warning)
+	if m := regexp.MustCompile(`^award \S+ at (\d+)%: \S+ of 0\.003 H100-hours used$`).FindStringSubmatch(warning); m == nil {
+		t.Errorf("award.warning detail %q, want \"award ID at N%%: USED of 0.003 H100-hours used\"", warning)
 	} else if pct, _ := strconv.Atoi(m[1]); pct < 80 {
 		t.Errorf("award.warning at %d%%, before 80%%", pct)
 	} else {

@@ -77,7 +77,7 @@ func TestAwardSpentHoldsAndExtensionReleases(t *testing.T) {
 		if e.Action == "award.warning" && e.Object == "award/"+a.ID {
 			warned = true
 			// A small award's figures are kept, not rounded to "0.0 of 0.0".
-			if !strings.Contains(e.Detail, " of 0.002 virtual-hours used") {
+			if !strings.Contains(e.Detail, " of 0.002 VIRTUAL-hours used") {
 				t.Errorf("award.warning detail %q, want the award's 0.002 hours", e.Detail)
 			}
 		}
