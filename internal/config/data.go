@@ -39,7 +39,8 @@ type acceleratorsFile struct {
 }
 
 type gridFile struct {
-	Data []struct {
+	Source string `json:"source"`
+	Data   []struct {
 		ISO2   string  `json:"iso2"`
 		Year   int     `json:"year"`
 		GCO2e  float64 `json:"gco2e_per_kwh"`
@@ -75,10 +76,13 @@ var loadRef = sync.OnceValues(func() (refData, error) {
 		return r, err
 	}
 	r.carbon = map[string]float64{}
+	r.carbonYear = map[string]int{}
+	r.carbonSource = gf.Source
 	var sum float64
 	var n int
 	for _, d := range gf.Data {
 		r.carbon[d.ISO2] = d.GCO2e
+		r.carbonYear[d.ISO2] = d.Year
 		if spec.InEU(d.ISO2) {
 			sum += d.GCO2e
 			n++
@@ -92,9 +96,11 @@ var loadRef = sync.OnceValues(func() (refData, error) {
 })
 
 type refData struct {
-	accels []AcceleratorInfo
-	carbon map[string]float64
-	euMean float64
+	accels       []AcceleratorInfo
+	carbon       map[string]float64
+	carbonYear   map[string]int
+	carbonSource string
+	euMean       float64
 }
 
 func readJSON(name string, v any) error {
@@ -157,6 +163,25 @@ func GridCarbon(country string) float64 {
 		return v
 	}
 	return r.euMean
+}
+
+// CarbonFactor is a grid carbon intensity with where it comes from, as
+// metering records it.
+type CarbonFactor struct {
+	Country     string  `json:"country"`
+	GCO2ePerKWh float64 `json:"gco2e_per_kwh"`
+	Year        int     `json:"year,omitempty"` // of the data; 0 for the EU mean
+	Source      string  `json:"source"`
+}
+
+// GridCarbonFactor is GridCarbon with its year and source. ok is false
+// when the file lacks the country and the factor is the EU mean.
+func GridCarbonFactor(country string) (f CarbonFactor, ok bool) {
+	r := ref()
+	if v, ok := r.carbon[country]; ok {
+		return CarbonFactor{Country: country, GCO2ePerKWh: v, Year: r.carbonYear[country], Source: r.carbonSource}, true
+	}
+	return CarbonFactor{Country: country, GCO2ePerKWh: r.euMean, Source: "unweighted mean of the EU member states in " + r.carbonSource}, false
 }
 
 // DefaultExchangeRates are the exchange rates between accelerator models
