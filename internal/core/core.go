@@ -225,6 +225,8 @@ type JobSpec struct {
 	// current award at submission, whatever the body says.
 	Award      string   `json:"award,omitempty"`
 	AwardSites []string `json:"award_sites,omitempty"`
+	// Lineage is the model the job trains, for the AI Act ledger.
+	Lineage *ModelLineage `json:"lineage,omitempty"`
 }
 
 // JobArray is a Slurm job array (--array=0-99:2%4): the task indices, as

@@ -31,7 +31,7 @@ func noBatchOptions(s *core.JobSpec) bool {
 		s.Constraint == "" && s.Array == nil && s.Dependency == nil && s.Signal == nil && s.Requeue == nil &&
 		s.Hint == "" && s.MailType == "" && s.MailUser == "" && s.Export == "" && s.Begin == "" &&
 		s.Deadline == "" && s.Comment == "" && s.Reservation == "" && s.SubmitDir == "" &&
-		s.Award == "" && s.AwardSites == nil
+		s.Award == "" && s.AwardSites == nil && s.Lineage == nil
 }
 
 // copyPlain copies the fields plainJob does not cover from src to dst.
