@@ -476,7 +476,10 @@ func (db *DB) GetMeta(ctx context.Context, key string) (string, error) {
 
 // SetMeta stores value under key, replacing any previous value.
 func (db *DB) SetMeta(ctx context.Context, key, value string) error {
-	_, err := db.w.ExecContext(ctx, db.q(`INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`), key, value)
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`), key, value)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: set meta %q: %w", key, err)
 	}

@@ -2,12 +2,16 @@ package store
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -108,6 +112,11 @@ func (db *DB) appendAuditTx(ctx context.Context, tx *sql.Tx, entries ...AuditEnt
 		}
 		prev = e.Hash
 	}
+	if s := db.signer.Load(); s != nil {
+		if _, err := db.checkpointTx(ctx, tx, s, last, s.every); err != nil {
+			return nil, fmt.Errorf("checkpoint: %w", err)
+		}
+	}
 	return entries, nil
 }
 
@@ -149,44 +158,348 @@ func (db *DB) ListAudit(ctx context.Context, afterSeq int64, limit int) ([]Audit
 	return out, nil
 }
 
-// VerifyAudit walks the whole log and recomputes the chain. It returns the
-// number of entries checked; on a mismatch, a gap in the sequence or a
-// broken link its error wraps ErrAuditBroken and names the first bad seq.
-func (db *DB) VerifyAudit(ctx context.Context) (int64, error) {
-	// The counter, read first, catches a truncated tail: every seq it
-	// handed out must still be there.
-	var issued int64
-	if err := db.r.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'audit'`).Scan(&issued); err != nil {
-		return 0, fmt.Errorf("store: verify audit: %w", err)
+// AuditFilter selects entries for FindAudit. Empty fields match all.
+type AuditFilter struct {
+	// Actor matches exactly.
+	Actor string
+	// Object matches exactly, or every object it prefixes when it ends in
+	// "/" ("award/").
+	Object string
+	// Action matches exactly, or every action it prefixes when it ends in
+	// "." ("award.").
+	Action string
+	// Since and Until bound the entry's time: Since <= time < Until.
+	Since, Until time.Time
+	// AfterSeq pages: only entries with a larger seq.
+	AfterSeq int64
+	// Limit is DefaultLimit when <= 0, capped at MaxLimit.
+	Limit int
+}
+
+// FindAudit returns up to f.Limit entries matching f, in order of seq.
+func (db *DB) FindAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error) {
+	where := []string{"seq > ?"}
+	args := []any{f.AfterSeq}
+	// match adds col = v, or col >= v AND col < v' when v ends in the
+	// separator sep (v' is v with sep replaced by the next byte: a range,
+	// not LIKE, so '_' and '%' in names stay literal).
+	match := func(col, v string, sep byte) {
+		switch {
+		case v == "":
+		case sep != 0 && v[len(v)-1] == sep:
+			where = append(where, col+" >= ? AND "+col+" < ?")
+			args = append(args, v, v[:len(v)-1]+string(rune(sep+1)))
+		default:
+			where = append(where, col+" = ?")
+			args = append(args, v)
+		}
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+auditCols+` FROM audit ORDER BY seq`)
+	match("actor", f.Actor, 0)
+	match("object", f.Object, '/')
+	match("action", f.Action, '.')
+	if !f.Since.IsZero() {
+		where = append(where, "time >= ?")
+		args = append(args, micros(norm(f.Since)))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "time < ?")
+		args = append(args, micros(norm(f.Until)))
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	args = append(args, min(limit, MaxLimit))
+	rows, err := db.r.QueryContext(ctx, db.q(`SELECT `+auditCols+` FROM audit WHERE `+strings.Join(where, " AND ")+` ORDER BY seq LIMIT ?`), args...)
 	if err != nil {
-		return 0, fmt.Errorf("store: verify audit: %w", err)
+		return nil, fmt.Errorf("store: find audit: %w", err)
 	}
 	defer rows.Close()
-	var n int64
-	prev := ""
+	var out []AuditEntry
 	for rows.Next() {
 		e, err := scanAudit(rows)
 		if err != nil {
-			return n, fmt.Errorf("store: verify audit: %w", err)
+			return nil, fmt.Errorf("store: find audit: %w", err)
 		}
-		switch {
-		case e.Seq != n+1:
-			return n, fmt.Errorf("store: verify audit: seq %d: %w: expected seq %d (entries missing or reordered)", n+1, ErrAuditBroken, n+1)
-		case e.PrevHash != prev:
-			return n, fmt.Errorf("store: verify audit: seq %d: %w: prev_hash does not match the hash of seq %d", e.Seq, ErrAuditBroken, e.Seq-1)
-		case chainHash(prev, e) != e.Hash:
-			return n, fmt.Errorf("store: verify audit: seq %d: %w: content does not match its hash", e.Seq, ErrAuditBroken)
-		}
-		prev = e.Hash
-		n++
+		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return n, fmt.Errorf("store: verify audit: %w", err)
+		return nil, fmt.Errorf("store: find audit: %w", err)
 	}
-	if n < issued {
-		return n, fmt.Errorf("store: verify audit: seq %d: %w: %d entries were written, %d remain", n+1, ErrAuditBroken, issued, n)
+	return out, nil
+}
+
+// Kinds of AuditProblem.
+const (
+	// AuditEdited: an entry's content does not match its own hash.
+	AuditEdited = "edited"
+	// AuditMissing: a seq is absent (deleted).
+	AuditMissing = "missing"
+	// AuditLink: an entry's prev_hash is not the hash of the entry before it
+	// (one inserted, deleted or moved before it).
+	AuditLink = "link"
+	// AuditExtra: more entries than the counter handed out (inserted).
+	AuditExtra = "extra"
+	// AuditTail: entries issued or signed are gone from the end.
+	AuditTail = "tail"
+	// AuditRecomputed: the entry's hash differs from the one a valid
+	// checkpoint signed: the chain was rewritten without the key.
+	AuditRecomputed = "recomputed"
+	// AuditBadCheckpoint: a checkpoint whose signature does not verify, or a
+	// range of entries no checkpoint covers though later ones are covered.
+	AuditBadCheckpoint = "checkpoint"
+)
+
+// AuditProblem is one finding of VerifyAuditKey, at the entry Seq.
+type AuditProblem struct {
+	Seq     int64  `json:"seq"`
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
+// maxProblems bounds the findings a report lists; a rewrite of the chain
+// from one entry on makes every later entry differ.
+const maxProblems = 20
+
+// AuditReport is what VerifyAuditKey found.
+type AuditReport struct {
+	// Entries is the number of entries read; Issued the seqs handed out.
+	Entries int64 `json:"entries"`
+	Issued  int64 `json:"issued"`
+	// Checkpoints is the number of checkpoints read; SignedThrough the last
+	// seq covered by a checkpoint whose signature verified.
+	Checkpoints   int   `json:"checkpoints"`
+	SignedThrough int64 `json:"signed_through"`
+	// KeyChecked says the checkpoints were checked against a public key
+	// (KeyID); without one, the chain alone was checked.
+	KeyChecked bool   `json:"key_checked"`
+	KeyID      string `json:"key_id,omitempty"`
+	// Recomputed says the chain links up but a signed checkpoint disagrees
+	// with it: someone without the key rewrote the chain.
+	Recomputed bool `json:"recomputed"`
+	// Problems lists the first findings in order of seq (at most 20);
+	// MoreProblems counts those left out.
+	Problems     []AuditProblem `json:"problems,omitempty"`
+	MoreProblems int            `json:"more_problems,omitempty"`
+}
+
+// OK reports whether nothing was found.
+func (r AuditReport) OK() bool { return len(r.Problems) == 0 }
+
+// Err is nil for a sound log, else an error wrapping ErrAuditBroken that
+// names the first bad seq and what was wrong with it.
+func (r AuditReport) Err() error {
+	if r.OK() {
+		return nil
 	}
-	return n, nil
+	p := r.Problems[0]
+	msg := fmt.Sprintf("seq %d: %v: %s", p.Seq, ErrAuditBroken, p.Message)
+	if r.Recomputed {
+		msg += " (the chain links up: it was recomputed without the signing key)"
+	}
+	if n := len(r.Problems) + r.MoreProblems - 1; n > 0 {
+		msg += fmt.Sprintf("; and %d more finding(s)", n)
+	}
+	return &auditError{msg: msg}
+}
+
+type auditError struct{ msg string }
+
+func (e *auditError) Error() string { return e.msg }
+func (e *auditError) Unwrap() error { return ErrAuditBroken }
+
+func (r *AuditReport) add(seq int64, kind, format string, args ...any) {
+	if len(r.Problems) >= maxProblems {
+		r.MoreProblems++
+		return
+	}
+	r.Problems = append(r.Problems, AuditProblem{Seq: seq, Kind: kind, Message: fmt.Sprintf(format, args...)})
+}
+
+// VerifyAudit checks the log with the public key of the installed signer
+// (the chain alone when there is none). It returns the number of entries
+// checked; a broken log gives an error wrapping ErrAuditBroken that names
+// the first bad seq, and the number is that of the entries before it.
+func (db *DB) VerifyAudit(ctx context.Context) (int64, error) {
+	r, err := db.VerifyAuditKey(ctx, db.AuditPublicKey())
+	if err != nil {
+		return r.Entries, err
+	}
+	if err := r.Err(); err != nil {
+		return min(r.Entries, r.Problems[0].Seq-1), fmt.Errorf("store: verify audit: %w", err)
+	}
+	return r.Entries, nil
+}
+
+// VerifyAuditKey walks the whole log and its checkpoints and reports every
+// entry edited, deleted, inserted or moved, a cut tail, and a chain that
+// was recomputed (it links up but disagrees with a checkpoint that pub
+// signed). With pub nil the checkpoints' signatures cannot be checked and
+// only the chain and the counter are. The error is for failures to read.
+func (db *DB) VerifyAuditKey(ctx context.Context, pub ed25519.PublicKey) (AuditReport, error) {
+	var r AuditReport
+	// The counter, read first, catches a truncated tail: every seq it
+	// handed out must still be there.
+	if err := db.r.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'audit'`).Scan(&r.Issued); err != nil {
+		return r, fmt.Errorf("store: verify audit: %w", err)
+	}
+	all, err := db.ListAuditCheckpoints(ctx)
+	if err != nil {
+		return r, err
+	}
+	r.Checkpoints = len(all)
+	// The checkpoints that may be trusted: with a key, those whose signature
+	// verifies; a gap between trusted ranges is a finding.
+	var cps []AuditCheckpoint
+	if pub != nil {
+		r.KeyChecked, r.KeyID = true, AuditKeyID(pub)
+	}
+	var covered int64
+	for _, c := range all {
+		if pub == nil {
+			break // unsigned checkpoints prove nothing
+		}
+		if c.FirstSeq > covered+1 {
+			r.add(covered+1, AuditBadCheckpoint, "no checkpoint covers seq %d..%d (checkpoints deleted?)", covered+1, c.FirstSeq-1)
+		}
+		covered = max(covered, c.LastSeq)
+		if err := c.verify(pub); err != nil {
+			r.add(c.FirstSeq, AuditBadCheckpoint, "checkpoint of seq %d..%d: %v", c.FirstSeq, c.LastSeq, err)
+			continue
+		}
+		r.SignedThrough = c.LastSeq
+		cps = append(cps, c)
+	}
+
+	rows, err := db.r.QueryContext(ctx, `SELECT `+auditCols+` FROM audit ORDER BY seq`)
+	if err != nil {
+		return r, fmt.Errorf("store: verify audit: %w", err)
+	}
+	defer rows.Close()
+	var last int64 // seq of the entry before
+	prev := ""
+	chainBroken := false
+	signedBad := false
+	ci := 0
+	for rows.Next() {
+		e, err := scanAudit(rows)
+		if err != nil {
+			return r, fmt.Errorf("store: verify audit: %w", err)
+		}
+		r.Entries++
+		switch {
+		case e.Seq == last:
+			r.add(e.Seq, AuditExtra, "seq %d appears twice", e.Seq)
+			chainBroken = true
+		case e.Seq > last+1:
+			r.add(last+1, AuditMissing, "seq %d..%d missing (deleted)", last+1, e.Seq-1)
+			chainBroken = true
+		}
+		if e.PrevHash != prev {
+			r.add(e.Seq, AuditLink, "prev_hash does not match the hash of seq %d (an entry inserted, deleted or moved before it)", last)
+			chainBroken = true
+		}
+		if chainHash(e.PrevHash, e) != e.Hash {
+			r.add(e.Seq, AuditEdited, "content does not match its hash (edited or moved)")
+			chainBroken = true
+		}
+		for ci < len(cps) && cps[ci].LastSeq < e.Seq {
+			ci++
+		}
+		if ci < len(cps) && cps[ci].FirstSeq <= e.Seq {
+			if signed := cps[ci].hashOf(e.Seq); signed != e.Hash {
+				r.add(e.Seq, AuditRecomputed, "hash differs from the one signed in the checkpoint of seq %d..%d", cps[ci].FirstSeq, cps[ci].LastSeq)
+				signedBad = true
+				// One finding per checkpoint: the rest follow from it.
+				ci++
+			}
+		}
+		prev, last = e.Hash, e.Seq
+	}
+	if err := rows.Err(); err != nil {
+		return r, fmt.Errorf("store: verify audit: %w", err)
+	}
+	switch {
+	case len(cps) > 0 && cps[len(cps)-1].LastSeq > last:
+		r.add(last+1, AuditTail, "seq %d..%d were signed in a checkpoint but are gone (tail cut)", last+1, cps[len(cps)-1].LastSeq)
+		chainBroken = true
+	case r.Issued > last:
+		r.add(last+1, AuditTail, "%d entries were written, the last remaining is seq %d (tail cut)", r.Issued, last)
+		chainBroken = true
+	case r.Issued < last:
+		r.add(r.Issued+1, AuditExtra, "seq %d..%d were never handed out by the counter (inserted)", r.Issued+1, last)
+		chainBroken = true
+	}
+	r.Recomputed = signedBad && !chainBroken
+	sort.SliceStable(r.Problems, func(i, j int) bool { return r.Problems[i].Seq < r.Problems[j].Seq })
+	return r, nil
+}
+
+// In-transaction auditing. A caller that changes the store through a method
+// that does not take an audit entry of its own attaches the entry to the
+// context with WithAudit; the first write transaction run with that context
+// appends it before committing, so the change and its record commit or fail
+// together.
+
+type pendingKey struct{}
+
+// pendingAudit holds entries attached by WithAudit until a transaction
+// commits them.
+type pendingAudit struct {
+	mu      sync.Mutex
+	entries []AuditEntry
+	inTx    bool // appended in a transaction not yet committed
+	written bool
+}
+
+// WithAudit returns a context carrying entries: the next write transaction
+// of the store run with it (creating an organisation, adding a member,
+// setting a site's state, ...) appends them before it commits. AuditWritten
+// tells whether that happened.
+func WithAudit(ctx context.Context, entries ...AuditEntry) context.Context {
+	return context.WithValue(ctx, pendingKey{}, &pendingAudit{entries: entries})
+}
+
+// AuditWritten reports whether the entries attached to ctx by WithAudit
+// were committed (true when none were attached).
+func AuditWritten(ctx context.Context) bool {
+	p := pendingFrom(ctx)
+	if p == nil {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.written
+}
+
+func pendingFrom(ctx context.Context) *pendingAudit {
+	p, _ := ctx.Value(pendingKey{}).(*pendingAudit)
+	return p
+}
+
+// appendTx appends the entries in tx unless an earlier transaction
+// committed them. The lock is held until committed or a rollback, so one
+// context's entries go into one transaction only.
+func (p *pendingAudit) appendTx(ctx context.Context, db *DB, tx *sql.Tx) error {
+	p.mu.Lock()
+	if p.written || len(p.entries) == 0 {
+		p.mu.Unlock()
+		return nil
+	}
+	if _, err := db.appendAuditTx(ctx, tx, append([]AuditEntry(nil), p.entries...)...); err != nil {
+		p.mu.Unlock()
+		return err
+	}
+	p.inTx = true
+	return nil
+}
+
+// done records whether the transaction that appended the entries
+// committed, and releases the lock appendTx kept.
+func (p *pendingAudit) done(committed bool) {
+	if p == nil || !p.inTx {
+		return
+	}
+	p.inTx, p.written = false, committed
+	p.mu.Unlock()
 }

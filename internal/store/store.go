@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -59,6 +60,7 @@ type DB struct {
 	queries sync.Map // SQL text with ? -> text for this dialect
 
 	gc        *committer
+	signer    atomic.Pointer[auditSigner] // nil: audit checkpoints off
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -228,7 +230,18 @@ func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	// The audit entries a caller attached with WithAudit go in with the
+	// change they record.
+	p := pendingFrom(ctx)
+	if p != nil {
+		if err := p.appendTx(ctx, db, tx); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("audit: %w", err)
+		}
+	}
+	err = tx.Commit()
+	p.done(err == nil)
+	return err
 }
 
 // Times are stored as integer microseconds since the epoch, UTC. The zero
