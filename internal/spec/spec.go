@@ -77,6 +77,7 @@ var fields = []string{
 	"site_qos", "nodes_max", "ntasks", "ntasks_per_node", "cpus_per_task", "mem_mib_per_node", "mem_all",
 	"mem_mib_per_cpu", "accelerators_per_task", "exclusive", "constraint", "array", "dependency", "signal",
 	"requeue", "hint", "mail_type", "mail_user", "export", "begin", "deadline", "comment", "reservation", "submit_dir",
+	"lineage",
 }
 
 // Parse reads a job spec in YAML or JSON (JSON is YAML) from data; filename
@@ -341,6 +342,8 @@ func decode(l *diag.List, root *yaml.Node, lines map[string]int) core.JobSpec {
 			s.Reservation, _ = diag.String(l, p.Key, v)
 		case "submit_dir":
 			s.SubmitDir, _ = diag.String(l, p.Key, v)
+		case "lineage":
+			s.Lineage = decodeSlurm(l, p.Key, v, parseLineage)
 		}
 	}
 	return s
@@ -695,6 +698,7 @@ func Validate(s core.JobSpec) Errors {
 		l.Add(0, "mem_mib_per_accelerator", "must be between 0 and %d, got %d", MaxMemMiB, s.MemMiBPerAccel)
 	}
 	validateBatch(l, s)
+	validateLineage(l, s.Lineage)
 	return l.Errs
 }
 
