@@ -34,6 +34,7 @@ import (
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/driver"
 	"github.com/gigafactory/gigafactory/internal/engine"
+	"github.com/gigafactory/gigafactory/internal/meter"
 	"github.com/gigafactory/gigafactory/internal/store"
 )
 
@@ -71,6 +72,9 @@ type Options struct {
 	// CanonicalModel names a model as ExchangeRates' keys do
 	// (config.CanonicalModel); nil: models are compared as written.
 	CanonicalModel func(string) string
+	// Meter is how each run's meter is computed (utilisation, co-funding
+	// policy); the zero value uses meter's defaults.
+	Meter meter.Config
 }
 
 // DefaultStartRetries is Options.StartRetries when left 0: with the
@@ -92,6 +96,7 @@ type Daemon struct {
 	eng      *engine.Federation // owned by the loop goroutine
 	orgKinds map[string]string  // shared with the engine's config; loop goroutine only
 	budgets  map[string]float64 // shared with the engine's config; loop goroutine only
+	meterCfg meter.Config
 
 	mu    sync.Mutex
 	queue []engine.Event
@@ -210,6 +215,7 @@ func New(o Options) (*Daemon, error) {
 		eng:         engine.NewFederation(o.Engine, o.Routing, o.Sites),
 		orgKinds:    o.Engine.FairShare.OrgKind,
 		budgets:     o.Engine.Quotas.ProjectBudgetHours,
+		meterCfg:    o.Meter,
 		wake:        make(chan struct{}, 1),
 		calls:       make(chan call),
 		active:      map[core.JobID]core.Job{},
@@ -1055,6 +1061,7 @@ func (d *Daemon) finish(ctx context.Context, j core.Job, u driver.Update, why ca
 	lost := u.Reason == ReasonRestarted
 	requeue := why == causeSiteDown || why == causeRetry || (preempted || lost) && j.Requeueable()
 	if requeue {
+		m := d.meterRun(ctx, j, end, "requeued") // before the attempt moves on
 		site := j.Site
 		reason := u.Reason
 		if preempted {
@@ -1071,7 +1078,7 @@ func (d *Daemon) finish(ctx context.Context, j core.Job, u driver.Update, why ca
 			j.Attempt++
 		}
 		j.UpdateTime = now
-		if err := d.st.UpdateJob(ctx, j, core.Event{JobID: j.ID, Time: end, Type: "requeued", State: j.State, Message: reason}); err != nil {
+		if err := d.updateJobEnd(ctx, j, core.Event{JobID: j.ID, Time: end, Type: "requeued", State: j.State, Message: reason}, m); err != nil {
 			d.log.Error("record requeue", "job", j.ID, "err", err)
 		}
 		d.logJob("job requeued", j, "from_site", site, "reason", reason, "attempt", j.Attempt)
@@ -1101,7 +1108,7 @@ func (d *Daemon) finish(ctx context.Context, j core.Job, u driver.Update, why ca
 	if j.Reason != "" {
 		msg += ": " + j.Reason
 	}
-	if err := d.st.UpdateJob(ctx, j, core.Event{JobID: j.ID, Time: end, Type: "ended", State: st, Message: msg}); err != nil {
+	if err := d.updateJobEnd(ctx, j, core.Event{JobID: j.ID, Time: end, Type: "ended", State: st, Message: msg}, d.meterRun(ctx, j, end, string(st))); err != nil {
 		d.log.Error("record end", "job", j.ID, "err", err)
 	}
 	attrs := []any{"state", string(st), "reason", j.Reason}

@@ -292,7 +292,7 @@ func (db *DB) UnfinishedJobs(ctx context.Context) ([]core.Job, error) {
 // ev with an empty Type appends nothing. ErrNotFound if the job does not
 // exist. The spec, owner and idempotency key never change.
 func (db *DB) UpdateJob(ctx context.Context, job core.Job, ev core.Event) error {
-	if _, err := db.updateJob(ctx, job, nil, ev); err != nil {
+	if _, err := db.updateJob(ctx, job, nil, ev, nil); err != nil {
 		return fmt.Errorf("store: update job %d: %w", job.ID, err)
 	}
 	return nil
@@ -302,14 +302,14 @@ func (db *DB) UpdateJob(ctx context.Context, job core.Job, ev core.Event) error 
 // fromState, for optimistic concurrency. It reports whether it wrote;
 // ErrNotFound if the job does not exist.
 func (db *DB) UpdateJobIf(ctx context.Context, job core.Job, fromState core.State, ev core.Event) (bool, error) {
-	ok, err := db.updateJob(ctx, job, &fromState, ev)
+	ok, err := db.updateJob(ctx, job, &fromState, ev, nil)
 	if err != nil {
 		return false, fmt.Errorf("store: update job %d from %s: %w", job.ID, fromState, err)
 	}
 	return ok, nil
 }
 
-func (db *DB) updateJob(ctx context.Context, j core.Job, from *core.State, ev core.Event) (bool, error) {
+func (db *DB) updateJob(ctx context.Context, j core.Job, from *core.State, ev core.Event, m *core.Meter) (bool, error) {
 	alloc, err := allocJSON(j.Alloc)
 	if err != nil {
 		return false, err
@@ -354,6 +354,11 @@ signal = ?, attempt = ?, handle = ?, estimated_start = ?, update_time = ?, event
 			return err
 		}
 		updated = true
+		if m != nil {
+			if err := db.insertMeter(ctx, tx, *m); err != nil {
+				return err
+			}
+		}
 		if ev.Type == "" {
 			return nil
 		}
