@@ -24,6 +24,7 @@ type AcceleratorInfo struct {
 	Name       string  // short name used as a pool's model: "NVIDIA H100", "AMD Instinct MI250X"
 	Vendor     string  // NVIDIA, AMD
 	BF16TFLOPS float64 // peak dense BF16 TFLOP/s; 0 where not public
+	FP8TFLOPS  float64 // peak dense FP8 TFLOP/s; 0 where there is none or not public
 	TDPW       int     // board power in watts; 0 where not public
 	MemoryGB   float64
 }
@@ -33,6 +34,7 @@ type acceleratorsFile struct {
 		Model    string   `json:"model"`
 		Vendor   string   `json:"vendor"`
 		BF16     *float64 `json:"bf16_dense_tflops"`
+		FP8      *float64 `json:"fp8_dense_tflops"`
 		TDP      *float64 `json:"tdp_w"`
 		MemoryGB *float64 `json:"memory_gb"`
 	} `json:"accelerators"`
@@ -62,6 +64,9 @@ var loadRef = sync.OnceValues(func() (refData, error) {
 		}
 		if a.BF16 != nil {
 			info.BF16TFLOPS = *a.BF16
+		}
+		if a.FP8 != nil {
+			info.FP8TFLOPS = *a.FP8
 		}
 		if a.TDP != nil {
 			info.TDPW = int(*a.TDP)

@@ -1111,6 +1111,7 @@ func (d *Daemon) finish(ctx context.Context, j core.Job, u driver.Update, why ca
 	if err := d.updateJobEnd(ctx, j, core.Event{JobID: j.ID, Time: end, Type: "ended", State: st, Message: msg}, d.meterRun(ctx, j, end, string(st))); err != nil {
 		d.log.Error("record end", "job", j.ID, "err", err)
 	}
+	d.aiactEnded(ctx, j) // the AI Act ledger (aiact.go)
 	attrs := []any{"state", string(st), "reason", j.Reason}
 	if j.ExitCode != nil {
 		attrs = append(attrs, "exit", *j.ExitCode)
