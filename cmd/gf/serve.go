@@ -32,6 +32,7 @@ func serveCommand(env *cliEnv) *cobra.Command {
 	o := &serveOptions{}
 	cmd := newCommand(env, "serve", "run the control plane (embedded SQLite in --data, local executor by default)", o.run)
 	o.flags(cmd.Flags())
+	o.audit.flags(cmd)
 	return cmd
 }
 
@@ -46,6 +47,7 @@ type serveOptions struct {
 	rate      float64
 	burst     int
 	oidc      api.OIDC
+	audit     auditServeOptions
 }
 
 func (o *serveOptions) flags(fs *pflag.FlagSet) {
@@ -119,6 +121,10 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 		return err
 	}
 	defer st.Close()
+	keyMsg, err := o.audit.startAudit(ctx, st, dir, cfg, firstNonEmpty(o.config, o.network, "default"))
+	if err != nil {
+		return err
+	}
 	tokenMsg, err := bootstrap(ctx, st, dir, cfg)
 	if err != nil {
 		return err
@@ -158,6 +164,7 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 		defer close(loopDone)
 		_ = d.Run(loopCtx)
 	}()
+	go o.audit.runAuditCheckpoints(loopCtx, st, log)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	total := 0
@@ -168,6 +175,7 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 	if tokenMsg != "" {
 		fmt.Fprint(env.stdout, tokenMsg)
 	}
+	fmt.Fprint(env.stdout, keyMsg)
 	log.Info("serving", "url", url, "data", dir)
 	select {
 	case <-ctx.Done():

@@ -742,7 +742,9 @@ func (s *Server) awardProposal(w http.ResponseWriter, r *http.Request) error {
 	before := p
 	p.State, p.DecidedAt, p.UpdatedAt = core.ProposalAwarded, &now, now
 	p.Decision = fmt.Sprintf("awarded %g hours", access.TotalHours(a.Hours))
-	err = s.st.DecideAward(ctx, a, p, func(awarded []core.Award) error {
+	// The entry commits with the award (DecideAward's transaction).
+	actx := s.auditCtx(ctx, "award.create", "award/"+a.ID, fmt.Sprintf("project %s, %g hours, %s to %s", a.Project, access.TotalHours(a.Hours), a.ValidFrom.Format(time.DateOnly), a.ValidTo.Format(time.DateOnly)))
+	err = s.st.DecideAward(actx, a, p, func(awarded []core.Award) error {
 		return access.CheckAward(c, before, reviews, awarded, a)
 	})
 	if errors.Is(err, store.ErrExists) {
@@ -751,7 +753,7 @@ func (s *Server) awardProposal(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return accessErr(err)
 	}
-	if err := s.audit(ctx, "award.create", "award/"+a.ID, fmt.Sprintf("project %s, %g hours, %s to %s", a.Project, access.TotalHours(a.Hours), a.ValidFrom.Format(time.DateOnly), a.ValidTo.Format(time.DateOnly))); err != nil {
+	if err := s.auditIfNotWritten(actx); err != nil {
 		return err
 	}
 	// The scheduler charges and obeys the award from now on.
@@ -864,10 +866,11 @@ func (s *Server) extendAward(w http.ResponseWriter, r *http.Request) error {
 	if err := access.CheckExtension(a, next); err != nil {
 		return accessErr(err)
 	}
-	if err := s.st.UpdateAward(ctx, next); err != nil {
+	actx := s.auditCtx(ctx, "award.extend", "award/"+a.ID, fmt.Sprintf("%g hours, to %s", access.TotalHours(next.Hours), next.ValidTo.Format(time.RFC3339)))
+	if err := s.st.UpdateAward(actx, next); err != nil {
 		return err
 	}
-	if err := s.audit(ctx, "award.extend", "award/"+a.ID, fmt.Sprintf("%g hours, to %s", access.TotalHours(next.Hours), next.ValidTo.Format(time.RFC3339))); err != nil {
+	if err := s.auditIfNotWritten(actx); err != nil {
 		return err
 	}
 	// An extension releases the jobs the spent award held.
@@ -948,10 +951,11 @@ func (s *Server) addMember(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	m.Project, m.AddedAt, m.AddedBy = p.Name, time.Now().UTC(), u.Name
-	if err := s.st.AddMember(ctx, m); err != nil {
+	actx := s.auditCtx(ctx, "member.add", "project/"+p.Name, "user "+m.User+", role "+m.Role)
+	if err := s.st.AddMember(actx, m); err != nil {
 		return err
 	}
-	if err := s.audit(ctx, "member.add", "project/"+p.Name, "user "+m.User+", role "+m.Role); err != nil {
+	if err := s.auditIfNotWritten(actx); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, m)
@@ -973,10 +977,11 @@ func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) error {
 	if !canManageMembers(u, p, myRole, m.Role) {
 		return forbidden("user %s may not remove a %s from project %s", u.Name, m.Role, p.Name)
 	}
-	if err := s.st.RemoveMember(ctx, p.Name, m.User); err != nil {
+	actx := s.auditCtx(ctx, "member.remove", "project/"+p.Name, "user "+m.User+", role "+m.Role)
+	if err := s.st.RemoveMember(actx, p.Name, m.User); err != nil {
 		return err
 	}
-	if err := s.audit(ctx, "member.remove", "project/"+p.Name, "user "+m.User); err != nil {
+	if err := s.auditIfNotWritten(actx); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, m)

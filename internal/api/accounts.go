@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -395,44 +394,6 @@ func (s *Server) getSite(w http.ResponseWriter, r *http.Request) error {
 	return notFound("no site %q", r.PathValue("id"))
 }
 
-func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	if err := requireAdmin(userFrom(ctx)); err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	var after int64
-	if v := q.Get("after"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return invalidField("after", "want a sequence number >= 0, got %q", v)
-		}
-		after = n
-	}
-	limit, err := pageLimit(r)
-	if err != nil {
-		return err
-	}
-	if q.Get("verify") == "true" {
-		n, err := s.st.VerifyAudit(ctx)
-		if errors.Is(err, store.ErrAuditBroken) {
-			return writeJSON(w, http.StatusOK, map[string]any{"verified": false, "checked": n, "error": strings.TrimPrefix(err.Error(), "store: ")})
-		}
-		if err != nil {
-			return err
-		}
-		return writeJSON(w, http.StatusOK, map[string]any{"verified": true, "checked": n})
-	}
-	es, err := s.st.ListAudit(ctx, after, limit)
-	if err != nil {
-		return err
-	}
-	if es == nil {
-		es = []store.AuditEntry{}
-	}
-	return writeJSON(w, http.StatusOK, list[store.AuditEntry]{Items: es})
-}
-
 func (s *Server) siteAction(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	id, action := r.PathValue("id"), r.PathValue("action")
@@ -446,11 +407,13 @@ func (s *Server) siteAction(w http.ResponseWriter, r *http.Request) error {
 	if !s.siteExists(id) {
 		return notFound("no site %q", id)
 	}
-	if err := s.audit(ctx, "site."+action, "site/"+id, "state "+state); err != nil {
+	// The entry commits with the site's new state (SetSiteState's write).
+	actx := s.auditCtx(ctx, "site."+action, "site/"+id, "state "+state)
+	site, err := s.d.SetSiteState(actx, id, state)
+	if err != nil {
 		return err
 	}
-	site, err := s.d.SetSiteState(ctx, id, state)
-	if err != nil {
+	if err := s.auditIfNotWritten(actx); err != nil {
 		return err
 	}
 	site.Accelerators = site.Totals()

@@ -81,6 +81,7 @@ func (s *Server) authFailed(r *http.Request, pattern, reason string) {
 	s.log.LogAttrs(r.Context(), slog.LevelWarn, "authentication failed",
 		slog.String("reason", reason), slog.String("remote", r.RemoteAddr),
 		slog.String("method", r.Method), slog.String("path", pattern))
+	s.auditAuthFailure(r, pattern, reason)
 }
 
 // submitRoutes are the routes beyond reads that a token of scope submit

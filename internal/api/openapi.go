@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/access"
+	"github.com/gigafactory/gigafactory/internal/aiact"
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/spec"
 	"github.com/gigafactory/gigafactory/internal/store"
@@ -62,13 +63,27 @@ var schemaTypes = map[string]any{
 	"MemberList":        list[core.Membership]{},
 	"Problem":           Problem{},
 	"AuditVerification": auditVerification{},
+	"AuditKey":          auditKeyAnswer{},
+	"AIActModel":        aiact.Model{},
+	"AIActModelList":    list[aiact.Model]{},
+	"AIActReport":       aiact.Report{},
+	"AIActNoticeList":   list[aiact.Notification]{},
 }
 
-// auditVerification is the answer of GET /api/v1/audit?verify=true.
+// auditVerification is the answer of GET /api/v1/audit?verify=true:
+// verified and checked as before, error naming the first bad seq, and the
+// whole report (store.AuditReport).
 type auditVerification struct {
-	Verified bool   `json:"verified"`
-	Checked  int64  `json:"checked"`
-	Error    string `json:"error,omitempty"`
+	Verified bool              `json:"verified"`
+	Checked  int64             `json:"checked"`
+	Error    string            `json:"error,omitempty"`
+	Report   store.AuditReport `json:"report"`
+}
+
+// auditKeyAnswer is the answer of GET /api/v1/audit/key.
+type auditKeyAnswer struct {
+	PublicKey string `json:"public_key"` // 64 hex digits (Ed25519)
+	KeyID     string `json:"key_id"`
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z]+)\}`)

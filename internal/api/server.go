@@ -32,6 +32,7 @@ type Server struct {
 	version string
 	rate    *limiters
 	stats   httpStats
+	authLog authFailures // failed logins written to the audit log, at most one per address a minute
 
 	oidc *oidcLogin // nil: federated login off (WithOIDC)
 
@@ -214,12 +215,27 @@ func routes() []route {
 		{method: "GET", path: "/api/v1/projects/{name}/members", summary: "A project's PIs and members (its organisation, allocators; 404 for others)", handler: (*Server).listMembers, answer: "MemberList", fails: []int{404}},
 		{method: "POST", path: "/api/v1/projects/{name}/members", summary: "Add a PI (global admin, org-admin) or a member (also the PI) to a project; again: change the role", handler: (*Server).addMember, body: "Member", answer: "Member", ok: []int{201}, fails: []int{403, 404, 422}},
 		{method: "DELETE", path: "/api/v1/projects/{name}/members/{user}", summary: "Remove a user from a project (as addMember decides who may)", handler: (*Server).removeMember, answer: "Member", fails: []int{403, 404}},
+		{method: "GET", path: "/api/v1/ai-act/models", summary: "The AI Act compute ledger's models (the caller's organisation's; global admin: all): training compute used and projected, by the hardware and architecture methods, to two significant figures", handler: (*Server).listAIActModels, answer: "AIActModelList"},
+		{method: "GET", path: "/api/v1/ai-act/models/{id}", summary: "One model of the AI Act ledger (404 for another organisation's)", handler: (*Server).getAIActModel, answer: "AIActModel", fails: []int{404, 422},
+			params: []param{query("org", "the model's organisation, for a global admin when several have the id", stringParam)}},
+		{method: "GET", path: "/api/v1/ai-act/models/{id}/report", summary: "A model's AI Act report: the Annex XI items the platform knows (compute and its method, training time, energy, hardware) and its notifications; Markdown (text/markdown) by default, JSON with format=json", handler: (*Server).aiactReport, answer: "AIActReport", fails: []int{404, 422},
+			params: []param{
+				query("format", "markdown (default) or json", map[string]any{"type": "string", "enum": []any{"markdown", "json"}, "default": "markdown"}),
+				query("org", "the model's organisation, for a global admin when several have the id", stringParam),
+			}},
+		{method: "GET", path: "/api/v1/ai-act/notifications", summary: "AI Act notifications, in the order they became known: each model's crossing of 1e23 and 1e25 FLOP (projected at the submission that made it certain, else at the run's end) and fine-tunes above one third of their base", handler: (*Server).listAIActNotifications, answer: "AIActNoticeList"},
 		{method: "GET", path: "/api/v1/audit", summary: "The tamper-evident audit log (global admin); with verify=true, the chain's check instead", handler: (*Server).listAudit, answer: "AuditAnswer", fails: []int{403, 422},
 			params: []param{
 				query("after", "entries after this sequence number", map[string]any{"type": "integer", "minimum": 0, "default": 0}),
 				limitParam,
-				query("verify", "check the hash chain and answer an AuditVerification", map[string]any{"type": "boolean", "default": false}),
+				query("verify", "check the hash chain and the signed checkpoints and answer an AuditVerification", map[string]any{"type": "boolean", "default": false}),
+				query("actor", "only entries by this user", stringParam),
+				query("object", "only entries about this object (job/42); ending in / every object it prefixes (award/)", stringParam),
+				query("action", "only this action (award.create); ending in . every action it prefixes (award.)", stringParam),
+				query("since", "only entries at or after this time (RFC 3339)", map[string]any{"type": "string", "format": "date-time"}),
+				query("until", "only entries before this time (RFC 3339)", map[string]any{"type": "string", "format": "date-time"}),
 			}},
+		{method: "GET", path: "/api/v1/audit/key", summary: "The public key that signs the audit log's checkpoints (global admin), for gf audit verify --public-key", handler: (*Server).auditKey, answer: "AuditKey", fails: []int{403, 404}},
 	}
 }
 

@@ -126,6 +126,11 @@ var matrix = map[string]grant{
 	"GET /api/v1/awards/{id}":                       {a: aAward, b: bAward},
 	"POST /api/v1/awards/{id}/extend":               {a: allocs, b: allocs},
 	"GET /api/v1/audit":                             {a: "admin"},
+	"GET /api/v1/ai-act/models":                     {a: all},
+	"GET /api/v1/ai-act/models/{id}":                {a: aView, b: bView},
+	"GET /api/v1/ai-act/models/{id}/report":         {a: aView, b: bView},
+	"GET /api/v1/ai-act/notifications":              {a: all},
+	"GET /api/v1/audit/key":                         {a: "admin"},
 }
 
 // bodyRefs are the routes whose body names a tenant's object: one the
@@ -235,7 +240,8 @@ func newWorld(t *testing.T, s *server) *world {
 	// Jobs, running at each tenant's site: one to read, one each to cancel.
 	for i, sub := range []struct{ token, project, site, name string }{{ten.alice, "rocket", "sitex", "ajob"}, {ten.bob, "probe", "sitey", "bjob"}} {
 		for _, dst := range []*[2]string{&w.job, &w.jobDel, &w.jobCancel} {
-			j := s.submit(sub.token, map[string]any{"name": sub.name, "project": sub.project, "site": sub.site, "command": []string{"sleep", "600"}, "accelerators": 1})
+			j := s.submit(sub.token, map[string]any{"name": sub.name, "project": sub.project, "site": sub.site, "command": []string{"sleep", "600"}, "accelerators": 1,
+				"lineage": map[string]any{"model": sub.name + "-llm"}}) // the AI Act ledger's models ajob-llm and bjob-llm
 			s.wait(sub.token, j.ID, func(j job) bool { return j.State == "running" })
 			dst[i] = strconv.FormatInt(j.ID, 10)
 		}
@@ -323,6 +329,8 @@ func (w *world) fill(method, path string, side int) (string, any, error) {
 		}
 	case strings.HasPrefix(path, "/api/v1/awards/{id}"):
 		id = w.propView[side] // an award's id is its proposal's
+	case strings.HasPrefix(path, "/api/v1/ai-act/models/{id}"):
+		id = [2]string{"ajob-llm", "bjob-llm"}[side] // the model its jobs train
 	}
 	named := project
 	switch {

@@ -413,7 +413,11 @@ func (db *DB) AddMember(ctx context.Context, m core.Membership) error {
 // RemoveMember takes a user out of a project; ErrNotFound if they are not
 // in it.
 func (db *DB) RemoveMember(ctx context.Context, project, user string) error {
-	if err := execOne(ctx, db.w, db.q(`DELETE FROM members WHERE project = ? AND user_name = ?`), project, user); err != nil {
+	// In a transaction, so an entry attached with WithAudit commits with it.
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		return execOne(ctx, tx, db.q(`DELETE FROM members WHERE project = ? AND user_name = ?`), project, user)
+	})
+	if err != nil {
 		return fmt.Errorf("store: remove %q from project %q: %w", user, project, err)
 	}
 	return nil
@@ -554,8 +558,11 @@ func (db *DB) ListCallAwards(ctx context.Context, call string) ([]core.Award, er
 // UpdateAward replaces an award's hours, validity, sites and overdraft
 // (an extension); ErrNotFound if there is none.
 func (db *DB) UpdateAward(ctx context.Context, a core.Award) error {
-	err := execOne(ctx, db.w, db.q(`UPDATE awards SET hours = ?, valid_from = ?, valid_to = ?, sites = ?, overdraft = ? WHERE id = ?`),
-		jsonText(a.Hours), micros(a.ValidFrom), micros(a.ValidTo), jsonText(a.Sites), a.Overdraft, a.ID)
+	// In a transaction, so an entry attached with WithAudit commits with it.
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		return execOne(ctx, tx, db.q(`UPDATE awards SET hours = ?, valid_from = ?, valid_to = ?, sites = ?, overdraft = ? WHERE id = ?`),
+			jsonText(a.Hours), micros(a.ValidFrom), micros(a.ValidTo), jsonText(a.Sites), a.Overdraft, a.ID)
+	})
 	if err != nil {
 		return fmt.Errorf("store: update award %q: %w", a.ID, err)
 	}
