@@ -45,7 +45,7 @@ func TestMetersPerAttempt(t *testing.T) {
 	if j.State != core.StateCancelled {
 		t.Fatalf("job ended %s (%s)", j.State, j.Reason)
 	}
-	ms, err := h.st.ListMeters(ctx, store.MeterFilter{Job: id})
+	ms, _, err := h.st.ListMeters(ctx, store.MeterFilter{Job: id})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,20 +62,33 @@ func (db *DB) UpdateJobWithMeter(ctx context.Context, job core.Job, ev core.Even
 }
 
 // MeterFilter selects meters; zero fields select all. A run is in
-// [From, To) by its end.
+// [From, To) by its end. Limit, when positive, bounds a page; Cursor is
+// the next_cursor of the page before.
 type MeterFilter struct {
 	Org     string
 	Project string
 	Job     core.JobID
 	From    time.Time
 	To      time.Time
+	Limit   int
+	Cursor  string
 }
 
 // ListMeters returns the meters f selects, by end time, then job and
-// attempt.
-func (db *DB) ListMeters(ctx context.Context, f MeterFilter) ([]core.Meter, error) {
+// attempt, and the cursor of the next page ("" when this is the last).
+// A bad cursor is an error naming it.
+func (db *DB) ListMeters(ctx context.Context, f MeterFilter) ([]core.Meter, string, error) {
 	var where []string
 	var args []any
+	if f.Cursor != "" {
+		var end, job int64
+		var attempt int
+		if n, err := fmt.Sscanf(f.Cursor, "%d.%d.%d", &end, &job, &attempt); n != 3 || err != nil {
+			return nil, "", fmt.Errorf("store: list meters: cursor %q: %w", f.Cursor, ErrBadCursor)
+		}
+		where = append(where, "(end_time > ? OR end_time = ? AND (job_id > ? OR job_id = ? AND attempt > ?))")
+		args = append(args, end, end, job, job, attempt)
+	}
 	if f.Org != "" {
 		where, args = append(where, "org = ?"), append(args, f.Org)
 	}
@@ -96,23 +109,32 @@ func (db *DB) ListMeters(ctx context.Context, f MeterFilter) ([]core.Meter, erro
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	query += ` ORDER BY end_time, job_id, attempt`
+	if f.Limit > 0 {
+		query += fmt.Sprintf(` LIMIT %d`, f.Limit+1)
+	}
 	rows, err := db.r.QueryContext(ctx, db.q(query), args...)
 	if err != nil {
-		return nil, fmt.Errorf("store: list meters: %w", err)
+		return nil, "", fmt.Errorf("store: list meters: %w", err)
 	}
 	defer rows.Close()
 	var out []core.Meter
 	for rows.Next() {
 		m, err := scanMeter(rows)
 		if err != nil {
-			return nil, fmt.Errorf("store: list meters: %w", err)
+			return nil, "", fmt.Errorf("store: list meters: %w", err)
 		}
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list meters: %w", err)
+		return nil, "", fmt.Errorf("store: list meters: %w", err)
 	}
-	return out, nil
+	next := ""
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+		last := out[len(out)-1]
+		next = fmt.Sprintf("%d.%d.%d", micros(last.End), int64(last.JobID), last.Attempt)
+	}
+	return out, next, nil
 }
 
 // CappedHours is the accelerator-hours of project's runs counted against

@@ -67,7 +67,7 @@ func TestMeters(t *testing.T) {
 			"nothing":         {f: store.MeterFilter{Org: "nobody"}},
 		}
 		for name, tc := range tests {
-			got, err := db.ListMeters(ctx, tc.f)
+			got, _, err := db.ListMeters(ctx, tc.f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +82,27 @@ func TestMeters(t *testing.T) {
 
 		// The report over what the store holds equals the sum of the
 		// meters written, whatever the grouping.
-		all, _ := db.ListMeters(ctx, store.MeterFilter{})
+		all, _, _ := db.ListMeters(ctx, store.MeterFilter{})
+		// Pages of one meter walk them all, in order, then stop.
+		var paged []core.Meter
+		f := store.MeterFilter{Limit: 1}
+		for range 5 {
+			page, next, err := db.ListMeters(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			paged = append(paged, page...)
+			if next == "" {
+				break
+			}
+			f.Cursor = next
+		}
+		if d := cmp.Diff(all, paged); d != "" {
+			t.Errorf("pages of 1 (-all +paged):\n%s", d)
+		}
+		if _, _, err := db.ListMeters(ctx, store.MeterFilter{Cursor: "x"}); !errors.Is(err, store.ErrBadCursor) {
+			t.Errorf("cursor x: %v, want ErrBadCursor", err)
+		}
 		for _, by := range meter.Groupings {
 			rows, err := meter.Summarise(all, by, "day")
 			if err != nil {
@@ -126,7 +146,7 @@ func TestMeterSameTransaction(t *testing.T) {
 		if err := db.UpdateJobWithMeter(ctx, missing, core.Event{Type: "ended"}, m); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("UpdateJobWithMeter(missing job) = %v, want ErrNotFound", err)
 		}
-		if ms, _ := db.ListMeters(ctx, store.MeterFilter{}); len(ms) != 0 {
+		if ms, _, _ := db.ListMeters(ctx, store.MeterFilter{}); len(ms) != 0 {
 			t.Errorf("meters = %+v, want none", ms)
 		}
 	})
