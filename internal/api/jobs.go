@@ -216,6 +216,7 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.aiactPlanned(ctx, jobs, created) // the AI Act ledger (aiact.go)
 	status := http.StatusCreated
 	if !created[0] {
 		status = http.StatusOK
@@ -296,6 +297,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.aiactPlanned(ctx, stored, created) // the AI Act ledger (aiact.go)
 	for i := range stored {
 		stored[i].Warnings = jobs[i].Warnings
 	}
