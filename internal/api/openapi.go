@@ -64,6 +64,8 @@ var schemaTypes = map[string]any{
 	"Problem":           Problem{},
 	"AuditVerification": auditVerification{},
 	"AuditKey":          auditKeyAnswer{},
+	"UsageReport":       usageReport{},
+	"MeterList":         list[core.Meter]{},
 	"AIActModel":        aiact.Model{},
 	"AIActModelList":    list[aiact.Model]{},
 	"AIActReport":       aiact.Report{},

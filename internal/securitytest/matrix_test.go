@@ -131,6 +131,8 @@ var matrix = map[string]grant{
 	"GET /api/v1/ai-act/models/{id}/report":         {a: aView, b: bView},
 	"GET /api/v1/ai-act/notifications":              {a: all},
 	"GET /api/v1/audit/key":                         {a: "admin"},
+	"GET /api/v1/usage/report":                      {a: all},
+	"GET /api/v1/usage/jobs":                        {a: all},
 }
 
 // bodyRefs are the routes whose body names a tenant's object: one the
