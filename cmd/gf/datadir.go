@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/gigafactory/gigafactory/internal/store"
 )
 
 // lockFile is the data directory's lock (lockDataDir); it holds the pid
@@ -14,8 +16,8 @@ const lockFile = "gf.lock"
 
 // privateFiles are the files of a data directory that only the server's
 // user may read: the database and its WAL, the administrator's token,
-// the server's address and the lock.
-var privateFiles = []string{"gf.db", "gf.db-wal", "gf.db-shm", adminTokenFile, addrFile, lockFile}
+// the server's address, the lock and the key that signs audit checkpoints.
+var privateFiles = []string{"gf.db", "gf.db-wal", "gf.db-shm", adminTokenFile, addrFile, lockFile, store.AuditKeyFile}
 
 // secureDataDir makes the data directory private before the server opens
 // anything in it: the process's umask becomes 077 (so every file it
