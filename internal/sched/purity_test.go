@@ -25,6 +25,7 @@ func TestPurity(t *testing.T) {
 		// Dependency rules (sbatch --dependency) are decided purely too.
 		"../depend": {mod + "core"},
 		"../award":  {mod + "core"},
+		"../aiact":  {mod + "core"}, // the AI Act ledger's rules
 	}
 	// Decided: no sync (one goroutine owns the engine), no randomness in
 	// the core at all (ties break by id), no I/O of any kind.
