@@ -503,3 +503,16 @@ func (p *pendingAudit) done(committed bool) {
 	p.inTx, p.written = false, committed
 	p.mu.Unlock()
 }
+
+// CommitPendingAudit appends, in a transaction of their own, the entries
+// WithAudit attached to ctx when no transaction has committed them: for a
+// change that reached no write of this store run with ctx.
+func (db *DB) CommitPendingAudit(ctx context.Context) error {
+	if AuditWritten(ctx) {
+		return nil
+	}
+	if err := db.inTx(ctx, func(*sql.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("store: append audit: %w", err)
+	}
+	return nil
+}
