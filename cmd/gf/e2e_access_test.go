@@ -321,6 +321,21 @@ func TestE2EAccess(t *testing.T) {
 		!strings.Contains(csv, "asite,a100,1,") || !strings.Contains(csv, "hsite,h100,1,") {
 		t.Errorf("gf usage -o csv:\n%s", csv)
 	}
+	// Issue 15: each run's meter, normalised to the award's unit, adds up
+	// to what the award was charged; the report by site has both sites.
+	var meters []core.Meter
+	alice.json(&meters, "usage", "--jobs")
+	var norm float64
+	for _, m := range meters {
+		norm += m.NormHours
+	}
+	if u := alice.usage("acme-vision"); len(meters) != 2 || math.Abs(norm-u.Used) > 1e-8 {
+		t.Errorf("gf usage --jobs: %d meters, %.9f normalised hours; want 2, %.9f (the award's use)", len(meters), norm, u.Used)
+	}
+	if csv := alice.must("usage", "--by", "site", "-o", "csv"); !strings.HasPrefix(csv, "site,jobs,runs,accelerator_hours") ||
+		!strings.Contains(csv, "\nasite,1,1,") || !strings.Contains(csv, "\nhsite,1,1,") {
+		t.Errorf("gf usage --by site -o csv:\n%s", csv)
+	}
 
 	step("80%: a warning in the audit log")
 	// Two A100s spend 0.87 H100-seconds a second: the award's 10.8
