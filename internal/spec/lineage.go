@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gigafactory/gigafactory/internal/core"
@@ -20,12 +21,46 @@ var (
 // model, so that 6 x P x D stays finite.
 const maxLineageCount = 1e16
 
-// parseLineage reads a lineage written as text, "model" alone.
+// parseLineage reads a lineage written as text: a model id alone
+// ("euro-7b"), or comma-separated key=value pairs with the object's keys
+// ("model=ft,base_model=euro-7b,purpose=finetune,tokens=2e11"), as a #GF
+// --lineage directive gives it.
 func parseLineage(s string) (*core.ModelLineage, error) {
 	if s == "" {
 		return nil, fmt.Errorf("want an object with model (and base_model, parameters, tokens, precision, purpose), or a model id")
 	}
-	return &core.ModelLineage{Model: s}, nil
+	if !strings.Contains(s, "=") {
+		return &core.ModelLineage{Model: s}, nil
+	}
+	g := &core.ModelLineage{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		var err error
+		switch k {
+		case "model":
+			g.Model = v
+		case "base_model":
+			g.BaseModel = v
+		case "precision":
+			g.Precision = v
+		case "purpose":
+			g.Purpose = v
+		case "parameters":
+			g.Parameters, err = strconv.ParseFloat(v, 64)
+		case "tokens":
+			g.Tokens, err = strconv.ParseFloat(v, 64)
+		case "base_flop":
+			g.BaseFLOP, err = strconv.ParseFloat(v, 64)
+		case "base_systemic_risk":
+			g.BaseSystemicRisk, err = strconv.ParseBool(v)
+		default:
+			return nil, fmt.Errorf("unknown key %q; want model, base_model, parameters, tokens, precision, purpose, base_flop or base_systemic_risk", k)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: want a number, got %q", k, v)
+		}
+	}
+	return g, nil
 }
 
 // validateLineage checks a job's declared model lineage (the AI Act

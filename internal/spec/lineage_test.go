@@ -46,3 +46,36 @@ func TestLineage(t *testing.T) {
 		}
 	}
 }
+
+func TestLineageDirective(t *testing.T) {
+	ok := map[string]struct {
+		script string
+		want   core.ModelLineage
+	}{
+		"pairs": {"#!/bin/sh\n#GF --lineage=model=ft,base_model=euro-7b,purpose=finetune,tokens=2e11,base_systemic_risk=true\ntrain\n",
+			core.ModelLineage{Model: "ft", BaseModel: "euro-7b", Purpose: "finetune", Tokens: 2e11, BaseSystemicRisk: true}},
+		"model alone": {"#!/bin/sh\n#GF --lineage euro-7b\ntrain\n", core.ModelLineage{Model: "euro-7b"}},
+	}
+	for name, c := range ok {
+		s, _, err := spec.ParseScript("train.sh", []byte(c.script))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if s.Lineage == nil || *s.Lineage != c.want {
+			t.Errorf("%s: lineage %+v, want %+v", name, s.Lineage, c.want)
+		}
+	}
+	bad := map[string]struct{ script, want string }{
+		"unknown key":     {"#!/bin/sh\n#GF --lineage=model=m,flops=3\ntrain\n", "train.sh:2: lineage: unknown key \"flops\""},
+		"not a number":    {"#!/bin/sh\n#GF --lineage=model=m,tokens=lots\ntrain\n", "train.sh:2: lineage: tokens: want a number"},
+		"fine-tune alone": {"#!/bin/sh\n#GF --lineage=model=m,purpose=finetune\ntrain\n", "lineage.base_model: a finetune names"},
+		"not in #SBATCH":  {"#!/bin/sh\n#SBATCH --lineage=m\ntrain\n", "train.sh:2"},
+	}
+	for name, c := range bad {
+		_, _, err := spec.ParseScript("train.sh", []byte(c.script))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want %q", name, err, c.want)
+		}
+	}
+}

@@ -235,6 +235,14 @@ var options = []option{
 	{long: "priority-class", gf: true, value: true, apply: func(p *scriptParser, line int, _, v string) { p.set("priority_class", line, &p.s.PriorityClass, v) }},
 	{long: "site", gf: true, value: true, apply: func(p *scriptParser, line int, _, v string) { p.set("site", line, &p.s.Site, v) }},
 	{long: "env", gf: true, value: true, apply: (*scriptParser).env},
+	{long: "lineage", gf: true, value: true, apply: func(p *scriptParser, line int, _, v string) {
+		g, err := parseLineage(v)
+		if err != nil {
+			p.fail(line, "lineage", "%v", err)
+			return
+		}
+		p.s.Lineage = g
+	}},
 }
 
 // gfAlso lists the #SBATCH options that #GF lines accept too.
