@@ -181,6 +181,10 @@ func power(p core.Pool, model string) (float64, string) {
 	return 0, "unknown"
 }
 
+// PowerW is the board power of one accelerator of pool p and where the
+// figure comes from (the pool, or its model's reference TDP).
+func PowerW(p core.Pool) (float64, string) { return power(p, p.Model) }
+
 // Carbon is the carbon intensity of site s's electricity with its source:
 // the site's own carbon_g_per_kwh when it differs from its country's
 // grid figure, else the country's (grid-carbon-intensity.json; the EU
@@ -191,17 +195,6 @@ func Carbon(s core.Site) config.CarbonFactor {
 		return config.CarbonFactor{Country: s.Country, GCO2ePerKWh: s.CarbonGPerKWh, Source: "site " + s.ID + " carbon_g_per_kwh"}
 	}
 	return f
-}
-
-// EnergyKWh is the energy of accelHours of model in pool p at site s:
-// the twin's shortcut to the formula Meter uses.
-func (c Config) EnergyKWh(s core.Site, p core.Pool, accelHours float64) float64 {
-	w, _ := power(p, p.Model)
-	pue := s.PUE
-	if pue <= 0 {
-		pue = 1
-	}
-	return accelHours * w * c.utilisation() * pue / 1000
 }
 
 // UtilisationUsed is the utilisation assumption c applies (its own, or

@@ -43,6 +43,8 @@ type PolicyResult struct {
 	JCT             Dist                    `json:"jct_s"`
 	BoundedSlowdown float64                 `json:"bounded_slowdown"` // mean of max(1, JCT / max(run, 10 s))
 	ByClass         map[string]*ClassResult `json:"by_class"`
+	// Energy is the runs' energy, carbon and cost, by site and in total.
+	Energy *EnergyResult `json:"energy"`
 
 	series []SeriesRow
 }
@@ -309,6 +311,7 @@ func (st *stats) finish(end time.Duration) {
 	if st.fragN > 0 {
 		r.Fragmentation = round6(st.fragSum / float64(st.fragN))
 	}
+	r.Energy = energy(st.sites, st.usedInt)
 	// The network's distribution is the classes' union, taken in name
 	// order so that the sums add up the same way every run.
 	var waits, jcts samples
