@@ -7,7 +7,6 @@ import (
 
 	"github.com/gigafactory/gigafactory/internal/aiact"
 	"github.com/gigafactory/gigafactory/internal/core"
-	"github.com/gigafactory/gigafactory/internal/daemon"
 )
 
 // The AI Act ledger's routes (issue 15; rules in package aiact, records in
@@ -24,7 +23,7 @@ func (s *Server) aiactPlanned(ctx context.Context, jobs []core.Job, created []bo
 		if j.Spec.Lineage == nil || i < len(created) && !created[i] {
 			continue
 		}
-		c := aiact.Contribute(daemon.AIActSettings(), aiact.Planned, aiact.Job{ID: j.ID, Org: j.Org, Project: j.Project,
+		c := aiact.Contribute(s.d.AIAct(), aiact.Planned, aiact.Job{ID: j.ID, Org: j.Org, Project: j.Project,
 			Lineage: *j.Spec.Lineage, At: j.SubmitTime, Accelerators: float64(j.Spec.Accelerators) / 1000,
 			AccelModel: j.Spec.Model, Duration: time.Duration(j.Spec.Walltime)})
 		raised, err := s.st.RecordAIAct(ctx, c)

@@ -1062,6 +1062,9 @@ func (d *Daemon) finish(ctx context.Context, j core.Job, u driver.Update, why ca
 	requeue := why == causeSiteDown || why == causeRetry || (preempted || lost) && j.Requeueable()
 	if requeue {
 		m := d.meterRun(ctx, j, end, "requeued") // before the attempt moves on
+		if why != causeRetry {
+			d.aiactRun(ctx, j, end, false) // the compute the lost run used
+		}
 		site := j.Site
 		reason := u.Reason
 		if preempted {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"github.com/gigafactory/gigafactory/internal/aiact"
 	"strings"
 	"testing"
 
@@ -24,7 +25,8 @@ func TestMetersPerAttempt(t *testing.T) {
 	})
 	ctx := context.Background()
 	cmd := []string{"sleep", "60"}
-	jobs, _, err := h.d.Submit(ctx, []core.Job{{Project: "p", Org: "acme", User: "u", Spec: core.JobSpec{Command: cmd, Accelerators: 2000}}})
+	lineage := &core.ModelLineage{Model: "acme-llm", Purpose: core.PurposePretraining}
+	jobs, _, err := h.d.Submit(ctx, []core.Job{{Project: "p", Org: "acme", User: "u", Spec: core.JobSpec{Command: cmd, Accelerators: 2000, Lineage: lineage}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +46,20 @@ func TestMetersPerAttempt(t *testing.T) {
 	j := h.wait(t, id, func(j core.Job) bool { return j.State.Terminal() })
 	if j.State != core.StateCancelled {
 		t.Fatalf("job ended %s (%s)", j.State, j.Reason)
+	}
+	// The AI Act ledger has both runs' compute, the lost one too.
+	cs, err := h.st.AIActContributions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := map[int]bool{}
+	for _, c := range cs {
+		if c.Job == id && c.Kind == aiact.Actual && c.Hours > 0 {
+			runs[c.Attempt] = true
+		}
+	}
+	if !runs[0] || !runs[1] {
+		t.Errorf("AI Act contributions of job %d's runs: %v, want attempts 0 (requeued) and 1", id, runs)
 	}
 	ms, _, err := h.st.ListMeters(ctx, store.MeterFilter{Job: id})
 	if err != nil {
