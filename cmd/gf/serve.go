@@ -24,6 +24,7 @@ import (
 	"github.com/gigafactory/gigafactory/internal/driver/sim"
 	"github.com/gigafactory/gigafactory/internal/driver/slurm"
 	"github.com/gigafactory/gigafactory/internal/engine"
+	"github.com/gigafactory/gigafactory/internal/meter"
 	"github.com/gigafactory/gigafactory/internal/store"
 )
 
@@ -112,6 +113,10 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 	for _, w := range cfg.Warnings {
 		log.Info("config", "note", w)
 	}
+	metering, err := meter.FromYAML(cfg.File, cfg.Metering)
+	if err != nil {
+		return err
+	}
 	dsn := o.storeDSN
 	if dsn == "" {
 		dsn = "sqlite:" + filepath.Join(dir, "gf.db")
@@ -135,6 +140,7 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 	}
 	defer closeDrivers()
 	d, err := daemon.New(daemon.Options{Store: st, Sites: cfg.Sites, Drivers: drivers, Engine: engine.DefaultConfig(), Routing: engine.Routing{MaxSlip: 2 * time.Hour}, Logger: log,
+		Meter: metering,
 		// Expired awards too: their projects' jobs wait saying so.
 		Awards:        func(ctx context.Context) ([]core.Award, error) { return st.ListAwards(ctx, "") },
 		ExchangeRates: exchangeRates(cfg), CanonicalModel: canonicalModel})

@@ -40,6 +40,10 @@ type Config struct {
 	// from DefaultExchangeRates (peak BF16 throughput relative to H100)
 	// and these override them; a model with neither is worth 1.
 	ExchangeRates map[string]float64
+	// Metering is the "metering" section as written (utilisation, the
+	// co-funding policy), nil when absent; package meter reads it
+	// (meter.FromYAML), with its line numbers.
+	Metering *yaml.Node
 }
 
 // Site returns the site with the given id.
@@ -86,7 +90,7 @@ var (
 )
 
 var (
-	topFields  = []string{"sites", "scheduler", "exchange_rates"}
+	topFields  = []string{"sites", "scheduler", "exchange_rates", "metering"}
 	siteFields = []string{
 		"id", "name", "kind", "country", "driver", "driver_options", "price_per_accelerator_hour",
 		"pue", "carbon_g_per_kwh", "default_walltime", "max_walltime", "state", "pools",
@@ -142,6 +146,10 @@ func Parse(filename string, data []byte) (*Config, error) {
 			}
 		case "exchange_rates":
 			c.ExchangeRates = parseRates(l, p.Value)
+		case "metering":
+			if !diag.IsNull(p.Value) {
+				c.Metering = diag.Resolve(p.Value)
+			}
 		}
 	}
 	if !haveSites {
