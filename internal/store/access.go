@@ -140,9 +140,12 @@ func (db *DB) ListCalls(ctx context.Context) ([]core.Call, error) {
 // UpdateCall replaces the call with c.ID by c (its state, dates, offer);
 // ErrNotFound if there is none.
 func (db *DB) UpdateCall(ctx context.Context, c core.Call) error {
-	err := execOne(ctx, db.w, db.q(`UPDATE calls SET title = ?, mode = ?, state = ?, opens = ?, closes = ?, kinds = ?, countries = ?, invited = ?, sites = ?, models = ?, total_hours = ?, max_hours = ? WHERE id = ?`),
-		c.Title, c.Mode, c.State, micros(c.Opens), micros(c.Closes), jsonText(c.Kinds), jsonText(c.Countries), jsonText(c.Invited),
-		jsonText(c.Sites), jsonText(c.Models), c.TotalHours, c.MaxHours, c.ID)
+	// In a transaction, so an entry attached with WithAudit commits with it.
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		return execOne(ctx, tx, db.q(`UPDATE calls SET title = ?, mode = ?, state = ?, opens = ?, closes = ?, kinds = ?, countries = ?, invited = ?, sites = ?, models = ?, total_hours = ?, max_hours = ? WHERE id = ?`),
+			c.Title, c.Mode, c.State, micros(c.Opens), micros(c.Closes), jsonText(c.Kinds), jsonText(c.Countries), jsonText(c.Invited),
+			jsonText(c.Sites), jsonText(c.Models), c.TotalHours, c.MaxHours, c.ID)
+	})
 	if err != nil {
 		return fmt.Errorf("store: update call %q: %w", c.ID, err)
 	}
@@ -204,6 +207,7 @@ func (db *DB) CreateProposal(ctx context.Context, p core.Proposal, serial int) (
 		if !ok {
 			return ErrExists
 		}
+		namePending(ctx, NewProposalObject, "proposal/"+p.ID)
 		return nil
 	})
 	if err != nil {
@@ -252,7 +256,9 @@ func (db *DB) ListProposals(ctx context.Context, f ProposalFilter) ([]core.Propo
 // UpdateProposal replaces the proposal with p.ID by p; ErrNotFound if
 // there is none.
 func (db *DB) UpdateProposal(ctx context.Context, p core.Proposal) error {
-	if err := db.updateProposal(ctx, db.w, p); err != nil {
+	// In a transaction, so an entry attached with WithAudit commits with it.
+	err := db.inTx(ctx, func(tx *sql.Tx) error { return db.updateProposal(ctx, tx, p) })
+	if err != nil {
 		return fmt.Errorf("store: update proposal %q: %w", p.ID, err)
 	}
 	return nil
@@ -335,8 +341,11 @@ func (db *DB) ListCallReviews(ctx context.Context, call string) ([]core.Review, 
 // UpdateReview replaces a review's scores, comments, conflict and
 // submission time; ErrNotFound if the reviewer is not assigned.
 func (db *DB) UpdateReview(ctx context.Context, r core.Review) error {
-	err := execOne(ctx, db.w, db.q(`UPDATE reviews SET technical = ?, scientific = ?, comments = ?, conflict = ?, conflict_reason = ?, submitted_at = ? WHERE proposal = ? AND reviewer = ?`),
-		r.Technical, r.Scientific, r.Comments, boolInt(r.Conflict), r.ConflictReason, microsPtr(r.SubmittedAt), r.Proposal, r.Reviewer)
+	// In a transaction, so an entry attached with WithAudit commits with it.
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		return execOne(ctx, tx, db.q(`UPDATE reviews SET technical = ?, scientific = ?, comments = ?, conflict = ?, conflict_reason = ?, submitted_at = ? WHERE proposal = ? AND reviewer = ?`),
+			r.Technical, r.Scientific, r.Comments, boolInt(r.Conflict), r.ConflictReason, microsPtr(r.SubmittedAt), r.Proposal, r.Reviewer)
+	})
 	if err != nil {
 		return fmt.Errorf("store: update review of %q by %q: %w", r.Proposal, r.Reviewer, err)
 	}
@@ -360,8 +369,12 @@ func scanConflict(s interface{ Scan(...any) error }) (core.Conflict, error) {
 // DeclareConflict records a reviewer's conflict with an organisation or a
 // project; declaring it again replaces the reason.
 func (db *DB) DeclareConflict(ctx context.Context, c core.Conflict) error {
-	_, err := db.w.ExecContext(ctx, db.q(`INSERT INTO conflicts (`+conflictCols+`) VALUES (?, ?, ?, ?, ?) ON CONFLICT (reviewer, org, project) DO UPDATE SET reason = excluded.reason, declared_at = excluded.declared_at`),
-		c.Reviewer, c.Org, c.Project, c.Reason, micros(c.DeclaredAt))
+	// In a transaction, so an entry attached with WithAudit commits with it.
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, db.q(`INSERT INTO conflicts (`+conflictCols+`) VALUES (?, ?, ?, ?, ?) ON CONFLICT (reviewer, org, project) DO UPDATE SET reason = excluded.reason, declared_at = excluded.declared_at`),
+			c.Reviewer, c.Org, c.Project, c.Reason, micros(c.DeclaredAt))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: declare conflict of %q: %w", c.Reviewer, err)
 	}

@@ -28,15 +28,44 @@ func insertOnce(ctx context.Context, ex interface {
 	return n == 1, nil
 }
 
+// Objects for audit entries attached with WithAudit to the write that
+// draws the object's id: the write names the entry after the new row
+// (token/17, proposal/EHPC-AIF-2026PG01-1001) before it commits.
+const (
+	NewTokenObject    = "token/new"
+	NewProposalObject = "proposal/new"
+)
+
+// namePending renames, to object, the entries attached to ctx with
+// WithAudit whose object is placeholder. It runs in the write's
+// transaction, before the entries are appended.
+func namePending(ctx context.Context, placeholder, object string) {
+	p := pendingFrom(ctx)
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range p.entries {
+		if p.entries[i].Object == placeholder {
+			p.entries[i].Object = object
+		}
+	}
+}
+
 // CreateOrg stores a new organisation; ErrExists if the name is taken.
 func (db *DB) CreateOrg(ctx context.Context, o core.Org) error {
-	ok, err := insertOnce(ctx, db.w, db.q(`INSERT INTO orgs (name, kind, country, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
-		o.Name, o.Kind, o.Country, micros(o.CreatedAt))
+	// In a transaction, so an entry attached with WithAudit commits with it.
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		ok, err := insertOnce(ctx, tx, db.q(`INSERT INTO orgs (name, kind, country, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
+			o.Name, o.Kind, o.Country, micros(o.CreatedAt))
+		if err == nil && !ok {
+			err = ErrExists
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: create org %q: %w", o.Name, err)
-	}
-	if !ok {
-		return fmt.Errorf("store: create org %q: %w", o.Name, ErrExists)
 	}
 	return nil
 }
@@ -153,13 +182,17 @@ func (db *DB) ListProjects(ctx context.Context, org string) ([]core.Project, err
 
 // CreateUser stores a new user; ErrExists if the name is taken.
 func (db *DB) CreateUser(ctx context.Context, u core.User) error {
-	ok, err := insertOnce(ctx, db.w, db.q(`INSERT INTO users (name, email, org, role, created_at, kind, sites) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
-		u.Name, u.Email, u.Org, u.Role, micros(u.CreatedAt), userKind(u.Kind), userSites(u.Sites))
+	// In a transaction, so an entry attached with WithAudit commits with it.
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		ok, err := insertOnce(ctx, tx, db.q(`INSERT INTO users (name, email, org, role, created_at, kind, sites) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`),
+			u.Name, u.Email, u.Org, u.Role, micros(u.CreatedAt), userKind(u.Kind), userSites(u.Sites))
+		if err == nil && !ok {
+			err = ErrExists
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: create user %q: %w", u.Name, err)
-	}
-	if !ok {
-		return fmt.Errorf("store: create user %q: %w", u.Name, ErrExists)
 	}
 	return nil
 }
@@ -299,6 +332,7 @@ func (db *DB) GrantToken(ctx context.Context, g TokenGrant) (Token, error) {
 		if !ok {
 			return ErrExists
 		}
+		namePending(ctx, NewTokenObject, fmt.Sprintf("token/%d", t.ID))
 		return nil
 	})
 	if err != nil {
@@ -356,16 +390,12 @@ func (db *DB) ListTokens(ctx context.Context, user string) ([]Token, error) {
 // RevokeToken deletes the token with id, so that it authenticates no
 // more from the next lookup on; ErrNotFound if there is none.
 func (db *DB) RevokeToken(ctx context.Context, id int64) error {
-	res, err := db.w.ExecContext(ctx, db.q(`DELETE FROM tokens WHERE id = ?`), id)
+	// In a transaction, so an entry attached with WithAudit commits with it.
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		return execOne(ctx, tx, db.q(`DELETE FROM tokens WHERE id = ?`), id)
+	})
 	if err != nil {
 		return fmt.Errorf("store: revoke token %d: %w", id, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("store: revoke token %d: %w", id, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("store: revoke token %d: %w", id, ErrNotFound)
 	}
 	return nil
 }
