@@ -84,12 +84,13 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request) error {
 		return invalidField("state", "a new call is draft or open, got %q", c.State)
 	}
 	c.CreatedAt, c.CreatedBy = time.Now().UTC(), u.Name
-	if err := s.st.CreateCall(ctx, c); errors.Is(err, store.ErrExists) {
+	actx := s.auditCtx(ctx, "call.create", "call/"+c.ID, fmt.Sprintf("mode %s, %g hours, %s", c.Mode, c.TotalHours, c.State))
+	if err := s.st.CreateCall(actx, c); errors.Is(err, store.ErrExists) {
 		return exists("call %q already exists", c.ID)
 	} else if err != nil {
 		return err
 	}
-	if err := s.audit(ctx, "call.create", "call/"+c.ID, fmt.Sprintf("mode %s, %g hours, %s", c.Mode, c.TotalHours, c.State)); err != nil {
+	if err := s.auditIfNotWritten(actx); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, c)
@@ -183,10 +184,11 @@ func (s *Server) setCallState(w http.ResponseWriter, r *http.Request, state stri
 		}
 	}
 	c.State = state
-	if err := s.st.UpdateCall(ctx, c); err != nil {
+	actx := s.auditCtx(ctx, "call."+strings.TrimSuffix(state, "d"), "call/"+c.ID, "state "+state)
+	if err := s.st.UpdateCall(actx, c); err != nil {
 		return err
 	}
-	if err := s.audit(ctx, "call."+strings.TrimSuffix(state, "d"), "call/"+c.ID, "state "+state); err != nil {
+	if err := s.auditIfNotWritten(actx); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, c)
@@ -298,11 +300,14 @@ func (s *Server) createProposal(w http.ResponseWriter, r *http.Request) error {
 	if req.Submit {
 		p.State, p.SubmittedAt = core.ProposalSubmitted, &now
 	}
-	p, err = s.st.CreateProposal(ctx, p, access.FirstSerial)
+	// The proposal's id is drawn in CreateProposal's transaction, so the
+	// entry names it by store.NewProposalObject until then.
+	actx := s.auditCtx(ctx, "proposal.create", store.NewProposalObject, fmt.Sprintf("project %s, call %s, %g hours, %s", p.Project, p.Call, access.TotalHours(p.Hours), p.State))
+	p, err = s.st.CreateProposal(actx, p, access.FirstSerial)
 	if err != nil {
 		return err
 	}
-	if err := s.audit(ctx, "proposal.create", "proposal/"+p.ID, fmt.Sprintf("project %s, call %s, %g hours, %s", p.Project, p.Call, access.TotalHours(p.Hours), p.State)); err != nil {
+	if err := s.auditIfNotWritten(actx); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, p)
@@ -464,10 +469,11 @@ func (s *Server) moveProposal(w http.ResponseWriter, r *http.Request, to string)
 		p.DecidedAt, p.Decision = &now, d.Reason
 	}
 	p.State, p.UpdatedAt = to, now
-	if err := s.st.UpdateProposal(ctx, p); err != nil {
+	actx := s.auditCtx(ctx, "proposal."+map[string]string{core.ProposalSubmitted: "submit", core.ProposalWithdrawn: "withdraw", core.ProposalRejected: "reject"}[to], "proposal/"+p.ID, "state "+to)
+	if err := s.st.UpdateProposal(actx, p); err != nil {
 		return err
 	}
-	if err := s.audit(ctx, "proposal."+map[string]string{core.ProposalSubmitted: "submit", core.ProposalWithdrawn: "withdraw", core.ProposalRejected: "reject"}[to], "proposal/"+p.ID, "state "+to); err != nil {
+	if err := s.auditIfNotWritten(actx); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, p)
@@ -518,7 +524,9 @@ func (s *Server) assignReviewer(w http.ResponseWriter, r *http.Request) error {
 		return accessErr(err)
 	}
 	rv := core.Review{Proposal: p.ID, Reviewer: rev.Name, AssignedAt: time.Now().UTC(), AssignedBy: u.Name}
-	if err := s.st.AssignReview(ctx, rv); errors.Is(err, store.ErrExists) {
+	// The entry commits with the assignment (AssignReview's transaction).
+	actx := s.auditCtx(ctx, "review.assign", "proposal/"+p.ID, "reviewer "+rev.Name)
+	if err := s.st.AssignReview(actx, rv); errors.Is(err, store.ErrExists) {
 		return exists("%s already reviews proposal %s", rev.Name, p.ID)
 	} else if err != nil {
 		return err
@@ -529,7 +537,7 @@ func (s *Server) assignReviewer(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if err := s.audit(ctx, "review.assign", "proposal/"+p.ID, "reviewer "+rev.Name); err != nil {
+	if err := s.auditIfNotWritten(actx); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, rv)
@@ -627,10 +635,11 @@ func (s *Server) submitReview(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	rv.SubmittedAt = &now
-	if err := s.st.UpdateReview(ctx, rv); err != nil {
+	actx := s.auditCtx(ctx, action, "proposal/"+p.ID, fmt.Sprintf("reviewer %s, technical %d, scientific %d, conflict %t", u.Name, rv.Technical, rv.Scientific, rv.Conflict))
+	if err := s.st.UpdateReview(actx, rv); err != nil {
 		return err
 	}
-	if err := s.audit(ctx, action, "proposal/"+p.ID, fmt.Sprintf("reviewer %s, technical %d, scientific %d, conflict %t", u.Name, rv.Technical, rv.Scientific, rv.Conflict)); err != nil {
+	if err := s.auditIfNotWritten(actx); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, rv)
@@ -664,10 +673,11 @@ func (s *Server) declareConflict(w http.ResponseWriter, r *http.Request) error {
 		return invalidField("reviewer", "one declares one's own conflicts")
 	}
 	c.Reviewer, c.DeclaredAt = u.Name, time.Now().UTC()
-	if err := s.st.DeclareConflict(ctx, c); err != nil {
+	actx := s.auditCtx(ctx, "conflict.declare", "user/"+u.Name, "org "+c.Org+", project "+c.Project)
+	if err := s.st.DeclareConflict(actx, c); err != nil {
 		return err
 	}
-	if err := s.audit(ctx, "conflict.declare", "user/"+u.Name, "org "+c.Org+", project "+c.Project); err != nil {
+	if err := s.auditIfNotWritten(actx); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, c)

@@ -77,12 +77,14 @@ func (s *Server) createOrg(w http.ResponseWriter, r *http.Request) error {
 	}
 	o.Country = c
 	o.CreatedAt = time.Now().UTC()
-	if err := s.st.CreateOrg(ctx, o); errors.Is(err, store.ErrExists) {
+	// The entry commits with the organisation (CreateOrg's transaction).
+	actx := s.auditCtx(ctx, "org.create", "org/"+o.Name, "kind "+o.Kind+", country "+o.Country)
+	if err := s.st.CreateOrg(actx, o); errors.Is(err, store.ErrExists) {
 		return exists("organisation %q already exists", o.Name)
 	} else if err != nil {
 		return err
 	}
-	if err := s.audit(ctx, "org.create", "org/"+o.Name, "kind "+o.Kind+", country "+o.Country); err != nil {
+	if err := s.auditIfNotWritten(actx); err != nil {
 		return err
 	}
 	if err := s.d.OrgChanged(ctx, o); err != nil {
@@ -165,14 +167,16 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) error {
 		return invalidField("org", "unknown organisation %q", p.Org)
 	}
 	p.CreatedAt = time.Now().UTC()
-	if err := s.st.CreateProject(ctx, p); errors.Is(err, store.ErrExists) {
+	// The entry commits with the project (CreateProject's transaction).
+	actx := s.auditCtx(ctx, "project.create", "project/"+p.Name, "org "+p.Org)
+	if err := s.st.CreateProject(actx, p); errors.Is(err, store.ErrExists) {
 		return exists("project %q already exists", p.Name)
 	} else if errors.Is(err, store.ErrNotFound) {
 		return invalidField("org", "unknown organisation %q", p.Org)
 	} else if err != nil {
 		return err
 	}
-	if err := s.audit(ctx, "project.create", "project/"+p.Name, "org "+p.Org); err != nil {
+	if err := s.auditIfNotWritten(actx); err != nil {
 		return err
 	}
 	if err := s.d.ProjectChanged(ctx, p); err != nil {
@@ -278,16 +282,18 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	u.CreatedAt = time.Now().UTC()
-	if err := s.st.CreateUser(ctx, u); errors.Is(err, store.ErrExists) {
+	// The entry commits with the user (CreateUser's transaction).
+	actx := s.auditCtx(ctx, "user.create", "user/"+u.Name, "role "+u.Role+", org "+u.Org+sitesDetail(u.Sites))
+	if err := s.st.CreateUser(actx, u); errors.Is(err, store.ErrExists) {
 		return exists("user %q already exists", u.Name)
 	} else if err != nil {
 		return err
 	}
-	tok, hash := NewToken()
-	if err := s.st.CreateToken(ctx, u.Name, hash, "created with the user"); err != nil {
+	if err := s.auditIfNotWritten(actx); err != nil {
 		return err
 	}
-	if err := s.audit(ctx, "user.create", "user/"+u.Name, "role "+u.Role+", org "+u.Org+sitesDetail(u.Sites)); err != nil {
+	tok, hash := NewToken()
+	if err := s.st.CreateToken(ctx, u.Name, hash, "created with the user"); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, userWithToken{User: u, Token: tok})

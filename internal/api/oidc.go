@@ -176,7 +176,10 @@ func (s *Server) firstLogin(ctx context.Context, idt *oidc.IDToken) (core.User, 
 		u.Email = email
 	}
 	u.Org = s.orgOf(ctx, claims[cfg.OrgClaim])
-	err := s.st.CreateFederatedUser(ctx, u, idt.Issuer, idt.Subject)
+	// The entry commits with the user (CreateFederatedUser's transaction).
+	actx := store.WithAudit(ctx, store.AuditEntry{Actor: u.Name, Action: "user.create", Object: "user/" + u.Name,
+		Detail: fmt.Sprintf("first federated login from %s, role %s, org %s", idt.Issuer, u.Role, u.Org)})
+	err := s.st.CreateFederatedUser(actx, u, idt.Issuer, idt.Subject)
 	if errors.Is(err, store.ErrExists) {
 		// Another request of the same first login may have won the race.
 		if again, err2 := s.st.UserByIdentity(ctx, idt.Issuer, idt.Subject); err2 == nil {
@@ -187,8 +190,7 @@ func (s *Server) firstLogin(ctx context.Context, idt *oidc.IDToken) (core.User, 
 	if err != nil {
 		return core.User{}, err
 	}
-	if _, err := s.st.AppendAudit(ctx, store.AuditEntry{Actor: u.Name, Action: "user.create", Object: "user/" + u.Name,
-		Detail: fmt.Sprintf("first federated login from %s, role %s, org %s", idt.Issuer, u.Role, u.Org)}); err != nil {
+	if err := s.st.CommitPendingAudit(actx); err != nil {
 		return core.User{}, err
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "federated user created", slog.String("user", u.Name), slog.String("org", u.Org), slog.String("issuer", idt.Issuer))

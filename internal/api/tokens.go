@@ -116,16 +116,16 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	detail := fmt.Sprintf("user %s, label %q, scope %s", owner, nt.Label, nt.Scope)
+	if nt.ExpiresAt != nil {
+		detail += ", expires " + nt.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	// The entry commits with the token (GrantToken's transaction), which
+	// names it token/<id> once the id is drawn.
+	actx := s.auditCtx(ctx, "token.create", store.NewTokenObject, detail)
 	tok, hash := NewToken()
-	t, err := s.st.GrantToken(ctx, store.TokenGrant{User: owner, Hash: hash, Label: nt.Label, Scope: nt.Scope, ExpiresAt: nt.ExpiresAt})
+	t, err := s.st.GrantToken(actx, store.TokenGrant{User: owner, Hash: hash, Label: nt.Label, Scope: nt.Scope, ExpiresAt: nt.ExpiresAt})
 	if err != nil {
-		return err
-	}
-	detail := fmt.Sprintf("user %s, label %q, scope %s", owner, nt.Label, t.Scope)
-	if t.ExpiresAt != nil {
-		detail += ", expires " + t.ExpiresAt.UTC().Format(time.RFC3339)
-	}
-	if err := s.audit(ctx, "token.create", "token/"+strconv.FormatInt(t.ID, 10), detail); err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -203,12 +203,14 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 			return notFound("no token %d", id) // another tenant's token is unknown
 		}
 	}
-	if err := s.audit(ctx, "token.revoke", "token/"+raw, "user "+t.User); err != nil {
-		return err
-	}
-	if err := s.st.RevokeToken(ctx, id); errors.Is(err, store.ErrNotFound) {
+	// The entry commits with the deletion (RevokeToken's transaction).
+	actx := s.auditCtx(ctx, "token.revoke", "token/"+raw, "user "+t.User)
+	if err := s.st.RevokeToken(actx, id); errors.Is(err, store.ErrNotFound) {
 		return notFound("no token %d", id)
 	} else if err != nil {
+		return err
+	}
+	if err := s.auditIfNotWritten(actx); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, t)
