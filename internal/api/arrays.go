@@ -173,9 +173,6 @@ func (s *Server) cancelArray(w http.ResponseWriter, r *http.Request, u core.User
 	if err != nil {
 		return err
 	}
-	if err := s.audit(r.Context(), "job.cancel", "job/"+first.ArrayJobID.String(), fmt.Sprintf("array of %d tasks", len(tasks))); err != nil {
-		return err
-	}
 	out := make([]core.Job, 0, len(tasks))
 	for _, t := range tasks {
 		if !canCancelJob(u, t) {
@@ -186,7 +183,9 @@ func (s *Server) cancelArray(w http.ResponseWriter, r *http.Request, u core.User
 			out = append(out, t)
 			continue
 		}
-		c, err := s.d.Cancel(r.Context(), t.ID, u.Name)
+		// One entry per task, each with its task's change.
+		c, err := s.d.CancelAudited(r.Context(), t.ID, u.Name, &store.AuditEntry{Actor: u.Name, Action: "job.cancel", Object: "job/" + t.ID.String(),
+			Detail: fmt.Sprintf("task %s of array %d", t.DisplayID(), first.ArrayJobID)})
 		if err != nil {
 			return err
 		}

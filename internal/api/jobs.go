@@ -446,10 +446,8 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request) error {
 	if j.State.Terminal() {
 		return writeJSON(w, http.StatusOK, j)
 	}
-	if err := s.audit(r.Context(), "job.cancel", "job/"+j.ID.String(), ""); err != nil {
-		return err
-	}
-	out, err := s.d.Cancel(r.Context(), j.ID, u.Name)
+	// The entry commits with the job's change, in the daemon.
+	out, err := s.d.CancelAudited(r.Context(), j.ID, u.Name, &store.AuditEntry{Actor: u.Name, Action: "job.cancel", Object: "job/" + j.ID.String()})
 	if err != nil {
 		return err
 	}

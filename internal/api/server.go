@@ -436,9 +436,3 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	}
 	return s.healthz(w, r)
 }
-
-// audit records a mutation in the tamper-evident log.
-func (s *Server) audit(ctx context.Context, action, object, detail string) error {
-	_, err := s.st.AppendAudit(ctx, store.AuditEntry{Actor: userFrom(ctx).Name, Action: action, Object: object, Detail: detail})
-	return err
-}

@@ -371,10 +371,21 @@ var ErrConflict = errors.New("conflict")
 // Cancel cancels a job: a pending job at once, an active one through its
 // driver (its final state arrives when the driver reports it).
 func (d *Daemon) Cancel(ctx context.Context, id core.JobID, actor string) (core.Job, error) {
+	return d.CancelAudited(ctx, id, actor, nil)
+}
+
+// CancelAudited is Cancel with the audit entry of the request, which
+// commits in the same transaction as the job's change (cancelled, or its
+// cancel requested); no change, no entry (store.AuditWritten says which).
+func (d *Daemon) CancelAudited(ctx context.Context, id core.JobID, actor string, entry *store.AuditEntry) (core.Job, error) {
 	var out core.Job
 	var err error
-	derr := d.do(ctx, func(ctx context.Context) {
-		out, err = d.cancel(ctx, id, actor)
+	derr := d.do(ctx, func(loop context.Context) {
+		wctx := loop
+		if entry != nil {
+			wctx = store.WithAudit(loop, *entry)
+		}
+		out, err = d.cancel(loop, wctx, id, actor)
 	})
 	if derr != nil {
 		return core.Job{}, derr
@@ -382,7 +393,7 @@ func (d *Daemon) Cancel(ctx context.Context, id core.JobID, actor string) (core.
 	return out, err
 }
 
-func (d *Daemon) cancel(ctx context.Context, id core.JobID, actor string) (core.Job, error) {
+func (d *Daemon) cancel(ctx, wctx context.Context, id core.JobID, actor string) (core.Job, error) {
 	j, err := d.st.GetJob(ctx, id)
 	if err != nil {
 		return core.Job{}, err
@@ -396,7 +407,7 @@ func (d *Daemon) cancel(ctx context.Context, id core.JobID, actor string) (core.
 	if j.State == core.StatePending {
 		from := j.State
 		j.State, j.Reason, j.EndTime, j.UpdateTime = core.StateCancelled, msg, &now, now
-		ok, err := d.st.UpdateJobIf(ctx, j, from, core.Event{JobID: id, Time: now, Type: "cancelled", State: j.State, Message: msg})
+		ok, err := d.st.UpdateJobIf(wctx, j, from, core.Event{JobID: id, Time: now, Type: "cancelled", State: j.State, Message: msg})
 		if err != nil {
 			return core.Job{}, err
 		}
@@ -420,7 +431,7 @@ func (d *Daemon) cancel(ctx context.Context, id core.JobID, actor string) (core.
 	}
 	j.Reason = msg
 	j.UpdateTime = now
-	if err := d.st.UpdateJob(ctx, j, core.Event{JobID: id, Time: now, Type: "cancel-requested", State: j.State, Message: msg}); err != nil {
+	if err := d.st.UpdateJob(wctx, j, core.Event{JobID: id, Time: now, Type: "cancel-requested", State: j.State, Message: msg}); err != nil {
 		return core.Job{}, err
 	}
 	d.logJob("job cancel requested", j, "by", actor)
