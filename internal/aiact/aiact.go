@@ -9,6 +9,7 @@ package aiact
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math"
 	"slices"
 	"strconv"
@@ -53,6 +54,10 @@ const (
 	Planned Kind = "planned"
 	// Actual is what one attempt of a job used.
 	Actual Kind = "actual"
+	// AwardPlan is what an award lets a project spend on the model: its
+	// hours at their models' peaks (AwardContribution). The model's
+	// projection is at least the sum of its awards' latest plans.
+	AwardPlan Kind = "award"
 )
 
 // NotificationKind is what a notification says of a model.
@@ -89,12 +94,14 @@ type Job struct {
 // Contribution is the compute one job (Planned) or one attempt of it
 // (Actual) adds to one model, with how it was reckoned.
 type Contribution struct {
-	Model   string            `json:"model"`
-	Org     string            `json:"org"`
-	Project string            `json:"project"`
-	Job     core.JobID        `json:"job"`
-	Attempt int               `json:"attempt"`
-	Kind    Kind              `json:"kind"`
+	Model   string     `json:"model"`
+	Org     string     `json:"org"`
+	Project string     `json:"project"`
+	Job     core.JobID `json:"job"`
+	Attempt int        `json:"attempt"`
+	Kind    Kind       `json:"kind"`
+	// Award is the award an AwardPlan contribution stands for.
+	Award   string            `json:"award,omitempty"`
 	Final   bool              `json:"final,omitempty"`
 	At      time.Time         `json:"at"`
 	Lineage core.ModelLineage `json:"lineage"`
@@ -312,6 +319,7 @@ type modelState struct {
 	jobs             map[core.JobID]*jobState
 	raised           map[NotificationKind]bool
 	hwJobs, archJobs map[core.JobID]bool
+	awards           map[string]float64 // award id → its latest plan's FLOP
 	assumptions      []string
 	// What the lineages declare of the base model.
 	baseFLOP     float64
@@ -328,6 +336,13 @@ func (ms *modelState) totals() (actual, projected, arch float64) {
 		}
 		arch += j.arch
 	}
+	// The project's jobs spend its awards: what the awards allow bounds
+	// the projection from below, not on top of the jobs.
+	awarded := 0.0
+	for _, f := range ms.awards {
+		awarded += f
+	}
+	projected = max(projected, awarded)
 	return
 }
 
@@ -398,6 +413,19 @@ func (ms *modelState) add(c Contribution) {
 	ms.baseFLOP = max(ms.baseFLOP, l.BaseFLOP)
 	ms.baseSystemic = ms.baseSystemic || l.BaseSystemicRisk
 	addOnce(&m.Projects, c.Project)
+	if c.Kind == AwardPlan {
+		if ms.awards == nil {
+			ms.awards = map[string]float64{}
+		}
+		ms.awards[c.Award] = c.HardwareFLOP // contributions come in order: the latest plan wins
+		for _, a := range c.Assumptions {
+			addOnce(&ms.assumptions, a)
+		}
+		if c.At.After(m.Last) {
+			m.Last = c.At
+		}
+		return
+	}
 	addOnce(&m.Precisions, c.Precision)
 	if c.At.After(m.Last) {
 		m.Last = c.At
@@ -447,7 +475,11 @@ func (ms *modelState) check(c Contribution, models map[string]*modelState) []Not
 		if n.Projected {
 			when = "will use"
 		}
-		n.Message = fmt.Sprintf("model %s %s %s by the %s method (job %d): %s", ms.m.ID, when, Format(est), method, c.Job, msg)
+		by := fmt.Sprintf("job %d", c.Job)
+		if c.Kind == AwardPlan {
+			by = "award " + c.Award
+		}
+		n.Message = fmt.Sprintf("model %s %s %s by the %s method (%s): %s", ms.m.ID, when, Format(est), method, by, msg)
 		out = append(out, n)
 	}
 	if !ms.raised[CrossedGPAI] && est > GPAIThreshold {
@@ -531,4 +563,36 @@ func addOnce(list *[]string, v string) {
 	if v != "" && !slices.Contains(*list, v) {
 		*list = append(*list, v)
 	}
+}
+
+// AwardContribution is what award a lets its project (of organisation
+// org) spend on model l:
+// each model's hours at that model's peak and the utilisation, summed
+// (dated at). Its Attempt is a digest of the award's id, hours and
+// validity, so that each version of an award (an extension) is recorded
+// once and the latest one counts.
+func AwardContribution(s Settings, org string, a core.Award, l core.ModelLineage, at time.Time) Contribution {
+	c := Contribution{Model: l.Model, Org: org, Project: a.Project, Kind: AwardPlan, Award: a.ID, At: at.UTC(), Lineage: l,
+		Utilisation: s.utilisation(), Precision: "bf16"}
+	models := make([]string, 0, len(a.Hours))
+	for m := range a.Hours {
+		models = append(models, m)
+	}
+	slices.Sort(models)
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%s|%d|%d", a.ID, a.ValidFrom.Unix(), a.ValidTo.Unix())
+	for _, m := range models {
+		// hours accelerators for one hour: a Duration of millions of hours
+		// would overflow.
+		one := Contribute(s, Planned, Job{Lineage: l, Accelerators: a.Hours[m], AccelModel: m, Duration: time.Hour})
+		c.HardwareFLOP += one.HardwareFLOP
+		c.Hours += a.Hours[m]
+		for _, x := range one.Assumptions {
+			addOnce(&c.Assumptions, x)
+		}
+		fmt.Fprintf(h, "|%s=%g", m, a.Hours[m])
+	}
+	c.Attempt = int(h.Sum32() & 0x7fffffff)
+	c.Assumptions = append(c.Assumptions, fmt.Sprintf("award %s: %g accelerator-hours over its models", a.ID, c.Hours))
+	return c
 }

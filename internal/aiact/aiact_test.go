@@ -1,6 +1,7 @@
 package aiact_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -202,5 +203,42 @@ func TestArchitectureMethod(t *testing.T) {
 	l = aiact.Evaluate([]aiact.Contribution{aiact.Contribute(settings, aiact.Planned, j)})
 	if len(l.Notifications) != 1 || l.Notifications[0].Method != aiact.Architecture || l.Notifications[0].FLOP != 1.1e23 {
 		t.Errorf("notifications %+v, want gpai by the architecture method at 1.1e23", l.Notifications)
+	}
+}
+
+// An award big enough to take a model past 10^25 makes the crossing known
+// when it is recorded (projected), once; the jobs that spend it raise
+// nothing more; an extension is a new plan, counted instead of the old.
+func TestAwardPlanProjects(t *testing.T) {
+	s := settings
+	at0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	l := core.ModelLineage{Model: "big-llm", Purpose: core.PurposePretraining}
+	// 10^25 FLOP at 989 TFLOP/s and 40% is about 7.0 million H100-hours.
+	a := core.Award{ID: "EHPC-AIF-2026LS01-1001", Project: "p", Hours: map[string]float64{"h100": 5e6}, ValidFrom: at0, ValidTo: at0.AddDate(1, 0, 0)}
+	small := aiact.AwardContribution(s, "o", a, l, at0)
+	ext := a
+	ext.Hours = map[string]float64{"h100": 8e6}
+	big := aiact.AwardContribution(s, "o", ext, l, at0.Add(24*time.Hour))
+	if small.Attempt == big.Attempt {
+		t.Fatal("an extension must be a new version of the award's plan")
+	}
+	if got := aiact.Evaluate([]aiact.Contribution{small}).Notifications; len(got) != 1 || got[0].Kind != aiact.CrossedGPAI {
+		t.Fatalf("5M H100-hours: %+v, want the GPAI crossing only", got)
+	}
+	job := aiact.Contribute(s, aiact.Actual, aiact.Job{ID: 7, Org: "o", Project: "p", Lineage: l, At: at0.Add(48 * time.Hour), Final: true,
+		Accelerators: 1000, AccelModel: "h100", Duration: 1000 * time.Hour})
+	led := aiact.Evaluate([]aiact.Contribution{small, big, job})
+	var sys []aiact.Notification
+	for _, n := range led.Notifications {
+		if n.Kind == aiact.CrossedSystemic {
+			sys = append(sys, n)
+		}
+	}
+	if len(sys) != 1 || !sys[0].At.Equal(big.At) || !sys[0].Projected || !strings.Contains(sys[0].Message, "award "+a.ID) {
+		t.Fatalf("systemic notifications %+v, want one, projected, dated at the extension", sys)
+	}
+	m := led.Models[0]
+	if m.Projected.Exact < 1e25 || m.Projected.Exact > 1.2e25 {
+		t.Fatalf("projection %.3g, want the extended award's 8M H100-hours (about 1.1e25), not both awards", m.Projected.Exact)
 	}
 }

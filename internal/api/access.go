@@ -770,6 +770,7 @@ func (s *Server) awardProposal(w http.ResponseWriter, r *http.Request) error {
 	if err := s.d.AwardsChanged(ctx); err != nil {
 		return err
 	}
+	s.aiactAward(ctx, a)
 	return writeJSON(w, http.StatusCreated, a)
 }
 
@@ -887,6 +888,7 @@ func (s *Server) extendAward(w http.ResponseWriter, r *http.Request) error {
 	if err := s.d.AwardsChanged(ctx); err != nil {
 		return err
 	}
+	s.aiactAward(ctx, next)
 	return writeJSON(w, http.StatusOK, next)
 }
 

@@ -26,14 +26,44 @@ func (s *Server) aiactPlanned(ctx context.Context, jobs []core.Job, created []bo
 		c := aiact.Contribute(s.d.AIAct(), aiact.Planned, aiact.Job{ID: j.ID, Org: j.Org, Project: j.Project,
 			Lineage: *j.Spec.Lineage, At: j.SubmitTime, Accelerators: float64(j.Spec.Accelerators) / 1000,
 			AccelModel: j.Spec.Model, Duration: time.Duration(j.Spec.Walltime)})
-		raised, err := s.st.RecordAIAct(ctx, c)
-		if err != nil {
-			s.log.Error("record AI Act plan", "job", int64(j.ID), "err", err)
+		s.recordAIAct(ctx, c)
+		// The project's award is planned compute for the model too.
+		if a, ok := s.d.CurrentAward(j.Project); ok {
+			s.recordAIAct(ctx, aiact.AwardContribution(s.d.AIAct(), j.Org, a, *j.Spec.Lineage, j.SubmitTime))
+		}
+	}
+}
+
+// recordAIAct records one contribution and logs the notifications it
+// raises; a failure is logged, never fails the request.
+func (s *Server) recordAIAct(ctx context.Context, c aiact.Contribution) {
+	raised, err := s.st.RecordAIAct(ctx, c)
+	if err != nil {
+		s.log.Error("record AI Act contribution", "model", c.Model, "job", int64(c.Job), "award", c.Award, "err", err)
+		return
+	}
+	for _, n := range raised {
+		s.log.Warn("AI Act notification", "model", n.Model, "org", n.Org, "kind", string(n.Kind), "flop", n.FLOP, "job", int64(n.Job), "msg", n.Message)
+	}
+}
+
+// aiactAward records award a (made or extended) as planned compute for
+// every model its project's jobs have declared: a crossing it makes
+// certain is known now, dated today (the Art. 52 clock).
+func (s *Server) aiactAward(ctx context.Context, a core.Award) {
+	cs, err := s.st.AIActContributions(ctx)
+	if err != nil {
+		s.log.Error("AI Act: read the ledger for an award", "award", a.ID, "err", err)
+		return
+	}
+	seen := map[string]bool{}
+	now := time.Now()
+	for _, c := range cs {
+		if c.Project != a.Project || c.Model == "" || seen[c.Org+"\x00"+c.Model] {
 			continue
 		}
-		for _, n := range raised {
-			s.log.Warn("AI Act notification", "model", n.Model, "org", n.Org, "kind", string(n.Kind), "flop", n.FLOP, "job", int64(n.Job), "msg", n.Message)
-		}
+		seen[c.Org+"\x00"+c.Model] = true
+		s.recordAIAct(ctx, aiact.AwardContribution(s.d.AIAct(), c.Org, a, c.Lineage, now))
 	}
 }
 

@@ -1,12 +1,15 @@
 package api
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gigafactory/gigafactory/internal/aiact"
+	"github.com/gigafactory/gigafactory/internal/core"
 )
 
 // TestAIActRoutes: jobs declaring a lineage feed the ledger at
@@ -86,5 +89,43 @@ func TestAIActRoutes(t *testing.T) {
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/markdown") {
 		t.Errorf("Content-Type %q", ct)
+	}
+}
+
+// An award is planned compute for the models its project's jobs declare:
+// one big enough for 10^25 makes the crossing known at the first job that
+// names the model, before any of it is spent.
+func TestAIActAwardProjects(t *testing.T) {
+	tn := newTenants(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	a := core.Award{ID: "EHPC-AIF-2026LS01-1001", Project: "rocket", Hours: map[string]float64{"h100": 8e6},
+		ValidFrom: now.Add(-time.Hour), ValidTo: now.AddDate(1, 0, 0), CreatedAt: now}
+	if err := tn.st.CreateAward(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.d.AwardsChanged(ctx); err != nil {
+		t.Fatal(err)
+	}
+	body := map[string]any{"command": []string{"true"}, "accelerators": 1, "project": "rocket", "walltime": "1h",
+		"lineage": map[string]any{"model": "euro-400b"}}
+	if got := tn.do(t, tn.tokens[userA], "POST", "/api/v1/jobs", body, nil); got != 201 {
+		t.Fatalf("submit: %d", got)
+	}
+	var ns list[aiact.Notification]
+	if got := tn.do(t, tn.tokens[userA], "GET", "/api/v1/ai-act/notifications", nil, &ns); got != 200 {
+		t.Fatalf("notifications: %d", got)
+	}
+	systemic := 0
+	for _, n := range ns.Items {
+		if n.Kind == aiact.CrossedSystemic {
+			systemic++
+			if !n.Projected || !strings.Contains(n.Message, "award "+a.ID) {
+				t.Errorf("notification %+v, want a projected one naming the award", n)
+			}
+		}
+	}
+	if systemic != 1 {
+		t.Fatalf("%d systemic-risk notifications, want 1: %+v", systemic, ns.Items)
 	}
 }

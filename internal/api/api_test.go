@@ -56,7 +56,9 @@ func startTestServer(t testing.TB, sites []core.Site, tm *Timeouts, opts ...Opti
 		drivers[s.ID] = ld
 		t.Cleanup(func() { _ = ld.Close() })
 	}
-	d, err := daemon.New(daemon.Options{Store: st, Sites: sites, Drivers: drivers, PollEvery: 20 * time.Millisecond, Engine: engine.DefaultConfig()})
+	d, err := daemon.New(daemon.Options{Store: st, Sites: sites, Drivers: drivers, PollEvery: 20 * time.Millisecond, Engine: engine.DefaultConfig(),
+		// As gf serve: the store's awards, expired ones too.
+		Awards: func(ctx context.Context) ([]core.Award, error) { return st.ListAwards(ctx, "") }})
 	if err != nil {
 		t.Fatal(err)
 	}
