@@ -486,18 +486,26 @@ type assignment struct {
 	Reviewer string `json:"reviewer"`
 }
 
+// allocatorsProposal loads the path's proposal for an allocator's action
+// (doing: "assign reviewers", "award") and decodes the body into body.
+func (s *Server) allocatorsProposal(r *http.Request, doing string, body any) (core.Proposal, error) {
+	u := userFrom(r.Context())
+	p, role, err := s.visibleProposal(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return core.Proposal{}, err
+	}
+	if role != "allocator" {
+		return core.Proposal{}, forbidden("user %s may not %s: allocators only", u.Name, doing)
+	}
+	return p, decodeStrict(r, body)
+}
+
 func (s *Server) assignReviewer(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	u := userFrom(ctx)
-	p, role, err := s.visibleProposal(ctx, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	if role != "allocator" {
-		return forbidden("user %s may not assign reviewers: allocators only", u.Name)
-	}
 	var a assignment
-	if err := decodeStrict(r, &a); err != nil {
+	p, err := s.allocatorsProposal(r, "assign reviewers", &a)
+	if err != nil {
 		return err
 	}
 	if a.Reviewer == "" {
@@ -718,15 +726,9 @@ type awardRequest struct {
 func (s *Server) awardProposal(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	u := userFrom(ctx)
-	p, role, err := s.visibleProposal(ctx, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	if role != "allocator" {
-		return forbidden("user %s may not award: allocators only", u.Name)
-	}
 	var req awardRequest
-	if err := decodeStrict(r, &req); err != nil {
+	p, err := s.allocatorsProposal(r, "award", &req)
+	if err != nil {
 		return err
 	}
 	c, err := s.st.GetCall(ctx, p.Call)
