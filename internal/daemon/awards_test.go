@@ -65,8 +65,8 @@ func TestAwardSpentHoldsAndExtensionReleases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u.State == nil || u.State.Used < 7.2/3600 || u.State.Used > 12.0/3600 || !u.State.Exhausted || !u.State.Warn {
-		t.Fatalf("award state %+v, want about 8 accelerator-seconds used, warned and exhausted", u.State)
+	if u.State == nil || u.State.Used < 7.2/3600 || u.State.Used > 30.0/3600 || !u.State.Exhausted || !u.State.Warn {
+		t.Fatalf("award state %+v, want at least the 7.2 accelerator-seconds awarded used (about 8; more on a slow machine), warned and exhausted", u.State)
 	}
 	audit, err := h.st.ListAudit(context.Background(), 0, 1000)
 	if err != nil {
@@ -100,6 +100,11 @@ func TestAwardSpentHoldsAndExtensionReleases(t *testing.T) {
 	if j := h.wait(t, third, ended); j.State != core.StateCompleted {
 		t.Fatalf("after the extension the third job ended %s %q", j.State, j.Reason)
 	}
+	// Every run has ended: what the award was charged is all in the store.
+	u, err = h.d.ProjectAward(context.Background(), "a-p")
+	if err != nil {
+		t.Fatal(err)
+	}
 	before := u.State.Used
 	h.stop()
 	h.stop = nil
@@ -108,8 +113,8 @@ func TestAwardSpentHoldsAndExtensionReleases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The third job ran after the first reading: about nothing more.
-	if u.State == nil || math.Abs(u.State.Used-before) > 1.0/3600 {
+	// Times are kept to the microsecond: the same to well under 1e-6 h.
+	if u.State == nil || math.Abs(u.State.Used-before) > 1e-6 {
 		t.Fatalf("after a restart the award has %+v used, want %.6f as before", u.State, before)
 	}
 }
