@@ -220,20 +220,6 @@ func (s *Server) callRanking(w http.ResponseWriter, r *http.Request) error {
 
 // ---- proposals
 
-// proposalRequest is the body that creates a proposal: a draft, or
-// submitted at once with submit.
-type proposalRequest struct {
-	Call      string             `json:"call"`
-	Project   string             `json:"project"`
-	Title     string             `json:"title"`
-	Abstract  string             `json:"abstract,omitempty"`
-	Hours     map[string]float64 `json:"hours"`
-	Start     time.Time          `json:"start"`
-	End       time.Time          `json:"end"`
-	Residency []string           `json:"residency,omitempty"`
-	Submit    bool               `json:"submit,omitempty"`
-}
-
 // projectRole is u's role in project: core.ProjectPI, core.ProjectMember
 // or "".
 func (s *Server) projectRole(ctx context.Context, u core.User, project string) (string, error) {
@@ -247,7 +233,7 @@ func (s *Server) projectRole(ctx context.Context, u core.User, project string) (
 func (s *Server) createProposal(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	u := userFrom(ctx)
-	var req proposalRequest
+	var req core.NewProposal
 	if err := decodeStrict(r, &req); err != nil {
 		return err
 	}
@@ -583,15 +569,6 @@ func (s *Server) listReviews(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, list[core.Review]{Items: out})
 }
 
-// reviewRequest is a reviewer's scores, or their declared conflict.
-type reviewRequest struct {
-	Technical      int    `json:"technical,omitempty"`
-	Scientific     int    `json:"scientific,omitempty"`
-	Comments       string `json:"comments,omitempty"`
-	Conflict       bool   `json:"conflict,omitempty"`
-	ConflictReason string `json:"conflict_reason,omitempty"`
-}
-
 func (s *Server) submitReview(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	u := userFrom(ctx)
@@ -605,7 +582,7 @@ func (s *Server) submitReview(w http.ResponseWriter, r *http.Request) error {
 	} else if err != nil {
 		return err
 	}
-	var req reviewRequest
+	var req core.ReviewScores
 	if err := decodeStrict(r, &req); err != nil {
 		return err
 	}

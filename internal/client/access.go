@@ -79,17 +79,7 @@ func (c *Client) Ranking(ctx context.Context, call string) ([]access.Ranked, err
 }
 
 // NewProposal is the body that creates a proposal.
-type NewProposal struct {
-	Call      string             `json:"call"`
-	Project   string             `json:"project"`
-	Title     string             `json:"title"`
-	Abstract  string             `json:"abstract,omitempty"`
-	Hours     map[string]float64 `json:"hours"`
-	Start     time.Time          `json:"start"`
-	End       time.Time          `json:"end"`
-	Residency []string           `json:"residency,omitempty"`
-	Submit    bool               `json:"submit,omitempty"`
-}
+type NewProposal = core.NewProposal
 
 // CreateProposal writes a proposal (the project's PI).
 func (c *Client) CreateProposal(ctx context.Context, np NewProposal) (*core.Proposal, error) {
@@ -136,13 +126,7 @@ func (c *Client) Reviews(ctx context.Context, proposal string) ([]core.Review, e
 }
 
 // ReviewScores are a reviewer's scores, or their conflict.
-type ReviewScores struct {
-	Technical      int    `json:"technical,omitempty"`
-	Scientific     int    `json:"scientific,omitempty"`
-	Comments       string `json:"comments,omitempty"`
-	Conflict       bool   `json:"conflict,omitempty"`
-	ConflictReason string `json:"conflict_reason,omitempty"`
-}
+type ReviewScores = core.ReviewScores
 
 // Review scores a proposal assigned to the caller, or declares a
 // conflict with it.

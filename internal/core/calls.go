@@ -130,3 +130,27 @@ type Membership struct {
 	AddedAt time.Time `json:"added_at"`
 	AddedBy string    `json:"added_by,omitempty"`
 }
+
+// NewProposal is the body that creates a proposal (POST /api/v1/proposals):
+// a draft, or submitted at once with Submit.
+type NewProposal struct {
+	Call      string             `json:"call"`
+	Project   string             `json:"project"`
+	Title     string             `json:"title"`
+	Abstract  string             `json:"abstract,omitempty"`
+	Hours     map[string]float64 `json:"hours"`
+	Start     time.Time          `json:"start"`
+	End       time.Time          `json:"end"`
+	Residency []string           `json:"residency,omitempty"`
+	Submit    bool               `json:"submit,omitempty"`
+}
+
+// ReviewScores are a reviewer's scores of a proposal, or their declared
+// conflict with it (POST /api/v1/proposals/{id}/review).
+type ReviewScores struct {
+	Technical      int    `json:"technical,omitempty"`
+	Scientific     int    `json:"scientific,omitempty"`
+	Comments       string `json:"comments,omitempty"`
+	Conflict       bool   `json:"conflict,omitempty"`
+	ConflictReason string `json:"conflict_reason,omitempty"`
+}
