@@ -368,23 +368,7 @@ func (db *DB) GetToken(ctx context.Context, id int64) (Token, error) {
 
 // ListTokens returns user's tokens by id.
 func (db *DB) ListTokens(ctx context.Context, user string) ([]Token, error) {
-	rows, err := db.r.QueryContext(ctx, db.q(`SELECT `+tokenCols+` FROM tokens WHERE user_name = ? ORDER BY id`), user)
-	if err != nil {
-		return nil, fmt.Errorf("store: list tokens of %q: %w", user, err)
-	}
-	defer rows.Close()
-	var out []Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list tokens of %q: %w", user, err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list tokens of %q: %w", user, err)
-	}
-	return out, nil
+	return queryList(ctx, db, fmt.Sprintf("list tokens of %q", user), scanToken, `SELECT `+tokenCols+` FROM tokens WHERE user_name = ? ORDER BY id`, user)
 }
 
 // RevokeToken deletes the token with id, so that it authenticates no
