@@ -155,21 +155,12 @@ func auditVerifyCommand(env *cliEnv) *cobra.Command {
 		if err := rep.Err(); err != nil {
 			msg = err.Error()
 		}
-		return reportAudit(env, auditReportFrom(rep), msg)
+		return reportAudit(env, rep, msg)
 	})
 	fs := cmd.Flags()
 	fs.StringVar(&o.publicKey, "public-key", "", "check offline, trusting this public key: a file (hex or PEM) or 64 hex digits, as gf audit key prints")
 	fs.StringVar(&o.storeDSN, "store", "", "with --public-key: the store's DSN (postgres://...); default: SQLite in DATA/gf.db")
 	return cmd
-}
-
-// auditReportFrom converts the store's report to the API's shape, so both
-// checks print alike.
-func auditReportFrom(r store.AuditReport) client.AuditReport {
-	var out client.AuditReport
-	b, _ := json.Marshal(r)
-	_ = json.Unmarshal(b, &out)
-	return out
 }
 
 // errAuditBroken makes gf exit non-zero after printing the findings.

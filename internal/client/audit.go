@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"github.com/gigafactory/gigafactory/internal/core"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -62,25 +63,11 @@ func (c *Client) AuditLog(ctx context.Context, q AuditQuery) ([]AuditEntry, erro
 	}
 }
 
-// AuditProblem is one finding of the audit log's check, at entry Seq.
-type AuditProblem struct {
-	Seq     int64  `json:"seq"`
-	Kind    string `json:"kind"`
-	Message string `json:"message"`
-}
+// AuditProblem is one finding of the audit log's check.
+type AuditProblem = core.AuditProblem
 
-// AuditReport is the audit log's check in full (store.AuditReport).
-type AuditReport struct {
-	Entries       int64          `json:"entries"`
-	Issued        int64          `json:"issued"`
-	Checkpoints   int            `json:"checkpoints"`
-	SignedThrough int64          `json:"signed_through"`
-	KeyChecked    bool           `json:"key_checked"`
-	KeyID         string         `json:"key_id,omitempty"`
-	Recomputed    bool           `json:"recomputed"`
-	Problems      []AuditProblem `json:"problems,omitempty"`
-	MoreProblems  int            `json:"more_problems,omitempty"`
-}
+// AuditReport is the audit log's check in full.
+type AuditReport = core.AuditReport
 
 // AuditVerification is the server's check of its audit log.
 type AuditVerification struct {

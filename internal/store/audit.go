@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gigafactory/gigafactory/internal/core"
 	"sort"
 	"strings"
 	"sync"
@@ -17,7 +18,7 @@ import (
 
 // ErrAuditBroken is wrapped by VerifyAudit's error when the chain does not
 // check out.
-var ErrAuditBroken = errors.New("audit chain broken")
+var ErrAuditBroken = core.ErrAuditBroken
 
 // AuditEntry is one record of the append-only audit log. Hash chains each
 // entry to the one before it, so editing, deleting or reordering stored
@@ -250,65 +251,17 @@ const (
 	AuditBadCheckpoint = "checkpoint"
 )
 
-// AuditProblem is one finding of VerifyAuditKey, at the entry Seq.
-type AuditProblem struct {
-	Seq     int64  `json:"seq"`
-	Kind    string `json:"kind"`
-	Message string `json:"message"`
-}
+// AuditProblem is one finding of VerifyAuditKey (core.AuditProblem).
+type AuditProblem = core.AuditProblem
 
 // maxProblems bounds the findings a report lists; a rewrite of the chain
 // from one entry on makes every later entry differ.
 const maxProblems = 20
 
-// AuditReport is what VerifyAuditKey found.
-type AuditReport struct {
-	// Entries is the number of entries read; Issued the seqs handed out.
-	Entries int64 `json:"entries"`
-	Issued  int64 `json:"issued"`
-	// Checkpoints is the number of checkpoints read; SignedThrough the last
-	// seq covered by a checkpoint whose signature verified.
-	Checkpoints   int   `json:"checkpoints"`
-	SignedThrough int64 `json:"signed_through"`
-	// KeyChecked says the checkpoints were checked against a public key
-	// (KeyID); without one, the chain alone was checked.
-	KeyChecked bool   `json:"key_checked"`
-	KeyID      string `json:"key_id,omitempty"`
-	// Recomputed says the chain links up but a signed checkpoint disagrees
-	// with it: someone without the key rewrote the chain.
-	Recomputed bool `json:"recomputed"`
-	// Problems lists the first findings in order of seq (at most 20);
-	// MoreProblems counts those left out.
-	Problems     []AuditProblem `json:"problems,omitempty"`
-	MoreProblems int            `json:"more_problems,omitempty"`
-}
+// AuditReport is what VerifyAuditKey found (core.AuditReport).
+type AuditReport = core.AuditReport
 
-// OK reports whether nothing was found.
-func (r AuditReport) OK() bool { return len(r.Problems) == 0 }
-
-// Err is nil for a sound log, else an error wrapping ErrAuditBroken that
-// names the first bad seq and what was wrong with it.
-func (r AuditReport) Err() error {
-	if r.OK() {
-		return nil
-	}
-	p := r.Problems[0]
-	msg := fmt.Sprintf("seq %d: %v: %s", p.Seq, ErrAuditBroken, p.Message)
-	if r.Recomputed {
-		msg += " (the chain links up: it was recomputed without the signing key)"
-	}
-	if n := len(r.Problems) + r.MoreProblems - 1; n > 0 {
-		msg += fmt.Sprintf("; and %d more finding(s)", n)
-	}
-	return &auditError{msg: msg}
-}
-
-type auditError struct{ msg string }
-
-func (e *auditError) Error() string { return e.msg }
-func (e *auditError) Unwrap() error { return ErrAuditBroken }
-
-func (r *AuditReport) add(seq int64, kind, format string, args ...any) {
+func addProblem(r *AuditReport, seq int64, kind, format string, args ...any) {
 	if len(r.Problems) >= maxProblems {
 		r.MoreProblems++
 		return
@@ -360,11 +313,11 @@ func (db *DB) VerifyAuditKey(ctx context.Context, pub ed25519.PublicKey) (AuditR
 			break // unsigned checkpoints prove nothing
 		}
 		if c.FirstSeq > covered+1 {
-			r.add(covered+1, AuditBadCheckpoint, "no checkpoint covers seq %d..%d (checkpoints deleted?)", covered+1, c.FirstSeq-1)
+			addProblem(&r, covered+1, AuditBadCheckpoint, "no checkpoint covers seq %d..%d (checkpoints deleted?)", covered+1, c.FirstSeq-1)
 		}
 		covered = max(covered, c.LastSeq)
 		if err := c.verify(pub); err != nil {
-			r.add(c.FirstSeq, AuditBadCheckpoint, "checkpoint of seq %d..%d: %v", c.FirstSeq, c.LastSeq, err)
+			addProblem(&r, c.FirstSeq, AuditBadCheckpoint, "checkpoint of seq %d..%d: %v", c.FirstSeq, c.LastSeq, err)
 			continue
 		}
 		r.SignedThrough = c.LastSeq
@@ -389,18 +342,18 @@ func (db *DB) VerifyAuditKey(ctx context.Context, pub ed25519.PublicKey) (AuditR
 		r.Entries++
 		switch {
 		case e.Seq == last:
-			r.add(e.Seq, AuditExtra, "seq %d appears twice", e.Seq)
+			addProblem(&r, e.Seq, AuditExtra, "seq %d appears twice", e.Seq)
 			chainBroken = true
 		case e.Seq > last+1:
-			r.add(last+1, AuditMissing, "seq %d..%d missing (deleted)", last+1, e.Seq-1)
+			addProblem(&r, last+1, AuditMissing, "seq %d..%d missing (deleted)", last+1, e.Seq-1)
 			chainBroken = true
 		}
 		if e.PrevHash != prev {
-			r.add(e.Seq, AuditLink, "prev_hash does not match the hash of seq %d (an entry inserted, deleted or moved before it)", last)
+			addProblem(&r, e.Seq, AuditLink, "prev_hash does not match the hash of seq %d (an entry inserted, deleted or moved before it)", last)
 			chainBroken = true
 		}
 		if chainHash(e.PrevHash, e) != e.Hash {
-			r.add(e.Seq, AuditEdited, "content does not match its hash (edited or moved)")
+			addProblem(&r, e.Seq, AuditEdited, "content does not match its hash (edited or moved)")
 			chainBroken = true
 		}
 		for ci < len(cps) && cps[ci].LastSeq < e.Seq {
@@ -408,7 +361,7 @@ func (db *DB) VerifyAuditKey(ctx context.Context, pub ed25519.PublicKey) (AuditR
 		}
 		if ci < len(cps) && cps[ci].FirstSeq <= e.Seq {
 			if signed := cps[ci].hashOf(e.Seq); signed != e.Hash {
-				r.add(e.Seq, AuditRecomputed, "hash differs from the one signed in the checkpoint of seq %d..%d", cps[ci].FirstSeq, cps[ci].LastSeq)
+				addProblem(&r, e.Seq, AuditRecomputed, "hash differs from the one signed in the checkpoint of seq %d..%d", cps[ci].FirstSeq, cps[ci].LastSeq)
 				signedBad = true
 				// One finding per checkpoint: the rest follow from it.
 				ci++
@@ -421,13 +374,13 @@ func (db *DB) VerifyAuditKey(ctx context.Context, pub ed25519.PublicKey) (AuditR
 	}
 	switch {
 	case len(cps) > 0 && cps[len(cps)-1].LastSeq > last:
-		r.add(last+1, AuditTail, "seq %d..%d were signed in a checkpoint but are gone (tail cut)", last+1, cps[len(cps)-1].LastSeq)
+		addProblem(&r, last+1, AuditTail, "seq %d..%d were signed in a checkpoint but are gone (tail cut)", last+1, cps[len(cps)-1].LastSeq)
 		chainBroken = true
 	case r.Issued > last:
-		r.add(last+1, AuditTail, "%d entries were written, the last remaining is seq %d (tail cut)", r.Issued, last)
+		addProblem(&r, last+1, AuditTail, "%d entries were written, the last remaining is seq %d (tail cut)", r.Issued, last)
 		chainBroken = true
 	case r.Issued < last:
-		r.add(r.Issued+1, AuditExtra, "seq %d..%d were never handed out by the counter (inserted)", r.Issued+1, last)
+		addProblem(&r, r.Issued+1, AuditExtra, "seq %d..%d were never handed out by the counter (inserted)", r.Issued+1, last)
 		chainBroken = true
 	}
 	r.Recomputed = signedBad && !chainBroken
