@@ -92,7 +92,7 @@ var (
 var (
 	topFields  = []string{"sites", "scheduler", "exchange_rates", "metering"}
 	siteFields = []string{
-		"id", "name", "kind", "country", "driver", "driver_options", "price_per_accelerator_hour",
+		"id", "name", "kind", "country", "city", "driver", "driver_options", "price_per_accelerator_hour",
 		"pue", "carbon_g_per_kwh", "default_walltime", "max_walltime", "state", "pools",
 		"source", "assumed_size", "qos_map",
 	}
@@ -248,6 +248,8 @@ func parseSite(l *diag.List, path string, v *yaml.Node) (core.Site, int, bool) {
 				}
 				s.Country = norm
 			}
+		case "city":
+			s.City, _ = diag.String(l, f, val)
 		case "driver":
 			s.Driver = oneOf(l, f, val, Drivers)
 		case "driver_options":

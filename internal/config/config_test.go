@@ -324,3 +324,37 @@ func TestDefaultExchangeRates(t *testing.T) {
 		t.Errorf("only %d models have a default rate: %v", len(r), r)
 	}
 }
+
+func TestSiteCity(t *testing.T) {
+	tests := map[string]struct {
+		in      string
+		want    string // the city parsed
+		wantErr string
+	}{
+		"absent":     {in: site, want: ""},
+		"given":      {in: strings.Replace(site, "country: DE", "country: DE\n    city: Jülich", 1), want: "Jülich"},
+		"not a word": {in: strings.Replace(site, "country: DE", "country: DE\n    city: [a, b]", 1), wantErr: "sites[0].city"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c, err := Parse("cfg.yaml", []byte(tc.in))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one naming %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Sites[0].City; got != tc.want {
+				t.Errorf("city %q, want %q", got, tc.want)
+			}
+		})
+	}
+	for _, s := range EU().Sites {
+		if s.ID == "lumi-aif" && s.City != "Kajaani" {
+			t.Errorf("EU: lumi-aif city %q, want Kajaani from eu/sites.json", s.City)
+		}
+	}
+}

@@ -87,6 +87,7 @@ type siteRow struct {
 	Name             string `json:"name"`
 	Kind             string `json:"kind"`
 	Country          string `json:"country"`
+	City             string `json:"city"`
 	AcceleratorModel string `json:"accelerator_model"`
 	AcceleratorCount *int   `json:"accelerator_count"`
 	Source           string `json:"source"`
@@ -128,7 +129,7 @@ func buildEU() (*Config, error) {
 			if !seen {
 				i = len(c.Sites)
 				index[siteID] = i
-				c.Sites = append(c.Sites, newSite(siteID, r.Name, core.SiteFactory, country))
+				c.Sites = append(c.Sites, newSite(siteID, r.Name, core.SiteFactory, country, r.City))
 			}
 			s := &c.Sites[i]
 			pool, assumed := factoryPool(siteID, system, r)
@@ -136,14 +137,14 @@ func buildEU() (*Config, error) {
 			s.AssumedSize = s.AssumedSize || assumed
 			s.Source = joinSource(s.Source, r.Source)
 		case core.SiteAntenna:
-			s := newSite(siteID, r.Name, core.SiteAntenna, country)
+			s := newSite(siteID, r.Name, core.SiteAntenna, country, r.City)
 			s.Source = r.Source
 			c.Sites = append(c.Sites, s)
 		case core.SiteGigafactory:
 			if !slices.Contains(Gigafactories, siteID) {
 				continue
 			}
-			s := newSite(siteID, strings.TrimSuffix(r.Name, " (candidate)"), core.SiteGigafactory, country)
+			s := newSite(siteID, strings.TrimSuffix(r.Name, " (candidate)"), core.SiteGigafactory, country, r.City)
 			s.Pools = gigafactoryPools()
 			s.AssumedSize = true
 			s.Source = r.Source
@@ -160,10 +161,10 @@ func buildEU() (*Config, error) {
 	return c, nil
 }
 
-func newSite(id, name, kind, country string) core.Site {
+func newSite(id, name, kind, country, city string) core.Site {
 	wt := walltimeByKind[kind]
 	return core.Site{
-		ID: id, Name: name, Kind: kind, Country: country, Driver: "sim", State: core.SiteActive,
+		ID: id, Name: name, Kind: kind, Country: country, City: city, Driver: "sim", State: core.SiteActive,
 		PUE: pueByKind[kind], CarbonGPerKWh: GridCarbon(country),
 		DefaultWalltime: core.Duration(wt[0]), MaxWalltime: core.Duration(wt[1]),
 	}

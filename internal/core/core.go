@@ -471,6 +471,7 @@ type Site struct {
 	Name              string            `json:"name"`
 	Kind              string            `json:"kind"`
 	Country           string            `json:"country"`
+	City              string            `json:"city,omitempty"` // free text, as the site's sources name it
 	Pools             []Pool            `json:"pools"`
 	PricePerAccelHour float64           `json:"price_per_accelerator_hour"`
 	PUE               float64           `json:"pue"`
