@@ -19,6 +19,7 @@ import (
 	"github.com/gigafactory/gigafactory/internal/config"
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/daemon"
+	"github.com/gigafactory/gigafactory/internal/portal"
 	"github.com/gigafactory/gigafactory/internal/driver"
 	"github.com/gigafactory/gigafactory/internal/driver/local"
 	"github.com/gigafactory/gigafactory/internal/driver/sim"
@@ -162,7 +163,11 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 	if o.oidc.Issuer != "" {
 		apiOpts = append(apiOpts, api.WithOIDC(o.oidc))
 	}
-	handler := api.New(d, log, version, apiOpts...).Handler()
+	web, err := portal.New(api.New(d, log, version, apiOpts...).Handler(), portal.Options{Version: version, Log: log, TwinDir: filepath.Join(dir, "twin")})
+	if err != nil {
+		return err
+	}
+	handler := web.Handler()
 	srv := api.HTTPServer(handler, api.DefaultTimeouts(), log)
 	loopCtx, stopLoop := context.WithCancel(context.Background())
 	loopDone := make(chan struct{})

@@ -382,9 +382,14 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) listSites(w http.ResponseWriter, r *http.Request) error {
 	sites := s.d.Sites()
+	loads, err := s.d.Loads(r.Context(), false)
+	if err != nil {
+		return err
+	}
 	out := make([]core.Site, len(sites))
 	for i, st := range sites {
 		st.Accelerators = st.Totals()
+		st.Load = loads[st.ID]
 		out[i] = withModelAliases(st)
 	}
 	return writeJSON(w, http.StatusOK, list[core.Site]{Items: out})
@@ -393,7 +398,12 @@ func (s *Server) listSites(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) getSite(w http.ResponseWriter, r *http.Request) error {
 	for _, st := range s.d.Sites() {
 		if st.ID == r.PathValue("id") {
+			loads, err := s.d.Loads(r.Context(), true)
+			if err != nil {
+				return err
+			}
 			st.Accelerators = st.Totals()
+			st.Load = loads[st.ID]
 			return writeJSON(w, http.StatusOK, withModelAliases(st))
 		}
 	}

@@ -487,6 +487,29 @@ type Site struct {
 	// QoSMap maps the site's own QoS names ("boost_qos_dbg") to
 	// Gigafactory's (QoSPlayground...), for scripts written for the site.
 	QoSMap map[string]string `json:"qos_map,omitempty"`
+	// Load is what the site holds now (the API fills it; absent in
+	// configuration).
+	Load *SiteLoad `json:"load,omitempty"`
+}
+
+// SiteLoad is a site's current load: the jobs running there, the pending
+// jobs routed to it, and the accelerators in use, by pool.
+type SiteLoad struct {
+	Running int `json:"running"`
+	Pending int `json:"pending"`
+	// InUse counts the accelerators held by running jobs (fractional
+	// shares in thousandths summed).
+	InUse float64    `json:"accelerators_in_use"`
+	Pools []PoolLoad `json:"pools,omitempty"`
+}
+
+// PoolLoad is one pool's share of a SiteLoad.
+type PoolLoad struct {
+	Name  string  `json:"name"`
+	InUse float64 `json:"accelerators_in_use"`
+	// Nodes holds the accelerators in use on each node, by the node's
+	// index in the pool (only when one site is asked for).
+	Nodes []float64 `json:"nodes,omitempty"`
 }
 
 // Totals returns the number of accelerators over all pools.

@@ -656,3 +656,19 @@ func (f *Federation) Pending() []Status {
 	}
 	return out
 }
+
+// QueuedBySite counts the pending jobs the broker has routed to each site:
+// a site's queue as its users see it. Jobs no site can take are not
+// counted.
+func (f *Federation) QueuedBySite() map[string]int {
+	out := map[string]int{}
+	for id, r := range f.routes {
+		if r.Winner == "" {
+			continue
+		}
+		if j := f.Engine.jobs.get(id); j != nil && j.State == core.StatePending {
+			out[r.Winner]++
+		}
+	}
+	return out
+}
