@@ -97,8 +97,8 @@ func ids(vs []Violation) []string {
 // strict CSP, and none on a clean one.
 func TestAxe(t *testing.T) {
 	srv := server(t)
-	b := New(t)
 	EnsureAxe(t)
+	b := New(t)
 	tests := map[string]struct {
 		path        string
 		wantSerious []string
