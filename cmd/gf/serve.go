@@ -19,13 +19,13 @@ import (
 	"github.com/gigafactory/gigafactory/internal/config"
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/daemon"
-	"github.com/gigafactory/gigafactory/internal/portal"
 	"github.com/gigafactory/gigafactory/internal/driver"
 	"github.com/gigafactory/gigafactory/internal/driver/local"
 	"github.com/gigafactory/gigafactory/internal/driver/sim"
 	"github.com/gigafactory/gigafactory/internal/driver/slurm"
 	"github.com/gigafactory/gigafactory/internal/engine"
 	"github.com/gigafactory/gigafactory/internal/meter"
+	"github.com/gigafactory/gigafactory/internal/portal"
 	"github.com/gigafactory/gigafactory/internal/store"
 )
 

@@ -40,26 +40,26 @@ func (p *Portal) views(mux *http.ServeMux) {
 // siteView is a site with what the map and the tables show of it.
 type siteView struct {
 	core.Site
-	Util      float64 // share of accelerators in use
-	X, Y      float64 // on the map
-	R         float64 // the dot's radius, by size
-	Located   bool
-	InUse     float64
-	Running   int
-	Pending   int
+	Util       float64 // share of accelerators in use
+	X, Y       float64 // on the map
+	R          float64 // the dot's radius, by size
+	Located    bool
+	InUse      float64
+	Running    int
+	Pending    int
 	CanOperate bool
 }
 
 type networkData struct {
-	Sites          []siteView
-	ViewBox        string
-	Countries      []geo.Country
-	Accelerators   int
-	InUse          float64
-	Running        int
-	Pending        int
+	Sites                  []siteView
+	ViewBox                string
+	Countries              []geo.Country
+	Accelerators           int
+	InUse                  float64
+	Running                int
+	Pending                int
 	Active, Draining, Down int
-	CarbonMean     float64 // accelerator-weighted grid intensity, g/kWh
+	CarbonMean             float64 // accelerator-weighted grid intensity, g/kWh
 }
 
 func (p *Portal) network(w http.ResponseWriter, r *http.Request) {
@@ -126,11 +126,11 @@ func viewOf(st core.Site, me *core.Whoami) siteView {
 // heatCell is one square of a pool's heat map: a node, or a block of nodes
 // when the pool is too large to draw node by node.
 type heatCell struct {
-	X, Y   int
-	Label  string
-	InUse  float64
-	Of     float64
-	Level  int
+	X, Y  int
+	Label string
+	InUse float64
+	Of    float64
+	Level int
 }
 
 type poolView struct {
