@@ -2,7 +2,6 @@ package portal
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -69,15 +68,13 @@ func (p *Portal) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := u.Query()
-	q.Del("done") // a flash is shown once
 	q.Set("fragment", "1")
 	u.RawQuery = q.Encode()
 	s, ok := startSSE(w)
 	if !ok {
 		return
 	}
-	var last [32]byte
-	first := true
+	last := r.URL.Query().Get("since") // the digest of what the page shows
 	tick := time.NewTicker(LiveEvery)
 	defer tick.Stop()
 	for {
@@ -87,11 +84,10 @@ func (p *Portal) events(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if status == http.StatusOK {
-			sum := sha256.Sum256(body)
-			if !first && sum != last {
+			if d := digest(body); d != last {
 				s.event("page", string(body))
+				last = d
 			}
-			last, first = sum, false
 		}
 		select {
 		case <-r.Context().Done():

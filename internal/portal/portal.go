@@ -11,6 +11,8 @@ package portal
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"embed"
 	"errors"
 	"fmt"
@@ -117,7 +119,7 @@ func (p *Portal) Handler() http.Handler {
 
 // headers sets the security headers of every answer but the API's own
 // JSON (which sets its own): the CSP, no framing, no sniffing, no
-// referrer.
+// referrer to other sites.
 func headers(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, "/api/") {
@@ -125,7 +127,7 @@ func headers(next http.Handler) http.Handler {
 			h.Set("Content-Security-Policy", CSP)
 			h.Set("X-Frame-Options", "DENY")
 			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("Referrer-Policy", "no-referrer")
+			h.Set("Referrer-Policy", "same-origin") // no-referrer would make forms send "Origin: null"
 			h.Set("Cross-Origin-Opener-Policy", "same-origin")
 			h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
 		}
@@ -151,6 +153,10 @@ type page struct {
 	Live    bool   // the page follows the server (server-sent events)
 	Version string
 	Data    any
+	// Body is the page's main part, rendered first so that its digest
+	// (Digest) tells a live page's event stream what the page holds.
+	Body   template.HTML
+	Digest string
 }
 
 // Role tests for the layout's navigation.
@@ -176,15 +182,20 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, tmpl
 	if pg.Flash == "" {
 		pg.Flash = r.URL.Query().Get("done")
 	}
-	name := "layout.html"
-	if r.URL.Query().Get("fragment") == "1" {
-		name = "content"
-	}
 	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, name, pg); err != nil {
+	if err := t.ExecuteTemplate(&buf, "content", pg); err != nil {
 		p.log.Error("portal: rendering", "template", tmpl, "err", err)
 		http.Error(w, "rendering "+tmpl+": "+err.Error(), http.StatusInternalServerError)
 		return
+	}
+	if r.URL.Query().Get("fragment") != "1" {
+		pg.Body, pg.Digest = template.HTML(buf.String()), digest(buf.Bytes())
+		buf.Reset()
+		if err := t.ExecuteTemplate(&buf, "layout.html", pg); err != nil {
+			p.log.Error("portal: rendering", "template", tmpl, "err", err)
+			http.Error(w, "rendering "+tmpl+": "+err.Error(), http.StatusInternalServerError)
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -208,6 +219,12 @@ func (p *Portal) fail(w http.ResponseWriter, r *http.Request, tmpl string, pg pa
 		return
 	}
 	p.render(w, r, status, tmpl, pg)
+}
+
+// digest names a rendered main part, for live pages to compare.
+func digest(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:12])
 }
 
 func (p *Portal) notFound(w http.ResponseWriter, r *http.Request) {

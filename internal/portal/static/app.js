@@ -8,7 +8,7 @@
   var main = document.getElementById("main");
   if (main && main.dataset.live === "1" && window.EventSource) {
     var path = location.pathname + location.search;
-    var es = new EventSource("/events?page=" + encodeURIComponent(path));
+    var es = new EventSource("/events?page=" + encodeURIComponent(path) + "&since=" + encodeURIComponent(main.dataset.digest || ""));
     es.addEventListener("page", function (ev) {
       // Never pull the page from under someone typing in a form.
       var a = document.activeElement;
