@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gigafactory/gigafactory/internal/core"
 )
 
 // funcs format numbers as people read them: thousands separators, units,
@@ -143,8 +145,18 @@ func when(v any) string {
 	return t.UTC().Format("2006-01-02 15:04:05") + " UTC"
 }
 
-// dur writes a duration in whole seconds, minutes or hours.
-func dur(d time.Duration) string {
+// dur writes a duration (time's or core's) in whole seconds, minutes or
+// hours.
+func dur(v any) string {
+	var d time.Duration
+	switch x := v.(type) {
+	case time.Duration:
+		d = x
+	case core.Duration:
+		d = time.Duration(x)
+	default:
+		return fmt.Sprint(v)
+	}
 	switch {
 	case d <= 0:
 		return "–"

@@ -68,10 +68,15 @@ type route struct {
 	Why    string `json:"why"`
 	Moves  int    `json:"moves"`
 	Sites  []struct {
-		Site     string  `json:"site"`
-		Eligible bool    `json:"eligible"`
-		Reason   string  `json:"reason"`
-		Score    float64 `json:"score"`
+		Site       string  `json:"site"`
+		Filtered   bool    `json:"filtered"`
+		Filter     string  `json:"filter"`
+		Reason     string  `json:"reason"`
+		Score      float64 `json:"score"`
+		Components []struct {
+			Name  string  `json:"name"`
+			Score float64 `json:"score"`
+		} `json:"components"`
 	} `json:"sites"`
 }
 

@@ -2,6 +2,7 @@ package portal
 
 import (
 	"net/http"
+	"regexp"
 	"net/url"
 	"strings"
 	"testing"
@@ -60,4 +61,88 @@ func TestBadTokenAndCSRF(t *testing.T) {
 		t.Fatalf("bad token: %d\n%s", status, body)
 	}
 	_ = client.NewUser{}
+}
+
+// Served pages, styles and scripts name no other host: nothing is fetched
+// from a CDN, no font from elsewhere.
+func TestNoExternalReferences(t *testing.T) {
+	s := newStack(t)
+	b := s.login(t, s.admin)
+	ref := regexp.MustCompile(`(?i)(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?(?:https?:)?//|@import|https?://`)
+	paths := []string{"/", "/sites/gf-de", "/jobs", "/submit", "/projects", "/projects/default", "/login",
+		"/static/app.css", "/static/app.js", "/static/favicon.svg"}
+	for _, path := range paths {
+		status, body := b.get(path)
+		if status != http.StatusOK {
+			t.Errorf("GET %s: %d", path, status)
+			continue
+		}
+		for _, m := range ref.FindAllStringIndex(body, -1) {
+			ctx := body[max(0, m[0]-40):min(len(body), m[1]+60)]
+			// The SVG namespace is an identifier, not a fetch.
+			if strings.Contains(ctx, "http://www.w3.org/2000/svg") {
+				continue
+			}
+			t.Errorf("%s references another host: …%s…", path, ctx)
+		}
+	}
+}
+
+// Every answer of the portal carries the security headers.
+func TestSecurityHeaders(t *testing.T) {
+	s := newStack(t)
+	for _, path := range []string{"/login", "/static/app.css", "/jobs", "/nope"} {
+		resp, err := http.Get(s.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := resp.Header
+		for k, want := range map[string]string{"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"} {
+			if h.Get(k) != want {
+				t.Errorf("GET %s: %s = %q, want %q", path, k, h.Get(k), want)
+			}
+		}
+	}
+	if !strings.Contains(CSP, "script-src 'self'") || strings.Contains(CSP, "unsafe-inline") || strings.Contains(CSP, "unsafe-eval") {
+		t.Errorf("CSP allows more than the portal's own scripts: %s", CSP)
+	}
+}
+
+// The session cookie is HttpOnly, SameSite=Strict and, on loopback,
+// Secure; logging out revokes the token the portal minted for it.
+func TestSessionCookie(t *testing.T) {
+	s := newStack(t)
+	jar := s.login(t, s.admin)
+	u, _ := url.Parse(s.url)
+	var session string
+	for _, c := range jar.hc.Jar.Cookies(u) {
+		if c.Name == cookieName {
+			session = c.Value
+		}
+	}
+	if session == "" || session == s.admin {
+		t.Fatalf("the session is not a token of its own: %q", session)
+	}
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).PostForm(s.url+"/login", url.Values{"token": {s.admin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	sc := resp.Header.Get("Set-Cookie")
+	for _, want := range []string{"HttpOnly", "Secure", "SameSite=Strict", "Path=/"} {
+		if !strings.Contains(sc, want) {
+			t.Errorf("Set-Cookie %q lacks %s", sc, want)
+		}
+	}
+	sess, _ := client.New(s.url, session)
+	if _, err := sess.Whoami(t.Context()); err != nil {
+		t.Fatalf("the session token does not work: %v", err)
+	}
+	if status, _ := jar.post("/logout", url.Values{}, true); status != http.StatusOK {
+		t.Fatalf("logout: %d", status)
+	}
+	if _, err := sess.Whoami(t.Context()); err == nil {
+		t.Fatal("the session token still works after logout")
+	}
 }
