@@ -2,8 +2,8 @@ package portal
 
 import (
 	"net/http"
-	"regexp"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
