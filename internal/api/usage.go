@@ -40,7 +40,9 @@ func (s *Server) projectUsage(w http.ResponseWriter, r *http.Request) error {
 	rates := s.d.ExchangeRates()
 	rows := map[[2]string]*core.UsageRow{}
 	now := time.Now()
-	f := store.JobFilter{Project: p.Name, Limit: store.MaxLimit}
+	// Pending jobs hold nothing yet: a long queue costs no read.
+	f := store.JobFilter{Project: p.Name, Limit: store.MaxLimit,
+		States: []core.State{core.StateStarting, core.StateRunning, core.StateCompleted, core.StateFailed, core.StateCancelled, core.StateTimeout}}
 	for {
 		page, next, err := s.st.ListJobs(ctx, f)
 		if err != nil {
