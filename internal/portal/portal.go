@@ -49,6 +49,21 @@ type Options struct {
 	TwinDir string
 	// Now is the clock (tests); nil: time.Now.
 	Now func() time.Time
+	// OIDC turns on the browser's federated login (authorization code
+	// with PKCE, oidc.go) with the same issuer and client id as the
+	// API's; nil: only API tokens log in.
+	OIDC *OIDCLogin
+}
+
+// OIDCLogin is the identity provider the portal's login sends browsers to.
+type OIDCLogin struct {
+	Issuer   string // the provider's issuer URL
+	ClientID string // the client id registered for the portal (the API's audience)
+	// ClientSecret is the client's secret for a confidential client;
+	// "" for a public one (PKCE alone).
+	ClientSecret string
+	// HTTPClient reaches the provider; nil: one with a 10 s timeout.
+	HTTPClient *http.Client
 }
 
 // Portal serves the web pages.
@@ -101,6 +116,7 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("GET /login", p.loginPage)
 	mux.HandleFunc("POST /login", p.login)
 	mux.HandleFunc("POST /logout", p.withSession(p.logout))
+	p.oidcRoutes(mux)
 	p.views(mux)
 	mux.Handle("/api/", p.api)
 	mux.Handle("/healthz", p.api)

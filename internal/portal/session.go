@@ -156,7 +156,7 @@ type loginData struct {
 }
 
 func (p *Portal) loginPage(w http.ResponseWriter, r *http.Request) {
-	p.render(w, r, http.StatusOK, "login", page{Title: "Log in", Data: loginData{Next: safeNext(r.URL.Query().Get("next"))}})
+	p.render(w, r, http.StatusOK, "login", page{Title: "Log in", Data: loginData{Next: safeNext(r.URL.Query().Get("next")), OIDC: p.opt.OIDC != nil}})
 }
 
 // safeNext keeps a post-login target only when it is a path of this
@@ -173,7 +173,7 @@ func safeNext(next string) string {
 // checked, and the answer's cookie is SameSite=Strict.
 func (p *Portal) login(w http.ResponseWriter, r *http.Request) {
 	next := safeNext(r.PostFormValue("next"))
-	data := loginData{Next: next}
+	data := loginData{Next: next, OIDC: p.opt.OIDC != nil}
 	if !sameOrigin(r) {
 		http.Error(w, "cross-origin login refused", http.StatusForbidden)
 		return
