@@ -130,6 +130,29 @@ func TestPortalInChromium(t *testing.T) {
 	check("project")
 	open("/jobs?all=1", "portal-e2e")
 	check("jobs")
+
+	// The keyboard: the first Tab reaches the skip link, Enter moves the
+	// focus to the page's content; every link and button is reachable.
+	must(t, chromedp.Do(c, chromedp.KeyEvent("\t")))
+	if cls, _ := chromedp.Run(c, chromedp.Evaluate[string](`document.activeElement.className`)); cls != "skip" {
+		t.Errorf("the first Tab focuses %q, not the skip link", cls)
+	}
+	must(t, chromedp.Do(c, chromedp.KeyEvent("\r")))
+	if id, _ := chromedp.Run(c, chromedp.Evaluate[string](`document.activeElement.id`)); id != "main" {
+		t.Errorf("the skip link moved the focus to %q, not main", id)
+	}
+	// A phone: nothing wider than the screen.
+	must(t, chromedp.Do(c, chromedp.EmulateViewport(390, 844)))
+	for _, path := range []string{"/", "/jobs?all=1", "/submit", "/projects/acme"} {
+		open(path, "")
+		w, err := chromedp.Run(c, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+		must(t, err)
+		if w > 390 {
+			t.Errorf("%s is %d px wide on a 390 px phone", path, w)
+		}
+	}
+	browsertest.Screenshot(t, c, "phone-project")
+	must(t, chromedp.Do(c, chromedp.EmulateViewport(browsertest.WindowWidth, browsertest.WindowHeight)))
 	open("/projects", "acme")
 	check("projects")
 

@@ -26,6 +26,7 @@ var funcs = template.FuncMap{
 	"join":  strings.Join,
 	"float": toFloat,
 	"coord": coord,
+	"hours": hours,
 }
 
 // num writes an integer with thousands separators: 100,000.
@@ -183,3 +184,15 @@ func toFloat(v any) float64 {
 
 // coord writes an SVG coordinate: one decimal, no separators.
 func coord(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+
+// hours writes an amount of hours with as many decimals as its size needs
+// to show a change: 0.012, 12.5, 1,250.
+func hours(v float64) string {
+	switch a := math.Abs(v); {
+	case a < 10:
+		return dec(3, v)
+	case a < 1000:
+		return dec(1, v)
+	}
+	return dec(0, v)
+}

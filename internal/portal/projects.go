@@ -48,6 +48,7 @@ type burnDown struct {
 	Awarded, Used           float64
 	Points                  []burnPoint
 	Path                    string // the line's SVG path
+	Ideal                   string // a straight burn from all to nothing over the validity
 	Y80, Y100               float64
 	W, H, Left, Bottom, Top float64
 	Ticks                   []tick
@@ -145,8 +146,9 @@ func burnOf(a core.Award, meters []core.Meter, usedNow float64, unit string, now
 		b.Path += cmd + coord(pt.X) + " " + coord(pt.Y) + " "
 	}
 	b.Y80, b.Y100 = y(b.Awarded*0.2), y(0)
+	b.Ideal = "M" + coord(x(a.ValidFrom)) + " " + coord(y(b.Awarded)) + " L" + coord(x(a.ValidTo)) + " " + coord(y(0))
 	for _, f := range []float64{0, 0.25, 0.5, 0.75, 1} {
-		b.Ticks = append(b.Ticks, tick{Pos: y(top * f), Label: dec(0, top*f)})
+		b.Ticks = append(b.Ticks, tick{Pos: y(top * f), Label: hours(top * f)})
 	}
 	for _, f := range []float64{0, 0.5, 1} {
 		t := a.ValidFrom.Add(time.Duration(f * span * float64(time.Second)))
