@@ -25,6 +25,7 @@ type proposalRow struct {
 	core.Proposal
 	HoursText string
 	Period    string // "2026-12-01 to 2027-03-01"
+	Awarded   string // the award's hours, once awarded
 }
 
 func rowOf(pr core.Proposal) proposalRow {
@@ -94,10 +95,17 @@ func (p *Portal) accessPage(r *http.Request, form url.Values, formFor string) pa
 	d.Calls, _ = s.c.Calls(ctx, core.CallOpen)
 	d.Projects, _ = s.c.Projects(ctx, "")
 	props, _ := s.c.Proposals(ctx, client.ProposalFilter{})
+	awards, _ := s.c.Awards(ctx, "")
 	byID := map[string]core.Proposal{}
 	for _, pr := range props {
 		byID[pr.ID] = pr
-		d.Proposals = append(d.Proposals, rowOf(pr))
+		row := rowOf(pr)
+		for _, a := range awards {
+			if a.Proposal == pr.ID {
+				row.Awarded = hoursText(a.Hours)
+			}
+		}
+		d.Proposals = append(d.Proposals, row)
 	}
 	if s.me.Role == core.RoleReviewer {
 		d.Reviewer = true
@@ -120,7 +128,6 @@ func (p *Portal) accessPage(r *http.Request, form url.Values, formFor string) pa
 	if s.me.Role == core.RoleAllocator || s.me.Role == core.RoleAdmin {
 		d.Allocator = true
 		calls, _ := s.c.Calls(ctx, "")
-		awards, _ := s.c.Awards(ctx, "")
 		for _, c := range calls {
 			if c.State != core.CallOpen && c.State != core.CallClosed {
 				continue

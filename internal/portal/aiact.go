@@ -44,6 +44,8 @@ type aiModel struct {
 	Over                      bool
 	Y                         float64
 	Crossings                 []crossing
+	// The model's accelerator-hours and energy, written out.
+	AccelText, EnergyText string
 }
 
 type aiactData struct {
@@ -87,7 +89,8 @@ func (p *Portal) aiActView(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Notifications, _ = s.c.AIActNotifications(r.Context())
 	for i, m := range models {
-		am := aiModel{Model: m, Threshold: nearest(m.Projected.FLOP), Y: float64(i*aiRowH) + 4}
+		am := aiModel{Model: m, Threshold: nearest(m.Projected.FLOP), Y: float64(i*aiRowH) + 4,
+			AccelText: amount(m.AcceleratorHours), EnergyText: amount(m.EnergyKWh)}
 		am.UsedShare = m.Hardware.FLOP / am.Threshold.FLOP
 		am.ProjectedShare = m.Projected.FLOP / am.Threshold.FLOP
 		am.UsedW = d.Span * min(1, am.UsedShare)
@@ -110,6 +113,8 @@ type aiReport struct {
 	aiact.Report
 	Threshold threshold
 	Share     float64
+	// The model's hours and energy, written out.
+	AccelText, TrainText, EnergyText string
 }
 
 func (p *Portal) aiActReport(w http.ResponseWriter, r *http.Request) {
@@ -124,6 +129,7 @@ func (p *Portal) aiActReport(w http.ResponseWriter, r *http.Request) {
 	}
 	d := aiReport{Report: *rep, Threshold: nearest(rep.Model.Projected.FLOP)}
 	d.Share = rep.Model.Projected.FLOP / d.Threshold.FLOP
+	d.AccelText, d.TrainText, d.EnergyText = amount(rep.Model.AcceleratorHours), amount(rep.Model.TrainingHours), amount(rep.Model.EnergyKWh)
 	slices.SortStableFunc(d.Notifications, func(a, b aiact.Notification) int { return a.At.Compare(b.At) })
 	pg.Data = aiactData{Report: &d}
 	p.render(w, r, http.StatusOK, "aiact", pg)

@@ -28,6 +28,8 @@ type twinPolicy struct {
 	*sim.PolicyResult
 	WaitMean, WaitP50, WaitP99 string
 	JCTMean, JCTP50, JCTP99    string
+	// KWh, TCO2e and Cost are the energy's figures ("–" without them).
+	KWh, TCO2e, Cost string
 }
 
 // twinRun is one report.
@@ -115,9 +117,13 @@ func readTwin(root *os.Root, name string) (twinRun, bool) {
 		if pr == nil {
 			continue
 		}
-		run.Policies = append(run.Policies, twinPolicy{PolicyResult: pr,
+		tp := twinPolicy{PolicyResult: pr,
 			WaitMean: secs(pr.Wait.Mean), WaitP50: secs(pr.Wait.P50), WaitP99: secs(pr.Wait.P99),
-			JCTMean: secs(pr.JCT.Mean), JCTP50: secs(pr.JCT.P50), JCTP99: secs(pr.JCT.P99)})
+			JCTMean: secs(pr.JCT.Mean), JCTP50: secs(pr.JCT.P50), JCTP99: secs(pr.JCT.P99), KWh: "–", TCO2e: "–", Cost: "–"}
+		if e := pr.Energy; e != nil {
+			tp.KWh, tp.TCO2e, tp.Cost = amount(e.KWh), amount(e.TCO2e), amount(e.CostEUR)
+		}
+		run.Policies = append(run.Policies, tp)
 	}
 	return run, true
 }

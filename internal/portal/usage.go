@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"math"
 	"net/http"
 	"slices"
 
@@ -9,10 +10,37 @@ import (
 	"github.com/gigafactory/gigafactory/internal/meter"
 )
 
+// usageRow is a usage report's row with its figures written out (small
+// figures keep three significant digits: a test job's 0.000278 hours).
+type usageRow struct {
+	core.MeterRow
+	Accel, Node, Energy, Carbon, Cost, Public, Private string
+}
+
+func usageRowOf(m core.MeterRow) usageRow {
+	return usageRow{MeterRow: m, Accel: amount(m.AccelHours), Node: amount(m.NodeHours), Energy: amount(m.EnergyKWh),
+		Carbon: amount(m.CarbonKg), Cost: amount(m.Cost), Public: amount(m.Public), Private: amount(m.Private)}
+}
+
+// amount writes a figure with thousands separators: whole above 100, two
+// decimals above 1, three significant digits below.
+func amount(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case a == 0:
+		return "0"
+	case a >= 100:
+		return dec(0, v)
+	case a >= 1:
+		return dec(2, v)
+	}
+	return dec(min(9, 2-int(math.Floor(math.Log10(a)))), v)
+}
+
 // usageBar is one row of the usage chart: a group's accelerator-hours as
 // a horizontal bar.
 type usageBar struct {
-	core.MeterRow
+	usageRow
 	Y, W  float64 // the bar's top and width
 	TextX float64 // where its figure goes
 }
@@ -21,8 +49,8 @@ type usageData struct {
 	By, Period string
 	Groupings  []string
 	Periods    []string
-	Rows       []core.MeterRow
-	Total      core.MeterRow
+	Rows       []usageRow
+	Total      usageRow
 	Bars       []usageBar
 	// The chart's geometry: width, height, the bars' left edge and the
 	// width they may take.
@@ -57,7 +85,10 @@ func (p *Portal) usage(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, "usage", pg, err)
 		return
 	}
-	d.Rows, d.Total = rep.Rows, rep.Total
+	for _, row := range rep.Rows {
+		d.Rows = append(d.Rows, usageRowOf(row))
+	}
+	d.Total = usageRowOf(rep.Total)
 	d.PublicShare = ratio(rep.Total.Public, rep.Total.Cost)
 	d.chart()
 	pg.Data = d
@@ -70,7 +101,7 @@ func (d *usageData) chart() {
 	rows := d.Rows
 	if d.By != "period" {
 		rows = slices.Clone(rows)
-		slices.SortStableFunc(rows, func(a, b core.MeterRow) int {
+		slices.SortStableFunc(rows, func(a, b usageRow) int {
 			switch {
 			case a.AccelHours > b.AccelHours:
 				return -1
@@ -91,7 +122,7 @@ func (d *usageData) chart() {
 	d.LabelX = d.Left - 6
 	d.Span = usageChartW - usageLabelW - usageFigureW
 	for i, row := range rows {
-		b := usageBar{MeterRow: row, Y: float64(i*usageRowH) + 4, W: d.Span * ratio(row.AccelHours, top)}
+		b := usageBar{usageRow: row, Y: float64(i*usageRowH) + 4, W: d.Span * ratio(row.AccelHours, top)}
 		if row.AccelHours > 0 && b.W < 1 {
 			b.W = 1 // a group that used anything shows
 		}

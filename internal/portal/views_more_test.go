@@ -135,7 +135,7 @@ func TestMoreViews(t *testing.T) {
 		absent []string
 	}{
 		"access, admin": {m.admin, "/access", 200, []string{"<h1>Access to compute</h1>", id, "Weld defect detection", "awarded",
-			"1,500 of 10,000 accelerator-hours awarded (15.0 %)", "virtual 2,000 h", `<caption>Proposals to call`, `name="csrf"`}, nil},
+			"1,500 of 10,000 accelerator-hours awarded (15.0 %)", "virtual 2,000 h", "virtual 1,500 h", `<caption>Proposals to call`, `name="csrf"`}, nil},
 		"access, reviewer": {m.reviewer, "/access", 200, []string{"My review queue", "No proposal is assigned to you."}, nil},
 		"access, other organisation": {m.outsider, "/access", 200, []string{"AI Factory fast lane"},
 			[]string{id, "Weld defect detection", "Rankings", "My review queue"}},
