@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/gigafactory/gigafactory/internal/client"
 	"github.com/gigafactory/gigafactory/internal/core"
@@ -34,7 +35,8 @@ func amount(v float64) string {
 	case a >= 1:
 		return dec(2, v)
 	}
-	return dec(min(9, 2-int(math.Floor(math.Log10(a)))), v)
+	out := dec(min(9, 2-int(math.Floor(math.Log10(a)))), v)
+	return strings.TrimSuffix(strings.TrimRight(out, "0"), ".")
 }
 
 // usageBar is one row of the usage chart: a group's accelerator-hours as

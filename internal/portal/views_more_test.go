@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
+	"github.com/gigafactory/gigafactory/internal/browsertest"
 	"github.com/gigafactory/gigafactory/internal/client"
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/sim"
@@ -249,5 +252,71 @@ func TestTwinList(t *testing.T) {
 	}
 	if strings.Contains(body, `href="/twin/empty"`) {
 		t.Error("a folder without summary.json is listed")
+	}
+}
+
+// The five views in Chromium: axe-core finds no serious violation on any
+// of them (forms of a reviewer and an allocator included), no page asks
+// another host, and none logs a console error (a CSP violation is one).
+func TestMoreViewsInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a browser test")
+	}
+	browsertest.EnsureAxe(t)
+	m := newMoreStack(t)
+	ctx := t.Context()
+	// A second proposal, assigned and not yet reviewed: the reviewer's
+	// form and the allocator's award form show.
+	day := time.Now().UTC()
+	p2, err := m.ac.CreateProposal(ctx, client.NewProposal{Call: m.proposal.Call, Project: "default", Title: "Second", Hours: map[string]float64{"virtual": 100},
+		Start: day, End: day.AddDate(0, 1, 0), Submit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ac.AssignReviewer(ctx, p2.ID, "rex"); err != nil {
+		t.Fatal(err)
+	}
+	ritaToken := m.user(t, client.NewUser{Name: "rita", Org: "uni", Role: core.RoleReviewer})
+	if _, err := m.ac.AssignReviewer(ctx, p2.ID, "rita"); err != nil {
+		t.Fatal(err)
+	}
+	browsers := map[string]*browsertest.Browser{}
+	for _, c := range []struct {
+		token, path, wait, name string
+	}{
+		{m.stack.admin, "/access", "Award " + p2.ID, "access"},
+		{m.stack.admin, "/usage", "Accelerator-hours by project", "usage"},
+		{m.stack.admin, "/usage?by=period&period=day", "Accelerator-hours by period", "usage-by-day"},
+		{m.stack.admin, "/ai-act", "weld-vit", "ai-act"},
+		{m.stack.admin, "/ai-act/weld-vit", "Training compute", "ai-act-report"},
+		{m.stack.admin, "/audit", "OK:", "audit"},
+		{m.stack.admin, "/twin", "tiny", "twin"},
+		{m.stack.admin, "/twin/tiny", "Assumptions", "twin-report"},
+		{ritaToken, "/access", "Send the review", "access-reviewer"},
+	} {
+		b := browsers[c.token]
+		if b == nil {
+			b = browsertest.New(t)
+			login(t, b, m.url, c.token)
+			browsers[c.token] = b
+		}
+		t.Run(c.name, func(t *testing.T) {
+			must(t, chromedp.Do(b.Ctx, chromedp.Navigate(m.url+c.path)))
+			must(t, browsertest.WaitText(b.Ctx, "main", c.wait))
+			vs, err := browsertest.Axe(b.Ctx)
+			if err != nil {
+				t.Fatalf("axe: %v", err)
+			}
+			for _, v := range browsertest.Serious(vs) {
+				t.Errorf("%s: accessibility: %s", c.path, v)
+			}
+			browsertest.Screenshot(t, b.Ctx, c.name)
+			if hosts := browsertest.ExternalHosts(m.url, b.Requests()); len(hosts) > 0 {
+				t.Errorf("%s asks other hosts: %v", c.path, hosts)
+			}
+			if errs := b.Errors(); len(errs) > 0 {
+				t.Errorf("%s: console errors: %v", c.path, errs)
+			}
+		})
 	}
 }
