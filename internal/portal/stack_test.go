@@ -35,14 +35,18 @@ type stack struct {
 	dir   string
 }
 
-// testSites are two local sites of the network: gf-de (8 accelerators on
-// two nodes) and gf-it (4 on one).
+// testSites are four local sites of the network: gf-de (8 accelerators on
+// two nodes), gf-it, gf-fi and gf-es (4 on one each).
 func testSites() []core.Site {
 	return []core.Site{
 		{ID: "gf-de", Name: "Test factory DE", Kind: core.SiteLocal, Country: "DE", City: "Jülich", Driver: "local", State: core.SiteActive,
 			Pools: []core.Pool{{Name: "booster", Model: "virtual", AccelPerNode: 4, Nodes: 2, CPUsPerNode: 8}}},
 		{ID: "gf-it", Name: "Test factory IT", Kind: core.SiteLocal, Country: "IT", City: "Bologna", Driver: "local", State: core.SiteActive,
 			Pools: []core.Pool{{Name: "gpu", Model: "virtual", AccelPerNode: 4, Nodes: 1, CPUsPerNode: 8}}},
+		{ID: "gf-fi", Name: "Test factory FI", Kind: core.SiteLocal, Country: "FI", City: "Kajaani", Driver: "local", State: core.SiteActive,
+			Pools: []core.Pool{{Name: "g", Model: "virtual", AccelPerNode: 4, Nodes: 1, CPUsPerNode: 8}}},
+		{ID: "gf-es", Name: "Test factory ES", Kind: core.SiteLocal, Country: "ES", City: "Barcelona", Driver: "local", State: core.SiteActive,
+			Pools: []core.Pool{{Name: "acc", Model: "virtual", AccelPerNode: 4, Nodes: 1, CPUsPerNode: 8}}},
 	}
 }
 
