@@ -3,9 +3,13 @@ package testutil
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -15,9 +19,12 @@ import (
 
 // OIDCProvider is a real, minimal OpenID provider on loopback for tests of
 // federated login: a discovery document, a JWKS with one RSA key, ID
-// tokens signed RS256 with it (Sign), and, when built with device set, the
-// device authorization grant (RFC 8628) whose token endpoint answers an ID
-// token of DeviceClaims at once.
+// tokens signed RS256 with it (Sign); the authorization code grant with
+// PKCE (S256 only), whose authorization endpoint approves at once the user
+// ApproveCode names (or answers error=access_denied while none is named);
+// and, when built with device set, the device authorization grant (RFC
+// 8628) whose token endpoint answers an ID token of the claims
+// ApproveDevice gave.
 type OIDCProvider struct {
 	// URL is the issuer.
 	URL string
@@ -27,6 +34,18 @@ type OIDCProvider struct {
 	mu           sync.Mutex
 	deviceClaims map[string]any
 	devicePolls  int
+	codeClaims   map[string]any
+	codeSecret   string
+	codes        map[string]codeGrant
+}
+
+// codeGrant is what an authorization code stands for until it is redeemed
+// (once).
+type codeGrant struct {
+	claims      map[string]any
+	clientID    string
+	redirectURI string
+	challenge   string
 }
 
 // NewOIDCProvider starts a provider, stopped when the test ends. With
@@ -37,7 +56,7 @@ func NewOIDCProvider(tb testing.TB, device bool) *OIDCProvider {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &OIDCProvider{key: key, kid: "test-key-1"}
+	p := &OIDCProvider{key: key, kid: "test-key-1", codes: map[string]codeGrant{}}
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	tb.Cleanup(srv.Close)
@@ -49,6 +68,8 @@ func NewOIDCProvider(tb testing.TB, device bool) *OIDCProvider {
 			"token_endpoint":                        p.URL + "/token",
 			"jwks_uri":                              p.URL + "/jwks",
 			"response_types_supported":              []string{"code"},
+			"grant_types_supported":                 []string{"authorization_code"},
+			"code_challenge_methods_supported":      []string{"S256"},
 			"subject_types_supported":               []string{"public"},
 			"id_token_signing_alg_values_supported": []string{"RS256"},
 		}
@@ -60,35 +81,159 @@ func NewOIDCProvider(tb testing.TB, device bool) *OIDCProvider {
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: p.kid, Algorithm: string(jose.RS256), Use: "sig"}}})
 	})
+	mux.HandleFunc("GET /authorize", p.authorize)
 	if device {
 		mux.HandleFunc("POST /device", func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, map[string]any{"device_code": "dev-code-1", "user_code": "ABCD-EFGH",
 				"verification_uri": p.URL + "/activate", "expires_in": 300, "interval": 1})
 		})
-		mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
-			if r.FormValue("grant_type") != "urn:ietf:params:oauth:grant-type:device_code" || r.FormValue("device_code") != "dev-code-1" {
-				w.WriteHeader(http.StatusBadRequest)
-				writeJSON(w, map[string]string{"error": "invalid_grant"})
-				return
-			}
-			p.mu.Lock()
-			p.devicePolls++
-			claims := p.deviceClaims
-			p.mu.Unlock()
-			if claims == nil {
-				w.WriteHeader(http.StatusBadRequest)
-				writeJSON(w, map[string]string{"error": "authorization_pending"})
-				return
-			}
-			idToken, err := signJWT(p.key, p.kid, claims)
-			if err != nil {
-				w.WriteHeader(http.StatusInternalServerError)
-				return
-			}
-			writeJSON(w, map[string]any{"access_token": "opaque-access", "token_type": "Bearer", "expires_in": 3600, "id_token": idToken})
-		})
 	}
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		switch gt := r.FormValue("grant_type"); {
+		case gt == "authorization_code":
+			p.redeemCode(w, r)
+		case device && gt == "urn:ietf:params:oauth:grant-type:device_code":
+			p.pollDevice(w, r)
+		default:
+			tokenError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type "+gt)
+		}
+	})
 	return p
+}
+
+func (p *OIDCProvider) pollDevice(w http.ResponseWriter, r *http.Request) {
+	if r.FormValue("device_code") != "dev-code-1" {
+		tokenError(w, http.StatusBadRequest, "invalid_grant", "unknown device_code")
+		return
+	}
+	p.mu.Lock()
+	p.devicePolls++
+	claims := p.deviceClaims
+	p.mu.Unlock()
+	if claims == nil {
+		tokenError(w, http.StatusBadRequest, "authorization_pending", "")
+		return
+	}
+	idToken, err := signJWT(p.key, p.kid, claims)
+	if err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, map[string]any{"access_token": "opaque-access", "token_type": "Bearer", "expires_in": 3600, "id_token": idToken})
+}
+
+// authorize is the authorization endpoint: it checks the request
+// (response_type=code, a client id, an absolute redirect_uri, an S256 code
+// challenge), then sends the browser back to redirect_uri with a code for
+// the approved user's claims, or with error=access_denied when
+// ApproveCode named none. The ID token will carry the request's nonce and
+// have the client id as its audience.
+func (p *OIDCProvider) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	redirect, err := url.Parse(q.Get("redirect_uri"))
+	if err != nil || !redirect.IsAbs() {
+		http.Error(w, "redirect_uri: want an absolute URL", http.StatusBadRequest)
+		return
+	}
+	back := func(params url.Values) {
+		if st := q.Get("state"); st != "" {
+			params.Set("state", st)
+		}
+		u := *redirect
+		u.RawQuery = params.Encode()
+		http.Redirect(w, r, u.String(), http.StatusFound)
+	}
+	switch {
+	case q.Get("response_type") != "code":
+		back(url.Values{"error": {"unsupported_response_type"}})
+		return
+	case q.Get("client_id") == "":
+		back(url.Values{"error": {"invalid_request"}, "error_description": {"client_id is missing"}})
+		return
+	case q.Get("code_challenge") == "" || q.Get("code_challenge_method") != "S256":
+		back(url.Values{"error": {"invalid_request"}, "error_description": {"PKCE: an S256 code_challenge is required"}})
+		return
+	}
+	p.mu.Lock()
+	claims := p.codeClaims
+	p.mu.Unlock()
+	if claims == nil {
+		back(url.Values{"error": {"access_denied"}, "error_description": {"the user declined"}})
+		return
+	}
+	c := map[string]any{}
+	for k, v := range claims {
+		c[k] = v
+	}
+	now := time.Now()
+	c["iss"], c["aud"], c["iat"], c["exp"] = p.URL, q.Get("client_id"), now.Unix(), now.Add(time.Hour).Unix()
+	if n := q.Get("nonce"); n != "" {
+		c["nonce"] = n
+	}
+	code := rand.Text()
+	p.mu.Lock()
+	p.codes[code] = codeGrant{claims: c, clientID: q.Get("client_id"), redirectURI: redirect.String(), challenge: q.Get("code_challenge")}
+	p.mu.Unlock()
+	back(url.Values{"code": {code}})
+}
+
+// redeemCode is the token endpoint's authorization_code grant: the code
+// once, the same client and redirect_uri, and the PKCE verifier whose
+// S256 digest is the challenge (RFC 7636); a client secret when
+// ApproveCode set one.
+func (p *OIDCProvider) redeemCode(w http.ResponseWriter, r *http.Request) {
+	clientID, secret, basic := r.BasicAuth()
+	if basic {
+		clientID, _ = url.QueryUnescape(clientID)
+		secret, _ = url.QueryUnescape(secret)
+	} else {
+		clientID, secret = r.FormValue("client_id"), r.FormValue("client_secret")
+	}
+	code := r.FormValue("code")
+	p.mu.Lock()
+	want := p.codeSecret
+	if want != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(want)) != 1 {
+		p.mu.Unlock() // a client that fails to authenticate spends no code
+		tokenError(w, http.StatusUnauthorized, "invalid_client", "wrong client secret")
+		return
+	}
+	g, ok := p.codes[code]
+	delete(p.codes, code)
+	p.mu.Unlock()
+	sum := sha256.Sum256([]byte(r.FormValue("code_verifier")))
+	switch {
+	case !ok:
+		tokenError(w, http.StatusBadRequest, "invalid_grant", "unknown or used code")
+	case clientID != g.clientID:
+		tokenError(w, http.StatusBadRequest, "invalid_grant", "the code was issued to another client")
+	case r.FormValue("redirect_uri") != g.redirectURI:
+		tokenError(w, http.StatusBadRequest, "invalid_grant", "redirect_uri differs from the authorization request's")
+	case r.FormValue("code_verifier") == "" || base64.RawURLEncoding.EncodeToString(sum[:]) != g.challenge:
+		tokenError(w, http.StatusBadRequest, "invalid_grant", "PKCE verification failed")
+	default:
+		idToken, err := signJWT(p.key, p.kid, g.claims)
+		if err != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, map[string]any{"access_token": "opaque-access", "token_type": "Bearer", "expires_in": 3600, "id_token": idToken})
+	}
+}
+
+func tokenError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}
+
+// ApproveCode makes the authorization endpoint approve every request at
+// once for a user of claims (sub and the rest; the provider adds iss, aud,
+// iat, exp and nonce); nil makes it answer error=access_denied. A
+// non-empty secret is then required of the client at the token endpoint.
+func (p *OIDCProvider) ApproveCode(claims map[string]any, secret string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.codeClaims, p.codeSecret = claims, secret
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
