@@ -26,6 +26,7 @@ func TestPortalInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a browser test")
 	}
+	t.Parallel() // the browser tests mostly wait: they overlap
 	browsertest.EnsureAxe(t)
 	s := newStack(t)
 	ctx := context.Background()

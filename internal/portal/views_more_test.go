@@ -262,6 +262,7 @@ func TestMoreViewsInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a browser test")
 	}
+	t.Parallel() // the browser tests mostly wait: they overlap
 	browsertest.EnsureAxe(t)
 	m := newMoreStack(t)
 	ctx := t.Context()
