@@ -49,6 +49,7 @@ type serveOptions struct {
 	rate      float64
 	burst     int
 	oidc      api.OIDC
+	secret    string // --oidc-client-secret: the portal's client secret (confidential client); "": public, PKCE alone
 	audit     auditServeOptions
 }
 
@@ -66,6 +67,7 @@ func (o *serveOptions) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.oidc.Audience, "oidc-client-id", "", "with --oidc-issuer: the client id the tokens must be issued to (their audience), which gf login uses")
 	fs.StringVar(&o.oidc.UsernameClaim, "oidc-username-claim", api.DefaultUsernameClaim, "with --oidc-issuer: the claim that names a user at their first login (sub when absent)")
 	fs.StringVar(&o.oidc.OrgClaim, "oidc-org-claim", api.DefaultOrgClaim, "with --oidc-issuer: the claim naming the user's home organisation")
+	fs.StringVar(&o.secret, "oidc-client-secret", "", "with --oidc-issuer: the client secret of the portal's browser login, for a confidential client (default: none, a public client with PKCE)")
 	fs.StringToStringVar(&o.oidc.OrgMap, "oidc-org-map", nil, "with --oidc-issuer: organisation claim values to gf organisations, e.g. cnr.it=cnr,uni-lj.si=uni-lj (default: the value itself)")
 }
 
@@ -89,6 +91,9 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 	}
 	if (o.oidc.Issuer == "") != (o.oidc.Audience == "") {
 		return fmt.Errorf("--oidc-issuer and --oidc-client-id go together")
+	}
+	if o.secret != "" && o.oidc.Issuer == "" {
+		return fmt.Errorf("--oidc-client-secret needs --oidc-issuer")
 	}
 	if o.oidc.Issuer != "" && !strings.HasPrefix(o.oidc.Issuer, "https://") && !strings.HasPrefix(o.oidc.Issuer, "http://127.0.0.1") && !strings.HasPrefix(o.oidc.Issuer, "http://localhost") {
 		return fmt.Errorf("--oidc-issuer %q: want an https:// URL (http only on loopback)", o.oidc.Issuer)
@@ -163,7 +168,11 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 	if o.oidc.Issuer != "" {
 		apiOpts = append(apiOpts, api.WithOIDC(o.oidc))
 	}
-	web, err := portal.New(api.New(d, log, version, apiOpts...).Handler(), portal.Options{Version: version, Log: log, TwinDir: filepath.Join(dir, "twin")})
+	popts := portal.Options{Version: version, Log: log, TwinDir: filepath.Join(dir, "twin")}
+	if o.oidc.Issuer != "" {
+		popts.OIDC = &portal.OIDCLogin{Issuer: o.oidc.Issuer, ClientID: o.oidc.Audience, ClientSecret: o.secret}
+	}
+	web, err := portal.New(api.New(d, log, version, apiOpts...).Handler(), popts)
 	if err != nil {
 		return err
 	}
