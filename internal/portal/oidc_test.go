@@ -448,3 +448,28 @@ func TestOIDCInChromium(t *testing.T) {
 		t.Errorf("page errors %q", e)
 	}
 }
+
+// TestOIDCInChromiumCrossSite: the provider is another site
+// (localhost, the portal 127.0.0.1) and the user approves on its page, so
+// the return to the portal is a navigation another site started; the
+// SameSite=Strict session cookie must still reach /jobs.
+func TestOIDCInChromiumCrossSite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a browser test")
+	}
+	idp := testutil.NewOIDCProvider(t, false)
+	idp.URL = strings.Replace(idp.URL, "127.0.0.1", "localhost", 1)
+	idp.ApproveCode(alicesClaims(), "")
+	idp.ConfirmCode(true)
+	s := newOIDCStack(t, idp, OIDCLogin{Issuer: idp.URL, ClientID: oidcClientID})
+	s.org(t, "acme", "IT")
+	b := browsertest.New(t)
+	must(t, chromedp.Do(b.Ctx, chromedp.Navigate(s.url+"/login?next=/jobs"), chromedp.Click("#oidc-login")))
+	must(t, browsertest.WaitText(b.Ctx, "main", "Approve"))
+	must(t, chromedp.Do(b.Ctx, chromedp.Click("#approve")))
+	must(t, browsertest.WaitText(b.Ctx, "header", "alice"))
+	got, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`location.pathname`))
+	if err != nil || got != "/jobs" {
+		t.Errorf("landed on %q (%v), want /jobs", got, err)
+	}
+}

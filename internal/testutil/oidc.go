@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -26,7 +27,9 @@ import (
 // 8628) whose token endpoint answers an ID token of the claims
 // ApproveDevice gave.
 type OIDCProvider struct {
-	// URL is the issuer.
+	// URL is the issuer. A test may name the same server otherwise
+	// before its first use (http://localhost:PORT, another site than
+	// 127.0.0.1 to a browser).
 	URL string
 	key *rsa.PrivateKey
 	kid string
@@ -36,6 +39,7 @@ type OIDCProvider struct {
 	devicePolls  int
 	codeClaims   map[string]any
 	codeSecret   string
+	confirm      bool
 	codes        map[string]codeGrant
 }
 
@@ -173,8 +177,27 @@ func (p *OIDCProvider) authorize(w http.ResponseWriter, r *http.Request) {
 	code := rand.Text()
 	p.mu.Lock()
 	p.codes[code] = codeGrant{claims: c, clientID: q.Get("client_id"), redirectURI: redirect.String(), challenge: q.Get("code_challenge")}
+	confirm := p.confirm
 	p.mu.Unlock()
+	if confirm {
+		u := *redirect
+		params := url.Values{"code": {code}, "state": {q.Get("state")}}
+		u.RawQuery = params.Encode()
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(`<!doctype html><html lang="en"><head><title>Test provider</title></head><body><main>` +
+			`<a id="approve" href="` + html.EscapeString(u.String()) + `">Approve</a></main></body></html>`))
+		return
+	}
 	back(url.Values{"code": {code}})
+}
+
+// ConfirmCode makes the authorization endpoint answer a page whose link
+// #approve the user follows (a navigation the provider's page starts, as
+// a real provider's login form does) instead of redirecting at once.
+func (p *OIDCProvider) ConfirmCode(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.confirm = on
 }
 
 // redeemCode is the token endpoint's authorization_code grant: the code
