@@ -501,6 +501,9 @@ type SiteLoad struct {
 	// shares in thousandths summed).
 	InUse float64    `json:"accelerators_in_use"`
 	Pools []PoolLoad `json:"pools,omitempty"`
+	// Queued are the first pending jobs routed to the site, by id (only
+	// when one site is asked for); Pending counts them all.
+	Queued []JobID `json:"queued,omitempty"`
 }
 
 // PoolLoad is one pool's share of a SiteLoad.

@@ -33,6 +33,9 @@ func (d *Daemon) Loads(ctx context.Context, nodes bool) (map[string]*core.SiteLo
 		for site, n := range d.eng.QueuedBySite() {
 			if l := out[site]; l != nil {
 				l.Pending = n
+				if nodes {
+					l.Queued = d.eng.QueuedAt(site, MaxQueuedShown)
+				}
 			}
 		}
 		for _, j := range d.active {
@@ -67,6 +70,9 @@ func (d *Daemon) Loads(ctx context.Context, nodes bool) (map[string]*core.SiteLo
 	})
 	return out, err
 }
+
+// MaxQueuedShown bounds the queued jobs a site's load lists.
+const MaxQueuedShown = 100
 
 // nodeIndex reads a node's index in its pool from its name (pool-0007 →
 // 7, as package sched names nodes); -1 when the name has no index.

@@ -657,18 +657,54 @@ func (f *Federation) Pending() []Status {
 	return out
 }
 
-// QueuedBySite counts the pending jobs the broker has routed to each site:
-// a site's queue as its users see it. Jobs no site can take are not
-// counted.
+// queuedAt is the site pending job j waits for: the one it is pinned to,
+// else the broker's winner ("" when none can take it).
+func (f *Federation) queuedAt(j *job) string {
+	if j.Spec.Site != "" {
+		return j.Spec.Site
+	}
+	if r := f.routes[j.ID]; r != nil {
+		return r.Winner
+	}
+	return ""
+}
+
+// eachPending calls fn for every pending job the engine holds.
+func (f *Federation) eachPending(fn func(j *job)) {
+	for _, list := range [][]*job{f.Engine.order, f.Engine.fresh} {
+		for _, j := range list {
+			if j.State == core.StatePending {
+				fn(j)
+			}
+		}
+	}
+}
+
+// QueuedBySite counts the pending jobs waiting for each site (pinned to
+// it, or routed there by the broker): a site's queue as its users see
+// it. Jobs no site can take are not counted.
 func (f *Federation) QueuedBySite() map[string]int {
 	out := map[string]int{}
-	for id, r := range f.routes {
-		if r.Winner == "" {
-			continue
+	f.eachPending(func(j *job) {
+		if s := f.queuedAt(j); s != "" {
+			out[s]++
 		}
-		if j := f.Engine.jobs.get(id); j != nil && j.State == core.StatePending {
-			out[r.Winner]++
+	})
+	return out
+}
+
+// QueuedAt returns the pending jobs waiting for site, lowest id first, at
+// most max of them.
+func (f *Federation) QueuedAt(site string, max int) []core.JobID {
+	var out []core.JobID
+	f.eachPending(func(j *job) {
+		if f.queuedAt(j) == site {
+			out = append(out, j.ID)
 		}
+	})
+	slices.Sort(out)
+	if len(out) > max {
+		out = out[:max]
 	}
 	return out
 }

@@ -6,8 +6,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gigafactory/gigafactory/internal/client"
+	"github.com/gigafactory/gigafactory/internal/core"
 )
 
 func TestLoginAndViews(t *testing.T) {
@@ -145,4 +147,46 @@ func TestSessionCookie(t *testing.T) {
 	if _, err := sess.Whoami(t.Context()); err == nil {
 		t.Fatal("the session token still works after logout")
 	}
+}
+
+// A site's page shows its running and queued jobs by number and by row.
+func TestSitePageCounts(t *testing.T) {
+	s := newStack(t)
+	ctx := t.Context()
+	busy, err := s.ac.Submit(ctx, core.JobSpec{Name: "fills-it", Command: []string{"sleep", "60"}, Accelerators: 4000, Project: "default", Site: "gf-it"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		j, err := s.ac.GetJob(ctx, busy.ID)
+		if err == nil && j.State == core.StateRunning {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first job did not start: %+v %v", j, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	queued, err := s.ac.Submit(ctx, core.JobSpec{Name: "queued-here", Command: []string{"true"}, Accelerators: 1000, Project: "default", Site: "gf-it"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.login(t, s.admin)
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		_, body = b.get("/sites/gf-it")
+		if strings.Contains(body, "/jobs/"+queued.DisplayID()+`"`) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, want := range []string{"/jobs/" + busy.DisplayID() + `"`, "/jobs/" + queued.DisplayID() + `"`, "fills-it", "queued-here"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the site's page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "[]") {
+		t.Errorf("the page prints a Go slice")
+	}
+	_, _ = s.ac.CancelJob(ctx, busy.ID)
 }

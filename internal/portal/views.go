@@ -145,9 +145,9 @@ type poolView struct {
 
 type siteData struct {
 	siteView
-	Pools   []poolView
-	Running []core.Job
-	Pending []core.Job
+	Pools       []poolView
+	RunningJobs []core.Job
+	PendingJobs []core.Job
 }
 
 // maxCells bounds a heat map: larger pools are drawn by groups of nodes.
@@ -175,10 +175,16 @@ func (p *Portal) site(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if pg, err := s.c.ListJobs(ctx, jobFilter(id, core.StateRunning), ""); err == nil {
-		d.Running = pg.Items
+		d.RunningJobs = pg.Items
 	}
-	if pg, err := s.c.ListJobs(ctx, jobFilter(id, core.StatePending), ""); err == nil {
-		d.Pending = pg.Items
+	// The queue: the jobs the broker routed here that the viewer may see
+	// (another organisation's are 404 to them, and skipped).
+	if st.Load != nil {
+		for _, qid := range st.Load.Queued {
+			if j, err := s.c.GetJob(ctx, qid); err == nil {
+				d.PendingJobs = append(d.PendingJobs, *j)
+			}
+		}
 	}
 	pg.Data = d
 	p.render(w, r, http.StatusOK, "site", pg)
