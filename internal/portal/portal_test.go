@@ -190,3 +190,37 @@ func TestSitePageCounts(t *testing.T) {
 	}
 	_, _ = s.ac.CancelJob(ctx, busy.ID)
 }
+
+// A pool too large to draw node by node is drawn a block (leaf switch) a
+// square when its blocks fit, else by equal groups; every node is counted
+// once.
+func TestHeatMap(t *testing.T) {
+	tests := map[string]struct {
+		pool    core.Pool
+		cells   int
+		unit    string
+		firstOf float64
+	}{
+		"nodes":  {core.Pool{Name: "p", Nodes: 10, AccelPerNode: 4}, 10, "node", 4},
+		"blocks": {core.Pool{Name: "p", Nodes: 12500, AccelPerNode: 8, NodesPerBlock: 32}, 391, "block of 32 nodes", 256},
+		"groups": {core.Pool{Name: "p", Nodes: 5000, AccelPerNode: 4}, 1000, "group of 5 nodes", 20},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			used := make([]float64, tc.pool.Nodes)
+			used[0], used[tc.pool.Nodes-1] = 2, 1
+			cells, _, _, unit := heatMap(tc.pool, used)
+			if len(cells) != tc.cells || unit != tc.unit || cells[0].Of != tc.firstOf {
+				t.Fatalf("%d cells of %q, the first of %v", len(cells), unit, cells[0].Of)
+			}
+			var in, of float64
+			for _, c := range cells {
+				in += c.InUse
+				of += c.Of
+			}
+			if in != 3 || of != float64(tc.pool.Nodes*tc.pool.AccelPerNode) {
+				t.Fatalf("cells hold %v in use of %v", in, of)
+			}
+		})
+	}
+}

@@ -195,7 +195,12 @@ func (p *Portal) site(w http.ResponseWriter, r *http.Request) {
 func heatMap(pl core.Pool, nodes []float64) (cells []heatCell, width, height int, unit string) {
 	group := 1
 	unit = "node"
-	if pl.Nodes > maxCells {
+	blocks := pl.NodesPerBlock > 1 && pl.Nodes > maxCells && (pl.Nodes+pl.NodesPerBlock-1)/pl.NodesPerBlock <= maxCells
+	switch {
+	case blocks: // a square per leaf switch / NVLink domain
+		group = pl.NodesPerBlock
+		unit = "block of " + num(group) + " nodes"
+	case pl.Nodes > maxCells:
 		group = (pl.Nodes + maxCells - 1) / maxCells
 		unit = "group of " + num(group) + " nodes"
 	}
@@ -211,6 +216,9 @@ func heatMap(pl core.Pool, nodes []float64) (cells []heatCell, width, height int
 		label := pl.Name + "-" + num(lo)
 		if group > 1 {
 			label = "nodes " + num(lo) + "–" + num(hi-1)
+			if blocks {
+				label = "block " + num(c) + " (" + label + ")"
+			}
 		}
 		cells = append(cells, heatCell{X: (c % perRow) * size, Y: (c / perRow) * size, Label: label, InUse: used, Of: of, Level: level(ratio(used, of))})
 	}
