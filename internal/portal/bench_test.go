@@ -34,7 +34,9 @@ func BenchmarkPages(b *testing.B) {
 		}
 	}
 	br := s.login(b, s.admin)
-	for _, path := range []string{"/", "/jobs", "/sites/gf-de", "/jobs/5000", "/projects/default", "/submit"} {
+	// The baseline, same run: a static file and the login page (no
+	// session, no API call).
+	for _, path := range []string{"/static/app.css", "/login", "/", "/jobs", "/sites/gf-de", "/jobs/5000", "/projects/default", "/submit", "/usage", "/ai-act", "/access", "/audit"} {
 		b.Run(path, func(b *testing.B) {
 			for b.Loop() {
 				if status, _ := br.get(path); status != http.StatusOK {
