@@ -26,6 +26,7 @@ import (
 	"github.com/gigafactory/gigafactory/internal/award"
 	"io"
 	"log/slog"
+	"maps"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -94,8 +95,7 @@ type Daemon struct {
 	log     *slog.Logger
 
 	eng      *engine.Federation // owned by the loop goroutine
-	orgKinds map[string]string  // shared with the engine's config; loop goroutine only
-	budgets  map[string]float64 // shared with the engine's config; loop goroutine only
+	orgKinds map[string]string  // org kinds for meters (the engine has its own); loop goroutine only
 	meterCfg meter.Config
 
 	mu    sync.Mutex
@@ -202,19 +202,19 @@ func New(o Options) (*Daemon, error) {
 	}
 	sites := make([]core.Site, len(o.Sites))
 	copy(sites, o.Sites)
-	// The engine reads these maps; the loop goroutine keeps them current as
-	// organisations and projects are created (see Accounts).
-	if o.Engine.FairShare.OrgKind == nil {
-		o.Engine.FairShare.OrgKind = map[string]string{}
-	}
-	if o.Engine.Quotas.ProjectBudgetHours == nil {
-		o.Engine.Quotas.ProjectBudgetHours = map[string]float64{}
+	// The engine owns its config's maps: the loop goroutine tells it of
+	// organisations and projects by events (OrgKindSet, ProjectBudgetSet),
+	// and keeps its own copy of the org kinds for meters.
+	o.Engine.FairShare.OrgKind = maps.Clone(o.Engine.FairShare.OrgKind)
+	o.Engine.Quotas.ProjectBudgetHours = maps.Clone(o.Engine.Quotas.ProjectBudgetHours)
+	orgKinds := maps.Clone(o.Engine.FairShare.OrgKind)
+	if orgKinds == nil {
+		orgKinds = map[string]string{}
 	}
 	return &Daemon{
 		st: o.Store, sites: sites, drivers: o.Drivers, clock: o.Clock, poll: o.PollEvery, gap: o.StepGap, retries: o.StartRetries, log: o.Logger,
 		eng:         engine.NewFederation(o.Engine, o.Routing, o.Sites),
-		orgKinds:    o.Engine.FairShare.OrgKind,
-		budgets:     o.Engine.Quotas.ProjectBudgetHours,
+		orgKinds:    orgKinds,
 		meterCfg:    o.Meter,
 		wake:        make(chan struct{}, 1),
 		calls:       make(chan call),
@@ -445,18 +445,23 @@ func (d *Daemon) cancel(ctx, wctx context.Context, id core.JobID, actor string) 
 // OrgChanged tells the scheduler an organisation's kind (its fair-share
 // class).
 func (d *Daemon) OrgChanged(ctx context.Context, o core.Org) error {
-	return d.do(ctx, func(context.Context) { d.orgKinds[o.Name] = o.Kind })
+	return d.do(ctx, func(context.Context) { d.setOrgKind(o) })
 }
 
 // ProjectChanged tells the scheduler a project's accelerator-hour budget.
 func (d *Daemon) ProjectChanged(ctx context.Context, p core.Project) error {
-	return d.do(ctx, func(context.Context) {
-		if p.BudgetAccelHrs > 0 {
-			d.budgets[p.Name] = p.BudgetAccelHrs
-		} else {
-			delete(d.budgets, p.Name)
-		}
-	})
+	return d.do(ctx, func(context.Context) { d.setBudget(p) })
+}
+
+// setOrgKind records an organisation's kind, for meters and the engine.
+func (d *Daemon) setOrgKind(o core.Org) {
+	d.orgKinds[o.Name] = o.Kind
+	d.eng.Apply(engine.OrgKindSet{Org: o.Name, Kind: o.Kind})
+}
+
+// setBudget tells the engine a project's budget (none when not positive).
+func (d *Daemon) setBudget(p core.Project) {
+	d.eng.Apply(engine.ProjectBudgetSet{Project: p.Name, Hours: p.BudgetAccelHrs})
 }
 
 // Statuses returns the engine's view (reason, estimated start, priority)
@@ -536,7 +541,7 @@ func (d *Daemon) Recover(ctx context.Context) error {
 		return fmt.Errorf("recover organisations: %w", err)
 	}
 	for _, o := range orgs {
-		d.orgKinds[o.Name] = o.Kind
+		d.setOrgKind(o)
 	}
 	projects, err := d.st.ListProjects(ctx, "")
 	if err != nil {
@@ -544,7 +549,7 @@ func (d *Daemon) Recover(ctx context.Context) error {
 	}
 	for _, p := range projects {
 		if p.BudgetAccelHrs > 0 {
-			d.budgets[p.Name] = p.BudgetAccelHrs
+			d.setBudget(p)
 		}
 	}
 	jobs, err := d.st.UnfinishedJobs(ctx)

@@ -417,6 +417,8 @@ func (e *Engine) Apply(ev Event) {
 		e.reserve(ev)
 	case ReservationDeleted:
 		e.unreserve(ev.Name)
+	case OrgKindSet, ProjectBudgetSet:
+		e.setConfig(ev)
 	}
 }
 

@@ -19,7 +19,8 @@ import (
 //
 // It wraps the Engine rather than living inside it so that the broker can
 // be wired without touching the placement loop; Status, Pending, Explain
-// and Cluster are the Engine's.
+// and Cluster are the Engine's. It reads the engine's queues but never
+// edits them: a decision moves a job through Engine.moveTo (reroute.go).
 
 // Routing configures the federation broker in front of the engine.
 type Routing struct {
@@ -38,6 +39,11 @@ type Routing struct {
 	// (it may pick the same site). 0 = never re-route on slip.
 	MaxSlip time.Duration
 }
+
+// LiveRouting is the routing `gf serve` runs, and so the digital twin's
+// by default: re-route a pending job when its estimated start slips by
+// more than two hours.
+func LiveRouting() Routing { return Routing{MaxSlip: 2 * time.Hour} }
 
 // Requeue asks the shell to take back a job that was running (or
 // starting) on a site that went down: stop it if the site still answers,
@@ -288,7 +294,6 @@ func (f *Federation) route(now time.Time, changed bool) {
 
 // decide asks the broker about j and moves it to the winner.
 func (f *Federation) decide(j *job, why string, now time.Time) {
-	e := f.Engine
 	est := &estimator{p: &f.pic, need: need(&j.Spec), model: j.Spec.Model, class: f.classOf(j), spec: &j.Spec, wall: j.wall}
 	var d broker.Decision
 	if f.rcfg.WinnerOnly {
@@ -312,30 +317,7 @@ func (f *Federation) decide(j *job, why string, now time.Time) {
 		r.Moves++
 	}
 	f.routes[j.ID] = r
-	if j.req.Site == r.site && j.shape != nil {
-		return
-	}
-	// Move the job: out of its place in the order and its shape, back
-	// among the fresh jobs, which Step merges into the new site's shape.
-	e.dropHold(j)
-	if j.w != nil {
-		j.w.est, j.w.miss, j.w.quota = time.Time{}, sched.Miss{}, ""
-	}
-	if j.inOrder {
-		if i := slices.Index(e.order, j); i >= 0 {
-			e.order = slices.Delete(e.order, i, i+1)
-		}
-		j.inOrder = false
-		e.fresh = append(e.fresh, j)
-	}
-	if j.inShape && j.shape != nil {
-		if i := slices.Index(j.shape.q, j); i >= 0 {
-			j.shape.q = slices.Delete(j.shape.q, i, i+1)
-		}
-		j.inShape = false
-	}
-	j.shape = nil
-	e.setSite(j, r.site)
+	f.Engine.moveTo(j, r.site)
 }
 
 // pinned checks a job pinned to a site, which the broker does not route,
@@ -350,7 +332,7 @@ func (f *Federation) pinned(j *job, now time.Time) {
 		return
 	}
 	f.routes[j.ID] = &routed{Route: Route{Decision: broker.Decision{Reason: r}, At: now, Why: "submitted"}, site: noSite}
-	j.req.Site, j.shape = noSite, nil
+	f.Engine.moveTo(j, noSite)
 }
 
 func (f *Federation) classOf(j *job) string {
