@@ -105,6 +105,29 @@ func DefaultConfig() Config {
 	}
 }
 
+// Placement policies for one-node jobs, as the operator names them (the
+// config's scheduler.placement).
+const (
+	// PlacementBestFit is plain best fit (Config.Fragmentation empty).
+	PlacementBestFit = "best-fit"
+	// PlacementFragmentationAware is the twin's gigafactory placement
+	// (sched.FragAware) against DefaultFragmentationMix.
+	PlacementFragmentationAware = "fragmentation-aware"
+)
+
+// DefaultFragmentationMix is the request mix fragmentation-aware placement
+// measures against when no workload is known in advance (gf serve): one
+// request each of 1, 2, 4 and 8 whole accelerators of any model, weighed
+// as the twin's gigafactory policy weighs a workload's requests
+// (sched.GigafactoryMix: by the square root of the accelerators asked for).
+func DefaultFragmentationMix() sched.RequestMix {
+	reqs := make([]sched.NodeRequest, 0, 4)
+	for _, n := range []int{1, 2, 4, 8} {
+		reqs = append(reqs, sched.NodeRequest{Devices: n, PerDevice: 1000})
+	}
+	return sched.MixOf(reqs, sched.GigafactoryMix)
+}
+
 func (c *Config) walltime() time.Duration {
 	if c.DefaultWalltime > 0 {
 		return c.DefaultWalltime
