@@ -132,7 +132,7 @@ func TestEngineErrors(t *testing.T) {
 		"misspelt key": {"scheduler:\n  backfil_depth: 3\n",
 			[]string{`cfg.yaml:12: scheduler.backfil_depth: unknown field "backfil_depth"; did you mean "backfill_depth"?`}},
 		"unknown nested key": {"scheduler:\n  preemption:\n    min_runtme: 5m\n",
-			[]string{`cfg.yaml:13: scheduler.preemption.grace_period: unknown field "grace_period"; did you mean "grace"?`}},
+			[]string{`cfg.yaml:13: scheduler.preemption.min_runtme: unknown field "min_runtme"; did you mean "min_runtime"?`}},
 		"not a mapping": {"scheduler: fair\n",
 			[]string{`cfg.yaml:11: scheduler: want a mapping`}},
 		"section not a mapping": {"scheduler:\n  priority: 5\n",
