@@ -110,6 +110,11 @@ type Reservation struct {
 	Start, End   time.Time
 	Projects     []string
 	Jobs         []core.JobID
+	// Named: only jobs that name it (core.JobSpec.Reservation) run in it,
+	// as with Slurm's --reservation; otherwise every job of Projects and
+	// Jobs may. A job naming a reservation the engine knows waits for its
+	// window (reason "Reservation: ...") and runs nowhere else.
+	Named bool
 }
 
 // ReservationDeleted removes an advance reservation; its nodes return to

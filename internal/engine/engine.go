@@ -173,6 +173,7 @@ type jobWait struct {
 	miss   sched.Miss // why it waits, as data
 	quota  string     // quota reason, when held by a quota
 	reason string     // fixed reason (unknown job shapes)
+	resv   string     // why a job naming an advance reservation waits (inReservation)
 	est    time.Time
 }
 
@@ -203,6 +204,7 @@ type shapeKey struct {
 	wall    time.Duration
 	tier    int
 	class   string
+	resv    string // the advance reservation its jobs name: they wait for it, not with the others
 }
 
 // groupKey is the placement-relevant part of a request.
@@ -1001,7 +1003,7 @@ func (e *Engine) shapeOf(j *job) *shape {
 		nodeCPU: r.CPUs, nodeMem: r.MemMiB, memAll: r.MemAll, excl: r.Exclusive, constraint: r.Constraint}
 	// Project and class split shapes only where a quota can tell their
 	// jobs apart; fewer shapes make a pass cheaper.
-	k := shapeKey{group: gk, wall: j.wall, tier: j.tier}
+	k := shapeKey{group: gk, wall: j.wall, tier: j.tier, resv: j.Spec.Reservation}
 	q := &e.cfg.Quotas
 	if _, ok := q.ProjectAccelerators[j.Project]; ok {
 		k.project = j.Project
@@ -1268,7 +1270,7 @@ func (e *Engine) walk(now time.Time, bound *job) (startedAny bool) {
 func (e *Engine) consider(s *shape, j *job, now time.Time) (started, dead bool) {
 	j.seenPass = e.pass
 	if j.w != nil {
-		j.w.quota = ""
+		j.w.quota, j.w.resv = "", ""
 	}
 	g := s.grp
 	if g.pools == nil {
@@ -1284,14 +1286,21 @@ func (e *Engine) consider(s *shape, j *job, now time.Time) (started, dead bool) 
 		e.dropHold(j)
 		e.reopen(j, hd)
 	}
-	// A job with a hold goes there first.
+	// A job with a hold goes there first, unless its site was drained or
+	// taken down since: site state wins over every hold (issue 17).
+	if hd := j.hold; hd != nil && !e.poolActive(hd.pool) {
+		e.dropHold(j)
+	}
 	if hd := j.hold; hd != nil {
 		if pl, ok := e.cluster.PlaceOn(&j.req, hd.hs); ok {
 			e.launch(j, pl, now)
 			return true, false
 		}
 	}
-	if a := e.advanceFor(j, now); a != nil {
+	if a := e.named(j); a != nil {
+		return e.inReservation(j, a, now)
+	}
+	if a := e.advanceFor(j, now); a != nil && e.poolActive(a.h.pool) {
 		if pl, ok := e.cluster.PlaceOn(&j.req, a.h.hs); ok {
 			e.launch(j, pl, now)
 			return true, false

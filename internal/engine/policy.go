@@ -212,7 +212,7 @@ func (e *Engine) advanceReservations(now time.Time) {
 // advanceFor returns the active reservation j may use, or nil.
 func (e *Engine) advanceFor(j *job, now time.Time) *advance {
 	for _, a := range e.resv {
-		if a.active && a.h != nil && (slices.Contains(a.Projects, j.Project) || slices.Contains(a.Jobs, j.ID)) {
+		if a.active && a.h != nil && !a.Named && (slices.Contains(a.Projects, j.Project) || slices.Contains(a.Jobs, j.ID)) {
 			return a
 		}
 	}
@@ -294,6 +294,12 @@ func (e *Engine) estimate(now time.Time) {
 		}
 		if j.hold != nil && j.hold.kind != holdAdvance {
 			j.ww().est = j.hold.at // the reservation is the estimate
+			continue
+		}
+		if a := e.named(j); a != nil {
+			if a.h != nil && a.Start.After(now) {
+				j.ww().est = a.Start // its window's start
+			}
 			continue
 		}
 		pools := j.shape.grp.pools

@@ -81,6 +81,8 @@ func (e *Engine) status(j *job, rank int) Status {
 		add(e.err.Error())
 	case w.reason != "":
 		add(w.reason)
+	case w.resv != "":
+		add(w.resv)
 	case visited && w.quota != "":
 		add(w.quota)
 	case !visited && sh != nil && sh.pass == e.pass && sh.quota != "":
