@@ -145,7 +145,7 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 		return err
 	}
 	defer closeDrivers()
-	d, err := daemon.New(daemon.Options{Store: st, Sites: cfg.Sites, Drivers: drivers, Engine: engine.DefaultConfig(), Routing: engine.Routing{MaxSlip: 2 * time.Hour}, Logger: log,
+	d, err := daemon.New(daemon.Options{Store: st, Sites: cfg.Sites, Drivers: drivers, Engine: engine.DefaultConfig(), Routing: engine.LiveRouting(), Logger: log,
 		Meter: metering,
 		// Expired awards too: their projects' jobs wait saying so.
 		Awards:        func(ctx context.Context) ([]core.Award, error) { return st.ListAwards(ctx, "") },

@@ -421,10 +421,37 @@ type Event struct {
 
 // Allocation is where a job runs: a site and, per node, the accelerators it
 // holds there.
+//
+// Most allocations lie in one pool, which Pool names. A gang that spans
+// several pools of one model at one site (a whole-site job) has Pool
+// listing them, comma-separated ("train,train2"; see Pools), and each
+// node's name says its pool ("train2-0007": NodePool).
 type Allocation struct {
 	Site  string      `json:"site"`
 	Pool  string      `json:"pool,omitempty"`
 	Nodes []NodeAlloc `json:"nodes"`
+}
+
+// PoolSep separates the pools of an allocation that spans several.
+const PoolSep = ","
+
+// Pools lists the pools the allocation holds nodes in: one for most,
+// several for a gang across pools, none when Pool is empty.
+func (a *Allocation) Pools() []string {
+	if a == nil || a.Pool == "" {
+		return nil
+	}
+	return strings.Split(a.Pool, PoolSep)
+}
+
+// NodePool is the pool a node belongs to, from its name as the scheduler
+// makes them ("POOL-NNNN" → "POOL"); "" when the name has no '-'.
+func NodePool(node string) string {
+	k := strings.LastIndexByte(node, '-')
+	if k < 0 {
+		return ""
+	}
+	return node[:k]
 }
 
 // NodeAlloc is the share of one node given to a job.

@@ -574,7 +574,7 @@ func sameAllocation(a, b *core.Allocation) bool {
 func samePlacement(a, b sched.Placement) bool {
 	return a.Pool == b.Pool && slices.EqualFunc(a.Nodes, b.Nodes, func(x, y sched.NodeShare) bool {
 		return x.Node == y.Node && x.Mask == y.Mask && x.Milli == y.Milli
-	})
+	}) && slices.EqualFunc(a.More, b.More, samePlacement)
 }
 
 // hold commits a placement for j and starts charging its use.
@@ -595,8 +595,17 @@ func (e *Engine) hold(j *job, pl sched.Placement, at time.Time) {
 		if !e.now.IsZero() {
 			now = max(now, e.now.Unix())
 		}
-		j.endB, j.endIdx = e.ends.add(pl.Pool, end, m, now), true
-		e.poolClass[pl.Pool][j.class] += m
+		if pl.More == nil {
+			j.endB, j.endIdx = e.ends.add(pl.Pool, end, m, now), true
+			e.poolClass[pl.Pool][j.class] += m
+		} else {
+			// A gang across pools: each pool counts its own part.
+			pl.Parts(func(part *sched.Placement) {
+				pm := part.Milli()
+				j.endB, j.endIdx = e.ends.add(part.Pool, end, pm, now), true
+				e.poolClass[part.Pool][j.class] += pm
+			})
+		}
 	}
 	e.flush(j.acct, at)
 	j.acct.running += m
@@ -634,8 +643,16 @@ func (e *Engine) release(j *job, at time.Time) {
 	}
 	m := j.plMilli
 	if j.endIdx {
-		e.ends.remove(j.pl.Pool, j.endB, m)
-		e.poolClass[j.pl.Pool][j.class] -= m
+		if j.pl.More == nil {
+			e.ends.remove(j.pl.Pool, j.endB, m)
+			e.poolClass[j.pl.Pool][j.class] -= m
+		} else {
+			j.pl.Parts(func(part *sched.Placement) {
+				pm := part.Milli()
+				e.ends.remove(part.Pool, j.endB, pm)
+				e.poolClass[part.Pool][j.class] -= pm
+			})
+		}
 		j.endIdx = false
 	}
 	e.cluster.Release(&j.pl)

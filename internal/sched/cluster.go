@@ -3,6 +3,7 @@ package sched
 import (
 	"fmt"
 	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -42,7 +43,15 @@ type SiteInfo struct {
 	Country string
 	State   string
 	Pools   []*Pool
+	// Span is whether one gang may span the site's pools (CanSpan).
+	Span bool
 }
+
+// CanSpan reports whether a gang may span several pools of site s. Not
+// on a Slurm site: a Slurm job runs in one partition, and the driver
+// makes one pool per partition and node shape, so two pools of one
+// model and node size there are two partitions.
+func CanSpan(s *core.Site) bool { return s.Driver != "slurm" }
 
 // Pool is a set of identical nodes at one site, grouped into blocks (leaf
 // switch, NVLink domain) and blocks into pods (spine).
@@ -107,7 +116,7 @@ type node struct {
 func NewCluster(sites []core.Site) (*Cluster, error) {
 	c := &Cluster{byKey: map[string]*Pool{}}
 	for _, s := range sites {
-		si := &SiteInfo{ID: s.ID, Country: s.Country, State: s.State}
+		si := &SiteInfo{ID: s.ID, Country: s.Country, State: s.State, Span: CanSpan(&s)}
 		c.Sites = append(c.Sites, si)
 		for _, p := range s.Pools {
 			if p.AccelPerNode < 0 || p.AccelPerNode > MaxAccelPerNode || p.Nodes <= 0 {
@@ -317,10 +326,34 @@ func (c *Cluster) Total() int {
 
 // Placement is where a job goes: one pool and, per node, the devices it
 // takes. It is the scheduler's compact form of a core.Allocation.
+//
+// A gang that spans pools (of one model and node size, at one site: see
+// placeSpan) keeps its first pool's part in Pool and Nodes and the
+// others' in More, by pool index, each a single-pool Placement with no
+// More of its own. Every other placement has More nil, so the one-pool
+// paths pay one nil test for it.
 type Placement struct {
 	Pool  int
 	Nodes []NodeShare
+	More  []Placement
 }
+
+// Parts calls f with each single-pool part of the placement: itself
+// (without More), then each of More.
+func (pl *Placement) Parts(f func(part *Placement)) {
+	if pl.More == nil {
+		f(pl)
+		return
+	}
+	first := Placement{Pool: pl.Pool, Nodes: pl.Nodes}
+	f(&first)
+	for i := range pl.More {
+		f(&pl.More[i])
+	}
+}
+
+// Spans reports whether the placement spans several pools.
+func (pl *Placement) Spans() bool { return len(pl.More) > 0 }
 
 // NodeShare is a job's share of one node.
 type NodeShare struct {
@@ -341,6 +374,9 @@ func (pl *Placement) Milli() core.Milli {
 			m += core.Milli(bits.OnesCount64(n.Mask)) * 1000
 		}
 	}
+	for i := range pl.More {
+		m += pl.More[i].Milli()
+	}
 	return m
 }
 
@@ -349,6 +385,9 @@ func (pl *Placement) Milli() core.Milli {
 // check that they were free: callers commit what Place returned or what a
 // site reports.
 func (c *Cluster) Commit(pl *Placement, end int64) {
+	for i := range pl.More {
+		c.Commit(&pl.More[i], end)
+	}
 	p := c.Pools[pl.Pool]
 	for _, s := range pl.Nodes {
 		i := int(s.Node)
@@ -398,6 +437,9 @@ func (c *Cluster) Warm(pl *Placement) uint64 {
 	}
 	p := c.Pools[pl.Pool]
 	var x uint64
+	for i := range pl.More {
+		x += c.Warm(&pl.More[i])
+	}
 	for _, s := range pl.Nodes {
 		i := int(s.Node)
 		if i < 0 || i >= len(p.nodes) {
@@ -413,6 +455,9 @@ func (c *Cluster) Warm(pl *Placement) uint64 {
 
 // Release frees a committed placement's resources.
 func (c *Cluster) Release(pl *Placement) {
+	for i := range pl.More {
+		c.Release(&pl.More[i])
+	}
 	p := c.Pools[pl.Pool]
 	for _, s := range pl.Nodes {
 		i := int(s.Node)
@@ -482,8 +527,13 @@ func lowerBound(s []int32, v int32) int {
 	return lo
 }
 
-// Allocation converts a placement into the wire form.
+// Allocation converts a placement into the wire form. A placement that
+// spans pools has Pool list them (core.PoolSep) and its nodes part after
+// part; their names say their pool.
 func (c *Cluster) Allocation(pl *Placement) core.Allocation {
+	if pl.More != nil {
+		return c.allocationSpan(pl)
+	}
 	p := c.Pools[pl.Pool]
 	a := core.Allocation{Site: p.Site.ID, Pool: p.Name, Nodes: make([]core.NodeAlloc, 0, len(pl.Nodes))}
 	n := 0
@@ -500,6 +550,21 @@ func (c *Cluster) Allocation(pl *Placement) core.Allocation {
 		na.Accels = devs[lo:len(devs):len(devs)]
 		a.Nodes = append(a.Nodes, na)
 	}
+	return a
+}
+
+// allocationSpan is Allocation for a placement across pools.
+func (c *Cluster) allocationSpan(pl *Placement) core.Allocation {
+	var names []string
+	var a core.Allocation
+	pl.Parts(func(part *Placement) {
+		one := *part
+		pa := c.Allocation(&one)
+		a.Site = pa.Site
+		names = append(names, pa.Pool)
+		a.Nodes = append(a.Nodes, pa.Nodes...)
+	})
+	a.Pool = strings.Join(names, core.PoolSep)
 	return a
 }
 
@@ -529,7 +594,7 @@ const maxFreeBoxes = 4096
 // Box returns pl's allocation in a box, reused when one was handed back,
 // or nil when pl is not one node of at most eight devices.
 func (c *Cluster) Box(pl *Placement) *Box {
-	if len(pl.Nodes) != 1 || bits.OnesCount64(pl.Nodes[0].Mask) > 8 {
+	if len(pl.Nodes) != 1 || bits.OnesCount64(pl.Nodes[0].Mask) > 8 || pl.More != nil {
 		return nil
 	}
 	var b *Box
@@ -574,8 +639,13 @@ func (c *Cluster) AllocationPtr(pl *Placement) *core.Allocation {
 // FromAllocation converts a site's allocation back into a placement, for
 // jobs the engine did not place itself (reloaded at restart). Node names
 // must have the "POOL-NNNN" form; an allocation without a pool name is
-// matched on the node names' prefix.
+// matched on the node names' prefix. An allocation whose Pool lists
+// several pools (core.PoolSep) spans them: each node goes to the pool its
+// name says, which must be one of those listed.
 func (c *Cluster) FromAllocation(a core.Allocation) (Placement, error) {
+	if strings.Contains(a.Pool, core.PoolSep) {
+		return c.fromSpan(a)
+	}
 	var p *Pool
 	if a.Pool != "" {
 		p = c.Pool(a.Site, a.Pool)
@@ -592,19 +662,9 @@ func (c *Cluster) FromAllocation(a core.Allocation) (Placement, error) {
 		if p == nil || na.Node[:cut] != p.Name {
 			return Placement{}, fmt.Errorf("node %q: no such pool at site %q", na.Node, a.Site)
 		}
-		i, err := strconv.Atoi(na.Node[cut+1:])
-		if err != nil || i < 0 || i >= len(p.nodes) {
-			return Placement{}, fmt.Errorf("node %q: no such node in pool %s (%d nodes)", na.Node, p.Name, len(p.nodes))
-		}
-		s := NodeShare{Node: int32(i), Milli: na.Milli}
-		for _, d := range na.Accels {
-			if d < 0 || d >= p.K {
-				return Placement{}, fmt.Errorf("node %q: no accelerator %d (has %d)", na.Node, d, p.K)
-			}
-			s.Mask |= 1 << uint(d)
-		}
-		if s.Milli > 0 && bits.OnesCount64(s.Mask) != 1 {
-			return Placement{}, fmt.Errorf("node %q: a fractional share names exactly one accelerator", na.Node)
+		s, err := p.shareOf(na, cut)
+		if err != nil {
+			return Placement{}, err
 		}
 		pl.Nodes = append(pl.Nodes, s)
 	}
@@ -613,4 +673,64 @@ func (c *Cluster) FromAllocation(a core.Allocation) (Placement, error) {
 	}
 	pl.Pool = p.Index
 	return pl, nil
+}
+
+// fromSpan is FromAllocation for an allocation across pools: the parts
+// come out by pool index, as placeSpan makes them.
+func (c *Cluster) fromSpan(a core.Allocation) (Placement, error) {
+	parts := map[int]*Placement{}
+	listed := a.Pools()
+	for _, na := range a.Nodes {
+		name := core.NodePool(na.Node)
+		if name == "" {
+			return Placement{}, fmt.Errorf("node %q: want POOL-NNNN", na.Node)
+		}
+		p := c.Pool(a.Site, name)
+		if p == nil || !slices.Contains(listed, name) {
+			return Placement{}, fmt.Errorf("node %q: no such pool among %q at site %q", na.Node, a.Pool, a.Site)
+		}
+		s, err := p.shareOf(na, len(name))
+		if err != nil {
+			return Placement{}, err
+		}
+		part := parts[p.Index]
+		if part == nil {
+			part = &Placement{Pool: p.Index}
+			parts[p.Index] = part
+		}
+		part.Nodes = append(part.Nodes, s)
+	}
+	if len(parts) == 0 {
+		return Placement{}, fmt.Errorf("allocation at site %q holds no nodes", a.Site)
+	}
+	idx := make([]int, 0, len(parts))
+	for pi := range parts {
+		idx = append(idx, pi)
+	}
+	slices.Sort(idx)
+	pl := *parts[idx[0]]
+	for _, pi := range idx[1:] {
+		pl.More = append(pl.More, *parts[pi])
+	}
+	return pl, nil
+}
+
+// shareOf reads one node of an allocation in pool p; cut is where the
+// pool's name ends in the node's.
+func (p *Pool) shareOf(na core.NodeAlloc, cut int) (NodeShare, error) {
+	i, err := strconv.Atoi(na.Node[cut+1:])
+	if err != nil || i < 0 || i >= len(p.nodes) {
+		return NodeShare{}, fmt.Errorf("node %q: no such node in pool %s (%d nodes)", na.Node, p.Name, len(p.nodes))
+	}
+	s := NodeShare{Node: int32(i), Milli: na.Milli}
+	for _, d := range na.Accels {
+		if d < 0 || d >= p.K {
+			return NodeShare{}, fmt.Errorf("node %q: no accelerator %d (has %d)", na.Node, d, p.K)
+		}
+		s.Mask |= 1 << uint(d)
+	}
+	if s.Milli > 0 && bits.OnesCount64(s.Mask) != 1 {
+		return NodeShare{}, fmt.Errorf("node %q: a fractional share names exactly one accelerator", na.Node)
+	}
+	return s, nil
 }

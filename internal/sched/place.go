@@ -36,6 +36,20 @@ func ParseTopology(s string) (Topology, error) {
 	return 0, fmt.Errorf("topology %q: want block, pod or any", s)
 }
 
+// String names the level as job specs do: "block", "pod", "any", or
+// "preferred".
+func (t Topology) String() string {
+	switch t {
+	case TopoBlock:
+		return "block"
+	case TopoPod:
+		return "pod"
+	case TopoAny:
+		return "any"
+	}
+	return "preferred"
+}
+
 // Request is what a job needs, in the scheduler's terms.
 type Request struct {
 	Milli          core.Milli // thousandths of an accelerator; < 1000 is a shared device; 0 = CPUs only
@@ -183,6 +197,9 @@ const (
 	MissHostNever      // more CPUs or memory per node than any eligible pool's node has
 )
 
+// MissNever with Level block or pod: the request would fit the pools, but
+// never within one block (pod), which holds at most Best accelerators.
+
 // Miss is why a request did not fit, as data. String renders it for people.
 type Miss struct {
 	Code  Code
@@ -190,8 +207,8 @@ type Miss struct {
 	InUse int        // accelerators in use over eligible pools (rounded up)
 	Total int        // accelerators over eligible pools
 	Held  int        // free accelerators set aside for reservations
-	Level Topology   // for MissTopology: the level required
-	Best  int        // for MissTopology: the most accelerators free at that level
+	Level Topology   // for MissTopology, MissNever: the level required
+	Best  int        // for MissTopology: the most accelerators free at that level; for MissNever: the most one holds
 	CPUs  int        // for MissHost, MissHostNever: CPUs asked per node
 	Mem   int        // for MissHost, MissHostNever: MiB asked per node (-1: all of it)
 	// for MissHostNever: the most any eligible pool's node has
@@ -225,6 +242,9 @@ func (m Miss) String() string {
 	case MissHostNever:
 		return fmt.Sprintf("needs %s per node; eligible nodes have at most %d CPUs and %d MiB", m.hostText(), m.MaxCPUs, m.MaxMem)
 	case MissNever:
+		if m.Level == TopoBlock || m.Level == TopoPod {
+			return fmt.Sprintf("needs %s accelerators in one %s; a %s holds at most %d", m.Need, m.Level, m.Level, m.Best)
+		}
 		return fmt.Sprintf("needs %s accelerators; eligible pools have %d in all", m.Need, m.Total)
 	case MissResources:
 		if m.Held > 0 {
@@ -232,11 +252,7 @@ func (m Miss) String() string {
 		}
 		return fmt.Sprintf("waiting for %s %s (%d of %d in use)", m.Need, accels(m.Need), m.InUse, m.Total)
 	case MissTopology:
-		lvl := "block"
-		if m.Level == TopoPod {
-			lvl = "pod"
-		}
-		return fmt.Sprintf("needs %s accelerators in one %s; the freest %s has %d free", m.Need, lvl, lvl, m.Best)
+		return fmt.Sprintf("needs %s accelerators in one %s; the freest %s has %d free", m.Need, m.Level, m.Level, m.Best)
 	}
 	return ""
 }
@@ -305,23 +321,47 @@ func (c *Cluster) PlaceInto(r *Request, pools []int, one *[1]NodeShare) (Placeme
 	if pl, ok, topo := c.placeGang(r, pools); ok {
 		return pl, Miss{}
 	} else if topo.Code != MissNone {
+		if m := c.miss(r, pools); m.Code == MissNever {
+			return Placement{}, m // no block (pod) could ever hold it
+		}
 		return Placement{}, topo
+	}
+	if pl, ok := c.placeSpan(r, pools); ok {
+		return pl, Miss{}
 	}
 	return Placement{}, c.miss(r, pools)
 }
 
 func (c *Cluster) miss(r *Request, pools []int) Miss {
 	m := Miss{Code: MissResources, Need: r.Milli}
-	fits := false
+	fits, spread := false, false
 	for _, pi := range pools {
 		p := c.Pools[pi]
 		m.Total += p.Total()
-		if n := r.nodesIn(p); n == 0 || n <= len(p.nodes) {
-			fits = fits || n > 0 || r.Milli.Whole() <= p.K
+		n := r.nodesIn(p)
+		if n == 0 {
+			fits = fits || r.Milli.Whole() <= p.K
+			continue
+		}
+		u := p.unitNodes(r.Topology)
+		fits = fits || n <= u
+		spread = spread || n <= len(p.nodes)
+		if n > u && n <= len(p.nodes) {
+			m.Best = max(m.Best, u*p.K)
+		}
+	}
+	if !fits && !spread && r.Topology != TopoBlock && r.Topology != TopoPod {
+		for _, g := range c.spanGroups(r, pools) {
+			fits = fits || g.nodes >= g.n
 		}
 	}
 	if !fits {
 		m.Code = MissNever
+		if spread {
+			m.Level = r.Topology
+		} else {
+			m.Best = 0
+		}
 		return m
 	}
 	if c.devicesFit(r, pools) {
@@ -687,4 +727,155 @@ func (c *Cluster) maxK(pools []int) int {
 		k = max(k, c.Pools[pi].K)
 	}
 	return k
+}
+
+// unitNodes is the most nodes of p within one unit of topology t: a
+// block, a pod, else the pool.
+func (p *Pool) unitNodes(t Topology) int {
+	switch t {
+	case TopoBlock:
+		return p.NodesPerBlock
+	case TopoPod:
+		return min(p.NodesPerBlock*p.BlocksPerPod, len(p.nodes))
+	}
+	return len(p.nodes)
+}
+
+// takeWhole appends to out the entirely free available nodes of block b
+// of p, lowest first, until out has n; each holds all of its node.
+func (p *Pool) takeWhole(b, n int, out []NodeShare) []NodeShare {
+	all := uint64(1)<<uint(p.K) - 1
+	if p.K == 64 {
+		all = ^uint64(0)
+	}
+	cpu, mem := int32(p.CPUsPerNode), int32(p.MemMiBPerNode)
+	lo, hi := b*p.NodesPerBlock, min((b+1)*p.NodesPerBlock, len(p.nodes))
+	bs := &p.bucket[p.K]
+	for i := bs.next(lo); i >= 0 && i < hi && len(out) < n; i = bs.next(i + 1) {
+		if !p.isWhole(i) {
+			continue // a CPU-only job holds part of it
+		}
+		out = append(out, NodeShare{Node: int32(i), Mask: all, CPUs: cpu, MemMiB: mem})
+	}
+	return out
+}
+
+// spanGroup is a set of pools a gang may span: one site, one model, one
+// node size, so that the gang's nodes are alike wherever they lie.
+type spanGroup struct {
+	pools []int // ascending
+	n     int   // nodes the gang takes (the same in each of pools)
+	whole int   // entirely free available nodes over pools
+	nodes int   // nodes over pools
+}
+
+// spanGroups groups the pools a multi-node request r could take whole
+// nodes of (their nodes hold its CPUs and memory) by site, model and
+// node size; only groups of two pools or more, in order of their first
+// pool.
+func (c *Cluster) spanGroups(r *Request, pools []int) []spanGroup {
+	var gs []spanGroup
+	for _, pi := range pools {
+		p := c.Pools[pi]
+		n := r.nodesIn(p)
+		if n == 0 || p.K == 0 || !p.Site.Span {
+			continue
+		}
+		if cpu, mem := p.cpuFor(r, core.Milli(p.K)*1000); cpu > int32(p.CPUsPerNode) && p.CPUsPerNode > 0 || mem > int32(p.MemMiBPerNode) && p.MemMiBPerNode > 0 {
+			continue
+		}
+		k := -1
+		for i := range gs {
+			q := c.Pools[gs[i].pools[0]]
+			if q.Site == p.Site && q.Model == p.Model && q.K == p.K {
+				k = i
+				break
+			}
+		}
+		if k < 0 {
+			gs = append(gs, spanGroup{n: n})
+			k = len(gs) - 1
+		}
+		g := &gs[k]
+		g.pools = append(g.pools, pi)
+		g.whole += p.whole
+		g.nodes += len(p.nodes)
+	}
+	return slices.DeleteFunc(gs, func(g spanGroup) bool { return len(g.pools) < 2 })
+}
+
+// placeSpan places a gang that no one pool can hold now across the pools
+// of one site, model and node size (a whole-site job): the group with
+// the fewest free whole nodes that still hold it (best fit, as for one
+// pool), and in it the pods with the most free whole nodes first, so the
+// gang fills the fewest pods, and in each pod the fullest blocks first,
+// so it fills the fewest blocks. A required block or pod never spans:
+// both lie inside one pool.
+func (c *Cluster) placeSpan(r *Request, pools []int) (Placement, bool) {
+	if len(pools) < 2 || r.Topology == TopoBlock || r.Topology == TopoPod {
+		return Placement{}, false
+	}
+	best := -1
+	gs := c.spanGroups(r, pools)
+	for i, g := range gs {
+		if g.whole >= g.n && (best < 0 || g.whole < gs[best].whole) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return Placement{}, false
+	}
+	g := gs[best]
+	type unit struct {
+		pool, pod int
+		whole     int32
+	}
+	var units []unit
+	for _, pi := range g.pools {
+		p := c.Pools[pi]
+		for d, w := range p.podWhole {
+			if w > 0 {
+				units = append(units, unit{pi, d, w})
+			}
+		}
+	}
+	// Most room first; ties to the lower pool, then pod.
+	slices.SortStableFunc(units, func(a, b unit) int {
+		if a.whole != b.whole {
+			return int(b.whole - a.whole)
+		}
+		if a.pool != b.pool {
+			return a.pool - b.pool
+		}
+		return a.pod - b.pod
+	})
+	parts := map[int][]NodeShare{}
+	taken := 0
+	for _, u := range units {
+		if taken >= g.n {
+			break
+		}
+		p := c.Pools[u.pool]
+		before := len(parts[u.pool])
+		for _, b := range p.blocksByRoom(u.pod) {
+			parts[u.pool] = p.takeWhole(b, before+g.n-taken, parts[u.pool])
+		}
+		taken += len(parts[u.pool]) - before
+	}
+	if taken < g.n {
+		return Placement{}, false // the counters said otherwise: place nothing
+	}
+	var pl Placement
+	for _, pi := range g.pools {
+		ns := parts[pi]
+		if len(ns) == 0 {
+			continue
+		}
+		if pl.Nodes == nil {
+			pl = Placement{Pool: pi, Nodes: ns}
+		} else {
+			pl.More = append(pl.More, Placement{Pool: pi, Nodes: ns})
+		}
+	}
+	return pl, true
 }
