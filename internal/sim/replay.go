@@ -19,10 +19,15 @@ import (
 var Epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // runFor is how long a's run lasts once started: its duration, or its
-// walltime when that is shorter (timeout: the run is cut off then).
-func (a *Arrival) runFor() (d time.Duration, timeout bool) {
-	if a.Walltime > 0 && a.Duration > a.Walltime {
-		return a.Walltime, true
+// walltime when that is shorter (timeout: the run is cut off then). wall
+// is the walltime the site enforces when the job gives none (0 = none).
+func (a *Arrival) runFor(wall time.Duration) (d time.Duration, timeout bool) {
+	limit := a.Walltime
+	if limit <= 0 {
+		limit = wall
+	}
+	if limit > 0 && a.Duration > limit {
+		return limit, true
 	}
 	return a.Duration, false
 }
@@ -31,54 +36,13 @@ func (a *Arrival) runFor() (d time.Duration, timeout bool) {
 // the reads (atomic: replays may run side by side).
 var warmSink atomic.Uint64
 
-// Policies the replay knows, as --policy spells them.
-const (
-	PolicyFIFO        = "fifo"
-	PolicyBackfill    = "backfill"
-	PolicyGigafactory = "gigafactory"
-)
-
-// PolicyConfig returns the engine configuration for a policy name.
-// orgKind maps each tenant (the job's org) to its organisation class, for
-// fair share.
-//
-//   - fifo: the engine's zero Config (submission order, first fit, no
-//     reservations, no preemption), priorities recomputed every minute.
-//   - backfill: Slurm-like multifactor priority (sched.DefaultPriority:
-//     fair share, QoS, age, size) with EASY backfill (one reservation, the
-//     head of the queue), flat fair share between organisations, no
-//     preemption.
-//   - gigafactory: engine.DefaultConfig(): hierarchical fair share by
-//     organisation class, 16 reservations, QoS tiers with preemption; and,
-//     when mix is not empty, fragmentation-aware placement of one-node
-//     jobs against the workload's mix (sched.FragAware).
-func PolicyConfig(name string, orgKind map[string]string, mix sched.RequestMix) (engine.Config, error) {
-	switch name {
-	case PolicyFIFO:
-		// All priority weights zero: submission order. Recomputing that
-		// order every minute instead of every pass changes nothing but
-		// the cost.
-		return engine.Config{PriorityInterval: time.Minute}, nil
-	case PolicyBackfill:
-		return engine.Config{
-			DefaultWalltime:  24 * time.Hour,
-			BackfillDepth:    1,
-			PriorityInterval: time.Minute,
-			Priority:         sched.DefaultPriority(),
-			FairShare:        sched.FairShareConfig{HalfLife: 7 * 24 * time.Hour},
-		}, nil
-	case PolicyGigafactory:
-		c := engine.DefaultConfig()
-		c.FairShare.OrgKind = orgKind
-		c.Fragmentation = mix
-		return c, nil
-	}
-	return engine.Config{}, fmt.Errorf("unknown policy %q (fifo, backfill, gigafactory)", name)
-}
-
 // ReplayConfig is one replay of one policy.
 type ReplayConfig struct {
-	Policy  string
+	Policy string
+	// Engine is the operator's engine configuration (the config file's
+	// scheduler section) for the live and lean policies; nil =
+	// engine.DefaultConfig(), as `gf serve` without one.
+	Engine  *engine.Config
 	Sites   []core.Site
 	Jobs    Stream
 	Outages []Outage
@@ -104,15 +68,16 @@ type ReplayConfig struct {
 	// Clock reads the wall clock for the timing figures; nil = no timing
 	// (deterministic output). The core never reads it.
 	Clock func() time.Time
-	// Broker puts the federation broker in front of the engine, as the
-	// live daemon does (engine.NewFederation): each job is routed to one
-	// site by the broker (compute, residency, estimated start, price,
-	// carbon, fair-share headroom), then placed within it, and the jobs
-	// of a site that goes down are requeued and routed again. Without it,
-	// the engine places each job in any eligible pool of the network.
-	// A broker decision costs some microseconds a job: a week of the EU
-	// network takes about 4x as long as without.
+	// Broker puts the federation broker in front of the engine for the
+	// alternative policies (fifo, backfill, gigafactory); live always has
+	// it and lean never. See PolicyScheduling.
 	Broker bool
+	// Fast turns on the engine's replay-only opt-ins, which change no
+	// decision: Warm (read ahead for a batch of events), SplitStarts
+	// (starts unboxed) and ReuseAllocations, where the replay allows them.
+	// A month of the EU network takes a fraction less with them; tests
+	// compare both ways.
+	Fast bool
 }
 
 // scheduler is what the replay drives: the engine, or the federation
@@ -162,420 +127,538 @@ type running struct {
 // become Submitted events, Step's Start intents become runs that end after
 // the job's duration (or its walltime), site outages take sites down and
 // end or requeue the jobs there. It returns the policy's results.
+//
+// Each turn of the loop is the steps of a replay, in order:
+//
+//  1. next: the next time something happens (an end, an arrival, an
+//     outage, a wake-up, a deferred pass), and the record up to it;
+//  2. read: the runs that end and the jobs that arrive then;
+//  3. apply: those ends, the sites' changes and the arrivals, as events;
+//  4. step: a scheduling pass (at most one per Tick) and its intents
+//     carried out (starts, requeues, preemptions);
+//
+// then finish: the figures at the end.
 func Replay(cfg ReplayConfig) (*PolicyResult, error) {
-	ecfg, err := PolicyConfig(cfg.Policy, cfg.OrgKind, cfg.Mix)
+	r, err := newReplay(cfg)
 	if err != nil {
 		return nil, err
 	}
-	var wallStart time.Time
-	if cfg.Clock != nil {
-		wallStart = cfg.Clock()
+	for {
+		t, ok := r.next()
+		if !ok {
+			break
+		}
+		r.record(t)
+		if err := r.read(); err != nil {
+			return nil, err
+		}
+		r.apply()
+		if err := r.step(); err != nil {
+			return nil, err
+		}
 	}
-	var eng scheduler = engine.New(ecfg, cfg.Sites)
-	if cfg.Broker {
-		eng = engine.NewFederation(ecfg, engine.Routing{WinnerOnly: true}, cfg.Sites)
-	}
-	st := newStats(cfg.Sites, cfg.Policy)
+	return r.finish(), nil
+}
 
-	if len(cfg.Sites) > maxReplaySites {
-		return nil, fmt.Errorf("replay: %d sites, at most %d", len(cfg.Sites), maxReplaySites)
-	}
-	siteIdx := map[string]int{}
-	for i, s := range cfg.Sites {
-		siteIdx[s.ID] = i
-	}
-	outs, err := outageEvents(cfg.Outages, siteIdx)
-	if err != nil {
-		return nil, err
-	}
-	sample := cfg.Sample
-	if sample <= 0 {
-		sample = max(cfg.Horizon/400, time.Minute)
-	}
-
-	var (
-		now  time.Duration
-		ends = newEndQueue()
-		// One event of each hot kind, reused: applied by pointer, they
-		// are not boxed (copied to the heap) once per job.
-		evSubmitted engine.Submitted
-		evStarted   engine.Started
-		evEnded     engine.Ended
-		// waiting holds the jobs not running; a running job is reached
-		// through its entry in ends (a map entry per running job cost a
-		// lookup, an insert and a delete per job, on a map of 160,000).
-		waiting = map[core.JobID]*running{}
-		// fresh holds the jobs that arrived since the last pass, by id
-		// from freshBase (ids are handed out in order): most start at the
-		// next pass and so never need an entry in waiting.
-		fresh     []*running
-		freshBase core.JobID = 1
-		nWaiting  int
-		nActive   int
-		nextID    core.JobID
-		next      Arrival
-		haveNext  bool
-		wake      time.Duration = -1
-		idle      int
-		lastStep  time.Duration = -1
-		needStep  bool
-		nextSamp  time.Duration
-		nextProg  time.Duration
-		// free holds run records no longer needed (the job ended or, in
-		// the lean mode, started), for the next arrivals (take): the
-		// record touched last is still in cache, and a month of the EU
-		// network would otherwise allocate 32 million.
-		free []*running
-		// ending and ids hold the runs that end at one time, and their
-		// ids for the engine's Warm.
-		ending []endEntry
-		ids    []core.JobID
-		// arriving holds the arrivals due at one time, taken from the
-		// stream before the ends are applied so that their table slots
-		// are warmed with the ends'.
-		arriving []Arrival
-		// sink takes what the warm-ups read, so that no read is dropped.
-		sink uint64
-	)
-	nowT := Epoch // Epoch + now, made once per time
-	warm, canWarm := eng.(warmer)
-	pull := func() error {
-		a, err := cfg.Jobs.Next()
-		if err == io.EOF {
-			haveNext = false
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if haveNext && a.Submit < next.Submit {
-			return fmt.Errorf("replay: arrivals out of order (%v after %v)", a.Submit, next.Submit)
-		}
-		next, haveNext = a, true
-		return nil
-	}
-	if err := pull(); err != nil {
-		return nil, err
-	}
-	take := func() *running {
-		n := len(free)
-		if n == 0 {
-			return &running{}
-		}
-		r := free[n-1]
-		free[n-1] = nil
-		free = free[:n-1]
-		return r
-	}
-	recycle := func(r *running) {
-		if len(free) < 4096 {
-			// Keep gen moving: an end queue entry left stale by an
-			// early removal must stay stale for the next job.
-			*r = running{gen: r.gen + 1}
-			free = append(free, r)
-		}
-	}
+// replay is one run of Replay: the scheduler it drives, the runs it
+// keeps, and the virtual clock.
+type replay struct {
+	cfg     ReplayConfig
+	sched   scheduler
+	st      *stats
+	siteIdx map[string]int
+	// siteWall is each site's enforced default walltime, when the engine
+	// plans with it (SiteWalltimes): as live, the site cuts a job that
+	// gives none off then.
+	siteWall []time.Duration
+	outs     []outageEvent
+	sample   time.Duration
 	// keep: the end queue keeps each run's record, for what needs it
 	// after the start: taking runs out early (outages, preemption, the
 	// broker's requeues) and jobs.csv. Otherwise a record is reused as
 	// soon as its job starts, and an end touches only its queue entry.
-	keep := cfg.JobsOut != nil || len(outs) > 0 || cfg.Broker || ecfg.Preemption.Enabled
-	finish := func(e *endEntry, state core.State, requeue bool) {
-		evEnded = engine.Ended{ID: e.id, State: state, At: nowT, Requeue: requeue}
-		eng.Apply(&evEnded)
-		st.events++
-		nActive--
-		st.released(e, now)
-		r := e.r
-		if requeue {
-			// Only kept runs are requeued (keep covers every source).
-			r.active = false
-			nWaiting++
-			waiting[r.id] = r
-			st.requeued(r)
-			return
-		}
-		st.ended(e, now, state, cfg.JobsOut, r)
-		if r != nil {
-			recycle(r)
+	keep bool
+	// requeueLost: a site going down requeues the jobs there through the
+	// scheduler's Requeue intents (the federation's, as live) rather
+	// than the replay ending them.
+	requeueLost bool
+
+	warm     warmer // nil unless Fast
+	split    starter
+	canSplit bool
+
+	now  time.Duration
+	nowT time.Time // Epoch + now, made once per time
+	ends *endQueue
+	// One event of each hot kind, reused: applied by pointer, they are
+	// not boxed (copied to the heap) once per job.
+	evSubmitted engine.Submitted
+	evStarted   engine.Started
+	evEnded     engine.Ended
+	// waiting holds the jobs not running; a running job is reached
+	// through its entry in ends (a map entry per running job cost a
+	// lookup, an insert and a delete per job, on a map of 160,000).
+	waiting map[core.JobID]*running
+	// fresh holds the jobs that arrived since the last pass, by id from
+	// freshBase (ids are handed out in order): most start at the next
+	// pass and so never need an entry in waiting.
+	fresh     []*running
+	freshBase core.JobID
+	nWaiting  int
+	nActive   int
+	nextID    core.JobID
+	arrival   Arrival // the next arrival, when haveNext
+	haveNext  bool
+	wake      time.Duration
+	idle      int
+	lastStep  time.Duration
+	needStep  bool
+	nextSamp  time.Duration
+	nextProg  time.Duration
+	// free holds run records no longer needed (the job ended or, in the
+	// lean mode, started), for the next arrivals (take): the record
+	// touched last is still in cache, and a month of the EU network would
+	// otherwise allocate 32 million.
+	free []*running
+	// ending and ids hold the runs that end at one time, and their ids
+	// for the engine's Warm.
+	ending []endEntry
+	ids    []core.JobID
+	// arriving holds the arrivals due at one time, taken from the stream
+	// before the ends are applied so that their table slots are warmed
+	// with the ends'.
+	arriving []Arrival
+	// sink takes what the warm-ups read, so that no read is dropped.
+	sink      uint64
+	wallStart time.Time
+}
+
+// newReplay builds the scheduler cfg's policy runs and reads the first
+// arrival.
+func newReplay(cfg ReplayConfig) (*replay, error) {
+	s, err := PolicyScheduling(cfg.Policy, cfg.Engine, cfg.OrgKind, cfg.Mix, cfg.Broker)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Sites) > maxReplaySites {
+		return nil, fmt.Errorf("replay: %d sites, at most %d", len(cfg.Sites), maxReplaySites)
+	}
+	r := &replay{cfg: cfg, st: newStats(cfg.Sites, cfg.Policy), siteIdx: map[string]int{}, ends: newEndQueue(),
+		waiting: map[core.JobID]*running{}, freshBase: 1, wake: -1, lastStep: -1, nowT: Epoch}
+	if cfg.Clock != nil {
+		r.wallStart = cfg.Clock()
+	}
+	if r.st.res.Config, err = s.Record(); err != nil {
+		return nil, err
+	}
+	if s.Broker {
+		rt := s.Routing
+		// The twin never explains: the broker builds the winner's verdict
+		// only, which changes no decision (Routing.WinnerOnly).
+		rt.WinnerOnly = true
+		r.sched = engine.NewFederation(s.Engine, rt, cfg.Sites)
+		r.requeueLost = true
+	} else {
+		r.sched = engine.New(s.Engine, cfg.Sites)
+	}
+	r.siteWall = make([]time.Duration, len(cfg.Sites))
+	for i, site := range cfg.Sites {
+		r.siteIdx[site.ID] = i
+		if s.Engine.SiteWalltimes {
+			r.siteWall[i] = time.Duration(site.DefaultWalltime)
 		}
 	}
-	// In the lean mode (!keep) the starts come apart from the other
-	// intents (engine.Engine.SplitStarts): no Start is boxed into an
-	// Intent, one allocation per job less. The other intents cannot
-	// occur then, so their order relative to the starts is moot.
-	split, canSplit := eng.(starter)
-	canSplit = canSplit && !keep
-	if canSplit {
-		split.SplitStarts()
-		// Nothing keeps an allocation past its job's start either.
-		split.ReuseAllocations()
+	if r.outs, err = outageEvents(cfg.Outages, r.siteIdx); err != nil {
+		return nil, err
 	}
-	// startRun carries out a Start: the job's run begins now.
-	startRun := func(in *engine.Start) error {
-		var r *running
-		if k := in.ID - freshBase; k >= 0 && k < core.JobID(len(fresh)) {
-			r, fresh[k] = fresh[k], nil
+	r.sample = cfg.Sample
+	if r.sample <= 0 {
+		r.sample = max(cfg.Horizon/400, time.Minute)
+	}
+	r.keep = cfg.JobsOut != nil || len(r.outs) > 0 || s.Broker || s.Engine.Preemption.Enabled
+	if cfg.Fast {
+		r.warm, _ = r.sched.(warmer)
+		// In the lean mode (!keep) the starts come apart from the other
+		// intents (engine.Engine.SplitStarts): no Start is boxed into an
+		// Intent, one allocation per job less. The other intents cannot
+		// occur then, so their order relative to the starts is moot.
+		r.split, r.canSplit = r.sched.(starter)
+		r.canSplit = r.canSplit && !r.keep
+		if r.canSplit {
+			r.split.SplitStarts()
+			// Nothing keeps an allocation past its job's start either.
+			r.split.ReuseAllocations()
 		}
-		if r == nil {
-			if r = waiting[in.ID]; r != nil {
-				delete(waiting, in.ID)
+	}
+	if err := r.pull(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// pull reads the next arrival from the stream.
+func (r *replay) pull() error {
+	a, err := r.cfg.Jobs.Next()
+	if err == io.EOF {
+		r.haveNext = false
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if r.haveNext && a.Submit < r.arrival.Submit {
+		return fmt.Errorf("replay: arrivals out of order (%v after %v)", a.Submit, r.arrival.Submit)
+	}
+	r.arrival, r.haveNext = a, true
+	return nil
+}
+
+// take returns a run record for an arrival, reusing a free one.
+func (r *replay) take() *running {
+	n := len(r.free)
+	if n == 0 {
+		return &running{}
+	}
+	x := r.free[n-1]
+	r.free[n-1] = nil
+	r.free = r.free[:n-1]
+	return x
+}
+
+// recycle keeps a record no longer needed for a later arrival.
+func (r *replay) recycle(x *running) {
+	if len(r.free) < 4096 {
+		// Keep gen moving: an end queue entry left stale by an early
+		// removal must stay stale for the next job.
+		*x = running{gen: x.gen + 1}
+		r.free = append(r.free, x)
+	}
+}
+
+// next is step 1: the next time something happens; false when nothing
+// will (or past the horizon).
+func (r *replay) next() (time.Duration, bool) {
+	t := time.Duration(-1)
+	consider := func(c time.Duration) {
+		if c >= 0 && (t < 0 || c < t) {
+			t = c
+		}
+	}
+	if r.haveNext {
+		consider(r.arrival.Submit)
+	}
+	if e, ok := r.ends.peek(); ok {
+		consider(e.end)
+	}
+	if len(r.outs) > 0 {
+		consider(r.outs[0].at)
+	}
+	if r.wake > r.now && r.idle < 2 {
+		// Only a wake-up is left when nothing arrives, runs or changes:
+		// allow two idle passes (reservations may start jobs), then stop
+		// rather than tick forever.
+		consider(r.wake)
+	}
+	if r.needStep && r.cfg.Tick > 0 && r.lastStep >= 0 {
+		consider(r.lastStep + r.cfg.Tick)
+	}
+	if t < 0 || (r.cfg.Horizon > 0 && t > r.cfg.Horizon) {
+		return 0, false
+	}
+	return t, true
+}
+
+// record takes the figures up to t (samples, utilisation) and moves the
+// clock there.
+func (r *replay) record(t time.Duration) {
+	for r.nextSamp <= t {
+		r.st.sample(r.nextSamp, r.sched, r.nWaiting)
+		r.nextSamp += r.sample
+	}
+	r.st.advance(t)
+	r.now = t
+	r.nowT = Epoch.Add(t)
+	if r.cfg.Progress != nil && r.now >= r.nextProg {
+		r.cfg.Progress(r.now)
+		r.nextProg = r.now + r.sample
+	}
+}
+
+// read is step 2: the runs that end now, taken out first so that the
+// engine can read what their ends need in one go (Warm), and the
+// arrivals due now.
+func (r *replay) read() error {
+	r.ending = r.ending[:0]
+	for {
+		e, ok := r.ends.peek()
+		if !ok || e.end > r.now {
+			break
+		}
+		r.ending = append(r.ending, r.ends.pop())
+	}
+	r.arriving = r.arriving[:0]
+	for r.haveNext && r.arrival.Submit <= r.now {
+		r.arriving = append(r.arriving, r.arrival)
+		if err := r.pull(); err != nil {
+			return err
+		}
+	}
+	if r.warm != nil && len(r.ending)+len(r.arriving) > 1 {
+		// The ends' records, nodes and histogram counts, and the
+		// arrivals' slots in the engine's job table: read level by level,
+		// so that their misses overlap (engine.Engine.Warm).
+		r.ids = r.ids[:0]
+		for i := range r.ending {
+			r.ids = append(r.ids, r.ending[i].id)
+			r.sink += r.st.warm(&r.ending[i], r.now)
+		}
+		for i := range r.arriving {
+			r.ids = append(r.ids, r.nextID+1+core.JobID(i))
+		}
+		r.sink += r.warm.Warm(r.ids)
+	}
+	return nil
+}
+
+// apply is step 3: what was read, and the sites' changes, as events.
+func (r *replay) apply() {
+	for i := range r.ending {
+		x := &r.ending[i]
+		state := core.StateCompleted
+		if x.timeout {
+			state = core.StateTimeout
+		}
+		r.end(x, state, x.requeue)
+	}
+	for len(r.outs) > 0 && r.outs[0].at <= r.now {
+		o := r.outs[0]
+		r.outs = r.outs[1:]
+		r.siteChanged(o)
+	}
+	for _, a := range r.arriving {
+		r.nextID++
+		x := r.take()
+		x.id, x.arr, x.cls = r.nextID, a, r.st.submitted(a)
+		r.fresh = append(r.fresh, x)
+		r.nWaiting++
+		r.evSubmitted.Job = coreJob(r.nextID, a)
+		r.sched.Apply(&r.evSubmitted)
+		r.st.events++
+	}
+}
+
+// siteChanged takes a site down or brings it back. With the broker the
+// federation requeues the site's jobs (Requeue intents at the next pass),
+// as live; the engine alone does not, so the replay ends them: failed, or
+// waiting again when preemptible.
+func (r *replay) siteChanged(o outageEvent) {
+	state := core.SiteActive
+	if o.down {
+		state = core.SiteDown
+	}
+	r.sched.Apply(engine.SiteChanged{Site: r.cfg.Sites[o.site].ID, State: state})
+	r.st.events++
+	if !o.down || r.requeueLost {
+		return
+	}
+	var lost []*running
+	for _, x := range r.ends.runs() {
+		if x.active && x.site == o.site {
+			lost = append(lost, x)
+		}
+	}
+	slices.SortFunc(lost, func(a, b *running) int { return cmp.Compare(a.id, b.id) })
+	for _, x := range lost {
+		r.lose(x, x.arr.Preemptible)
+	}
+}
+
+// lose ends a run cut short (its site went down): failed, or requeued.
+func (r *replay) lose(x *running, requeue bool) {
+	r.ends.remove(x)
+	r.st.lost++
+	e := entryOf(x, true)
+	r.end(&e, core.StateFailed, requeue)
+}
+
+// end applies the end of e's run.
+func (r *replay) end(e *endEntry, state core.State, requeue bool) {
+	r.evEnded = engine.Ended{ID: e.id, State: state, At: r.nowT, Requeue: requeue}
+	r.sched.Apply(&r.evEnded)
+	r.st.events++
+	r.nActive--
+	r.st.released(e, r.now)
+	x := e.r
+	if requeue {
+		// Only kept runs are requeued (keep covers every source).
+		x.active = false
+		r.nWaiting++
+		r.waiting[x.id] = x
+		r.st.requeued(x)
+		return
+	}
+	r.st.ended(e, r.now, state, r.cfg.JobsOut, x)
+	if x != nil {
+		r.recycle(x)
+	}
+}
+
+// step is step 4: a scheduling pass, at most one per Tick, and its
+// intents carried out.
+func (r *replay) step() error {
+	r.needStep = true
+	if r.cfg.Tick > 0 && r.lastStep >= 0 && r.now < r.lastStep+r.cfg.Tick {
+		return nil
+	}
+	r.needStep, r.lastStep = false, r.now
+	if !r.haveNext && r.ends.Len() == 0 && len(r.outs) == 0 {
+		r.idle++
+	} else {
+		r.idle = 0
+	}
+	intents, w := r.sched.Step(r.nowT)
+	var starts []engine.Start
+	if r.canSplit {
+		starts = r.split.Starts()
+	}
+	if len(intents) > 0 || len(starts) > 0 {
+		r.idle = 0
+	}
+	r.st.steps++
+	r.wake = -1
+	if !w.IsZero() {
+		r.wake = w.Sub(Epoch)
+	}
+	if err := r.carryOut(intents); err != nil {
+		return err
+	}
+	if len(starts) > 1 {
+		// Each start writes an end queue entry to a line that has left
+		// the cache: read those lines first, all together.
+		for i := range starts {
+			if k := starts[i].ID - r.freshBase; k >= 0 && k < core.JobID(len(r.fresh)) && r.fresh[k] != nil {
+				run, _ := r.fresh[k].arr.runFor(0)
+				r.sink += r.ends.warm(r.now + run)
 			}
 		}
-		if r == nil || r.active {
-			return fmt.Errorf("replay: engine started unknown job %d", in.ID)
+	}
+	for i := range starts {
+		if err := r.start(&starts[i]); err != nil {
+			return err
 		}
-		nWaiting--
-		a := r.arr
-		site, ok := siteIdx[in.Alloc.Site]
-		if !ok {
-			return fmt.Errorf("replay: engine started job %d on unknown site %q", in.ID, in.Alloc.Site)
+	}
+	for _, x := range r.fresh {
+		if x != nil {
+			r.waiting[x.id] = x
 		}
-		run, timeout := a.runFor()
-		r.start, r.end, r.site, r.timeout, r.requeue = now, now+run, site, timeout, false
-		r.active = true
-		nActive++
-		ends.push(r, keep)
-		evStarted = engine.Started{ID: in.ID, Alloc: in.Alloc, At: nowT}
-		eng.Apply(&evStarted)
-		st.events++
-		st.started(r, now)
-		if !keep {
-			recycle(r)
+	}
+	clear(r.fresh)
+	r.fresh, r.freshBase = r.fresh[:0], r.nextID+1
+	return nil
+}
+
+// carryOut does what a pass's intents ask.
+func (r *replay) carryOut(intents []engine.Intent) error {
+	// runningJob finds a running job by id for a Requeue or Preempt
+	// (rare: the index is built from the end queue on first use).
+	var active map[core.JobID]*running
+	runningJob := func(id core.JobID) *running {
+		if active == nil {
+			active = map[core.JobID]*running{}
+			for _, x := range r.ends.runs() {
+				active[x.id] = x
+			}
+		}
+		if x := active[id]; x != nil && x.active {
+			return x
 		}
 		return nil
 	}
-
-	for {
-		// The next thing to happen.
-		t := time.Duration(-1)
-		consider := func(c time.Duration) {
-			if c >= 0 && (t < 0 || c < t) {
-				t = c
+	for _, in := range intents {
+		switch in := in.(type) {
+		case engine.Start:
+			if err := r.start(&in); err != nil {
+				return err
+			}
+		case engine.Requeue:
+			// The site went down: the run is lost, the job waits again
+			// and the broker routes it elsewhere (daemon.requeue, live).
+			if !r.keep {
+				return fmt.Errorf("replay: requeue of job %d, but runs are not kept", in.ID)
+			}
+			if x := runningJob(in.ID); x != nil {
+				r.lose(x, true)
+			}
+		case engine.Preempt:
+			// Stopped after the grace period; the run is lost and the job
+			// waits again.
+			if !r.keep {
+				return fmt.Errorf("replay: preemption of job %d, but runs are not kept", in.ID)
+			}
+			if x := runningJob(in.ID); x != nil {
+				r.ends.remove(x)
+				x.end, x.timeout, x.requeue = r.now+in.Grace, false, true
+				r.ends.push(x, true)
+				r.st.preempted++
 			}
 		}
-		if haveNext {
-			consider(next.Submit)
-		}
-		if e, ok := ends.peek(); ok {
-			consider(e.end)
-		}
-		if len(outs) > 0 {
-			consider(outs[0].at)
-		}
-		if wake > now && idle < 2 {
-			// Only a wake-up is left when nothing arrives, runs or
-			// changes: allow two idle passes (reservations may start
-			// jobs), then stop rather than tick forever.
-			consider(wake)
-		}
-		if needStep && cfg.Tick > 0 && lastStep >= 0 {
-			consider(lastStep + cfg.Tick)
-		}
-		if t < 0 || (cfg.Horizon > 0 && t > cfg.Horizon) {
-			break
-		}
-		for nextSamp <= t {
-			st.sample(nextSamp, eng, nWaiting)
-			nextSamp += sample
-		}
-		st.advance(t)
-		now = t
-		nowT = Epoch.Add(now)
-		if cfg.Progress != nil && now >= nextProg {
-			cfg.Progress(now)
-			nextProg = now + sample
-		}
-
-		// 1. Runs that end now: taken out first, so that the engine can
-		// read what their ends need in one go (warm).
-		ending = ending[:0]
-		for {
-			e, ok := ends.peek()
-			if !ok || e.end > now {
-				break
-			}
-			ending = append(ending, ends.pop())
-		}
-		arriving = arriving[:0]
-		for haveNext && next.Submit <= now {
-			arriving = append(arriving, next)
-			if err := pull(); err != nil {
-				return nil, err
-			}
-		}
-		if canWarm && len(ending)+len(arriving) > 1 {
-			// The ends' records, nodes and histogram counts, and the
-			// arrivals' slots in the engine's job table: read level by
-			// level, so that their misses overlap (engine.Engine.Warm).
-			ids = ids[:0]
-			for i := range ending {
-				ids = append(ids, ending[i].id)
-				sink += st.warm(&ending[i], now)
-			}
-			for i := range arriving {
-				ids = append(ids, nextID+1+core.JobID(i))
-			}
-			sink += warm.Warm(ids)
-		}
-		for i := range ending {
-			x := &ending[i]
-			state := core.StateCompleted
-			if x.timeout {
-				state = core.StateTimeout
-			}
-			finish(x, state, x.requeue)
-		}
-		// 2. Sites that go down or come back.
-		for len(outs) > 0 && outs[0].at <= now {
-			o := outs[0]
-			outs = outs[1:]
-			state := core.SiteActive
-			if o.down {
-				state = core.SiteDown
-			}
-			eng.Apply(engine.SiteChanged{Site: cfg.Sites[o.site].ID, State: state})
-			st.events++
-			// With the broker, the federation requeues the site's jobs
-			// (Requeue intents at the next pass), as live.
-			if o.down && !cfg.Broker {
-				var lost []*running
-				for _, r := range ends.runs() {
-					if r.active && r.site == o.site {
-						lost = append(lost, r)
-					}
-				}
-				slices.SortFunc(lost, func(a, b *running) int { return cmp.Compare(a.id, b.id) })
-				for _, r := range lost {
-					ends.remove(r)
-					requeue := r.arr.Preemptible
-					st.lost++
-					x := entryOf(r, true)
-					finish(&x, core.StateFailed, requeue)
-				}
-			}
-		}
-		// 3. Arrivals.
-		for _, a := range arriving {
-			nextID++
-			r := take()
-			r.id, r.arr, r.cls = nextID, a, st.submitted(a)
-			fresh = append(fresh, r)
-			nWaiting++
-			evSubmitted.Job = coreJob(nextID, a)
-			eng.Apply(&evSubmitted)
-			st.events++
-		}
-		// 4. A scheduling pass, at most one per Tick.
-		needStep = true
-		if cfg.Tick > 0 && lastStep >= 0 && now < lastStep+cfg.Tick {
-			continue
-		}
-		needStep, lastStep = false, now
-		if !haveNext && ends.Len() == 0 && len(outs) == 0 {
-			idle++
-		} else {
-			idle = 0
-		}
-		intents, w := eng.Step(nowT)
-		var starts []engine.Start
-		if canSplit {
-			starts = split.Starts()
-		}
-		if len(intents) > 0 || len(starts) > 0 {
-			idle = 0
-		}
-		st.steps++
-		wake = -1
-		if !w.IsZero() {
-			wake = w.Sub(Epoch)
-		}
-		// runningJob finds a running job by id for a Requeue or Preempt
-		// (rare: the index is built from the end queue on first use).
-		var active map[core.JobID]*running
-		runningJob := func(id core.JobID) *running {
-			if active == nil {
-				active = map[core.JobID]*running{}
-				for _, r := range ends.runs() {
-					active[r.id] = r
-				}
-			}
-			if r := active[id]; r != nil && r.active {
-				return r
-			}
-			return nil
-		}
-		for _, in := range intents {
-			switch in := in.(type) {
-			case engine.Start:
-				if err := startRun(&in); err != nil {
-					return nil, err
-				}
-			case engine.Requeue:
-				// The site went down: the run is lost, the job waits
-				// again and the broker routes it elsewhere.
-				if !keep {
-					return nil, fmt.Errorf("replay: requeue of job %d, but runs are not kept", in.ID)
-				}
-				if r := runningJob(in.ID); r != nil {
-					ends.remove(r)
-					st.lost++
-					x := entryOf(r, true)
-					finish(&x, core.StateFailed, true)
-				}
-			case engine.Preempt:
-				// Stopped after the grace period; the run is lost and the
-				// job waits again.
-				if !keep {
-					return nil, fmt.Errorf("replay: preemption of job %d, but runs are not kept", in.ID)
-				}
-				if r := runningJob(in.ID); r != nil {
-					ends.remove(r)
-					r.end, r.timeout, r.requeue = now+in.Grace, false, true
-					ends.push(r, true)
-					st.preempted++
-				}
-			}
-		}
-		if len(starts) > 1 {
-			// Each start writes an end queue entry to a line that has
-			// left the cache: read those lines first, all together.
-			for i := range starts {
-				if k := starts[i].ID - freshBase; k >= 0 && k < core.JobID(len(fresh)) && fresh[k] != nil {
-					run, _ := fresh[k].arr.runFor()
-					sink += ends.warm(now + run)
-				}
-			}
-		}
-		for i := range starts {
-			if err := startRun(&starts[i]); err != nil {
-				return nil, err
-			}
-		}
-		for _, r := range fresh {
-			if r != nil {
-				waiting[r.id] = r
-			}
-		}
-		clear(fresh)
-		fresh, freshBase = fresh[:0], nextID+1
 	}
-	end := now
-	if cfg.Horizon > 0 {
-		end = cfg.Horizon
+	return nil
+}
+
+// start carries out a Start: the job's run begins now.
+func (r *replay) start(in *engine.Start) error {
+	var x *running
+	if k := in.ID - r.freshBase; k >= 0 && k < core.JobID(len(r.fresh)) {
+		x, r.fresh[k] = r.fresh[k], nil
 	}
+	if x == nil {
+		if x = r.waiting[in.ID]; x != nil {
+			delete(r.waiting, in.ID)
+		}
+	}
+	if x == nil || x.active {
+		return fmt.Errorf("replay: engine started unknown job %d", in.ID)
+	}
+	r.nWaiting--
+	site, ok := r.siteIdx[in.Alloc.Site]
+	if !ok {
+		return fmt.Errorf("replay: engine started job %d on unknown site %q", in.ID, in.Alloc.Site)
+	}
+	run, timeout := x.arr.runFor(r.siteWall[site])
+	x.start, x.end, x.site, x.timeout, x.requeue = r.now, r.now+run, site, timeout, false
+	x.active = true
+	r.nActive++
+	r.ends.push(x, r.keep)
+	r.evStarted = engine.Started{ID: in.ID, Alloc: in.Alloc, At: r.nowT}
+	r.sched.Apply(&r.evStarted)
+	r.st.events++
+	r.st.started(x, r.now)
+	if !r.keep {
+		r.recycle(x)
+	}
+	return nil
+}
+
+// finish closes the figures at the end of the run.
+func (r *replay) finish() *PolicyResult {
+	end := r.now
+	if r.cfg.Horizon > 0 {
+		end = r.cfg.Horizon
+	}
+	st := r.st
 	st.advance(end)
-	st.sample(end, eng, nWaiting)
-	st.res.Unfinished = nWaiting + nActive
-	warmSink.Add(sink)
+	st.sample(end, r.sched, r.nWaiting)
+	st.res.Unfinished = r.nWaiting + r.nActive
+	warmSink.Add(r.sink)
 	st.finish(end)
-	if cfg.Clock != nil {
-		st.res.WallSeconds = cfg.Clock().Sub(wallStart).Seconds()
+	if r.cfg.Clock != nil {
+		st.res.WallSeconds = r.cfg.Clock().Sub(r.wallStart).Seconds()
 		if st.res.WallSeconds > 0 {
 			st.res.EventsPerSecond = float64(st.events) / st.res.WallSeconds
 		}
 	}
-	return st.res, nil
+	return st.res
 }
 
 // coreJob is the job as the control plane would hold it after submission

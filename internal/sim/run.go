@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/engine"
 	"github.com/gigafactory/gigafactory/internal/trace"
 	"gopkg.in/yaml.v3"
 )
@@ -41,8 +42,13 @@ type Options struct {
 	Span            time.Duration
 	MoonshotsPerDay float64
 	MaxJobs         int
-	// Broker routes jobs through the federation broker (ReplayConfig.Broker).
+	// Broker routes jobs through the federation broker in the alternative
+	// policies (ReplayConfig.Broker); live always does.
 	Broker bool
+	// Engine is the operator's engine configuration (the config file's
+	// scheduler section) that the live and lean policies run; nil =
+	// engine.DefaultConfig(), as `gf serve` without one.
+	Engine *engine.Config
 
 	Out           string // directory; "" = write nothing
 	NoJobsCSV     bool   // skip jobs.csv (runs of millions of jobs)
@@ -294,11 +300,10 @@ func runReplay(opts Options) (*Summary, error) {
 		sum.Workload = &st
 		sum.Assumptions = append(sum.Assumptions, "trace replayed as recorded: submit times shifted so the first job arrives at 0; a job's run time is its recorded duration")
 	}
-	if opts.Broker {
-		sum.Assumptions = append(sum.Assumptions, "routing: the federation broker picks each job's site (as the live daemon does), the engine places it there; jobs on a site that goes down are requeued and routed again")
-	} else {
-		sum.Assumptions = append(sum.Assumptions, "routing: no broker; the engine places each job in any eligible pool of the network (first fit in pool order); jobs on a site that goes down fail, or wait again if preemptible")
-	}
+	sum.Assumptions = append(sum.Assumptions,
+		"policy live: what `gf serve` runs (its engine configuration, site default walltimes planned and enforced, the federation broker routing each job as serve does); jobs on a site that goes down are requeued and routed again",
+		"routing without the broker (lean; fifo, backfill, gigafactory unless --broker): the engine places each job in any eligible pool of the network; jobs on a site that goes down fail, or wait again if preemptible",
+		"each policy's configuration is in its config field")
 	horizon := opts.Horizon
 	var outages []Outage
 	if opts.Scenario != nil {
@@ -312,7 +317,7 @@ func runReplay(opts Options) (*Summary, error) {
 	}
 	pols := opts.Policies
 	if len(pols) == 0 {
-		pols = []string{PolicyFIFO, PolicyBackfill, PolicyGigafactory}
+		pols = []string{PolicyLive}
 	}
 	perNode := 8
 	for _, s := range opts.Sites {
@@ -376,7 +381,7 @@ func runReplay(opts Options) (*Summary, error) {
 		res, err := Replay(ReplayConfig{
 			Sample: max(sampleSpan/400, time.Minute),
 			Policy: pol, Sites: opts.Sites, Jobs: stream, Outages: outages, Horizon: horizon, OrgKind: orgKind, Tick: opts.Tick, Mix: mix,
-			JobsOut: jobsOut, Progress: progress, Clock: opts.Clock, Broker: opts.Broker,
+			JobsOut: jobsOut, Progress: progress, Clock: opts.Clock, Broker: opts.Broker, Engine: opts.Engine, Fast: true,
 		})
 		if flush != nil {
 			if ferr := flush(); ferr != nil && err == nil {

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -16,6 +17,9 @@ import (
 type PolicyResult struct {
 	Policy     string `json:"policy"`
 	EngineNote string `json:"engine_note,omitempty"` // a limit of the engine the figures reflect
+	// Config is the configuration the policy ran (Scheduling.Record): the
+	// engine's, the routing's and whether the broker was on.
+	Config json.RawMessage `json:"config,omitempty"`
 
 	Jobs        int `json:"jobs"` // submitted
 	Started     int `json:"started"`
