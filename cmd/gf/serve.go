@@ -123,6 +123,10 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 	if err != nil {
 		return err
 	}
+	engineCfg, err := cfg.Engine()
+	if err != nil {
+		return err
+	}
 	dsn := o.storeDSN
 	if dsn == "" {
 		dsn = "sqlite:" + filepath.Join(dir, "gf.db")
@@ -145,7 +149,7 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 		return err
 	}
 	defer closeDrivers()
-	d, err := daemon.New(daemon.Options{Store: st, Sites: cfg.Sites, Drivers: drivers, Engine: engine.DefaultConfig(), Routing: engine.LiveRouting(), Logger: log,
+	d, err := daemon.New(daemon.Options{Store: st, Sites: cfg.Sites, Drivers: drivers, Engine: engineCfg, Routing: engine.LiveRouting(), Logger: log,
 		Meter: metering,
 		// Expired awards too: their projects' jobs wait saying so.
 		Awards:        func(ctx context.Context) ([]core.Award, error) { return st.ListAwards(ctx, "") },

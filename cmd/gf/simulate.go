@@ -23,10 +23,15 @@ import (
 // simulateFlags are gf simulate's own flags.
 type simulateFlags struct {
 	mode, trace, network, policy, seeds, scenario, classes, out, cpuProfile string
-	demand, multiplier, load, moonshots                                     float64
-	horizon, span, tick                                                     time.Duration
-	maxJobs                                                                 int
-	strict, noJobsCSV, deterministic, broker                                bool
+	// config is a federation config FILE whose scheduler section the
+	// replay runs (config.Config.Engine, as gf serve --config does).
+	config string
+	// networkSet: --network was given (else --config's sites are the network).
+	networkSet                               bool
+	demand, multiplier, load, moonshots      float64
+	horizon, span, tick                      time.Duration
+	maxJobs                                  int
+	strict, noJobsCSV, deterministic, broker bool
 }
 
 // simulateCommand is `gf simulate`: the digital twin. It replays a trace
@@ -34,19 +39,22 @@ type simulateFlags struct {
 // the FGD placement experiment on the openb trace.
 func simulateCommand(env *cliEnv) *cobra.Command {
 	f := &simulateFlags{}
-	cmd := newCommand(env, "simulate", "replay a GPU-cluster trace over the network in virtual time, or run the openb placement experiment", func(ctx context.Context, env *cliEnv, args []string) error {
+	var cmd *cobra.Command
+	cmd = newCommand(env, "simulate", "replay a GPU-cluster trace over the network in virtual time, or run the openb placement experiment", func(ctx context.Context, env *cliEnv, args []string) error {
 		if len(args) > 0 || f.trace == "" {
 			return errUsage
 		}
 		if err := checkOutput(env); err != nil {
 			return err
 		}
+		f.networkSet = cmd.Flags().Changed("network")
 		return runSimulate(ctx, env, f)
 	})
 	fs := cmd.Flags()
 	fs.StringVar(&f.mode, "mode", "replay", "replay (time-driven, through the engine) or placement (FGD experiment on openb)")
 	fs.StringVar(&f.trace, "trace", "", "philly:PATH, csv:PATH or openb:NODES_CSV,PODS_CSV (.gz allowed)")
 	fs.StringVar(&f.network, "network", "eu", "replay: eu (built-in reference network), philly (a Philly-scale cluster, 2,488 GPUs), philly:GPUS (the same with GPUS GPUs) or a federation config FILE")
+	fs.StringVar(&f.config, "config", "", "replay: federation config FILE: its scheduler section configures the engine exactly as gf serve --config FILE does, and its sites are the network unless --network is given")
 	fs.StringVar(&f.policy, "policy", "", "comma-separated policies side by side: replay live (default: what gf serve runs, broker and engine configuration), lean (live's engine without the broker), fifo, backfill, gigafactory (fragmentation-aware placement); placement bestfit,fgd,gigafactory (default bestfit,gigafactory)")
 	fs.StringVar(&f.seeds, "seeds", "42", "seed, list (1,2,3) or range (42-51); placement runs each and reports the mean, replay seeds synthesis with the first")
 	fs.Float64Var(&f.demand, "demand", 1.3, "placement: place pods until requests reach this multiple of the cluster's accelerators")
@@ -110,10 +118,29 @@ func runSimulate(ctx context.Context, env *cliEnv, f *simulateFlags) error {
 			return err
 		}
 	}
+	if f.config != "" && f.mode == "placement" {
+		return fmt.Errorf("--config: the placement experiment runs fixed policies; --config is for --mode replay")
+	}
 	if f.mode != "placement" {
 		opts.Network = f.network
-		if opts.Sites, err = loadNetwork(f.network); err != nil {
-			return err
+		if f.config != "" {
+			cfg, err := config.Load(f.config)
+			if err != nil {
+				return err
+			}
+			ec, err := cfg.Engine()
+			if err != nil {
+				return err
+			}
+			opts.Engine = &ec
+			if !f.networkSet {
+				opts.Network, opts.Sites = f.config, cfg.Sites
+			}
+		}
+		if opts.Sites == nil {
+			if opts.Sites, err = loadNetwork(f.network); err != nil {
+				return err
+			}
 		}
 		if f.scenario != "" {
 			if opts.Scenario, err = sim.LoadScenario(f.scenario); err != nil {
