@@ -152,7 +152,7 @@ func TestPortalInChromium(t *testing.T) {
 			t.Errorf("%s is %d px wide on a 390 px phone", path, w)
 		}
 	}
-	browsertest.Screenshot(t, c, "phone-project")
+	check("phone-project")
 	must(t, chromedp.Do(c, chromedp.EmulateViewport(browsertest.WindowWidth, browsertest.WindowHeight)))
 	open("/projects", "acme")
 	check("projects")
@@ -197,7 +197,7 @@ func TestPortalInChromium(t *testing.T) {
 		must(t, chromedp.Do(bb.Ctx, chromedp.Navigate(s.url+"/jobs/"+jobID)))
 		must(t, browsertest.WaitText(bb.Ctx, "main", "no job"))
 	}
-	for _, name := range []string{"login", "network", "submit", "job-running", "job-ended", "project", "jobs", "projects", "site"} {
+	for _, name := range []string{"login", "network", "submit", "job-running", "job-ended", "project", "jobs", "phone-project", "projects", "site"} {
 		if !checked[name] {
 			t.Errorf("view %s was not checked", name)
 		}
