@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,8 +20,13 @@ import (
 //	          what the scheduler compares (config.CanonicalModel)
 //	feasible: the broker's filters, every site taken as active and idle
 //	          (broker.Feasible): size (accelerators, or CPUs and memory per
-//	          node), model, constraint (-C: an unknown feature is named
-//	          with those the sites have), residency, walltime, pin
+//	          node; a gang may span the pools of one model and node size
+//	          at a site, sched.CanSpan), model, constraint (-C: an unknown
+//	          feature is named with those the sites have), residency,
+//	          walltime, pin
+//	topology: `topology: block` (pod) needs its nodes in one block (pod)
+//	          of one pool: refused when none of the job's model is that
+//	          large (topologyNever)
 
 // notAvailable is the words of Slurm's refusal, which users search for.
 const notAvailable = "requested node configuration is not available: "
@@ -43,7 +49,21 @@ func (s *Server) checkFeasible(sp *core.JobSpec, field string) error {
 	}
 	no := broker.Feasible(sites, sp)
 	if no == nil {
+		if reason := topologyNever(sp, sites); reason != "" {
+			return invalidField(field+"topology", "%s%s", notAvailable, reason)
+		}
 		return nil
+	}
+	if no.Filter == broker.FilterSize && (sp.Topology == "block" || sp.Topology == "pod") {
+		// It fits spread over a site's pools, not in one block (pod):
+		// say that, not that it is too large.
+		loose := *sp
+		loose.Topology = ""
+		if broker.Feasible(sites, &loose) == nil {
+			if reason := topologyNever(sp, sites); reason != "" {
+				return invalidField(field+"topology", "%s%s", notAvailable, reason)
+			}
+		}
 	}
 	return invalidField(field+feasibleField(no.Filter, sp, sites), "%s%s", notAvailable, no.Reason)
 }
@@ -180,4 +200,61 @@ func withModelAliases(st core.Site) core.Site {
 		st.Pools[i].ModelAliases = config.ModelAliases(st.Pools[i].Model)
 	}
 	return st
+}
+
+// topologyNever says why sp's required topology (block or pod) can never
+// be met: no pool of its model (at its pinned site) has a block (pod) of
+// the nodes it takes; "" when one has, or it requires none.
+func topologyNever(sp *core.JobSpec, sites []core.Site) string {
+	lvl := sp.Topology
+	if lvl != "block" && lvl != "pod" || sp.Accelerators <= 0 {
+		return ""
+	}
+	need := sp.Accelerators.Whole()
+	best, at := 0, ""
+	for _, st := range sites {
+		if sp.Site != "" && st.ID != sp.Site {
+			continue
+		}
+		for _, p := range st.Pools {
+			k := p.AccelPerNode
+			if k <= 0 || p.Nodes <= 0 || sp.Model != "" && !slices.Contains(strings.Split(sp.Model, "|"), p.Model) {
+				continue
+			}
+			// The nodes it takes in p, as sched counts them (nodesIn).
+			per := k
+			if sp.PerNode > 0 && sp.PerNode < k {
+				per = sp.PerNode
+			}
+			n := sp.Nodes
+			if n <= 1 {
+				if need <= k {
+					return "" // one node is in one block
+				}
+				n = (need + per - 1) / per
+			}
+			npb := p.NodesPerBlock
+			if npb <= 0 || npb > p.Nodes {
+				npb = p.Nodes
+			}
+			unit := npb
+			if lvl == "pod" {
+				bpp := p.BlocksPerPod
+				if bpp <= 0 {
+					bpp = p.Nodes // one pod
+				}
+				unit = min(npb*bpp, p.Nodes)
+			}
+			if n <= unit {
+				return ""
+			}
+			if unit*k > best {
+				best, at = unit*k, st.ID+" "+p.Name
+			}
+		}
+	}
+	if at == "" {
+		return "" // no pool of its model: the broker said so already
+	}
+	return fmt.Sprintf("topology %s: %d accelerators in one %s; a %s holds at most %d accelerators (%s)", lvl, need, lvl, lvl, best, at)
 }

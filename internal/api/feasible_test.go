@@ -104,6 +104,17 @@ func TestNeverRunnableRefusedEU(t *testing.T) {
 		"pinned outside the residency": {body: `{"command":["true"],"site":"jaif","residency":["FR"]}`, field: "residency",
 			detail: []string{"residency FR: site jaif is in DE"}},
 
+		"a pod larger than any pod": {body: `{"command":["true"],"accelerators":65536,"model":"gb200","topology":"pod"}`, field: "topology",
+			detail: []string{"topology pod: 65536 accelerators in one pod; a pod holds at most 1152 accelerators ("}},
+		"a block larger than any block": {body: `{"command":["true"],"accelerators":200,"model":"gb200","topology":"block"}`, field: "topology",
+			detail: []string{"topology block: 200 accelerators in one block; a block holds at most 128 accelerators (l-aif "}},
+		"a block larger than any block, pinned": {body: `{"command":["true"],"accelerators":512,"site":"jaif","topology":"block"}`, field: "topology",
+			detail: []string{"a block holds at most ", "(jaif "}},
+		"more of one model than any site has": {body: `{"command":["true"],"accelerators":100000,"model":"gb200"}`, field: "accelerators",
+			detail: []string{`100000 accelerators: no site has a pool of model "NVIDIA GB200" that holds it; the largest holds 80000 accelerators`}},
+		"a pod's worth":             {body: `{"command":["true"],"accelerators":1152,"model":"gb200","topology":"pod"}`, model: "NVIDIA GB200"},
+		"a block's worth":           {body: `{"command":["true"],"accelerators":72,"model":"gb200","topology":"block"}`, model: "NVIDIA GB200"},
+		"one node, block":           {body: `{"command":["true"],"accelerators":4,"model":"gb200","topology":"block"}`, model: "NVIDIA GB200"},
 		"one accelerator, anywhere": {body: `{"command":["true"],"accelerators":1}`},
 		"no accelerators, no CPU pool": {body: `{"command":["true"]}`, field: "accelerators",
 			detail: []string{"a job without accelerators (1 CPUs per node): no site has a pool with CPUs for it"}},
@@ -209,5 +220,44 @@ func TestSitesListModelAliases(t *testing.T) {
 	var one core.Site
 	if code := ts.do(t, ts.admin, "GET", "/api/v1/sites/gpu", nil, &one); code != 200 || len(one.Pools) != 1 || len(one.Pools[0].ModelAliases) != 3 {
 		t.Errorf("GET sites/gpu: %d %+v, want the pool with its 3 aliases", code, one.Pools)
+	}
+}
+
+// TestWholeSiteGangFeasible: a gang larger than any one pool is accepted
+// when the pools of one model and node size at a site hold it together,
+// and refused when they are on a Slurm site (one partition per pool),
+// when the models differ, or when it needs one pod.
+func TestWholeSiteGangFeasible(t *testing.T) {
+	site := func(id, driver string) core.Site {
+		return core.Site{ID: id, Name: id, Kind: core.SiteGigafactory, Country: "FR", Driver: driver, State: core.SiteActive,
+			Pools: []core.Pool{
+				{Name: "train", Model: "NVIDIA GB200", AccelPerNode: 4, Nodes: 200, NodesPerBlock: 18, BlocksPerPod: 16},
+				{Name: "train2", Model: "NVIDIA GB200", AccelPerNode: 4, Nodes: 50, NodesPerBlock: 18, BlocksPerPod: 16},
+				{Name: "serve", Model: "NVIDIA B200", AccelPerNode: 8, Nodes: 25},
+			}}
+	}
+	for name, tc := range map[string]struct {
+		driver string
+		c      feasibleCase
+	}{
+		"the whole site's GB200": {c: feasibleCase{body: `{"command":["true"],"accelerators":1000}`}},
+		"on nodes, GB200":        {c: feasibleCase{body: `{"command":["true"],"accelerators":1000,"nodes":250,"model":"gb200"}`, model: "NVIDIA GB200"}},
+		"more than the site's GB200": {c: feasibleCase{body: `{"command":["true"],"accelerators":1004,"model":"gb200"}`, field: "accelerators",
+			detail: []string{"1004 accelerators"}}},
+		"models never mix": {c: feasibleCase{body: `{"command":["true"],"accelerators":1100}`, field: "accelerators",
+			detail: []string{"1100 accelerators"}}},
+		"one pod": {c: feasibleCase{body: `{"command":["true"],"accelerators":1000,"topology":"pod"}`, field: "topology",
+			detail: []string{"a pod holds at most 800 accelerators (s train)"}}},
+		"Slurm: one partition per pool": {driver: "slurm", c: feasibleCase{body: `{"command":["true"],"accelerators":1000}`, field: "accelerators",
+			detail: []string{"1000 accelerators"}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			st := site("s", "sim")
+			if tc.driver != "" {
+				st.Driver = tc.driver
+			}
+			ts := newTestServer(t, []core.Site{st})
+			tc.c.check(t, ts, "/api/v1/jobs")
+		})
 	}
 }

@@ -439,6 +439,9 @@ func (b *Broker) filter(s *site, sp *core.JobSpec, need core.Milli, mode uint8, 
 	if !matched {
 		return FilterConstraint, "constraint " + strconv.Quote(sp.Constraint) + ": no pool of the job's model here has those features"
 	}
+	if !size && sp.Accelerators > 0 {
+		size = s.spanFits(sp, need, cons) // a gang across pools (sched.placeSpan)
+	}
 	if !size {
 		if sp.Accelerators <= 0 {
 			return FilterSize, "largest job: no pool here has " + askHost(sp) + " per node"
