@@ -78,6 +78,9 @@ type ReplayConfig struct {
 	// A month of the EU network takes a fraction less with them; tests
 	// compare both ways.
 	Fast bool
+	// OnStart, when set, is told of each start: the job, when, and where
+	// (tests compare the twin's placements with the live daemon's).
+	OnStart func(id core.JobID, at time.Duration, alloc *core.Allocation)
 }
 
 // scheduler is what the replay drives: the engine, or the federation
@@ -634,6 +637,9 @@ func (r *replay) start(in *engine.Start) error {
 	r.sched.Apply(&r.evStarted)
 	r.st.events++
 	r.st.started(x, r.now)
+	if r.cfg.OnStart != nil {
+		r.cfg.OnStart(in.ID, r.now, &in.Alloc)
+	}
 	if !r.keep {
 		r.recycle(x)
 	}

@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -446,5 +447,93 @@ func TestKeptAndReusedRunsAgree(t *testing.T) {
 		if diff := cmp.Diff(got[1], got[0], cmp.AllowUnexported(PolicyResult{}, ClassResult{}, samples{}, histogram{})); diff != "" {
 			t.Errorf("%s: kept (-) and reused (+) runs differ:\n%s", pol, diff)
 		}
+	}
+}
+
+// The default policy, live, handles an outage as the live daemon does:
+// the federation requeues the downed site's jobs, preemptible or not, and
+// none fails.
+func TestLiveOutageRequeues(t *testing.T) {
+	jobs := phillyHead(t, 300)
+	for i := range jobs {
+		jobs[i].Submit = time.Duration(i) * 7 * time.Second
+		jobs[i].Preemptible = false
+	}
+	sites := append(smallCluster(20), smallCluster(20)...)
+	sites[1].ID, sites[1].Country = "philly-2", "DE"
+	res, err := Replay(ReplayConfig{Policy: PolicyLive, Sites: sites, Jobs: NewSliceStream(jobs),
+		Outages: []Outage{{Site: "philly-2", At: 30 * time.Minute, For: 24 * time.Hour}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.LostRuns == 0 {
+		t.Fatal("no run was cut by the outage: the test lost its point")
+	}
+	if res.Failed != 0 || res.Unfinished != 0 {
+		t.Fatalf("lost %d, failed %d, unfinished %d: live requeues a downed site's jobs", res.LostRuns, res.Failed, res.Unfinished)
+	}
+}
+
+// Fast (the engine's replay-only opt-ins) changes no figure.
+func TestFastChangesNothing(t *testing.T) {
+	jobs := phillyHead(t, 400)
+	for _, pol := range []string{PolicyFIFO, PolicyLean, PolicyLive} {
+		t.Run(pol, func(t *testing.T) {
+			var got [2]string
+			for i, fast := range []bool{false, true} {
+				res, err := Replay(ReplayConfig{Policy: pol, Sites: smallCluster(10), Jobs: NewSliceStream(jobs), Tick: time.Second, Fast: fast})
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := json.MarshalIndent(res, "", " ")
+				if err != nil {
+					t.Fatal(err)
+				}
+				got[i] = string(b) + fmt.Sprint(res.series)
+			}
+			if diff := cmp.Diff(got[0], got[1]); diff != "" {
+				t.Errorf("Fast changed the figures (-plain +fast):\n%s", diff)
+			}
+		})
+	}
+}
+
+// summary.json records each policy's configuration: live has the broker
+// and serve's routing, lean the same engine without it.
+func TestPolicyConfigRecorded(t *testing.T) {
+	tests := map[string]struct {
+		policy string
+		want   []string
+		not    []string
+	}{
+		"live":        {PolicyLive, []string{`"broker":true`, `"MaxSlip":7200000000000`, `"SiteWalltimes":true`, `"BackfillDepth":16`}, nil},
+		"lean":        {PolicyLean, []string{`"broker":false`, `"SiteWalltimes":true`}, []string{`"routing"`}},
+		"fifo":        {PolicyFIFO, []string{`"broker":false`, `"BackfillDepth":0`}, nil},
+		"gigafactory": {PolicyGigafactory, []string{`"fragmentation_mix_entries":`}, nil},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			res, err := Replay(ReplayConfig{Policy: tc.policy, Sites: smallCluster(2), Jobs: NewSliceStream(phillyHead(t, 5))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := string(res.Config)
+			for _, w := range tc.want {
+				if !strings.Contains(s, w) {
+					t.Errorf("config %s lacks %s", s, w)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(s, w) {
+					t.Errorf("config %s has %s", s, w)
+				}
+			}
+			if !strings.HasPrefix(s, `{"broker":`) {
+				t.Errorf("config keys not sorted: %s", s)
+			}
+		})
+	}
+	if _, err := Replay(ReplayConfig{Policy: "nonsense", Sites: smallCluster(2), Jobs: NewSliceStream(nil)}); err == nil || !strings.Contains(err.Error(), "live") {
+		t.Errorf("unknown policy: %v, want an error naming the policies", err)
 	}
 }
