@@ -486,7 +486,7 @@ func (d *Daemon) Explain(ctx context.Context, id core.JobID) (Explanation, error
 	var out Explanation
 	err := d.do(ctx, func(ctx context.Context) {
 		d.applyQueued(ctx)
-		out = explain(d.eng, id)
+		out = explain(d.eng, id, d.clock())
 		if st, ok := d.gate.explain(id); ok && !out.Known {
 			out = Explanation{ID: id, Known: true, Status: &st}
 		}

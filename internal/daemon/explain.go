@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"time"
+
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/engine"
 )
@@ -17,14 +19,19 @@ type Explanation struct {
 	Route *engine.Route `json:"route,omitempty"`
 }
 
-func explain(e *engine.Federation, id core.JobID) Explanation {
+// explain builds a job's explanation at now. The priority shown, in the
+// status and the breakdown alike, is the current one: the breakdown at
+// now, whose total is the sum of its factors (engine.ExplainAt); the
+// queue's own copy is refreshed only every PriorityInterval.
+func explain(e *engine.Federation, id core.JobID, now time.Time) Explanation {
 	st, ok := e.Status(id)
 	if !ok {
 		return Explanation{ID: id}
 	}
 	ex := Explanation{ID: id, Known: true, Status: &st}
-	if pb, ok := e.Explain(id); ok {
+	if pb, ok := e.ExplainAt(id, now); ok {
 		ex.Priority = &pb
+		st.Priority = pb.Total
 	}
 	if r, ok := e.Route(id); ok {
 		ex.Route = &r

@@ -12,13 +12,30 @@ import (
 // PriorityBreakdown is a job's priority factor by factor, like sprio.
 type PriorityBreakdown = sched.Breakdown
 
-// Explain returns job id's priority factor by factor as of the last Step.
+// Explain returns job id's priority factor by factor as of the last Step
+// (ExplainAt at the engine's time).
 func (e *Engine) Explain(id core.JobID) (PriorityBreakdown, bool) {
+	return e.ExplainAt(id, e.now)
+}
+
+// ExplainAt returns job id's priority factor by factor at now (not before
+// the last Step): the age factor at now, and the fair-share standing as
+// the tree was last ranked (at each recompute, every PriorityInterval, and
+// when new jobs are merged into the order). The total is the sum of the factors' points, added
+// as the scheduler adds them, so at a recompute it is exactly the value
+// the queue is ordered by (Status.Priority); between recomputes the order
+// keeps the older value while the breakdown shows the current one. It
+// changes no decision: where the order depends on the fair tree nothing
+// is charged or ranked for it.
+func (e *Engine) ExplainAt(id core.JobID, now time.Time) (PriorityBreakdown, bool) {
 	j := e.jobs.get(id)
 	if j == nil {
 		return PriorityBreakdown{}, false
 	}
-	return e.priority(j, e.now), true
+	if now.Before(e.now) {
+		now = e.now
+	}
+	return e.priority(j, now), true
 }
 
 // Status reports a job the engine knows: why a pending job waits and when
