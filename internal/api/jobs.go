@@ -92,6 +92,9 @@ func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field
 			sp.QoS = a.Mode
 		}
 	}
+	if err := s.checkReservation(ctx, &sp, p.Name, field); err != nil {
+		return core.Job{}, err
+	}
 	if sp.Site != "" && !s.siteExists(sp.Site) {
 		return core.Job{}, invalidField(field+"site", "unknown site %q", sp.Site)
 	}

@@ -536,6 +536,9 @@ func (d *Daemon) Recover(ctx context.Context) error {
 	if err := d.loadSiteStates(ctx); err != nil {
 		return fmt.Errorf("recover site states: %w", err)
 	}
+	if err := d.loadReservations(ctx); err != nil {
+		return err
+	}
 	orgs, err := d.st.ListOrgs(ctx)
 	if err != nil {
 		return fmt.Errorf("recover organisations: %w", err)

@@ -133,6 +133,10 @@ var matrix = map[string]grant{
 	"GET /api/v1/audit/key":                         {a: "admin"},
 	"GET /api/v1/usage/report":                      {a: all},
 	"GET /api/v1/usage/jobs":                        {a: all},
+	"POST /api/v1/reservations":                     {a: "admin op alloc", b: "admin alloc"},
+	"GET /api/v1/reservations":                      {a: all},
+	"GET /api/v1/reservations/{id}":                 {a: "admin op alloc pi mem", b: "admin alloc oaB userB"},
+	"DELETE /api/v1/reservations/{id}":              {a: "admin op alloc", b: "admin alloc"},
 }
 
 // bodyRefs are the routes whose body names a tenant's object: one the
@@ -172,7 +176,8 @@ type world struct {
 	job, jobDel, jobCancel, token    [2]string
 	callView, callState              [2]string
 	propView, propReview, propChange [2]string
-	n                                int // names made so far
+	resv, resvDel                    [2]string // advance reservations: rocket's at sitex, probe's at sitey
+	n                                int       // names made so far
 }
 
 const twoSites = `sites:
@@ -246,6 +251,17 @@ func newWorld(t *testing.T, s *server) *world {
 				"lineage": map[string]any{"model": sub.name + "-llm"}}) // the AI Act ledger's models ajob-llm and bjob-llm
 			s.wait(sub.token, j.ID, func(j job) bool { return j.State == "running" })
 			dst[i] = strconv.FormatInt(j.ID, 10)
+		}
+	}
+
+	// Advance reservations, each tenant's project's at its site: one to
+	// read, one to delete.
+	for i, sub := range []struct{ project, site string }{{"rocket", "sitex"}, {"probe", "sitey"}} {
+		for j, dst := range []*[2]string{&w.resv, &w.resvDel} {
+			name := fmt.Sprintf("resv-%s-%d", sub.project, j)
+			s.mustDo(201, s.admin, "POST", "/api/v1/reservations", map[string]any{"name": name, "site": sub.site, "accelerators": 1,
+				"start": "now+3hours", "duration": "60", "projects": []string{sub.project}})
+			dst[i] = name
 		}
 	}
 
@@ -331,6 +347,11 @@ func (w *world) fill(method, path string, side int) (string, any, error) {
 		}
 	case strings.HasPrefix(path, "/api/v1/awards/{id}"):
 		id = w.propView[side] // an award's id is its proposal's
+	case strings.HasPrefix(path, "/api/v1/reservations/{id}"):
+		id = w.resv[side]
+		if method == "DELETE" {
+			id = w.resvDel[side]
+		}
 	case strings.HasPrefix(path, "/api/v1/ai-act/models/{id}"):
 		id = [2]string{"ajob-llm", "bjob-llm"}[side] // the model its jobs train
 	}
@@ -363,6 +384,7 @@ func (w *world) fill(method, path string, side int) (string, any, error) {
 		"POST /api/v1/proposals/{id}/award":     map[string]any{"hours": map[string]float64{"h100": 10}},
 		"POST /api/v1/conflicts":                map[string]any{"org": "someone", "reason": name},
 		"POST /api/v1/awards/{id}/extend":       map[string]any{"valid_to": time.Now().Add(time.Duration(100+w.n) * 24 * time.Hour)},
+		"POST /api/v1/reservations":             map[string]any{"site": site, "accelerators": 1, "start": "now+3hours", "duration": "60", "projects": []string{project}},
 	}
 	return filled, bodies[method+" "+path], nil
 }
