@@ -101,7 +101,7 @@ func newRoot(env *cliEnv) *cobra.Command {
 	add("network", callsCommand(env), callCommand(env), proposeCommand(env), proposalsCommand(env), reviewCommand(env), awardCommand(env), awardsCommand(env), membersCommand(env))
 	add("network", auditCommand(env))
 	add("network", aiactCommand(env))
-	add("run", serveCommand(env), simulateCommand(env))
+	add("run", serveCommand(env), simulateCommand(env), benchCommand(env))
 	root.AddCommand(newCommand(env, "version", "print gf's version", func(ctx context.Context, env *cliEnv, args []string) error {
 		if err := checkOutput(env); err != nil {
 			return err
