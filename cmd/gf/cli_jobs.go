@@ -510,7 +510,9 @@ func writeJobDetail(w io.Writer, j *core.Job, events []core.Event, now time.Time
 			nodes = append(nodes, d)
 		}
 		pool := ""
-		if j.Alloc.Pool != "" {
+		if ps := j.Alloc.Pools(); len(ps) > 1 {
+			pool = "pools " + strings.Join(ps, ", ") + ": "
+		} else if j.Alloc.Pool != "" {
 			pool = "pool " + j.Alloc.Pool + ": "
 		}
 		kv("Allocation", pool+strings.Join(nodes, " "))

@@ -56,7 +56,7 @@ func (s *Server) projectUsage(w http.ResponseWriter, r *http.Request) error {
 			if j.EndTime != nil {
 				end = *j.EndTime
 			}
-			model := models[[2]string{j.Alloc.Site, j.Alloc.Pool}]
+			model := models[[2]string{j.Alloc.Site, j.Alloc.FirstPool()}]
 			k := [2]string{j.Alloc.Site, model}
 			row := rows[k]
 			if row == nil {

@@ -444,6 +444,17 @@ func (a *Allocation) Pools() []string {
 	return strings.Split(a.Pool, PoolSep)
 }
 
+// FirstPool is the pool of a one-pool allocation, or the first of those
+// a gang across pools holds: all of one model and node size, so the one
+// to read the model from.
+func (a *Allocation) FirstPool() string {
+	if a == nil {
+		return ""
+	}
+	p, _, _ := strings.Cut(a.Pool, PoolSep)
+	return p
+}
+
 // NodePool is the pool a node belongs to, from its name as the scheduler
 // makes them ("POOL-NNNN" → "POOL"); "" when the name has no '-'.
 func NodePool(node string) string {

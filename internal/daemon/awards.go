@@ -159,7 +159,7 @@ func (d *Daemon) modelOf(al *core.Allocation) string {
 			continue
 		}
 		for _, p := range s.Pools {
-			if p.Name == al.Pool || al.Pool == "" && len(s.Pools) == 1 {
+			if p.Name == al.FirstPool() || al.Pool == "" && len(s.Pools) == 1 {
 				return p.Model
 			}
 		}

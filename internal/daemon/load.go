@@ -48,6 +48,9 @@ func (d *Daemon) Loads(ctx context.Context, nodes bool) (map[string]*core.SiteLo
 			l.InUse += used
 			pi, ok := pools[j.Site][j.Alloc.Pool]
 			if !ok {
+				if len(j.Alloc.Pools()) > 1 {
+					spanLoad(l, pools[j.Site], j.Alloc, nodes)
+				}
 				continue
 			}
 			pl := &l.Pools[pi]
@@ -69,6 +72,26 @@ func (d *Daemon) Loads(ctx context.Context, nodes bool) (map[string]*core.SiteLo
 		}
 	})
 	return out, err
+}
+
+// spanLoad counts a gang across pools (core.Allocation.Pools) into
+// each pool its nodes lie in, by the pool their names say.
+func spanLoad(l *core.SiteLoad, pools map[string]int, a *core.Allocation, nodes bool) {
+	for _, na := range a.Nodes {
+		pi, ok := pools[core.NodePool(na.Node)]
+		if !ok {
+			continue
+		}
+		pl := &l.Pools[pi]
+		use := float64(len(na.Accels))
+		if na.Milli > 0 {
+			use = float64(na.Milli) / 1000
+		}
+		pl.InUse += use
+		if i := nodeIndex(na.Node); nodes && i >= 0 && i < len(pl.Nodes) {
+			pl.Nodes[i] += use
+		}
+	}
 }
 
 // MaxQueuedShown bounds the queued jobs a site's load lists.

@@ -100,8 +100,11 @@ func (c Config) Meter(r Run) core.Meter {
 	}
 	var pool core.Pool
 	if j.Alloc != nil {
-		pool = poolOf(r.Site, j.Alloc.Pool)
+		pool = poolOf(r.Site, j.Alloc.FirstPool()) // a gang across pools: all of one model
 		m.Pool = pool.Name
+		if len(j.Alloc.Pools()) > 1 {
+			m.Pool = j.Alloc.Pool
+		}
 		m.Accelerators = float64(j.Alloc.Accelerators()) / 1000
 		m.Nodes = len(j.Alloc.Nodes)
 	}

@@ -599,9 +599,20 @@ func (d *Driver) request(ctx context.Context, api dialect, job core.Job) (submit
 	// Partition and GPU model: the pool placed on, else the spec, else the
 	// site default.
 	if job.Alloc != nil && job.Alloc.Pool != "" {
-		shape, err := d.poolShape(ctx, api, job.Alloc.Pool)
+		shape, err := d.poolShape(ctx, api, job.Alloc.FirstPool())
 		if err != nil {
 			return r, err
+		}
+		// A gang across pools (the scheduler does not make one on a
+		// Slurm site: sched.CanSpan) runs only if they share a partition.
+		for _, other := range job.Alloc.Pools()[1:] {
+			sh, err := d.poolShape(ctx, api, other)
+			if err != nil {
+				return r, err
+			}
+			if sh.Partition != shape.Partition {
+				return r, fmt.Errorf("allocation spans pools %s in partitions %q and %q: a Slurm job runs in one partition", job.Alloc.Pool, shape.Partition, sh.Partition)
+			}
 		}
 		if shape.Partition != "" {
 			// The partition the scheduler placed it on: a script's own
