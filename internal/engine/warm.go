@@ -52,8 +52,9 @@ func (e *Engine) Warm(ids []core.JobID) uint64 {
 	return x
 }
 
-// warmRecord reads a word of each of the 15 cache lines of j's record
-// (the offsets are in the comments). An end reads a few of them; the
+// warmRecord reads a word of each of the 22 cache lines j's record spans
+// (the offsets are in the comments; warmlayout_test.go pins them, the
+// record's size and where records start in a line). An end reads a few of them; the
 // submission that reuses the record next writes nearly all of them, and
 // a write to a line that is not in cache stalls as a read does.
 func warmRecord(j *job) uint64 {
@@ -64,19 +65,28 @@ func warmRecord(j *job) uint64 {
 		uint64(len(s.QoS)) + // 208
 		uint64(len(s.Residency)) + // 256
 		uint64(len(s.Site)) + // 344
-		uint64(len(j.State)) + // 416
-		uint64(j.Attempt) + // 536
-		uint64(j.UpdateTime.Nanosecond()) + // 584
-		uint64(len(j.req.Site)) + // 656
-		uint64(j.prio) + // 784
-		uint64(j.plMilli) // 832
-	if j.Alloc != nil { // 464
+		uint64(s.NodesMax) + // 432
+		uint64(s.TasksPerNode) + // 448
+		uint64(len(s.MailUser)) + // 584
+		uint64(len(s.Comment)) + // 648
+		uint64(len(j.State)) + // 744
+		uint64(j.Attempt) + // 864
+		uint64(j.UpdateTime.Nanosecond()) + // 912
+		uint64(j.req.Milli) + // 976
+		uint64(len(j.req.Site)) + // 1024
+		uint64(j.prio) + // 1192
+		uint64(j.plMilli) + // 1264
+		uint64(j.endB) // 1304
+	if s.Array != nil { // 520
 		x++
 	}
-	if j.acct != nil { // 728
+	if j.Alloc != nil { // 792
 		x++
 	}
-	if j.box != nil { // 944
+	if j.acct != nil { // 1136
+		x++
+	}
+	if j.box != nil { // 1376
 		x++
 	}
 	return x
