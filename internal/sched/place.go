@@ -199,6 +199,9 @@ const (
 
 // MissNever with Level block or pod: the request would fit the pools, but
 // never within one block (pod), which holds at most Best accelerators.
+// Without a level, Best > 0 is the most accelerators one gang can hold
+// (one pool, or the pools of one model and node size at a site), when
+// that is less than eligible pools have in all.
 
 // Miss is why a request did not fit, as data. String renders it for people.
 type Miss struct {
@@ -244,6 +247,9 @@ func (m Miss) String() string {
 	case MissNever:
 		if m.Level == TopoBlock || m.Level == TopoPod {
 			return fmt.Sprintf("needs %s accelerators in one %s; a %s holds at most %d", m.Need, m.Level, m.Level, m.Best)
+		}
+		if m.Best > 0 {
+			return fmt.Sprintf("needs %s accelerators; eligible pools have %d in all, at most %d of one model and node size at one site", m.Need, m.Total, m.Best)
 		}
 		return fmt.Sprintf("needs %s accelerators; eligible pools have %d in all", m.Need, m.Total)
 	case MissResources:
@@ -351,16 +357,23 @@ func (c *Cluster) miss(r *Request, pools []int) Miss {
 		}
 	}
 	if !fits && !spread && r.Topology != TopoBlock && r.Topology != TopoPod {
+		m.Best = 0
+		for _, pi := range pools {
+			if p := c.Pools[pi]; r.nodesIn(p) > 0 {
+				m.Best = max(m.Best, p.Total())
+			}
+		}
 		for _, g := range c.spanGroups(r, pools) {
 			fits = fits || g.nodes >= g.n
+			m.Best = max(m.Best, g.nodes*c.Pools[g.pools[0]].K)
 		}
 	}
 	if !fits {
 		m.Code = MissNever
 		if spread {
 			m.Level = r.Topology
-		} else {
-			m.Best = 0
+		} else if m.Best >= m.Total {
+			m.Best = 0 // all of them would not do either: say so
 		}
 		return m
 	}

@@ -41,7 +41,7 @@ func TestPlaceSpan(t *testing.T) {
 		},
 		"models never mix": {
 			req:  Request{Milli: 52000},
-			miss: "needs 52 accelerators; eligible pools have 80 in all",
+			miss: "needs 52 accelerators; eligible pools have 80 in all, at most 48 of one model and node size at one site",
 		},
 		"a required pod never spans": {
 			req:  Request{Milli: 32000, Topology: TopoPod},
@@ -57,7 +57,7 @@ func TestPlaceSpan(t *testing.T) {
 		},
 		"not on a Slurm site": {
 			driver: "slurm", req: Request{Milli: 48000},
-			miss: "needs 48 accelerators; eligible pools have 80 in all",
+			miss: "needs 48 accelerators; eligible pools have 80 in all, at most 32 of one model and node size at one site",
 		},
 	}
 	for name, tc := range cases {
