@@ -51,7 +51,12 @@ func sitesCommand(env *cliEnv) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return emit(env, s, func(w io.Writer) error { return writeSiteDetail(w, s) })
+				return emit(env, s, func(w io.Writer) error {
+					if err := writeSiteDetail(w, s); err != nil {
+						return err
+					}
+					return writeSiteReservations(ctx, c, w, s.ID)
+				})
 			}
 			sites, err := c.Sites(ctx)
 			if err != nil {

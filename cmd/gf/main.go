@@ -99,6 +99,7 @@ func newRoot(env *cliEnv) *cobra.Command {
 	add("network", sitesCommand(env), siteCommand(env), orgsCommand(env), projectsCommand(env), usersCommand(env), tokensCommand(env), usageCommand(env))
 	add("network", whoamiCommand(env), loginCommand(env))
 	add("network", callsCommand(env), callCommand(env), proposeCommand(env), proposalsCommand(env), reviewCommand(env), awardCommand(env), awardsCommand(env), membersCommand(env))
+	add("network", reserveCommand(env), reservationsCommand(env))
 	add("network", auditCommand(env))
 	add("network", aiactCommand(env))
 	add("run", serveCommand(env), simulateCommand(env), benchCommand(env))

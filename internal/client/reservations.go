@@ -1,0 +1,65 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/gigafactory/gigafactory/internal/core"
+)
+
+// Advance reservations (issue 17).
+
+// NewReservation is the body that books a reservation. Start takes RFC
+// 3339 or sbatch --begin's forms (now+1hour, 2026-12-09T08:00, tomorrow);
+// Duration sbatch --time's (minutes, H:M:S, D-H:M:S). Name, left empty,
+// is made by the server from the site and the start.
+type NewReservation struct {
+	Name         string   `json:"name,omitempty"`
+	Site         string   `json:"site"`
+	Model        string   `json:"model,omitempty"`
+	Accelerators int      `json:"accelerators"`
+	Start        string   `json:"start"`
+	Duration     string   `json:"duration"`
+	Projects     []string `json:"projects,omitempty"`
+}
+
+// Reserve books a reservation (the site's operators, allocators, global
+// administrators).
+func (c *Client) Reserve(ctx context.Context, r NewReservation) (*core.Reservation, error) {
+	return post[core.Reservation](ctx, c, "/reservations", r)
+}
+
+// Reservations lists the reservations the caller may see, of site when
+// it is not empty, with their state.
+func (c *Client) Reservations(ctx context.Context, site string) ([]core.Reservation, error) {
+	q := url.Values{}
+	if site != "" {
+		q.Set("site", site)
+	}
+	path := "/reservations"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	l, err := get[struct {
+		Items []core.Reservation `json:"items"`
+	}](ctx, c, path)
+	if err != nil {
+		return nil, err
+	}
+	return l.Items, nil
+}
+
+// Reservation gets one reservation.
+func (c *Client) Reservation(ctx context.Context, id string) (*core.Reservation, error) {
+	return get[core.Reservation](ctx, c, "/reservations/"+url.PathEscape(id))
+}
+
+// DeleteReservation deletes a reservation and returns it as it was.
+func (c *Client) DeleteReservation(ctx context.Context, id string) (*core.Reservation, error) {
+	var out core.Reservation
+	if err := c.do(ctx, request{method: http.MethodDelete, path: "/reservations/" + url.PathEscape(id)}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
