@@ -35,6 +35,11 @@ type Cluster struct {
 	poolK    []int32
 
 	boxes []*Box // handed back (FreeBox), for reuse
+
+	// spans is whether some pool has a mate a gang may span to (see
+	// Pool.mate): when none has, as on the EU network, no placement
+	// looks for a span.
+	spans bool
 }
 
 // SiteInfo is the part of a core.Site the scheduler filters on.
@@ -66,6 +71,10 @@ type Pool struct {
 	CPUsPerNode   int
 	MemMiBPerNode int
 	Features      []string // for constraints; Model counts too
+
+	// mate is whether another pool of the site has the same model and
+	// node size, and the site lets a gang span them (SiteInfo.Span).
+	mate bool
 
 	nodes      []node
 	bucket     []bitset // bucket[f]: available nodes with exactly f free devices
@@ -131,6 +140,15 @@ func NewCluster(sites []core.Site) (*Cluster, error) {
 			c.Pools = append(c.Pools, pl)
 			si.Pools = append(si.Pools, pl)
 			c.byKey[s.ID+"/"+p.Name] = pl
+		}
+	}
+	for _, si := range c.Sites {
+		for i, p := range si.Pools {
+			for _, q := range si.Pools[i+1:] {
+				if si.Span && p.K > 0 && p.Model == q.Model && p.K == q.K {
+					p.mate, q.mate, c.spans = true, true, true
+				}
+			}
 		}
 	}
 	c.nonEmpty = make([]uint64, len(c.Pools))

@@ -363,9 +363,11 @@ func (c *Cluster) miss(r *Request, pools []int) Miss {
 				m.Best = max(m.Best, p.Total())
 			}
 		}
-		for _, g := range c.spanGroups(r, pools) {
-			fits = fits || g.nodes >= g.n
-			m.Best = max(m.Best, g.nodes*c.Pools[g.pools[0]].K)
+		if c.spans {
+			for _, g := range c.spanGroups(r, pools) {
+				fits = fits || g.nodes >= g.n
+				m.Best = max(m.Best, g.nodes*c.Pools[g.pools[0]].K)
+			}
 		}
 	}
 	if !fits {
@@ -791,7 +793,7 @@ func (c *Cluster) spanGroups(r *Request, pools []int) []spanGroup {
 	for _, pi := range pools {
 		p := c.Pools[pi]
 		n := r.nodesIn(p)
-		if n == 0 || p.K == 0 || !p.Site.Span {
+		if n == 0 || !p.mate {
 			continue
 		}
 		if cpu, mem := p.cpuFor(r, core.Milli(p.K)*1000); cpu > int32(p.CPUsPerNode) && p.CPUsPerNode > 0 || mem > int32(p.MemMiBPerNode) && p.MemMiBPerNode > 0 {
@@ -825,7 +827,7 @@ func (c *Cluster) spanGroups(r *Request, pools []int) []spanGroup {
 // so it fills the fewest blocks. A required block or pod never spans:
 // both lie inside one pool.
 func (c *Cluster) placeSpan(r *Request, pools []int) (Placement, bool) {
-	if len(pools) < 2 || r.Topology == TopoBlock || r.Topology == TopoPod {
+	if !c.spans || len(pools) < 2 || r.Topology == TopoBlock || r.Topology == TopoPod {
 		return Placement{}, false
 	}
 	best := -1
