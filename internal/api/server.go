@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/daemon"
 	"github.com/gigafactory/gigafactory/internal/store"
@@ -32,7 +34,9 @@ type Server struct {
 	version string
 	rate    *limiters
 	stats   httpStats
-	authLog authFailures // failed logins written to the audit log, at most one per address a minute
+	// registry is what /metrics serves (metrics.go).
+	registry *prometheus.Registry
+	authLog  authFailures // failed logins written to the audit log, at most one per address a minute
 
 	oidc *oidcLogin // nil: federated login off (WithOIDC)
 
@@ -64,6 +68,7 @@ func New(d *daemon.Daemon, log *slog.Logger, version string, opts ...Option) *Se
 	for _, o := range opts {
 		o(s)
 	}
+	s.registry = s.newRegistry()
 	return s
 }
 

@@ -35,6 +35,7 @@ import (
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/driver"
 	"github.com/gigafactory/gigafactory/internal/engine"
+	"github.com/gigafactory/gigafactory/internal/metrics"
 	"github.com/gigafactory/gigafactory/internal/meter"
 	"github.com/gigafactory/gigafactory/internal/store"
 )
@@ -153,6 +154,9 @@ type Metrics struct {
 	Ended     sync.Map // core.State -> *atomic.Int64
 	StepNanos atomic.Int64
 	Steps     atomic.Int64
+	// StepSeconds is the scheduling passes' duration histogram.
+	StepSeconds *metrics.Histogram
+	driverErrs  driverErrors
 }
 
 // EndedCount reports how many jobs ended in state s.
@@ -214,6 +218,7 @@ func New(o Options) (*Daemon, error) {
 	return &Daemon{
 		st: o.Store, sites: sites, drivers: o.Drivers, clock: o.Clock, poll: o.PollEvery, gap: o.StepGap, retries: o.StartRetries, log: o.Logger,
 		eng:         engine.NewFederation(o.Engine, o.Routing, o.Sites),
+		metrics:     Metrics{StepSeconds: metrics.NewHistogram(StepBuckets)},
 		orgKinds:    orgKinds,
 		meterCfg:    o.Meter,
 		wake:        make(chan struct{}, 1),
@@ -819,8 +824,10 @@ func (d *Daemon) turn(ctx context.Context) time.Time {
 	now := d.clock()
 	t0 := time.Now()
 	intents, next := d.eng.Step(now)
-	d.metrics.StepNanos.Add(int64(time.Since(t0)))
+	took := time.Since(t0)
+	d.metrics.StepNanos.Add(int64(took))
 	d.metrics.Steps.Add(1)
+	d.metrics.StepSeconds.Observe(took)
 	for _, in := range intents {
 		switch in := in.(type) {
 		case engine.Start:
@@ -874,6 +881,9 @@ func (d *Daemon) start(ctx context.Context, in engine.Start) {
 		return
 	}
 	handle, err := drv.Start(ctx, j)
+	if err != nil {
+		d.metrics.driverErrs.add(alloc.Site, "start")
+	}
 	if err != nil && driver.Transient(err) {
 		// The site's fault: back off from it and try the job again
 		// later, up to the retries.
@@ -1001,6 +1011,7 @@ func (d *Daemon) pollDrivers(ctx context.Context) int {
 	for _, id := range ids {
 		ups, err := d.drivers[id].Poll(ctx)
 		if err != nil {
+			d.metrics.driverErrs.add(id, "poll")
 			d.log.Warn("poll failed", "site", id, "err", err)
 			continue
 		}

@@ -26,6 +26,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gigafactory/gigafactory/internal/metrics"
+
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 )
@@ -59,8 +61,11 @@ type DB struct {
 
 	queries sync.Map // SQL text with ? -> text for this dialect
 
-	gc        *committer
-	signer    atomic.Pointer[auditSigner] // nil: audit checkpoints off
+	gc     *committer
+	signer atomic.Pointer[auditSigner] // nil: audit checkpoints off
+	// txSeconds times write transactions (submissions' group commits
+	// included), for /metrics.
+	txSeconds *metrics.Histogram
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -76,7 +81,7 @@ type DB struct {
 // SQLite runs in WAL mode with synchronous=NORMAL: an acknowledged commit
 // survives the process being killed (not a power cut of the machine).
 func Open(ctx context.Context, dsn string) (*DB, error) {
-	db := &DB{}
+	db := &DB{txSeconds: metrics.NewHistogram(TxBuckets)}
 	var err error
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
@@ -220,8 +225,17 @@ func rebind(query string) string {
 	return b.String()
 }
 
+// TxBuckets are the upper bounds, in seconds, of the write-transaction
+// histogram.
+var TxBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
+
+// TxSeconds is the histogram of write transactions' durations (from begin
+// to commit, waiting for the writer included).
+func (db *DB) TxSeconds() *metrics.Histogram { return db.txSeconds }
+
 // inTx runs fn in a write transaction and commits it.
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	defer func(t0 time.Time) { db.txSeconds.Observe(time.Since(t0)) }(time.Now())
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err

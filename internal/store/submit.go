@@ -189,6 +189,7 @@ func (c *committer) loop() {
 func (c *committer) commit(batch []*submitReq) { c.run(batch, true) }
 
 func (c *committer) run(batch []*submitReq, mayRetry bool) {
+	defer func(t0 time.Time) { c.db.txSeconds.Observe(time.Since(t0)) }(time.Now())
 	ctx := context.Background()
 	var all []core.Job
 	if len(batch) == 1 {
