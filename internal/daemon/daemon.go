@@ -35,8 +35,8 @@ import (
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/driver"
 	"github.com/gigafactory/gigafactory/internal/engine"
-	"github.com/gigafactory/gigafactory/internal/metrics"
 	"github.com/gigafactory/gigafactory/internal/meter"
+	"github.com/gigafactory/gigafactory/internal/metrics"
 	"github.com/gigafactory/gigafactory/internal/store"
 )
 
@@ -880,7 +880,7 @@ func (d *Daemon) start(ctx context.Context, in engine.Start) {
 		d.finish(ctx, j, driver.Update{JobID: j.ID, Attempt: j.Attempt, State: core.StateFailed, Reason: "site " + alloc.Site + " has no driver", Time: now}, causeEnded)
 		return
 	}
-	handle, err := drv.Start(ctx, j)
+	handle, err := drv.Start(ctx, d.forDriver(j))
 	if err != nil {
 		d.metrics.driverErrs.add(alloc.Site, "start")
 	}

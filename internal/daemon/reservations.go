@@ -70,3 +70,20 @@ func (d *Daemon) loadReservations(ctx context.Context) error {
 	}
 	return nil
 }
+
+// forDriver is the job as its site's driver gets it: a reservation of
+// Gigafactory's own is the engine's business (the allocation already
+// lies inside it), so it is not passed on; a name Gigafactory does not
+// know is the site's own (a Slurm reservation) and is.
+func (d *Daemon) forDriver(j core.Job) core.Job {
+	if j.Spec.Reservation == "" {
+		return j
+	}
+	for _, r := range d.eng.Reservations() {
+		if r.Name == j.Spec.Reservation {
+			j.Spec.Reservation = ""
+			return j
+		}
+	}
+	return j
+}
