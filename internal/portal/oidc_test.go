@@ -8,7 +8,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,12 +17,6 @@ import (
 	"github.com/gigafactory/gigafactory/internal/api"
 	"github.com/gigafactory/gigafactory/internal/browsertest"
 	"github.com/gigafactory/gigafactory/internal/client"
-	"github.com/gigafactory/gigafactory/internal/core"
-	"github.com/gigafactory/gigafactory/internal/daemon"
-	"github.com/gigafactory/gigafactory/internal/driver"
-	"github.com/gigafactory/gigafactory/internal/driver/local"
-	"github.com/gigafactory/gigafactory/internal/engine"
-	"github.com/gigafactory/gigafactory/internal/store"
 	"github.com/gigafactory/gigafactory/internal/testutil"
 )
 
@@ -34,56 +27,9 @@ const oidcClientID = "gigafactory-portal"
 // in through idp with login's client (Options.OIDC).
 func newOIDCStack(t testing.TB, idp *testutil.OIDCProvider, login OIDCLogin) *stack {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := store.Open(ctx, "sqlite:"+filepath.Join(dir, "gf.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sites := testSites()
-	drivers := map[string]driver.Driver{}
-	for _, s := range sites {
-		ld, err := local.New(local.Options{Dir: filepath.Join(dir, "sites", s.ID), KillGrace: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		drivers[s.ID] = ld
-		t.Cleanup(func() { _ = ld.Close() })
-	}
-	d, err := daemon.New(daemon.Options{Store: st, Sites: sites, Drivers: drivers, PollEvery: 20 * time.Millisecond, Engine: engine.DefaultConfig(),
-		Routing: engine.Routing{MaxSlip: 2 * time.Hour}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	must(t, st.CreateOrg(ctx, core.Org{Name: "default", Kind: core.OrgResearch, Country: "LU", CreatedAt: now}))
-	must(t, st.CreateUser(ctx, core.User{Name: "admin", Org: "default", Role: core.RoleAdmin, CreatedAt: now}))
-	tok, hash := api.NewToken()
-	must(t, st.CreateToken(ctx, "admin", hash, "test"))
-	must(t, d.Recover(ctx))
-	loopCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = d.Run(loopCtx) }()
-	log := slog.New(slog.DiscardHandler)
-	a := api.New(d, log, "test", api.WithRateLimit(api.RateLimit{}),
-		api.WithOIDC(api.OIDC{Issuer: idp.URL, Audience: oidcClientID, OrgMap: map[string]string{"acme.example": "acme"}}))
-	p, err := New(a.Handler(), Options{Version: "test", Log: log, OIDC: &login})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(p.Handler())
-	t.Cleanup(func() {
-		hs.CloseClientConnections()
-		hs.Close()
-		cancel()
-		<-done
-		_ = st.Close()
-	})
-	ac, err := client.New(hs.URL, tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &stack{url: hs.URL, admin: tok, ac: ac, st: st, d: d, dir: dir}
+	return newStackWith(t,
+		[]api.Option{api.WithOIDC(api.OIDC{Issuer: idp.URL, Audience: oidcClientID, OrgMap: map[string]string{"acme.example": "acme"}})},
+		func(o *Options) { o.OIDC = &login })
 }
 
 // hop is one answer on the way: the request's URL and the answer's

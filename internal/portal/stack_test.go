@@ -52,6 +52,13 @@ func testSites() []core.Site {
 
 func newStack(t testing.TB) *stack {
 	t.Helper()
+	return newStackWith(t, nil, nil)
+}
+
+// newStackWith is newStack with more API options and the portal's options
+// edited by portal (when not nil).
+func newStackWith(t testing.TB, apiOpts []api.Option, portal func(*Options)) *stack {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := store.Open(ctx, "sqlite:"+filepath.Join(dir, "gf.db"))
@@ -86,7 +93,11 @@ func newStack(t testing.TB) *stack {
 	go func() { defer close(done); _ = d.Run(loopCtx) }()
 	log := slog.New(slog.DiscardHandler)
 	twin := filepath.Join(dir, "twin")
-	p, err := New(api.New(d, log, "test", api.WithRateLimit(api.RateLimit{})).Handler(), Options{Version: "test", Log: log, TwinDir: twin})
+	po := Options{Version: "test", Log: log, TwinDir: twin}
+	if portal != nil {
+		portal(&po)
+	}
+	p, err := New(api.New(d, log, "test", append([]api.Option{api.WithRateLimit(api.RateLimit{})}, apiOpts...)...).Handler(), po)
 	if err != nil {
 		t.Fatal(err)
 	}
