@@ -24,6 +24,10 @@ const (
 	// gigafactoryTrainShare of a gigafactory is GB200 NVL72 racks for
 	// training; the rest is HGX B200 for inference and smaller jobs.
 	gigafactoryTrainShare = 0.8
+	// wholeSiteGigafactory is the gigafactory built as two GB200 NVL72
+	// training halls of half its accelerators each (train-a, train-b),
+	// one model and node shape, so that one gang can take the whole site.
+	wholeSiteGigafactory = "gf-fr"
 )
 
 // Gigafactories are the five candidate countries modelled as gigafactories,
@@ -145,7 +149,7 @@ func buildEU() (*Config, error) {
 				continue
 			}
 			s := newSite(siteID, strings.TrimSuffix(r.Name, " (candidate)"), core.SiteGigafactory, country, r.City)
-			s.Pools = gigafactoryPools()
+			s.Pools = gigafactoryPools(siteID)
 			s.AssumedSize = true
 			s.Source = r.Source
 			c.Sites = append(c.Sites, s)
@@ -197,7 +201,17 @@ func factoryPool(siteID, system string, r siteRow) (core.Pool, bool) {
 	return pool(system, fam, sh, count), assumed
 }
 
-func gigafactoryPools() []core.Pool {
+// gigafactoryPools models a gigafactory's systems: GB200 NVL72 racks for
+// training and HGX B200 for the rest, or, at wholeSiteGigafactory, two
+// GB200 NVL72 halls of half the site each (eu/README.md says why).
+func gigafactoryPools(siteID string) []core.Pool {
+	if siteID == wholeSiteGigafactory {
+		half := gigafactoryAccelerators / 2
+		return []core.Pool{
+			pool("train-a", "GB200", nvl72, half),
+			pool("train-b", "GB200", nvl72, gigafactoryAccelerators-half),
+		}
+	}
 	train := int(gigafactoryAccelerators * gigafactoryTrainShare)
 	return []core.Pool{
 		pool("train", "GB200", nvl72, train),

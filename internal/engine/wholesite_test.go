@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -13,28 +14,35 @@ import (
 
 var day0 = time.Date(2026, 12, 8, 9, 0, 0, 0, time.UTC)
 
-// euWith is the EU network's sites with gf-fr changed by f.
-func euWith(t *testing.T, f func(s *core.Site)) []core.Site {
+// euSites is the EU network's sites, checking that site id has the
+// given pools (name: accelerators).
+func euSites(t *testing.T, id string, pools map[string]int) []core.Site {
 	t.Helper()
 	sites := config.EU().Sites
-	for i := range sites {
-		if sites[i].ID == "gf-fr" {
-			if sites[i].Totals() != 100_000 {
-				t.Fatalf("gf-fr has %d accelerators, want 100,000", sites[i].Totals())
-			}
-			if f != nil {
-				f(&sites[i])
-			}
-			return sites
+	for _, s := range sites {
+		if s.ID != id {
+			continue
 		}
+		got := map[string]int{}
+		for _, p := range s.Pools {
+			got[p.Name] = p.Nodes * p.AccelPerNode
+		}
+		if !maps.Equal(got, pools) {
+			t.Fatalf("%s has pools %v, want %v", id, got, pools)
+		}
+		return sites
 	}
-	t.Fatal("the EU network has no gf-fr")
+	t.Fatalf("the EU network has no %s", id)
 	return nil
 }
 
 func gang(id core.JobID, accels int, model string) engine.Submitted {
+	return gangAt("gf-fr", id, accels, model)
+}
+
+func gangAt(site string, id core.JobID, accels int, model string) engine.Submitted {
 	return engine.Submitted{Job: core.Job{ID: id, User: "u", Project: "moon", Org: "o", State: core.StatePending, SubmitTime: day0,
-		Spec: core.JobSpec{Command: []string{"train"}, Accelerators: core.Milli(accels) * 1000, Model: model, Site: "gf-fr", Walltime: core.Duration(24 * time.Hour)}}}
+		Spec: core.JobSpec{Command: []string{"train"}, Accelerators: core.Milli(accels) * 1000, Model: model, Site: site, Walltime: core.Duration(24 * time.Hour)}}}
 }
 
 func startsOf(in []engine.Intent) map[core.JobID]core.Allocation {
@@ -48,23 +56,22 @@ func startsOf(in []engine.Intent) map[core.JobID]core.Allocation {
 }
 
 // TestWholeSiteGangOnGfFr is issue 17's scenario: a 100,000-accelerator
-// gang runs on gf-fr. The EU network's gigafactories are 80,000 GB200
-// (NVL72 racks) and 20,000 B200 (HGX), and a gang never mixes models,
-// so as configured the most one gang can take there is the 80,000 GB200:
-// that starts, and 100,000 of any model never does, with the reason. A
-// gigafactory of one model (gf-fr's B200 pool made a second GB200 pool
-// of NVL72 racks) runs the 100,000-accelerator gang across both pools,
-// every node of the site, once the jobs running there have ended: not
-// before, with the virtual clock.
+// gang runs on gf-fr. gf-fr is modelled as two GB200 NVL72 halls of
+// 50,000 (pools train-a and train-b, config/eu/README.md), so the gang
+// spans both, every node of the site, once the jobs running there have
+// ended: not before, with the virtual clock. The other gigafactories are
+// 80,000 GB200 and 20,000 B200, and a gang never mixes models: there the
+// most one gang can take is the 80,000 GB200, and 100,000 never starts,
+// with the reason.
 func TestWholeSiteGangOnGfFr(t *testing.T) {
-	t.Run("as configured", func(t *testing.T) {
-		e := engine.New(engine.DefaultConfig(), euWith(t, nil))
-		e.Apply(gang(1, 80_000, "NVIDIA GB200"))
-		e.Apply(gang(2, 100_000, ""))
+	t.Run("two models never mix", func(t *testing.T) {
+		e := engine.New(engine.DefaultConfig(), euSites(t, "gf-de", map[string]int{"train": 80_000, "serve": 20_000}))
+		e.Apply(gangAt("gf-de", 1, 80_000, "NVIDIA GB200"))
+		e.Apply(gangAt("gf-de", 2, 100_000, ""))
 		got := startsOf(func() []engine.Intent { in, _ := e.Step(day0); return in }())
 		a, ok := got[1]
-		if !ok || a.Site != "gf-fr" || a.Pool != "train" || len(a.Nodes) != 20_000 || a.Accelerators() != 80_000_000 {
-			t.Fatalf("80,000 GB200: started %v on %s/%s, %d nodes; want every node of gf-fr's train pool", ok, a.Site, a.Pool, len(a.Nodes))
+		if !ok || a.Site != "gf-de" || a.Pool != "train" || len(a.Nodes) != 20_000 || a.Accelerators() != 80_000_000 {
+			t.Fatalf("80,000 GB200: started %v on %s/%s, %d nodes; want every node of gf-de's train pool", ok, a.Site, a.Pool, len(a.Nodes))
 		}
 		if _, ok := got[2]; ok {
 			t.Fatal("100,000 of two models started as one gang")
@@ -74,16 +81,8 @@ func TestWholeSiteGangOnGfFr(t *testing.T) {
 			t.Errorf("reason %q, want it to say %q", st.Reason, want)
 		}
 	})
-	t.Run("a gigafactory of one model", func(t *testing.T) {
-		sites := euWith(t, func(s *core.Site) {
-			for i, p := range s.Pools {
-				if p.Name == "serve" {
-					train := s.Pools[0]
-					train.Name, train.Nodes = "train-2", p.Nodes*p.AccelPerNode/train.AccelPerNode
-					s.Pools[i] = train
-				}
-			}
-		})
+	t.Run("gf-fr, two halls of one model", func(t *testing.T) {
+		sites := euSites(t, "gf-fr", map[string]int{"train-a": 50_000, "train-b": 50_000})
 		e := engine.New(engine.DefaultConfig(), sites)
 		// Two jobs hold gf-fr for an hour: one in each pool.
 		for id, n := range map[core.JobID]int{10: 72, 11: 19_000} {
@@ -115,8 +114,8 @@ func TestWholeSiteGangOnGfFr(t *testing.T) {
 			st, _ := e.Status(1)
 			t.Fatalf("the whole-site gang did not start on the empty site: %s", st.Reason)
 		}
-		if a.Site != "gf-fr" || a.Pool != "train,train-2" || len(a.Nodes) != 25_000 || a.Accelerators() != 100_000_000 {
-			t.Fatalf("started on %s/%q, %d nodes, %s accelerators; want gf-fr train,train-2, 25,000 nodes", a.Site, a.Pool, len(a.Nodes), a.Accelerators())
+		if a.Site != "gf-fr" || a.Pool != "train-a,train-b" || len(a.Nodes) != 25_000 || a.Accelerators() != 100_000_000 {
+			t.Fatalf("started on %s/%q, %d nodes, %s accelerators; want gf-fr train-a,train-b, 25,000 nodes", a.Site, a.Pool, len(a.Nodes), a.Accelerators())
 		}
 		seen := map[string]bool{}
 		for _, na := range a.Nodes {
