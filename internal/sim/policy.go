@@ -112,6 +112,9 @@ func (s Scheduling) Record() (json.RawMessage, error) {
 	if s.Broker {
 		rec["routing"] = s.Routing
 	}
+	if c.SiteWalltimes {
+		rec["trace_walltimes"] = TraceWalltimes
+	}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: record its configuration: %w", s.Policy, err)

@@ -19,18 +19,26 @@ import (
 var Epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // runFor is how long a's run lasts once started: its duration, or its
-// walltime when that is shorter (timeout: the run is cut off then). wall
-// is the walltime the site enforces when the job gives none (0 = none).
-func (a *Arrival) runFor(wall time.Duration) (d time.Duration, timeout bool) {
-	limit := a.Walltime
-	if limit <= 0 {
-		limit = wall
-	}
-	if limit > 0 && a.Duration > limit {
-		return limit, true
+// walltime when that is shorter (timeout: the run is cut off then). A job
+// that gives no walltime runs its recorded duration: the engine plans it
+// with its site's default walltime, as live does, but the twin does not
+// cut it off there (TraceWalltimes).
+func (a *Arrival) runFor() (d time.Duration, timeout bool) {
+	if a.Walltime > 0 && a.Duration > a.Walltime {
+		return a.Walltime, true
 	}
 	return a.Duration, false
 }
+
+// TraceWalltimes is the one deliberate difference between the twin and
+// live, recorded in each policy's config in summary.json
+// ("trace_walltimes"): live's sites cut a job that gives no walltime off
+// at the site's default walltime (1 h on the EU network); the twin plans
+// such a job with that default, as live does, but lets it run its
+// recorded duration, because a trace's users (Philly's give no walltime)
+// were not subject to that limit. A job that gives a walltime is cut off
+// at it in both.
+const TraceWalltimes = "planned, not enforced"
 
 // warmSink keeps what Replay's warm-ups read, so that the compiler keeps
 // the reads (atomic: replays may run side by side).
@@ -170,10 +178,6 @@ type replay struct {
 	sched   scheduler
 	st      *stats
 	siteIdx map[string]int
-	// siteWall is each site's enforced default walltime, when the engine
-	// plans with it (SiteWalltimes): as live, the site cuts a job that
-	// gives none off then.
-	siteWall []time.Duration
 	outs     []outageEvent
 	sample   time.Duration
 	// keep: the end queue keeps each run's record, for what needs it
@@ -264,12 +268,8 @@ func newReplay(cfg ReplayConfig) (*replay, error) {
 	} else {
 		r.sched = engine.New(s.Engine, cfg.Sites)
 	}
-	r.siteWall = make([]time.Duration, len(cfg.Sites))
 	for i, site := range cfg.Sites {
 		r.siteIdx[site.ID] = i
-		if s.Engine.SiteWalltimes {
-			r.siteWall[i] = time.Duration(site.DefaultWalltime)
-		}
 	}
 	if r.outs, err = outageEvents(cfg.Outages, r.siteIdx); err != nil {
 		return nil, err
@@ -540,7 +540,7 @@ func (r *replay) step() error {
 		// the cache: read those lines first, all together.
 		for i := range starts {
 			if k := starts[i].ID - r.freshBase; k >= 0 && k < core.JobID(len(r.fresh)) && r.fresh[k] != nil {
-				run, _ := r.fresh[k].arr.runFor(0)
+				run, _ := r.fresh[k].arr.runFor()
 				r.sink += r.ends.warm(r.now + run)
 			}
 		}
@@ -628,7 +628,7 @@ func (r *replay) start(in *engine.Start) error {
 	if !ok {
 		return fmt.Errorf("replay: engine started job %d on unknown site %q", in.ID, in.Alloc.Site)
 	}
-	run, timeout := x.arr.runFor(r.siteWall[site])
+	run, timeout := x.arr.runFor()
 	x.start, x.end, x.site, x.timeout, x.requeue = r.now, r.now+run, site, timeout, false
 	x.active = true
 	r.nActive++
