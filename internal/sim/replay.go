@@ -178,8 +178,8 @@ type replay struct {
 	sched   scheduler
 	st      *stats
 	siteIdx map[string]int
-	outs     []outageEvent
-	sample   time.Duration
+	outs    []outageEvent
+	sample  time.Duration
 	// keep: the end queue keeps each run's record, for what needs it
 	// after the start: taking runs out early (outages, preemption, the
 	// broker's requeues) and jobs.csv. Otherwise a record is reused as
