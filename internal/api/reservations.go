@@ -23,20 +23,7 @@ import (
 // store's transaction.
 
 // reservationRequest is the body of POST /api/v1/reservations.
-type reservationRequest struct {
-	// Name is the reservation's id; left out, one is made from the site
-	// and the start ("gf-fr-20261209T0800").
-	Name         string `json:"name,omitempty"`
-	Site         string `json:"site"`
-	Model        string `json:"model,omitempty"`
-	Accelerators int    `json:"accelerators"`
-	// Start: RFC 3339, or sbatch --begin's forms (now, now+1hour,
-	// 2026-12-09T08:00, tomorrow, 16:00), in UTC.
-	Start string `json:"start"`
-	// Duration: sbatch --time's forms (minutes, H:M:S, D-H, D-H:M:S).
-	Duration string   `json:"duration"`
-	Projects []string `json:"projects,omitempty"`
-}
+type reservationRequest = core.NewReservation
 
 // maxReservationName bounds a reservation's id.
 const maxReservationName = 64

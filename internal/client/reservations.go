@@ -10,19 +10,8 @@ import (
 
 // Advance reservations (issue 17).
 
-// NewReservation is the body that books a reservation. Start takes RFC
-// 3339 or sbatch --begin's forms (now+1hour, 2026-12-09T08:00, tomorrow);
-// Duration sbatch --time's (minutes, H:M:S, D-H:M:S). Name, left empty,
-// is made by the server from the site and the start.
-type NewReservation struct {
-	Name         string   `json:"name,omitempty"`
-	Site         string   `json:"site"`
-	Model        string   `json:"model,omitempty"`
-	Accelerators int      `json:"accelerators"`
-	Start        string   `json:"start"`
-	Duration     string   `json:"duration"`
-	Projects     []string `json:"projects,omitempty"`
-}
+// NewReservation is the body that books a reservation.
+type NewReservation = core.NewReservation
 
 // Reserve books a reservation (the site's operators, allocators, global
 // administrators).

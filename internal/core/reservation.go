@@ -34,3 +34,18 @@ const (
 	ReservationActive   = "active"
 	ReservationEnded    = "ended"
 )
+
+// NewReservation is the body that books a reservation (POST
+// /api/v1/reservations). Start is RFC 3339 or sbatch --begin's forms (now,
+// now+1hour, 2026-12-09T08:00, tomorrow, 16:00), in UTC; Duration sbatch
+// --time's (minutes, H:M:S, D-H, D-H:M:S). Name, left out, is made by the
+// server from the site and the start ("gf-fr-20261209T0800").
+type NewReservation struct {
+	Name         string   `json:"name,omitempty"`
+	Site         string   `json:"site"`
+	Model        string   `json:"model,omitempty"`
+	Accelerators int      `json:"accelerators"`
+	Start        string   `json:"start"`
+	Duration     string   `json:"duration"`
+	Projects     []string `json:"projects,omitempty"`
+}
