@@ -240,6 +240,14 @@ func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err != nil {
 		return err
 	}
+	// A leader's write fails here, changing nothing, once another
+	// controller has taken the lease over (lease.go).
+	if epoch := FenceOf(ctx); epoch != 0 {
+		if err := db.checkFence(ctx, tx, epoch); err != nil {
+			tx.Rollback()
+			return err
+		}
+	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err
