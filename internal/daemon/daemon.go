@@ -128,6 +128,11 @@ type Daemon struct {
 
 	ready   atomic.Bool
 	metrics Metrics
+
+	// opts rebuild the loop's state when this controller becomes the
+	// leader again; elect is its leadership among several (leader.go).
+	opts  Options
+	elect election
 }
 
 type backoff struct {
@@ -145,6 +150,9 @@ type preemption struct {
 type call struct {
 	fn   func(ctx context.Context)
 	done chan struct{}
+	// refused is set, before done closes, when fn did not run because
+	// this controller does not lead (leader.go).
+	refused *bool
 }
 
 // Metrics are the daemon's counters, read by the /metrics endpoint.
@@ -216,7 +224,8 @@ func New(o Options) (*Daemon, error) {
 		orgKinds = map[string]string{}
 	}
 	return &Daemon{
-		st: o.Store, sites: sites, drivers: o.Drivers, clock: o.Clock, poll: o.PollEvery, gap: o.StepGap, retries: o.StartRetries, log: o.Logger,
+		opts: o,
+		st:   o.Store, sites: sites, drivers: o.Drivers, clock: o.Clock, poll: o.PollEvery, gap: o.StepGap, retries: o.StartRetries, log: o.Logger,
 		eng:         engine.NewFederation(o.Engine, o.Routing, o.Sites),
 		metrics:     Metrics{StepSeconds: metrics.NewHistogram(StepBuckets)},
 		orgKinds:    orgKinds,
@@ -319,7 +328,10 @@ func (d *Daemon) kick() {
 
 // do runs fn on the loop goroutine and waits for it.
 func (d *Daemon) do(ctx context.Context, fn func(ctx context.Context)) error {
-	c := call{fn: fn, done: make(chan struct{})}
+	if d.following() {
+		return ErrNotLeader
+	}
+	c := call{fn: fn, done: make(chan struct{}), refused: new(bool)}
 	select {
 	case d.calls <- c:
 	case <-ctx.Done():
@@ -327,6 +339,9 @@ func (d *Daemon) do(ctx context.Context, fn func(ctx context.Context)) error {
 	}
 	select {
 	case <-c.done:
+		if *c.refused {
+			return ErrNotLeader
+		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -364,7 +379,8 @@ func (d *Daemon) Submit(ctx context.Context, jobs []core.Job) ([]core.Job, []boo
 			d.logJob("job submitted", j)
 		}
 	}
-	if len(evs) > 0 {
+	// A follower leaves them in the store, where the leader finds them.
+	if len(evs) > 0 && !d.following() {
 		d.enqueue(evs...)
 	}
 	return stored, created, nil
@@ -383,6 +399,9 @@ func (d *Daemon) Cancel(ctx context.Context, id core.JobID, actor string) (core.
 // commits in the same transaction as the job's change (cancelled, or its
 // cancel requested); no change, no entry (store.AuditWritten says which).
 func (d *Daemon) CancelAudited(ctx context.Context, id core.JobID, actor string, entry *store.AuditEntry) (core.Job, error) {
+	if d.following() {
+		return d.cancelFollowing(ctx, id, actor, entry)
+	}
 	var out core.Job
 	var err error
 	derr := d.do(ctx, func(loop context.Context) {
@@ -430,6 +449,9 @@ func (d *Daemon) cancel(ctx, wctx context.Context, id core.JobID, actor string) 
 	drv := d.drivers[j.Site]
 	if drv == nil {
 		return core.Job{}, fmt.Errorf("cancel job %d: site %q has no driver", id, j.Site)
+	}
+	if err := d.st.CheckFence(ctx); err != nil {
+		return core.Job{}, fmt.Errorf("cancel job %d: %w", id, err)
 	}
 	if err := drv.Cancel(ctx, j); err != nil {
 		return core.Job{}, fmt.Errorf("cancel job %d on %s: %w", id, j.Site, err)
@@ -857,7 +879,7 @@ func (d *Daemon) start(ctx context.Context, in engine.Start) {
 	now := d.clock().UTC()
 	alloc := in.Alloc
 	j.State, j.Site, j.Alloc, j.Reason, j.UpdateTime = core.StateStarting, alloc.Site, &alloc, "", now
-	placed := describeAlloc(alloc)
+	placed := describeAlloc(alloc) + d.placedBy(ctx)
 	if j.Spec.Walltime <= 0 {
 		// The site's default, recorded on the job: its driver enforces
 		// it, and the engine planned the job with it there.
@@ -938,6 +960,9 @@ func (d *Daemon) preempt(ctx context.Context, in engine.Preempt) {
 	if !ok {
 		return
 	}
+	if !d.fenceHolds(ctx, "preempt") {
+		return
+	}
 	drv := d.drivers[j.Site]
 	now := d.clock()
 	if sg, ok := drv.(driver.Signaler); ok && in.Grace > 0 && in.Signal != "" {
@@ -960,6 +985,9 @@ func (d *Daemon) preempt(ctx context.Context, in engine.Preempt) {
 func (d *Daemon) requeue(ctx context.Context, in engine.Requeue) {
 	j, ok := d.active[in.ID]
 	if !ok {
+		return
+	}
+	if !d.fenceHolds(ctx, "requeue") {
 		return
 	}
 	if drv := d.drivers[j.Site]; drv != nil {
@@ -985,6 +1013,9 @@ func (d *Daemon) expirePreemptions(ctx context.Context) {
 			continue
 		}
 		j := d.active[id]
+		if !d.fenceHolds(ctx, "preempt") {
+			return
+		}
 		if err := d.drivers[j.Site].Cancel(ctx, j); err != nil {
 			d.log.Error("preempt: cancel after grace", "job", id, "err", err)
 		}
