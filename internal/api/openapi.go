@@ -28,6 +28,7 @@ var schemaTypes = map[string]any{
 	"EventList":         list[core.Event]{},
 	"Site":              core.Site{},
 	"SiteList":          list[core.Site]{},
+	"ControllerList":    list[controllerInfo]{},
 	"NewReservation":    reservationRequest{},
 	"Reservation":       core.Reservation{},
 	"ReservationList":   list[core.Reservation]{},

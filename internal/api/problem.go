@@ -106,6 +106,8 @@ func problemFor(err error) Problem {
 		return Problem{Status: http.StatusConflict, Type: "exists", Detail: "already exists"}
 	case errors.Is(err, store.ErrBadCursor):
 		return Problem{Status: http.StatusBadRequest, Type: "invalid-field", Detail: "cursor: invalid cursor", Errors: []FieldError{{Field: "cursor", Detail: "invalid cursor"}}}
+	case errors.Is(err, daemon.ErrNotLeader):
+		return Problem{Status: http.StatusServiceUnavailable, Type: "unavailable", Detail: "this controller does not lead and only the leader can do this: retry, or ask the leader (gf controllers)"}
 	case errors.Is(err, daemon.ErrConflict):
 		return Problem{Status: http.StatusConflict, Type: "conflict", Detail: "the job's state does not allow this now"}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

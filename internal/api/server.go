@@ -147,6 +147,7 @@ func routes() []route {
 		{method: "GET", path: "/metrics", summary: "Prometheus metrics", public: true, handler: (*Server).metrics, text: true},
 		{method: "GET", path: "/api/v1/openapi.json", summary: "This API's OpenAPI 3.1 document", public: true, handler: (*Server).openapi, answer: "OpenAPI"},
 		{method: "GET", path: "/api/v1/sites", summary: "List sites", handler: (*Server).listSites, answer: "SiteList"},
+		{method: "GET", path: "/api/v1/controllers", summary: "The controllers sharing this store (gf serve on one PostgreSQL), which one leads and when each was last seen (operators, global admin)", handler: (*Server).listControllers, answer: "ControllerList", fails: []int{403}},
 		{method: "GET", path: "/api/v1/sites/{id}", summary: "Get a site", handler: (*Server).getSite, answer: "Site", fails: []int{404}},
 		{method: "POST", path: "/api/v1/sites/{id}/{action}", summary: "Site lifecycle (the site's operators, global admin): action drain, resume or down", handler: (*Server).siteAction, answer: "Site", fails: []int{403, 404, 422}},
 		{method: "POST", path: "/api/v1/reservations", summary: "Book an advance reservation: accelerators of a site for a window, for projects (the site's operators, allocators, global admin); 422 naming the field at fault", handler: (*Server).createReservation, body: "NewReservation", answer: "Reservation", ok: []int{201}, fails: []int{403, 409, 422}},

@@ -77,6 +77,7 @@ var matrix = map[string]grant{
 	"GET /api/v1/auth/oidc":                         {a: public},
 	"GET /api/v1/whoami":                            {a: all},
 	"GET /api/v1/sites":                             {a: all},
+	"GET /api/v1/controllers":                       {a: "admin op"},
 	"GET /api/v1/sites/{id}":                        {a: all, b: all},
 	"POST /api/v1/sites/{id}/{action}":              {a: "admin op", b: "admin"},
 	"POST /api/v1/orgs":                             {a: "admin"},
