@@ -265,6 +265,11 @@ type hold struct {
 	// shared: an EASY reservation whose nodes have devices its job will
 	// not need (sched.HoldSet.Spare), so a job may run past at beside it.
 	shared bool
+	// span holds the parts in other pools of a gang's EASY reservation
+	// across pools (sched.Earliest.More), each a hold of its own in
+	// e.holds with part set; span.go.
+	span []*hold
+	part bool
 }
 
 type holdKind uint8
@@ -852,6 +857,7 @@ func (e *Engine) dropHold(j *job) {
 }
 
 func (e *Engine) freeHold(h *hold) {
+	e.freeSpan(h)
 	e.holdVer++
 	h.hs.Release()
 	if i := slices.Index(e.holds, h); i >= 0 {
@@ -1309,7 +1315,7 @@ func (e *Engine) consider(s *shape, j *job, now time.Time) (started, dead bool) 
 		e.dropHold(j)
 	}
 	if hd := j.hold; hd != nil {
-		if pl, ok := e.cluster.PlaceOn(&j.req, hd.hs); ok {
+		if pl, ok := e.placeOnHold(j, hd); ok {
 			e.launch(j, pl, now)
 			return true, false
 		}
@@ -1355,7 +1361,7 @@ func (e *Engine) consider(s *shape, j *job, now time.Time) (started, dead bool) 
 func (e *Engine) reservations() int {
 	n := 0
 	for _, h := range e.holds {
-		if h.kind == holdBackfill {
+		if h.kind == holdBackfill && !h.part {
 			n++
 		}
 	}
@@ -1438,6 +1444,7 @@ func (e *Engine) reserveFor(j *job, g *group, now time.Time) bool {
 	h := &hold{kind: holdBackfill, job: j, pool: ea.Pool, nodes: ea.Nodes, at: time.Unix(ea.At, 0).UTC()}
 	e.setAside(h)
 	h.shared = h.hs.Spare(&j.req)
+	e.setAsideSpan(h, ea.More)
 	j.hold = h
 	j.ww().est = h.at
 	return true
@@ -1453,6 +1460,9 @@ func (e *Engine) setAside(h *hold) {
 // reopen notes, during a pass, that hold h of job j was given back: if
 // its nodes have room left, jobs decided before j did not see it.
 func (e *Engine) reopen(j *job, h *hold) {
+	for _, part := range h.span {
+		e.reopen(j, part)
+	}
 	p := e.cluster.Pools[h.pool]
 	for _, n := range h.nodes {
 		if p.NodeFreeDevices(int(n)) > 0 {

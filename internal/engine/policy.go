@@ -167,7 +167,9 @@ func (e *Engine) reserve(r Reservation) {
 			req.Milli = core.Milli(p.K) * 1000
 		}
 		ea, ok := e.cluster.EarliestStart(&req, pools, r.Start.Unix())
-		if !ok || req.Nodes == 1 && len(ea.Nodes) == 0 {
+		// An advance reservation holds nodes of one pool: not yet one
+		// across pools (a whole site), which EarliestStart may offer.
+		if !ok || req.Nodes == 1 && len(ea.Nodes) == 0 || len(ea.More) > 0 {
 			a.miss = fmt.Sprintf("no pool can hold %d accelerators", r.Accelerators)
 			return
 		}

@@ -133,7 +133,7 @@ func (e *Engine) status(j *job, rank int) Status {
 		p := e.cluster.Pools[h.pool]
 		switch h.kind {
 		case holdBackfill:
-			add(fmt.Sprintf("reserved: %d %s of %s set aside to start it by %s", len(h.nodes), plural(len(h.nodes), "node", "nodes"), p.Name, e.when(h.at)))
+			add(fmt.Sprintf("reserved: %s set aside to start it by %s", e.holdWhere(h), e.when(h.at)))
 		case holdPreempt:
 			add(fmt.Sprintf("preempting lower-tier jobs on %d %s of %s; starts after %s", len(h.nodes), plural(len(h.nodes), "node", "nodes"), p.Name, e.when(h.at)))
 		}

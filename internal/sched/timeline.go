@@ -151,12 +151,19 @@ type Earliest struct {
 	Pool  int
 	Nodes []int32 // the nodes to set aside
 	At    int64   // unix seconds; never before the now given
+	// More holds the parts in further pools of a gang that spans pools
+	// (each with its Pool and Nodes; At is the first's), by pool index;
+	// nil for a start in one pool. Set each part aside in a HoldSet of
+	// its own, and place the gang on them with PlaceOnSpan.
+	More []Earliest
 }
 
 // EarliestStart finds the soonest time, not before now, at which r could
 // start on available (not held) nodes of pools if every running job ends
 // at its expected end, and the nodes it would use then. ok is false when r
-// can never fit those pools.
+// can never fit those pools. A gang no one pool holds sooner may start
+// across the pools of one site, model and node size (see placeSpan): its
+// Earliest then has More.
 func (c *Cluster) EarliestStart(r *Request, pools []int, now int64) (Earliest, bool) {
 	best := Earliest{Pool: -1}
 	better := func(pi int, at int64, nodes []int32) {
@@ -233,6 +240,9 @@ func (c *Cluster) EarliestStart(r *Request, pools []int, now int64) (Earliest, b
 		if at, ok := p.nthWhole(0, nb, n); ok && (best.Pool < 0 || max(at, now) < best.At) {
 			better(pi, at, p.soonestWhole(0, nb, n, at))
 		}
+	}
+	if c.spans && r.Nodes != 1 {
+		c.earliestSpan(r, pools, now, &best)
 	}
 	return best, best.Pool >= 0
 }
