@@ -100,7 +100,7 @@ func newRoot(env *cliEnv) *cobra.Command {
 	add("network", whoamiCommand(env), loginCommand(env))
 	add("network", callsCommand(env), callCommand(env), proposeCommand(env), proposalsCommand(env), reviewCommand(env), awardCommand(env), awardsCommand(env), membersCommand(env))
 	add("network", reserveCommand(env), reservationsCommand(env))
-	add("network", auditCommand(env))
+	add("network", auditCommand(env), controllersCommand(env))
 	add("network", aiactCommand(env))
 	add("run", serveCommand(env), simulateCommand(env), benchCommand(env))
 	root.AddCommand(newCommand(env, "version", "print gf's version", func(ctx context.Context, env *cliEnv, args []string) error {

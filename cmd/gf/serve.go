@@ -51,6 +51,7 @@ type serveOptions struct {
 	oidc      api.OIDC
 	secret    string // --oidc-client-secret: the portal's client secret (confidential client); "": public, PKCE alone
 	audit     auditServeOptions
+	id        string // --controller-id
 }
 
 func (o *serveOptions) flags(fs *pflag.FlagSet) {
@@ -68,6 +69,7 @@ func (o *serveOptions) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.oidc.UsernameClaim, "oidc-username-claim", api.DefaultUsernameClaim, "with --oidc-issuer: the claim that names a user at their first login (sub when absent)")
 	fs.StringVar(&o.oidc.OrgClaim, "oidc-org-claim", api.DefaultOrgClaim, "with --oidc-issuer: the claim naming the user's home organisation")
 	fs.StringVar(&o.secret, "oidc-client-secret", "", "with --oidc-issuer: the client secret of the portal's browser login, for a confidential client (default: none, a public client with PKCE)")
+	fs.StringVar(&o.id, "controller-id", "", "this controller's name among several sharing one PostgreSQL (gf controllers); default HOST/LISTEN-ADDRESS")
 	fs.StringToStringVar(&o.oidc.OrgMap, "oidc-org-map", nil, "with --oidc-issuer: organisation claim values to gf organisations, e.g. cnr.it=cnr,uni-lj.si=uni-lj (default: the value itself)")
 }
 
@@ -157,9 +159,6 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 	if err != nil {
 		return err
 	}
-	if err := d.Recover(ctx); err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", o.listen, err)
@@ -182,11 +181,21 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 	}
 	handler := web.Handler()
 	srv := api.HTTPServer(handler, api.DefaultTimeouts(), log)
+	// One controller leads (schedules, drives the sites); with SQLite,
+	// whose data directory is locked, this one always does.
+	lead := daemon.Leadership{ID: o.id, Address: url, Exclusive: st.Dialect() == store.SQLite}
+	if lead.ID == "" {
+		host, _ := os.Hostname()
+		lead.ID = host + "/" + ln.Addr().String()
+	}
 	loopCtx, stopLoop := context.WithCancel(context.Background())
 	loopDone := make(chan struct{})
+	loopErr := make(chan error, 1)
 	go func() {
 		defer close(loopDone)
-		_ = d.Run(loopCtx)
+		if err := d.RunElected(loopCtx, lead); err != nil {
+			loopErr <- err
+		}
 	}()
 	go o.audit.runAuditCheckpoints(loopCtx, st, log)
 	serveErr := make(chan error, 1)
@@ -203,6 +212,9 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 	log.Info("serving", "url", url, "data", dir)
 	select {
 	case <-ctx.Done():
+	case err := <-loopErr:
+		_ = srv.Close()
+		return err
 	case err := <-serveErr:
 		if !errors.Is(err, http.ErrServerClosed) {
 			stopLoop()

@@ -50,11 +50,16 @@ type Leadership struct {
 type election struct {
 	on      atomic.Bool // RunElected runs
 	leading atomic.Bool
+	epoch   atomic.Int64 // of the current or last term
 	id      string
 }
 
 // following reports whether this daemon runs elected and does not lead.
 func (d *Daemon) following() bool { return d.elect.on.Load() && !d.elect.leading.Load() }
+
+// Epoch is the epoch of this daemon's current or last term as leader; 0
+// when it runs alone or never led.
+func (d *Daemon) Epoch() int64 { return d.elect.epoch.Load() }
 
 // Leading reports whether this daemon schedules: always when it runs
 // alone, while it holds the lease when it runs elected.
@@ -66,7 +71,7 @@ func (d *Daemon) placedBy(ctx context.Context) string {
 	if !d.elect.on.Load() {
 		return ""
 	}
-	return fmt.Sprintf("; by controller %s, epoch %d", d.elect.id, store.FenceOf(ctx))
+	return fmt.Sprintf("; by controller %s, epoch %d", d.elect.id, d.elect.epoch.Load())
 }
 
 // fenceHolds reports whether this daemon still leads in its epoch, before
@@ -112,7 +117,6 @@ func (d *Daemon) RunElected(ctx context.Context, l Leadership) error {
 	}
 	d.elect.id = l.ID
 	d.elect.on.Store(true)
-	d.ready.Store(true)
 	log := d.log.With("controller", l.ID)
 	if err := d.st.Heartbeat(ctx, l.ID, l.Address, true); err != nil {
 		log.Warn("leadership: heartbeat", "err", err)
@@ -129,8 +133,14 @@ func (d *Daemon) RunElected(ctx context.Context, l Leadership) error {
 			}
 			if epoch > 0 {
 				renewed = time.Now()
-				t = d.lead(ctx, l, epoch)
+				t, err = d.lead(ctx, l, epoch)
+				if err != nil && l.Exclusive {
+					return err // the only controller cannot recover: as Recover before Run
+				}
 			}
+			// Ready once it has either taken the lease and recovered,
+			// or found another controller leading.
+			d.ready.Store(true)
 		} else {
 			ok, err := d.st.RenewLease(ctx, l.ID, t.epoch, l.Lease)
 			switch {
@@ -178,11 +188,17 @@ func (d *Daemon) RunElected(ctx context.Context, l Leadership) error {
 }
 
 // lead starts a term of epoch: the loop's state rebuilt from the store,
-// the loop run with writes fenced by epoch. It returns nil, giving the
-// lease back, when recovery fails.
-func (d *Daemon) lead(ctx context.Context, l Leadership, epoch int64) *term {
+// the loop run with writes fenced by epoch (unless Exclusive: no other
+// controller can exist to fence off). When recovery fails it gives the
+// lease back and returns the error.
+func (d *Daemon) lead(ctx context.Context, l Leadership, epoch int64) (*term, error) {
 	d.resetLoopState()
-	lctx, cancel := context.WithCancel(store.WithFence(ctx, epoch))
+	fenced := ctx
+	if !l.Exclusive {
+		fenced = store.WithFence(ctx, epoch)
+	}
+	lctx, cancel := context.WithCancel(fenced)
+	d.elect.epoch.Store(epoch)
 	d.elect.leading.Store(true)
 	t0 := time.Now()
 	if err := d.Recover(lctx); err != nil {
@@ -190,7 +206,7 @@ func (d *Daemon) lead(ctx context.Context, l Leadership, epoch int64) *term {
 		d.elect.leading.Store(false)
 		cancel()
 		_ = d.st.ReleaseLease(ctx, l.ID, epoch)
-		return nil
+		return nil, err
 	}
 	d.log.Info("leading", "controller", l.ID, "epoch", epoch, "recovered_in", time.Since(t0))
 	t := &term{epoch: epoch, cancel: cancel, done: make(chan struct{})}
@@ -199,7 +215,7 @@ func (d *Daemon) lead(ctx context.Context, l Leadership, epoch int64) *term {
 		_ = d.Run(lctx)
 	}()
 	go d.pickUpEvery(lctx, l.PickUp)
-	return t
+	return t, nil
 }
 
 // stepDown ends a term: the loop stops; the API keeps serving.

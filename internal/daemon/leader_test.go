@@ -78,8 +78,12 @@ func simJob(name string, dur string) core.Job {
 func TestElectedControllers(t *testing.T) {
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "gf.db")
 	a := startElected(t, dsn, "a")
-	waitFor(t, "a to lead", a.d.Leading)
+	waitFor(t, "a to lead", func() bool { return a.d.Ready() && a.d.Leading() })
 	b := startElected(t, dsn, "b")
+	waitFor(t, "b to follow", b.d.Ready)
+	if b.d.Leading() {
+		t.Fatal("b leads beside a")
+	}
 	ctx := context.Background()
 
 	// b follows: the scheduler's calls are refused, submissions are
