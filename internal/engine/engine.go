@@ -91,6 +91,10 @@ type Engine struct {
 	// (ensureEstimates), at most once per PriorityInterval. A replay that
 	// never reads them never pays for them.
 	estDue bool
+	// run holds the placed jobs' expected ends for estimate, and estHeap
+	// the heap an estimate builds from them, kept for the next.
+	run     runEnds
+	estHeap endHeap
 	// ends and poolClass keep, for the broker's capacity picture, when
 	// placed jobs free each pool and what each org class holds there;
 	// nil unless a Federation asked for them (trackPools).
@@ -151,6 +155,7 @@ type jobState struct {
 	one     [1]sched.NodeShare // pl.Nodes' backing for a one-node placement
 	endB    int64              // bucket of e.ends the job's end is counted in
 	endIdx  bool               // counted in e.ends
+	runAt   int32              // index + 1 in e.run while placed
 	start   time.Time
 	hold    *hold
 	placed  bool
@@ -595,6 +600,7 @@ func (e *Engine) hold(j *job, pl sched.Placement, at time.Time) {
 		pl.Nodes = j.one[:1:1]
 	}
 	j.pl, j.placed, j.plMilli = pl, true, m
+	e.run.add(j, end)
 	if e.ends != nil {
 		now := at.Unix()
 		if !e.now.IsZero() {
@@ -664,6 +670,7 @@ func (e *Engine) release(j *job, at time.Time) {
 	if len(e.preemptible) > 0 {
 		delete(e.preemptible, j.ID)
 	}
+	e.run.remove(j)
 	j.placed = false
 	j.pl = sched.Placement{}
 	if j.charged {

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"cmp"
-	"container/heap"
 	"fmt"
 	"slices"
 	"time"
@@ -229,22 +228,93 @@ type endEvent struct {
 	dev  int
 }
 
+// endHeap is a min-heap of endEvents by (at, id), a total order, so any
+// correct heap pops the same sequence. Typed rather than through
+// container/heap: an estimate pops up to every running job, and each pop
+// through the interface boxed its result.
 type endHeap []endEvent
 
-func (h endHeap) Len() int { return len(h) }
-func (h endHeap) Less(a, b int) bool {
+func (h endHeap) less(a, b int) bool {
 	if h[a].at != h[b].at {
 		return h[a].at < h[b].at
 	}
 	return h[a].id < h[b].id
 }
-func (h endHeap) Swap(a, b int) { h[a], h[b] = h[b], h[a] }
-func (h *endHeap) Push(x any)   { *h = append(*h, x.(endEvent)) }
-func (h *endHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+
+func (h endHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+func (h endHeap) down(i int) {
+	n := len(h)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		c := l
+		if r := l + 1; r < n && h.less(r, l) {
+			c = r
+		}
+		if !h.less(c, i) {
+			return
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+}
+
+func (h *endHeap) push(ev endEvent) {
+	*h = append(*h, ev)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !s.less(i, p) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *endHeap) pop() endEvent {
+	s := *h
+	ev := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	*h = s[:n]
+	(*h).down(0)
+	return ev
+}
+
+// runEnds keeps the placed jobs' expected ends (start plus walltime), as
+// they are placed and released, so that an estimate copies them instead
+// of walking the whole job table (a quarter of a live replay's time on
+// the EU network). ev[i] is jobs[i]'s; a job's runAt is its index + 1.
+type runEnds struct {
+	ev   []endEvent
+	jobs []*job
+}
+
+func (r *runEnds) add(j *job, end int64) {
+	r.ev = append(r.ev, endEvent{at: end, id: j.ID, pool: j.pl.Pool, dev: int(j.pl.Milli().Whole())})
+	r.jobs = append(r.jobs, j)
+	j.runAt = int32(len(r.ev))
+}
+
+func (r *runEnds) remove(j *job) {
+	i, n := int(j.runAt)-1, len(r.ev)-1
+	if i < 0 {
+		return
+	}
+	last := r.jobs[n]
+	r.ev[i], r.jobs[i] = r.ev[n], last
+	last.runAt = int32(i + 1)
+	r.jobs[n] = nil
+	r.ev, r.jobs = r.ev[:n], r.jobs[:n]
+	j.runAt = 0
 }
 
 // ensureEstimates brings the estimated starts up to date if a pass that
@@ -266,23 +336,22 @@ func (e *Engine) estimate(now time.Time) {
 	for i, p := range e.cluster.Pools {
 		free[i] = p.Free()
 	}
-	var h endHeap
+	h := e.estHeap[:0]
 	// The running jobs' ends go into the heap only when a pending job
 	// needs one: when nothing waits (most passes of a busy but unsaturated
-	// network) an estimate costs nothing per running job. Map order does
-	// not matter: the heap's order is total (time, id), so adding them
-	// late pops the same sequence.
+	// network) an estimate costs nothing per running job. Their order in
+	// e.run does not matter: the heap's order is total (time, id).
 	built := false
 	build := func() {
 		built = true
-		e.jobs.each(func(_ core.JobID, j *job) {
-			if j.placed {
-				at := max(j.start.Add(j.wall).Unix(), now.Unix())
-				h = append(h, endEvent{at: at, id: j.ID, pool: j.pl.Pool, dev: int(j.pl.Milli().Whole())})
-			}
-		})
-		heap.Init(&h)
+		n := now.Unix()
+		for _, ev := range e.run.ev {
+			ev.at = max(ev.at, n)
+			h = append(h, ev)
+		}
+		h.init()
 	}
+	defer func() { e.estHeap = h[:0] }()
 	t := now.Unix()
 	for _, j := range e.order {
 		if j.State != core.StatePending {
@@ -330,7 +399,7 @@ func (e *Engine) estimate(now time.Time) {
 				p := e.cluster.Pools[pi]
 				if d := j.req.Devices(p); d <= free[pi] {
 					free[pi] -= d
-					heap.Push(&h, endEvent{at: t + int64(j.wall/time.Second), id: j.ID, pool: pi, dev: d})
+					h.push(endEvent{at: t + int64(j.wall/time.Second), id: j.ID, pool: pi, dev: d})
 					placed = true
 					break
 				}
@@ -341,10 +410,10 @@ func (e *Engine) estimate(now time.Time) {
 			if !built {
 				build()
 			}
-			if h.Len() == 0 {
+			if len(h) == 0 {
 				break
 			}
-			ev := heap.Pop(&h).(endEvent)
+			ev := h.pop()
 			t = max(t, ev.at)
 			free[ev.pool] += ev.dev
 			blocked = blocked && t == now.Unix()
