@@ -58,6 +58,7 @@ type acct struct {
 	usage    float64 // decayed accelerator-seconds
 	stamp    int64   // unix seconds usage was decayed to
 	children []*acct // sorted by name
+	order    []*acct // children in Fair Tree order, at the last Rank
 	rank     int     // leaves: position in Fair Tree order
 	lf       float64
 	path     [4]*acct // leaves: class, org, project, user (Charge's walk)
@@ -266,8 +267,15 @@ func (t *FairTree) Rank(now time.Time) {
 				c.lf = sn / un
 			}
 		}
-		order := slices.Clone(x.children)
-		slices.SortStableFunc(order, func(a, b *acct) int { return cmp.Compare(b.lf, a.lf) })
+		// Sorted in a copy kept per node (children stays sorted by name):
+		// Rank runs at most passes, and on the twin's chains of single
+		// children a fresh copy per node was most of its cost.
+		order := x.children
+		if len(order) > 1 {
+			x.order = append(x.order[:0], x.children...)
+			slices.SortStableFunc(x.order, func(a, b *acct) int { return cmp.Compare(b.lf, a.lf) })
+			order = x.order
+		}
 		for _, c := range order {
 			if c.share > 0 || len(c.children) > 0 {
 				walk(c)
