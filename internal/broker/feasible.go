@@ -182,6 +182,13 @@ func (b *Broker) infeasibleReason(f string, near []*site, sp *core.JobSpec, need
 		var best, perNode, nodes int
 		var at string
 		for _, s := range near {
+			// A gang may also span a site's pools of one model and
+			// node size (spanFits): count those together.
+			type group struct {
+				model string
+				k     int
+			}
+			spans := map[group]int{}
 			for _, p := range s.pools {
 				if !modelOK(sp.Model, p.model) {
 					continue
@@ -189,6 +196,15 @@ func (b *Broker) infeasibleReason(f string, near []*site, sp *core.JobSpec, need
 				perNode, nodes = max(perNode, p.k), max(nodes, p.nodes)
 				if p.k*p.nodes > best {
 					best, at = p.k*p.nodes, s.ID
+				}
+				spans[group{p.model, p.k}] += p.nodes
+			}
+			if !sched.CanSpan(&s.Site) {
+				continue
+			}
+			for g, n := range spans {
+				if g.k*n > best {
+					best, at = g.k*n, s.ID+", as one gang across its pools"
 				}
 			}
 		}

@@ -42,7 +42,7 @@ func TestFeasible(t *testing.T) {
 		"model not in the allowed countries": {job: job(8, "NVIDIA GB200").res("SE").obj(), filter: broker.FilterModel,
 			reason: []string{`model "NVIDIA GB200": no site in SE has it; models there: NVIDIA H100`}},
 		"more accelerators than any pool": {job: job(200000, "").obj(), filter: broker.FilterSize,
-			reason: []string{"200000 accelerators: no site has a pool that holds it; the largest holds 80000 accelerators (gf-baltic)", "8 accelerators per node"}},
+			reason: []string{"200000 accelerators: no site has a pool that holds it; the largest holds 100000 accelerators (gf-fr, as one gang across its pools)", "8 accelerators per node"}},
 		"more per node than any node": {job: job(16, "").nodes(1, 16).obj(), filter: broker.FilterSize,
 			reason: []string{"16 accelerators on one node: no site has a pool", "8 accelerators per node"}},
 		"a node shape past every node": {job: job(8, "").nodes(0, 16).obj(), filter: broker.FilterSize,
