@@ -983,7 +983,12 @@ func (e *Engine) merge(now time.Time) {
 	if len(e.fresh) == 0 {
 		return
 	}
-	if e.rankFair() && e.fair.Dirty() {
+	// New jobs take the fair-share standing of the last recompute (every
+	// PriorityInterval, as Slurm's PriorityCalcPeriod), not a ranking
+	// redone for each pass's arrivals: with jobs ending every second, that
+	// ranked the whole tree on nearly every pass. Only an account new
+	// since then, which has no place in the order yet, makes a ranking.
+	if e.rankFair() && e.fair.Grown() {
 		e.fair.Rank(now)
 	}
 	for _, j := range e.fresh {

@@ -21,7 +21,7 @@ func (e *Engine) Explain(id core.JobID) (PriorityBreakdown, bool) {
 // ExplainAt returns job id's priority factor by factor at now (not before
 // the last Step): the age factor at now, and the fair-share standing as
 // the tree was last ranked (at each recompute, every PriorityInterval, and
-// when new jobs are merged into the order). The total is the sum of the factors' points, added
+// when jobs of a new account are merged into the order). The total is the sum of the factors' points, added
 // as the scheduler adds them, so at a recompute it is exactly the value
 // the queue is ordered by (Status.Priority); between recomputes the order
 // keeps the older value while the breakdown shows the current one. It

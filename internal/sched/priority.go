@@ -75,6 +75,7 @@ type FairTree struct {
 	nodes  map[string]*acct
 	users  int
 	dirty  bool
+	grown  bool // accounts added since the last Rank
 	// decays caches decayFactor for small steps (0 = not yet computed).
 	decays [256]float64
 }
@@ -102,7 +103,7 @@ func (t *FairTree) child(parent *acct, key, name string, sh float64) *acct {
 	t.nodes[key] = a
 	i, _ := slices.BinarySearchFunc(parent.children, name, func(x *acct, n string) int { return strings.Compare(x.name, n) })
 	parent.children = slices.Insert(parent.children, i, a)
-	t.dirty = true
+	t.dirty, t.grown = true, true
 	return a
 }
 
@@ -283,7 +284,7 @@ func (t *FairTree) Rank(now time.Time) {
 		}
 	}
 	walk(t.root)
-	t.dirty = false
+	t.dirty, t.grown = false, false
 }
 
 // Factor is a's fair-share factor in [0,1]: 1 for the first user in Fair
@@ -298,6 +299,10 @@ func (t *FairTree) Factor(a Account) (factor float64, rank, users int) {
 
 // Dirty reports whether usage or accounts changed since the last Rank.
 func (t *FairTree) Dirty() bool { return t.dirty }
+
+// Grown reports whether accounts were added since the last Rank: they have
+// no place in the order until the next.
+func (t *FairTree) Grown() bool { return t.grown }
 
 // PriorityConfig weighs the multifactor priority, in the manner of Slurm's
 // priority/multifactor. Each factor is in [0,1]; the priority is the
