@@ -213,6 +213,7 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 	select {
 	case <-ctx.Done():
 	case err := <-loopErr:
+		stopLoop()
 		_ = srv.Close()
 		return err
 	case err := <-serveErr:
