@@ -224,15 +224,18 @@ func (e *Engine) advanceFor(j *job, now time.Time) *advance {
 type endEvent struct {
 	at   int64
 	id   core.JobID
-	pool int
-	dev  int
+	pool int32
+	dev  int32
 }
 
 // endHeap is a min-heap of endEvents by (at, id), a total order, so any
-// correct heap pops the same sequence. Typed rather than through
-// container/heap: an estimate pops up to every running job, and each pop
-// through the interface boxed its result.
+// correct heap pops the same sequence. Four children a node: an estimate
+// pops up to every running job (150,000 on the EU network), and a
+// shallower heap misses the cache on fewer levels per pop. Typed rather
+// than through container/heap, whose Pop boxed each result.
 type endHeap []endEvent
+
+const endArity = 4
 
 func (h endHeap) less(a, b int) bool {
 	if h[a].at != h[b].at {
@@ -242,7 +245,7 @@ func (h endHeap) less(a, b int) bool {
 }
 
 func (h endHeap) init() {
-	for i := len(h)/2 - 1; i >= 0; i-- {
+	for i := (len(h) - 2) / endArity; i >= 0; i-- {
 		h.down(i)
 	}
 }
@@ -250,13 +253,14 @@ func (h endHeap) init() {
 func (h endHeap) down(i int) {
 	n := len(h)
 	for {
-		l := 2*i + 1
-		if l >= n {
+		c := endArity*i + 1
+		if c >= n {
 			return
 		}
-		c := l
-		if r := l + 1; r < n && h.less(r, l) {
-			c = r
+		for k, last := c+1, min(c+endArity, n); k < last; k++ {
+			if h.less(k, c) {
+				c = k
+			}
 		}
 		if !h.less(c, i) {
 			return
@@ -270,7 +274,7 @@ func (h *endHeap) push(ev endEvent) {
 	*h = append(*h, ev)
 	s := *h
 	for i := len(s) - 1; i > 0; {
-		p := (i - 1) / 2
+		p := (i - 1) / endArity
 		if !s.less(i, p) {
 			break
 		}
@@ -299,7 +303,7 @@ type runEnds struct {
 }
 
 func (r *runEnds) add(j *job, end int64) {
-	r.ev = append(r.ev, endEvent{at: end, id: j.ID, pool: j.pl.Pool, dev: int(j.pl.Milli().Whole())})
+	r.ev = append(r.ev, endEvent{at: end, id: j.ID, pool: int32(j.pl.Pool), dev: int32(j.pl.Milli().Whole())})
 	r.jobs = append(r.jobs, j)
 	j.runAt = int32(len(r.ev))
 }
@@ -399,7 +403,7 @@ func (e *Engine) estimate(now time.Time) {
 				p := e.cluster.Pools[pi]
 				if d := j.req.Devices(p); d <= free[pi] {
 					free[pi] -= d
-					h.push(endEvent{at: t + int64(j.wall/time.Second), id: j.ID, pool: pi, dev: d})
+					h.push(endEvent{at: t + int64(j.wall/time.Second), id: j.ID, pool: int32(pi), dev: int32(d)})
 					placed = true
 					break
 				}
@@ -415,7 +419,7 @@ func (e *Engine) estimate(now time.Time) {
 			}
 			ev := h.pop()
 			t = max(t, ev.at)
-			free[ev.pool] += ev.dev
+			free[ev.pool] += int(ev.dev)
 			blocked = blocked && t == now.Unix()
 		}
 		w := j.ww()

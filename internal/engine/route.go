@@ -401,36 +401,25 @@ func (p *picture) nodeWait(pi, d int) int64 {
 func (p *picture) build(f *Federation, now time.Time, skip map[*job]bool) {
 	e := f.Engine
 	cl := e.cluster
-	n := len(cl.Pools)
 	p.now, p.wall = now.Unix(), int64(e.cfg.walltime()/time.Second)
-	p.free, p.queued, p.total = make([]core.Milli, n), make([]core.Milli, n), make([]core.Milli, n)
-	p.work = make([]float64, n)
-	p.model = make([]string, n)
-	p.perK, p.multi, p.cl = make([]int, n), make([]int, n), cl
+	if p.sites == nil {
+		p.layout(f)
+	}
+	clear(p.queued)
+	clear(p.work)
+	clear(p.multi)
 	for i, pl := range cl.Pools {
-		p.model[i] = pl.Model
-		p.perK[i] = pl.K
 		p.free[i] = core.Milli(pl.Free()) * 1000
 		p.total[i] = core.Milli(pl.Total()) * 1000
 	}
-	sites := f.b.Sites()
-	p.sites = make([][]int, len(sites))
-	p.class = make([]map[string]core.Milli, len(sites))
-	siteIdx := map[string]int{}
-	for i, s := range sites {
-		siteIdx[s.ID] = i
-		p.class[i] = map[string]core.Milli{}
-		for _, pl := range cl.Pools {
-			if pl.Site.ID == s.ID {
-				p.sites[i] = append(p.sites[i], pl.Index)
-			}
-		}
+	for _, c := range p.class {
+		clear(c)
 	}
 	// What each class holds per site, and when the pools free capacity,
 	// are kept by the engine as jobs are placed and released (trackPools),
 	// not gathered from every running job on each pass.
 	p.idx = e.ends
-	for si := range sites {
+	for si := range p.sites {
 		for _, pi := range p.sites[si] {
 			for c, m := range e.poolClass[pi] {
 				if m != 0 {
@@ -446,7 +435,7 @@ func (p *picture) build(f *Federation, now time.Time, skip map[*job]bool) {
 		if j.State != core.StatePending || skip[j] || j.req.Site == "" || j.req.Site == noSite {
 			return
 		}
-		si, ok := siteIdx[j.req.Site]
+		si, ok := f.b.Index(j.req.Site)
 		if !ok {
 			return
 		}
@@ -466,8 +455,36 @@ func (p *picture) build(f *Federation, now time.Time, skip map[*job]bool) {
 	for _, j := range e.fresh {
 		queue(j)
 	}
+}
+
+// layout sets what a picture keeps from one pass to the next: the per-pool
+// slices, the pools of each broker site (the broker's sites are fixed
+// when the federation is made), and the classes' normalised shares.
+func (p *picture) layout(f *Federation) {
+	cl := f.Engine.cluster
+	n := len(cl.Pools)
+	p.free, p.queued, p.total = make([]core.Milli, n), make([]core.Milli, n), make([]core.Milli, n)
+	p.work = make([]float64, n)
+	p.model = make([]string, n)
+	p.perK, p.multi, p.cl = make([]int, n), make([]int, n), cl
+	for i, pl := range cl.Pools {
+		p.model[i] = pl.Model
+		p.perK[i] = pl.K
+	}
+	sites := f.b.Sites()
+	p.sites = make([][]int, len(sites))
+	p.class = make([]map[string]core.Milli, len(sites))
+	for i, s := range sites {
+		p.class[i] = map[string]core.Milli{}
+		p.sites[i] = []int{}
+		for _, pl := range cl.Pools {
+			if pl.Site.ID == s.ID {
+				p.sites[i] = append(p.sites[i], pl.Index)
+			}
+		}
+	}
 	p.shares = map[string]float64{}
-	cs := e.cfg.FairShare.ClassShares
+	cs := f.Engine.cfg.FairShare.ClassShares
 	var sum float64
 	for _, c := range []string{sched.ClassResearch, sched.ClassSME, sched.ClassIndustry, sched.ClassPublic} {
 		v, ok := cs[c]
