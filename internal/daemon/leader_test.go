@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,35 +15,60 @@ import (
 	"github.com/gigafactory/gigafactory/internal/driver/sim"
 	"github.com/gigafactory/gigafactory/internal/engine"
 	"github.com/gigafactory/gigafactory/internal/store"
+	"github.com/gigafactory/gigafactory/internal/testutil"
 )
 
 var simSite = core.Site{ID: "sim", Kind: core.SiteLocal, Country: "LU", Driver: "sim", State: core.SiteActive,
-	Pools: []core.Pool{{Name: "node", Model: "virtual", AccelPerNode: 4, Nodes: 1}}}
+	Pools: []core.Pool{{Name: "node", Model: "virtual", AccelPerNode: 4, Nodes: 2}}}
 
 // elected is one controller of several sharing a store.
 type elected struct {
 	id   string
 	d    *Daemon
+	drv  *countingSim
+	log  *testutil.SyncBuffer
 	stop func()
 }
 
+// countingSim is the sim driver counting the starts and cancels it is
+// asked for.
+type countingSim struct {
+	*sim.Driver
+	starts, cancels atomic.Int32
+}
+
+func (c *countingSim) Start(ctx context.Context, j core.Job) (string, error) {
+	c.starts.Add(1)
+	return c.Driver.Start(ctx, j)
+}
+
+func (c *countingSim) Cancel(ctx context.Context, j core.Job) error {
+	c.cancels.Add(1)
+	return c.Driver.Cancel(ctx, j)
+}
+
 func startElected(t *testing.T, dsn, id string) *elected {
+	t.Helper()
+	return startElectedWith(t, dsn, Leadership{ID: id, Address: "http://" + id, Lease: 600 * time.Millisecond, Renew: 100 * time.Millisecond, PickUp: 50 * time.Millisecond})
+}
+
+func startElectedWith(t *testing.T, dsn string, l Leadership) *elected {
 	t.Helper()
 	st, err := store.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(Options{Store: st, Sites: []core.Site{simSite}, Drivers: map[string]driver.Driver{"sim": sim.New(time.Now)},
-		Engine: engine.DefaultConfig(), PollEvery: 20 * time.Millisecond})
+	drv := &countingSim{Driver: sim.New(time.Now)}
+	logs := &testutil.SyncBuffer{}
+	d, err := New(Options{Store: st, Sites: []core.Site{simSite}, Drivers: map[string]driver.Driver{"sim": drv},
+		Engine: engine.DefaultConfig(), PollEvery: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- d.RunElected(ctx, Leadership{ID: id, Address: "http://" + id, Lease: 600 * time.Millisecond, Renew: 100 * time.Millisecond, PickUp: 50 * time.Millisecond})
-	}()
-	e := &elected{id: id, d: d}
+	go func() { done <- d.RunElected(ctx, l) }()
+	e := &elected{id: l.ID, d: d, drv: drv, log: logs}
 	var once bool
 	e.stop = func() {
 		if once {
@@ -50,7 +77,7 @@ func startElected(t *testing.T, dsn, id string) *elected {
 		once = true
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("RunElected(%s): %v", id, err)
+			t.Errorf("RunElected(%s): %v", l.ID, err)
 		}
 		st.Close()
 	}
@@ -91,15 +118,19 @@ func TestElectedControllers(t *testing.T) {
 	if _, err := b.d.Explain(ctx, 1); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("follower's Explain: err %v, want ErrNotLeader", err)
 	}
-	long, _, err := b.d.Submit(ctx, []core.Job{simJob("long", "1h")})
+	long, _, err := b.d.Submit(ctx, []core.Job{simJob("long", "1h"), simJob("long", "1h")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the leader to run a job submitted to the follower", func() bool {
-		j, err := b.d.Store().GetJob(ctx, long[0].ID)
-		return err == nil && j.State == core.StateRunning
+	waitFor(t, "the leader to run the jobs submitted to the follower", func() bool {
+		for _, l := range long {
+			if j, err := b.d.Store().GetJob(ctx, l.ID); err != nil || j.State != core.StateRunning {
+				return false
+			}
+		}
+		return true
 	})
-	// The node is full: the next job waits, and the follower cancels it.
+	// Both nodes are full: the next job waits, and the follower cancels it.
 	queued, _, err := b.d.Submit(ctx, []core.Job{simJob("queued", "1m")})
 	if err != nil {
 		t.Fatal(err)
@@ -142,5 +173,59 @@ func TestElectedControllers(t *testing.T) {
 	cs, err := b.d.Store().Controllers(ctx)
 	if err != nil || len(cs) != 2 || cs[0].Leader || !cs[1].Leader {
 		t.Fatalf("Controllers = %+v, %v; want a following and b leading", cs, err)
+	}
+}
+
+// TestDeposedLeaderIsFenced: a leader whose lease another controller took
+// behind its back (as after a pause longer than the lease), and which has
+// not noticed yet, can neither place and start a job nor cancel a running
+// one: its writes and its site actions are refused by the fence.
+func TestDeposedLeaderIsFenced(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "gf.db")
+	// Renewals far apart: a does not notice the takeover by itself.
+	a := startElectedWith(t, dsn, Leadership{ID: "a", Lease: time.Hour, Renew: 30 * time.Minute, PickUp: time.Hour})
+	waitFor(t, "a to lead", func() bool { return a.d.Ready() && a.d.Leading() })
+	ctx := context.Background()
+	first, _, err := a.d.Submit(ctx, []core.Job{simJob("first", "1h")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a to run the first job", func() bool {
+		j, err := a.d.Store().GetJob(ctx, first[0].ID)
+		return err == nil && j.State == core.StateRunning
+	})
+
+	// z takes the lease over.
+	other, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if epoch, err := other.AcquireLease(ctx, "z", time.Hour, true); err != nil || epoch != 2 {
+		t.Fatalf("z takes the lease: epoch %d, %v; want 2", epoch, err)
+	}
+
+	// a still thinks it leads: a second job fits the free node, but its
+	// placement is refused and nothing starts.
+	second, _, err := a.d.Submit(ctx, []core.Job{simJob("second", "1h")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a's placement to be fenced", func() bool { return strings.Contains(a.log.String(), "fenced") })
+	if j, _ := other.GetJob(ctx, second[0].ID); j.State != core.StatePending || j.Alloc != nil {
+		t.Fatalf("second job after a's fenced placement: %s %+v, want pending with no allocation", j.State, j.Alloc)
+	}
+	if n := a.drv.starts.Load(); n != 1 {
+		t.Fatalf("a's driver was asked for %d starts, want 1 (the first job only)", n)
+	}
+	// Nor can it stop the running job.
+	if _, err := a.d.Cancel(ctx, first[0].ID, "ada"); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("deposed leader's cancel of a running job: err %v, want ErrFenced", err)
+	}
+	if n := a.drv.cancels.Load(); n != 0 {
+		t.Fatalf("a's driver was asked for %d cancels, want 0", n)
+	}
+	if j, _ := other.GetJob(ctx, first[0].ID); j.State != core.StateRunning {
+		t.Fatalf("first job after a's fenced cancel: %s, want running", j.State)
 	}
 }
