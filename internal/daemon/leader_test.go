@@ -3,8 +3,8 @@ package daemon
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
