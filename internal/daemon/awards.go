@@ -66,7 +66,7 @@ type AwardUsage struct {
 // and the use charged to them, and holds or releases jobs accordingly.
 func (d *Daemon) AwardsChanged(ctx context.Context) error {
 	var err error
-	derr := d.do(ctx, func(ctx context.Context) { err = d.loadAwards(ctx) })
+	derr := d.notify(ctx, func(ctx context.Context) { err = d.loadAwards(ctx) })
 	if derr != nil {
 		return derr
 	}

@@ -472,12 +472,12 @@ func (d *Daemon) cancel(ctx, wctx context.Context, id core.JobID, actor string) 
 // OrgChanged tells the scheduler an organisation's kind (its fair-share
 // class).
 func (d *Daemon) OrgChanged(ctx context.Context, o core.Org) error {
-	return d.do(ctx, func(context.Context) { d.setOrgKind(o) })
+	return d.notify(ctx, func(context.Context) { d.setOrgKind(o) })
 }
 
 // ProjectChanged tells the scheduler a project's accelerator-hour budget.
 func (d *Daemon) ProjectChanged(ctx context.Context, p core.Project) error {
-	return d.do(ctx, func(context.Context) { d.setBudget(p) })
+	return d.notify(ctx, func(context.Context) { d.setBudget(p) })
 }
 
 // setOrgKind records an organisation's kind, for meters and the engine.

@@ -214,7 +214,9 @@ func (d *Daemon) lead(ctx context.Context, l Leadership, epoch int64) (*term, er
 		defer close(t.done)
 		_ = d.Run(lctx)
 	}()
-	go d.pickUpEvery(lctx, l.PickUp)
+	if !l.Exclusive {
+		go d.pickUpEvery(lctx, l.PickUp)
+	}
 	return t, nil
 }
 
@@ -243,17 +245,93 @@ func (d *Daemon) resetLoopState() {
 	d.mu.Unlock()
 }
 
+// refreshEvery is how many pick-ups go by between two refreshes of what
+// followers may have changed besides jobs.
+const refreshEvery = 5
+
 func (d *Daemon) pickUpEvery(ctx context.Context, every time.Duration) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 			_ = d.do(ctx, d.pickUp)
+			if n%refreshEvery == 0 {
+				_ = d.do(ctx, d.refresh)
+			}
 		}
 	}
+}
+
+// notify runs fn, telling the loop of a change already in the store, when
+// this daemon leads; a follower has nothing to tell (the leader's refresh
+// reads the change from the store).
+func (d *Daemon) notify(ctx context.Context, fn func(ctx context.Context)) error {
+	if d.following() {
+		return nil
+	}
+	return d.do(ctx, fn)
+}
+
+// refresh runs on the loop: it reads again from the store what followers
+// may have changed there, apart from jobs (pickUp): organisations' kinds,
+// projects' budgets, awards, reservations and site states.
+func (d *Daemon) refresh(ctx context.Context) {
+	warn := func(what string, err error) { d.log.Warn("leadership: refresh "+what, "err", err) }
+	if orgs, err := d.st.ListOrgs(ctx); err != nil {
+		warn("organisations", err)
+	} else {
+		for _, o := range orgs {
+			d.setOrgKind(o)
+		}
+	}
+	if projects, err := d.st.ListProjects(ctx, ""); err != nil {
+		warn("projects", err)
+	} else {
+		for _, p := range projects {
+			if p.BudgetAccelHrs > 0 {
+				d.setBudget(p)
+			}
+		}
+	}
+	if err := d.loadAwards(ctx); err != nil {
+		warn("awards", err)
+	}
+	if rs, err := d.st.ListReservations(ctx); err != nil {
+		warn("reservations", err)
+	} else {
+		known := map[string]bool{}
+		for _, r := range d.eng.Reservations() {
+			known[r.Name] = true
+		}
+		now := d.clock()
+		for _, r := range rs {
+			if !known[r.ID] && now.Before(r.End) {
+				d.eng.Apply(engineReservation(r))
+			}
+			delete(known, r.ID)
+		}
+		for name := range known {
+			d.eng.Apply(engine.ReservationDeleted{Name: name})
+		}
+	}
+	d.siteMu.Lock()
+	sites := make([]core.Site, len(d.sites))
+	copy(sites, d.sites)
+	d.siteMu.Unlock()
+	for i, s := range sites {
+		v, err := d.st.GetMeta(ctx, "site_state/"+s.ID)
+		if err != nil || v == s.State {
+			continue
+		}
+		d.siteMu.Lock()
+		d.sites[i].State = v
+		d.siteMu.Unlock()
+		d.eng.Apply(engine.SiteChanged{Site: s.ID, State: v})
+	}
+	d.kick()
 }
 
 // pickUp runs on the loop: it admits the pending jobs of the store that

@@ -154,6 +154,15 @@ func TestElectedControllers(t *testing.T) {
 		t.Fatalf("job %d (%s) has no placement by a in epoch 1: %+v", j.ID, j.State, evs)
 	}
 
+	// A site drained and resumed through the follower: the leader reads
+	// it from the store.
+	for _, state := range []string{core.SiteDraining, core.SiteActive} {
+		if _, err := b.d.SetSiteState(ctx, "sim", state); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the leader to see the site "+state, func() bool { return a.d.Sites()[0].State == state })
+	}
+
 	// a stops: b takes over, finds the run lost (its sim site forgot it)
 	// and runs what follows.
 	a.stop()
