@@ -69,7 +69,7 @@ func (o *serveOptions) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.oidc.UsernameClaim, "oidc-username-claim", api.DefaultUsernameClaim, "with --oidc-issuer: the claim that names a user at their first login (sub when absent)")
 	fs.StringVar(&o.oidc.OrgClaim, "oidc-org-claim", api.DefaultOrgClaim, "with --oidc-issuer: the claim naming the user's home organisation")
 	fs.StringVar(&o.secret, "oidc-client-secret", "", "with --oidc-issuer: the client secret of the portal's browser login, for a confidential client (default: none, a public client with PKCE)")
-	fs.StringVar(&o.id, "controller-id", "", "this controller's name among several sharing one PostgreSQL (gf controllers); default HOST/LISTEN-ADDRESS")
+	fs.StringVar(&o.id, "controller-id", "", "this controller's name among several sharing one PostgreSQL (gf controllers); default HOST:DATA-DIRECTORY")
 	fs.StringToStringVar(&o.oidc.OrgMap, "oidc-org-map", nil, "with --oidc-issuer: organisation claim values to gf organisations, e.g. cnr.it=cnr,uni-lj.si=uni-lj (default: the value itself)")
 }
 
@@ -185,8 +185,14 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 	// whose data directory is locked, this one always does.
 	lead := daemon.Leadership{ID: o.id, Address: url, Exclusive: st.Dialect() == store.SQLite}
 	if lead.ID == "" {
+		// Stable across restarts (so a restarted leader takes its lease
+		// back at once) and unique: one controller per data directory.
 		host, _ := os.Hostname()
-		lead.ID = host + "/" + ln.Addr().String()
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			abs = dir
+		}
+		lead.ID = host + ":" + abs
 	}
 	loopCtx, stopLoop := context.WithCancel(context.Background())
 	loopDone := make(chan struct{})

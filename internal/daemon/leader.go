@@ -170,12 +170,15 @@ func (d *Daemon) RunElected(ctx context.Context, l Leadership) error {
 		for {
 			select {
 			case <-ctx.Done():
+				// A clean stop: the lease goes at once, not when it
+				// lapses, and the row with it.
+				rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				if t != nil {
 					d.stepDown(t)
-					rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 					_ = d.st.ReleaseLease(rctx, l.ID, t.epoch)
-					cancel()
 				}
+				_ = d.st.RemoveController(rctx, l.ID)
+				cancel()
 				return nil
 			case <-tick.C:
 				break wait

@@ -129,6 +129,16 @@ ON CONFLICT (id) DO UPDATE SET `+set), id, address)
 	return nil
 }
 
+// RemoveController deletes controller id's row: it stopped cleanly, and
+// gf controllers need not list it. A controller that died keeps its row,
+// its last_seen saying when.
+func (db *DB) RemoveController(ctx context.Context, id string) error {
+	if _, err := db.w.ExecContext(ctx, db.q(`DELETE FROM controllers WHERE id = ?`), id); err != nil {
+		return fmt.Errorf("store: remove controller %s: %w", id, err)
+	}
+	return nil
+}
+
 // AcquireLease makes holder the leader for ttl, with a new epoch, when the
 // lease is free, lapsed, or already holder's (a controller restarted under
 // the same id); force takes it whatever its state (SQLite, where the data

@@ -116,6 +116,12 @@ func TestControllers(t *testing.T) {
 		if got[0].Leader || !got[1].Leader {
 			t.Fatalf("leaders: a %v, b %v; want only b", got[0].Leader, got[1].Leader)
 		}
+		if err := db.RemoveController(ctx, "b"); err != nil {
+			t.Fatal(err)
+		}
+		if after, err := db.Controllers(ctx); err != nil || len(after) != 1 || after[0].ID != "a" {
+			t.Fatalf("Controllers after b's removal = %+v, %v; want a alone", after, err)
+		}
 		if got[0].Address != "http://127.0.0.1:3" || !got[0].LastSeen.After(before[0].LastSeen) || !got[0].StartedAt.Equal(before[0].StartedAt) {
 			t.Fatalf("a after a beat = %+v, before %+v: want the new address, a later last_seen and the same started_at", got[0], before[0])
 		}
