@@ -252,6 +252,17 @@ func (d *Daemon) resetLoopState() {
 // followers may have changed besides jobs.
 const refreshEvery = 5
 
+// aloneEvery is how many ticks go by between two pick-ups while no other
+// controller has a row: a follower that accepted jobs and stopped
+// cleanly between two ticks left them in the store, and they are found
+// within this many ticks all the same.
+const aloneEvery = 30
+
+// pickUpEvery runs pickUp (and every refreshEvery-th time refresh) each
+// tick while other controllers have rows in the store (alive, or dead
+// without a clean stop), and every aloneEvery-th tick otherwise: a lone
+// controller, the common case, does not scan its pending jobs every
+// second.
 func (d *Daemon) pickUpEvery(ctx context.Context, every time.Duration) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -260,6 +271,9 @@ func (d *Daemon) pickUpEvery(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			if cs, err := d.st.Controllers(ctx); err == nil && len(cs) <= 1 && n%aloneEvery != 0 {
+				continue
+			}
 			_ = d.do(ctx, d.pickUp)
 			if n%refreshEvery == 0 {
 				_ = d.do(ctx, d.refresh)
