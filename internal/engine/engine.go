@@ -91,10 +91,10 @@ type Engine struct {
 	// (ensureEstimates), at most once per PriorityInterval. A replay that
 	// never reads them never pays for them.
 	estDue bool
-	// run holds the placed jobs' expected ends for estimate, and estHeap
-	// the heap an estimate builds from them, kept for the next.
-	run     runEnds
-	estHeap endHeap
+	// run holds the placed jobs' expected ends for estimate, and estQ
+	// what an estimate builds from them, kept for the next.
+	run  runEnds
+	estQ estEnds
 	// ends and poolClass keep, for the broker's capacity picture, when
 	// placed jobs free each pool and what each org class holds there;
 	// nil unless a Federation asked for them (trackPools).
