@@ -634,15 +634,21 @@ func (b *Broker) decide(j *core.Job, est Estimator, winnerOnly bool) Decision {
 		}
 		sc.score[i] = t
 	}
-	// Best first; the stable sort keeps id order among equal scores.
-	slices.SortStableFunc(sc.live, func(x, y int) int { return cmp.Compare(sc.score[y], sc.score[x]) })
 	if winnerOnly && len(sc.live) > 0 {
+		// The first best, as the stable sort below would put first.
 		i := sc.live[0]
+		for _, k := range sc.live[1:] {
+			if cmp.Compare(sc.score[k], sc.score[i]) > 0 {
+				i = k
+			}
+		}
 		s := &b.sites[i]
 		o := sc.slot[i]
 		v := SiteVerdict{Site: s.ID, Country: s.Country, Score: sc.score[i], Components: slices.Clone(comps[o : o+5])}
 		return Decision{Winner: s.ID, Sites: []SiteVerdict{v}}
 	}
+	// Best first; the stable sort keeps id order among equal scores.
+	slices.SortStableFunc(sc.live, func(x, y int) int { return cmp.Compare(sc.score[y], sc.score[x]) })
 	d := Decision{Sites: make([]SiteVerdict, n)}
 	k := 0
 	for _, i := range sc.live {
