@@ -74,11 +74,13 @@ var (
 	descSiteJobs   = prometheus.NewDesc("gf_site_jobs", "A site's jobs: running there, or pending for it (pinned or routed).", []string{"site", "state"}, nil)
 	descSiteState  = prometheus.NewDesc("gf_site_state", "A site's lifecycle state (1 for its current one).", []string{"site", "state"}, nil)
 	descDriverErrs = prometheus.NewDesc("gf_driver_errors_total", "Errors from a site's driver, by operation.", []string{"site", "op"}, nil)
+	descLeader     = prometheus.NewDesc("gf_controller_leader", "1 while this controller leads (schedules and runs the drivers), 0 while it follows.", nil, nil)
+	descEpoch      = prometheus.NewDesc("gf_controller_epoch", "The leader lease's epoch (fencing token) this controller last held.", nil, nil)
 )
 
 func (c *gfCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSubmitted, descStarted, descEnded, descSteps, descStepSecs, descStoreTx, descPending, descActive,
-		descAccels, descInUse, descSiteAccels, descSiteInUse, descSiteJobs, descSiteState, descDriverErrs} {
+		descAccels, descInUse, descSiteAccels, descSiteInUse, descSiteJobs, descSiteState, descDriverErrs, descLeader, descEpoch} {
 		ch <- d
 	}
 }
@@ -104,6 +106,15 @@ func (c *gfCollector) Collect(ch chan<- prometheus.Metric) {
 	histogram(ch, descStoreTx, c.st.TxSeconds())
 	for k, n := range m.DriverErrors() {
 		counter(descDriverErrs, float64(n), k[0], k[1])
+	}
+	leading := 0.0
+	if c.d.Leading() {
+		leading = 1
+	}
+	gauge(descLeader, leading)
+	gauge(descEpoch, float64(c.d.Epoch()))
+	if !c.d.Leading() {
+		return // a follower's engine is idle: the leader reports the load
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()

@@ -53,6 +53,7 @@ func TestMetrics(t *testing.T) {
 		"gf_accelerators 4",
 		"gf_accelerators_in_use 4",
 		"gf_jobs_submitted_total 2",
+		"gf_controller_leader 1",
 		`gf_scheduler_step_seconds_bucket{le="0.001"}`,
 		"gf_scheduler_step_seconds_count ",
 		`gf_store_write_seconds_bucket{le="+Inf"}`,
