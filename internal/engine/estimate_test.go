@@ -28,9 +28,11 @@ func (e *Engine) estimateRef(now time.Time) {
 	build := func() {
 		built = true
 		n := now.Unix()
-		for _, ev := range e.run.ev {
-			ev.at = max(ev.at, n)
-			h = append(h, ev)
+		for _, evs := range e.run.ev {
+			for _, ev := range evs {
+				ev.at = max(ev.at, n)
+				h = append(h, ev)
+			}
 		}
 		h.init()
 	}

@@ -299,31 +299,40 @@ func (h *endHeap) pop() endEvent {
 	return ev
 }
 
-// runEnds keeps the placed jobs' expected ends (start plus walltime), as
-// they are placed and released, so that an estimate copies them instead
-// of walking the whole job table (a quarter of a live replay's time on
-// the EU network). ev[i] is jobs[i]'s; a job's runAt is its index + 1.
+// runEnds keeps the placed jobs' expected ends (start plus walltime) by
+// pool, as they are placed and released, so that an estimate reads the
+// pools it needs instead of walking the whole job table (a quarter of a
+// live replay's time on the EU network). ev[p][i] is jobs[p][i]'s; a job's
+// runAt is its index in its pool's list + 1.
 type runEnds struct {
-	ev   []endEvent
-	jobs []*job
+	ev   [][]endEvent
+	jobs [][]*job
 }
 
 func (r *runEnds) add(j *job, end int64) {
-	r.ev = append(r.ev, endEvent{at: end, id: j.ID, pool: int32(j.pl.Pool), dev: int32(j.pl.Milli().Whole())})
-	r.jobs = append(r.jobs, j)
-	j.runAt = int32(len(r.ev))
+	p := j.pl.Pool
+	if p >= len(r.ev) {
+		r.ev = append(r.ev, make([][]endEvent, p+1-len(r.ev))...)
+		r.jobs = append(r.jobs, make([][]*job, p+1-len(r.jobs))...)
+	}
+	r.ev[p] = append(r.ev[p], endEvent{at: end, id: j.ID, pool: int32(p), dev: int32(j.pl.Milli().Whole())})
+	r.jobs[p] = append(r.jobs[p], j)
+	j.runAt = int32(len(r.ev[p]))
 }
 
 func (r *runEnds) remove(j *job) {
-	i, n := int(j.runAt)-1, len(r.ev)-1
+	i := int(j.runAt) - 1
 	if i < 0 {
 		return
 	}
-	last := r.jobs[n]
-	r.ev[i], r.jobs[i] = r.ev[n], last
+	p := j.pl.Pool
+	evs, jobs := r.ev[p], r.jobs[p]
+	n := len(evs) - 1
+	last := jobs[n]
+	evs[i], jobs[i] = evs[n], last
 	last.runAt = int32(i + 1)
-	r.jobs[n] = nil
-	r.ev, r.jobs = r.ev[:n], r.jobs[:n]
+	jobs[n] = nil
+	r.ev[p], r.jobs[p] = evs[:n], jobs[:n]
 	j.runAt = 0
 }
 
@@ -439,19 +448,27 @@ func (e *Engine) estimate(now time.Time) {
 // estEnds holds an estimate's ends: per pool a heap, and a cursor k: in
 // the order of one heap over every pool, the ends up to k have been taken.
 // A pool's ends up to k are added to its free count when the pool is
-// looked at (sync), not when k passes them. An end simulated for a job
-// placed at t sorts after k unless its walltime is under a second; such
-// ends go to late, taken before any other, as the one heap would.
+// looked at (sync), not when k passes them; its running jobs' ends are
+// read then too, the first time. An end simulated for a job placed at t
+// sorts after k unless its walltime is under a second; such ends go to
+// late, taken before any other, as the one heap would.
 type estEnds struct {
 	pools []endHeap
 	late  endHeap
 	k     endEvent
-	maxAt int64 // the latest end added
 	now   int64
-	// next is the first end after now, for a job that must wait for
-	// something to end (valid while hasNext and k.at <= now).
+	// run holds the running jobs' ends by pool, once an estimate needs
+	// them (addRunning); loaded says which pools' are in pools.
+	run    [][]endEvent
+	loaded []bool
+	// maxAt is the latest end added, next the first after now, for a job
+	// that must wait for something to end (valid while hasNext and
+	// k.at <= now): of the simulated ends as they come, of the running
+	// ones when first asked (scanned).
+	maxAt   int64
 	next    endEvent
 	hasNext bool
+	scanned bool
 }
 
 // endLE reports whether a comes before b or is b, in (at, id) order.
@@ -460,19 +477,35 @@ func endLE(a, b *endEvent) bool { return a.at < b.at || a.at == b.at && a.id <= 
 func (q *estEnds) reset(pools int, now int64) {
 	if len(q.pools) != pools {
 		q.pools = make([]endHeap, pools)
+		q.loaded = make([]bool, pools)
 	}
 	for i := range q.pools {
 		q.pools[i] = q.pools[i][:0]
 	}
-	q.late = q.late[:0]
+	clear(q.loaded)
+	q.late, q.run = q.late[:0], nil
 	q.k = endEvent{at: math.MinInt64, id: math.MinInt64}
-	q.maxAt, q.now, q.hasNext = math.MinInt64, now, false
+	q.maxAt, q.now, q.hasNext, q.scanned = math.MinInt64, now, false, false
 }
 
 func (q *estEnds) note(ev *endEvent) {
 	q.maxAt = max(q.maxAt, ev.at)
 	if ev.at > q.now && (!q.hasNext || endLE(ev, &q.next)) {
 		q.next, q.hasNext = *ev, true
+	}
+}
+
+// scan notes the running jobs' ends, for maxAt and next.
+func (q *estEnds) scan() {
+	if q.scanned || q.run == nil {
+		return
+	}
+	q.scanned = true
+	for _, evs := range q.run {
+		for _, ev := range evs {
+			ev.at = max(ev.at, q.now)
+			q.note(&ev)
+		}
 	}
 }
 
@@ -486,21 +519,23 @@ func (q *estEnds) insert(ev endEvent) {
 	q.pools[ev.pool].push(ev)
 }
 
-// addRunning adds the running jobs' ends, those past due at now.
-func (q *estEnds) addRunning(run []endEvent) {
-	for _, ev := range run {
-		ev.at = max(ev.at, q.now)
-		q.note(&ev)
-		q.pools[ev.pool] = append(q.pools[ev.pool], ev)
-	}
-	for _, h := range q.pools {
-		h.init()
-	}
-}
+// addRunning makes the running jobs' ends part of the estimate; each
+// pool's are read when the pool is first looked at.
+func (q *estEnds) addRunning(run [][]endEvent) { q.run = run }
 
 // sync adds to pool pi's free count its ends up to k.
 func (q *estEnds) sync(pi int, free []int) {
 	h := &q.pools[pi]
+	if q.run != nil && !q.loaded[pi] {
+		q.loaded[pi] = true
+		if pi < len(q.run) {
+			for _, ev := range q.run[pi] {
+				ev.at = max(ev.at, q.now) // past due: ends now at the earliest
+				*h = append(*h, ev)
+			}
+			h.init()
+		}
+	}
 	for len(*h) > 0 && endLE(&(*h)[0], &q.k) {
 		ev := h.pop()
 		free[pi] += int(ev.dev)
@@ -518,6 +553,7 @@ func (q *estEnds) advance(pools []int, blocked bool, free []int) (int64, bool) {
 		return ev.at, true
 	}
 	if blocked {
+		q.scan()
 		if !q.hasNext {
 			q.passAll()
 			return 0, false
@@ -542,6 +578,7 @@ func (q *estEnds) advance(pools []int, blocked bool, free []int) (int64, bool) {
 
 // passAll takes every end left: later ones go to late.
 func (q *estEnds) passAll() {
+	q.scan()
 	q.k = endEvent{at: math.MaxInt64, id: math.MaxInt64}
 	q.hasNext = false
 }
