@@ -91,10 +91,12 @@ type Engine struct {
 	// (ensureEstimates), at most once per PriorityInterval. A replay that
 	// never reads them never pays for them.
 	estDue bool
-	// run holds the placed jobs' expected ends for estimate, and estQ
-	// what an estimate builds from them, kept for the next.
-	run  runEnds
-	estQ estEnds
+	// run holds the placed jobs' expected ends for estimate, from the
+	// first estimate on (runTracked: a replay that never estimates never
+	// pays for them), and estQ what an estimate builds from them.
+	run        runEnds
+	runTracked bool
+	estQ       estEnds
 	// ends and poolClass keep, for the broker's capacity picture, when
 	// placed jobs free each pool and what each org class holds there;
 	// nil unless a Federation asked for them (trackPools).
@@ -600,7 +602,9 @@ func (e *Engine) hold(j *job, pl sched.Placement, at time.Time) {
 		pl.Nodes = j.one[:1:1]
 	}
 	j.pl, j.placed, j.plMilli = pl, true, m
-	e.run.add(j, end)
+	if e.runTracked {
+		e.run.add(j, end)
+	}
 	if e.ends != nil {
 		now := at.Unix()
 		if !e.now.IsZero() {
@@ -670,7 +674,9 @@ func (e *Engine) release(j *job, at time.Time) {
 	if len(e.preemptible) > 0 {
 		delete(e.preemptible, j.ID)
 	}
-	e.run.remove(j)
+	if e.runTracked {
+		e.run.remove(j)
+	}
 	j.placed = false
 	j.pl = sched.Placement{}
 	if j.charged {

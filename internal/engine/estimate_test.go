@@ -22,18 +22,18 @@ func (e *Engine) estimateRef(now time.Time) {
 	var h endHeap
 	// The running jobs' ends go into the heap only when a pending job
 	// needs one: when nothing waits (most passes of a busy but unsaturated
-	// network) an estimate costs nothing per running job. Their order in
-	// e.run does not matter: the heap's order is total (time, id).
+	// network) an estimate costs nothing per running job. The job table's
+	// order does not matter: the heap's order is total (time, id).
 	built := false
 	build := func() {
 		built = true
 		n := now.Unix()
-		for _, evs := range e.run.ev {
-			for _, ev := range evs {
-				ev.at = max(ev.at, n)
-				h = append(h, ev)
+		e.jobs.each(func(_ core.JobID, j *job) {
+			if j.placed {
+				at := max(j.start.Add(j.wall).Unix(), n)
+				h = append(h, endEvent{at: at, id: j.ID, pool: int32(j.pl.Pool), dev: int32(j.pl.Milli().Whole())})
 			}
-		}
+		})
 		h.init()
 	}
 	t := now.Unix()

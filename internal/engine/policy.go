@@ -363,6 +363,14 @@ func (e *Engine) estimate(now time.Time) {
 	for i, p := range e.cluster.Pools {
 		free[i] = p.Free()
 	}
+	if !e.runTracked {
+		e.runTracked = true
+		e.jobs.each(func(_ core.JobID, j *job) {
+			if j.placed {
+				e.run.add(j, j.start.Add(j.wall).Unix())
+			}
+		})
+	}
 	q := &e.estQ
 	q.reset(len(free), now.Unix())
 	// The running jobs' ends are taken only when a pending job needs one:
