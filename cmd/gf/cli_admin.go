@@ -163,12 +163,7 @@ func money(f float64) string {
 }
 
 func writeSiteDetail(w io.Writer, s *core.Site) error {
-	tw := newTable(w)
-	kv := func(k, v string) {
-		if v != "" {
-			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
-		}
-	}
+	tw, kv := detailTable(w)
 	kv("Site", s.ID)
 	kv("Name", s.Name)
 	kv("Kind", s.Kind)

@@ -91,6 +91,18 @@ func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 }
 
+// detailTable returns a table and a function that writes one "Key: value"
+// row of it, leaving out empty values: the detail views (gf show, gf sites
+// SITE, gf reservations ID).
+func detailTable(w io.Writer) (*tabwriter.Writer, func(k, v string)) {
+	tw := newTable(w)
+	return tw, func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
+		}
+	}
+}
+
 // row writes one tab-separated row.
 func row(w io.Writer, cells ...string) {
 	for i, c := range cells {

@@ -431,12 +431,7 @@ func shellQuote(argv []string) string {
 // writeJobDetail writes gf show's view of a job: one "Key: value" line per
 // known field, then its events.
 func writeJobDetail(w io.Writer, j *core.Job, events []core.Event, now time.Time) error {
-	tw := newTable(w)
-	kv := func(k, v string) {
-		if v != "" {
-			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
-		}
-	}
+	tw, kv := detailTable(w)
 	s := j.Spec
 	kv("Job", j.ID.String())
 	kv("Name", j.Name)

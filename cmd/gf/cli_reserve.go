@@ -127,12 +127,7 @@ func writeReservations(w io.Writer, rs []core.Reservation, now time.Time) error 
 // writeReservationDetail is one reservation, key by key, with the nodes
 // it holds or why it holds none.
 func writeReservationDetail(w io.Writer, r *core.Reservation) error {
-	tw := newTable(w)
-	kv := func(k, v string) {
-		if v != "" {
-			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
-		}
-	}
+	tw, kv := detailTable(w)
 	kv("Reservation", r.ID)
 	kv("Site", r.Site)
 	kv("Model", r.Model)
