@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -195,5 +196,25 @@ func TestRetriesIdempotentRequests(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("keyed Submit waited %v: the context must end the retries", d)
+	}
+}
+
+// A listing filtered by site reaches the route (a "?" in the path would be
+// escaped to %3F and miss it).
+func TestReservationsBySite(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.URL.Path + "|" + r.URL.RawQuery
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"items":[{"id":"r1","site":"gf-fr"}]}`))
+	}))
+	defer srv.Close()
+	c, err := New(srv.URL, "tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := c.Reservations(context.Background(), "gf-fr")
+	if err != nil || len(rs) != 1 || got != "/api/v1/reservations|site=gf-fr" {
+		t.Fatalf("%v %v, the server saw %q", rs, err, got)
 	}
 }

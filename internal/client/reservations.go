@@ -26,14 +26,11 @@ func (c *Client) Reservations(ctx context.Context, site string) ([]core.Reservat
 	if site != "" {
 		q.Set("site", site)
 	}
-	path := "/reservations"
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
-	l, err := get[struct {
+	var l struct {
 		Items []core.Reservation `json:"items"`
-	}](ctx, c, path)
-	if err != nil {
+	}
+	// The query goes in request.query: a "?" in the path would be escaped.
+	if err := c.do(ctx, request{method: http.MethodGet, path: "/reservations", query: q, idempotent: true}, &l); err != nil {
 		return nil, err
 	}
 	return l.Items, nil
