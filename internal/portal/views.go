@@ -2,11 +2,9 @@ package portal
 
 import (
 	"cmp"
-	"context"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/portal/geo"
@@ -34,7 +32,16 @@ func (p *Portal) views(mux *http.ServeMux) {
 	get("/projects", p.projects)
 	get("/projects/{name}", p.project)
 	get("/events", p.events)
-	p.moreViews(get, post)
+	get("/access", p.accessView)
+	post("/access/proposals", p.createProposal)
+	post("/access/proposals/{id}/review", p.reviewProposal)
+	post("/access/proposals/{id}/award", p.awardProposal)
+	get("/usage", p.usage)
+	get("/ai-act", p.aiActView)
+	get("/ai-act/{id}", p.aiActReport)
+	get("/audit", p.auditView)
+	get("/twin", p.twinView)
+	get("/twin/{name}", p.twinReport)
 }
 
 // siteView is a site with what the map and the tables show of it.
@@ -236,9 +243,3 @@ func (p *Portal) siteAction(w http.ResponseWriter, r *http.Request) {
 	done := map[string]string{"drain": "drained: it takes no new jobs", "resume": "resumed", "down": "marked down: its jobs are requeued elsewhere"}[action]
 	http.Redirect(w, r, "/sites/"+url.PathEscape(id)+"?done="+url.QueryEscape("Site "+id+" "+done+"."), http.StatusSeeOther)
 }
-
-// ctxOf is the request's context (a helper for the longer handlers).
-func ctxOf(r *http.Request) context.Context { return r.Context() }
-
-// lower is strings.ToLower for templates' class names.
-func lower(s string) string { return strings.ToLower(s) }
