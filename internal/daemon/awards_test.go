@@ -48,6 +48,17 @@ func TestAwardSpentHoldsAndExtensionReleases(t *testing.T) {
 	h.wait(t, first, ended)
 	second := h.submit(t, tenant("a", core.JobSpec{Command: []string{"sleep", "1.5"}, Accelerators: 2000}))
 	h.wait(t, second, ended)
+	// The award book evaluates at most every awardEvery: wait until it has
+	// seen the award spent, so that the third job meets the hold (on a
+	// loaded machine it was once admitted in the window before).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if u, err := h.d.ProjectAward(context.Background(), "a-p"); err == nil && u.State != nil && u.State.Exhausted && u.Held != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the award book did not see the award spent within 10 s")
+		}
+	}
 	third := h.submit(t, tenant("a", core.JobSpec{Command: []string{"true"}, Accelerators: 1000}))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
