@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -33,6 +34,127 @@ type gate struct {
 	// latest is, per pending job with a --deadline, the last moment it
 	// may start and still end before it.
 	latest map[core.JobID]time.Time
+	// wakes and deadlines order held jobs' wake times and pending jobs'
+	// latest starts, so that a turn looks only at what is due, not at
+	// every held job (a year's --begin jobs by the hundred thousand).
+	// Entries are discarded lazily: one whose job left the gate, or whose
+	// time changed, is dropped when it comes to the top or at a compaction.
+	wakes, deadlines timeHeap
+}
+
+// timeEntry is one (time, job) in a timeHeap.
+type timeEntry struct {
+	at time.Time
+	id core.JobID
+}
+
+// timeHeap is a min-heap of timeEntry by time, then job id
+// (container/heap).
+type timeHeap []timeEntry
+
+func (h timeHeap) Len() int { return len(h) }
+func (h timeHeap) Less(i, j int) bool {
+	if c := h[i].at.Compare(h[j].at); c != 0 {
+		return c < 0
+	}
+	return h[i].id < h[j].id
+}
+func (h timeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *timeHeap) Push(x any)   { *h = append(*h, x.(timeEntry)) }
+func (h *timeHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+// top drops stale entries from the top (valid says which are live) and
+// returns the earliest live one.
+func (h *timeHeap) top(valid func(timeEntry) bool) (timeEntry, bool) {
+	for h.Len() > 0 {
+		if e := (*h)[0]; valid(e) {
+			return e, true
+		}
+		heap.Pop(h)
+	}
+	return timeEntry{}, false
+}
+
+// compact rebuilds h from its live entries once at least half of them
+// are stale (live bounds the live ones), so cancelled held jobs do not
+// pile up until their times; amortised O(1) a change.
+func (h *timeHeap) compact(live int, valid func(timeEntry) bool) {
+	if h.Len() <= 2*live+64 {
+		return
+	}
+	kept := (*h)[:0]
+	for _, e := range *h {
+		if valid(e) {
+			kept = append(kept, e)
+		}
+	}
+	clear((*h)[len(kept):])
+	*h = kept
+	heap.Init(h)
+}
+
+// wakeLive says whether e is held job e.id's current wake time.
+func (g *gate) wakeLive(e timeEntry) bool {
+	h, ok := g.held[e.id]
+	return ok && h.wake.Equal(e.at)
+}
+
+// deadlineLive says whether e is job e.id's current latest start.
+func (g *gate) deadlineLive(e timeEntry) bool {
+	last, ok := g.latest[e.id]
+	return ok && last.Equal(e.at)
+}
+
+// setLatest records j's latest start and orders it.
+func (g *gate) setLatest(id core.JobID, last time.Time) {
+	g.latest[id] = last
+	heap.Push(&g.deadlines, timeEntry{at: last, id: id})
+	g.deadlines.compact(len(g.latest), g.deadlineLive)
+}
+
+// dueHeld takes, in job id order, the held jobs whose wake time has come
+// (not before now); each is taken once for the wake time it was held
+// with.
+func (g *gate) dueHeld(now time.Time) []core.Job {
+	var due []core.Job
+	for {
+		e, ok := g.wakes.top(g.wakeLive)
+		if !ok || now.Before(e.at) {
+			break
+		}
+		heap.Pop(&g.wakes)
+		due = append(due, g.held[e.id].job)
+	}
+	slices.SortFunc(due, func(a, b core.Job) int { return int(a.ID - b.ID) })
+	due = slices.CompactFunc(due, func(a, b core.Job) bool { return a.ID == b.ID })
+	g.wakes.compact(len(g.held), g.wakeLive)
+	return due
+}
+
+// dueLate takes, in id order, the jobs whose latest start is past (now
+// after it) and forgets their deadlines.
+func (g *gate) dueLate(now time.Time) []core.JobID {
+	var late []core.JobID
+	for {
+		e, ok := g.deadlines.top(g.deadlineLive)
+		if !ok || !now.After(e.at) {
+			break
+		}
+		heap.Pop(&g.deadlines)
+		late = append(late, e.id)
+	}
+	slices.Sort(late)
+	late = slices.Compact(late)
+	for _, id := range late {
+		delete(g.latest, id)
+	}
+	g.deadlines.compact(len(g.latest), g.deadlineLive)
+	return late
 }
 
 type heldJob struct {
@@ -82,7 +204,7 @@ func (d *Daemon) admit(ctx context.Context, j core.Job) {
 					d.pastDeadline(ctx, j, dl)
 					return
 				}
-				g.latest[j.ID] = last
+				g.setLatest(j.ID, last)
 			}
 		}
 	}
@@ -140,6 +262,10 @@ func (g *gate) holdAward(j core.Job, why string) {
 // hold records j as held for reason; its dependency's jobs index it.
 func (g *gate) hold(j core.Job, reason, detail string, wake time.Time) {
 	g.held[j.ID] = &heldJob{job: j, reason: reason, detail: detail, wake: wake}
+	if !wake.IsZero() {
+		heap.Push(&g.wakes, timeEntry{at: wake, id: j.ID})
+		g.wakes.compact(len(g.held), g.wakeLive)
+	}
 	for _, id := range depend.Names(j.Spec.Dependency) {
 		add(g.dependents, id, j.ID)
 		if base, _, ok := strings.Cut(id, "_"); ok {
@@ -157,6 +283,7 @@ func (g *gate) unhold(j core.Job) {
 		return
 	}
 	delete(g.held, j.ID)
+	g.wakes.compact(len(g.held), g.wakeLive)
 	for _, id := range depend.Names(j.Spec.Dependency) {
 		del(g.dependents, id, j.ID)
 		if base, _, ok := strings.Cut(id, "_"); ok {
@@ -186,6 +313,7 @@ func del(m map[string]map[core.JobID]bool, k string, id core.JobID) {
 func (d *Daemon) changed(ctx context.Context, j core.Job) {
 	g := d.gate
 	delete(g.latest, j.ID) // started or ended: its deadline is the driver's walltime's business
+	g.deadlines.compact(len(g.latest), g.deadlineLive)
 	if j.State.Terminal() {
 		if _, ok := g.held[j.ID]; ok {
 			g.unhold(j)
@@ -236,25 +364,10 @@ func (d *Daemon) changed(ctx context.Context, j core.Job) {
 // after+minutes delay).
 func (d *Daemon) wakeHeld(ctx context.Context) {
 	now := d.clock()
-	var due []core.Job
-	for _, h := range d.gate.held {
-		if !h.wake.IsZero() && !now.Before(h.wake) {
-			due = append(due, h.job)
-		}
-	}
-	slices.SortFunc(due, func(a, b core.Job) int { return int(a.ID - b.ID) })
-	for _, j := range due {
+	for _, j := range d.gate.dueHeld(now) {
 		d.admit(ctx, j)
 	}
-	var late []core.JobID
-	for id, last := range d.gate.latest {
-		if now.After(last) {
-			late = append(late, id)
-		}
-	}
-	slices.Sort(late)
-	for _, id := range late {
-		delete(d.gate.latest, id)
+	for _, id := range d.gate.dueLate(now) {
 		j, err := d.st.GetJob(ctx, id)
 		if err != nil || j.State != core.StatePending {
 			continue
@@ -299,18 +412,15 @@ func (g *gate) running(j core.Job) {
 	a.admitted[j.ID] = true
 }
 
-// nextWake is the earliest time a held job is to be looked at again.
+// nextWake is the earliest time a held job is to be looked at again: a
+// wake time, or just after a latest start.
 func (g *gate) nextWake() time.Time {
 	var next time.Time
-	for _, last := range g.latest {
-		if next.IsZero() || last.Before(next) {
-			next = last.Add(time.Millisecond)
-		}
+	if e, ok := g.deadlines.top(g.deadlineLive); ok {
+		next = e.at.Add(time.Millisecond)
 	}
-	for _, h := range g.held {
-		if !h.wake.IsZero() && (next.IsZero() || h.wake.Before(next)) {
-			next = h.wake
-		}
+	if e, ok := g.wakes.top(g.wakeLive); ok && (next.IsZero() || e.at.Before(next)) {
+		next = e.at
 	}
 	return next
 }
