@@ -41,7 +41,7 @@ type benchOpts struct {
 
 // benchPhase is one phase's figures.
 type benchPhase struct {
-	Phase    string `json:"phase"` // single, batch or query
+	Phase    string `json:"phase"` // baseline, single, batch or query
 	Requests int    `json:"requests"`
 	Errors   int    `json:"errors"`
 	// Throttled counts the requests the server refused for the token's
@@ -80,7 +80,7 @@ func benchAPICommand(env *cliEnv) *cobra.Command {
 	f.IntVar(&o.concurrency, "concurrency", 32, "clients sending at once (1-256)")
 	f.IntVar(&o.batch, "batch", 1000, "jobs per request in the batch phase (1-10000)")
 	f.IntVar(&o.batchConc, "batch-concurrency", 4, "clients sending batches at once (1-256)")
-	f.StringVar(&o.phases, "phases", "single,batch,query", "the phases to run, in order: single (one job a request), batch, query (GET /jobs/{id} and the job list)")
+	f.StringVar(&o.phases, "phases", "baseline,single,batch,query", "the phases to run, in order: baseline (GET /healthz: the same clients against what costs the server least, this run's yardstick), single (one job a request), batch, query (GET /jobs/{id} and the job list)")
 	f.StringVar(&o.project, "project", "", "project the bench's jobs are charged to (default: the server's default for you)")
 	f.BoolVar(&o.keep, "keep", false, "leave the bench's jobs queued (they wait for a --begin a year ahead) instead of cancelling them at the end")
 	return cmd
@@ -100,8 +100,8 @@ func (o *benchOpts) check() error {
 		return fmt.Errorf("--batch %d: want 1 to 10000", o.batch)
 	}
 	for _, p := range strings.Split(o.phases, ",") {
-		if !slices.Contains([]string{"single", "batch", "query"}, p) {
-			return fmt.Errorf("--phases: unknown phase %q (want single, batch, query)", p)
+		if !slices.Contains([]string{"baseline", "single", "batch", "query"}, p) {
+			return fmt.Errorf("--phases: unknown phase %q (want baseline, single, batch, query)", p)
 		}
 	}
 	return nil
@@ -150,8 +150,9 @@ func (o *benchOpts) run(ctx context.Context, env *cliEnv) error {
 	}
 	rep := benchReport{URL: ep.url}
 	var ids idSet
+	health := func(ctx context.Context) error { return healthz(ctx, tr, ep.url) }
 	for _, phase := range strings.Split(o.phases, ",") {
-		p := o.phase(ctx, c, phase, &ids)
+		p := o.phase(ctx, c, health, phase, &ids)
 		rep.Phases = append(rep.Phases, p)
 		if ctx.Err() != nil {
 			break
@@ -192,7 +193,7 @@ func (o *benchOpts) run(ctx context.Context, env *cliEnv) error {
 
 // phase runs one phase: concurrency workers sending requests until the
 // time or the count is up.
-func (o *benchOpts) phase(ctx context.Context, c *client.Client, name string, ids *idSet) benchPhase {
+func (o *benchOpts) phase(ctx context.Context, c *client.Client, health func(context.Context) error, name string, ids *idSet) benchPhase {
 	begin := time.Now().AddDate(1, 0, 0).UTC().Format("2006-01-02T15:04:05")
 	spec := core.JobSpec{Name: "gf-bench", Command: []string{"true"}, Project: o.project, Begin: begin}
 	var sent atomic.Int64
@@ -234,6 +235,8 @@ func (o *benchOpts) phase(ctx context.Context, c *client.Client, name string, id
 				t0 := time.Now()
 				var err error
 				switch name {
+				case "baseline":
+					err = health(pctx)
 				case "single":
 					var j *core.Job
 					if j, err = c.Submit(pctx, spec, ""); err == nil {
@@ -299,6 +302,27 @@ func (o *benchOpts) phase(ctx context.Context, c *client.Client, name string, id
 		p.MaxMs = float64(lat[len(lat)-1]) / 1e6
 	}
 	return p
+}
+
+// healthz is one GET /healthz on base: the baseline phase's request,
+// through the same transport as the others.
+func healthz(ctx context.Context, tr http.RoundTripper, base string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /healthz: %s", resp.Status)
+	}
+	return nil
 }
 
 // throttled reports a 429: the token's rate limit refused the request.

@@ -18,10 +18,15 @@ func TestE2EBenchAPI(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if len(rep.Phases) != 3 {
+	if len(rep.Phases) != 4 {
 		t.Fatalf("phases %+v", rep.Phases)
 	}
-	want := map[string]int{"single": 40, "batch": 40 * 50, "query": 0}
+	want := map[string]int{"baseline": 0, "single": 40, "batch": 40 * 50, "query": 0}
+	for i, name := range []string{"baseline", "single", "batch", "query"} {
+		if rep.Phases[i].Phase != name {
+			t.Errorf("phase %d is %q, want %q", i, rep.Phases[i].Phase, name)
+		}
+	}
 	for _, p := range rep.Phases {
 		if p.Requests != 40 || p.Errors != 0 || p.Jobs != want[p.Phase] {
 			t.Errorf("%s: %d requests, %d errors, %d jobs; want 40, 0, %d", p.Phase, p.Requests, p.Errors, p.Jobs, want[p.Phase])
