@@ -54,14 +54,25 @@ func startElected(t *testing.T, dsn, id string) *elected {
 
 func startElectedWith(t *testing.T, dsn string, l Leadership) *elected {
 	t.Helper()
+	return startElectedOpts(t, dsn, l, nil)
+}
+
+// startElectedOpts is startElectedWith with the daemon's options changed
+// by opt (when not nil) before it is made.
+func startElectedOpts(t *testing.T, dsn string, l Leadership, opt func(*Options)) *elected {
+	t.Helper()
 	st, err := store.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	drv := &countingSim{Driver: sim.New(time.Now)}
 	logs := &testutil.SyncBuffer{}
-	d, err := New(Options{Store: st, Sites: []core.Site{simSite}, Drivers: map[string]driver.Driver{"sim": drv},
-		Engine: engine.DefaultConfig(), PollEvery: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	o := Options{Store: st, Sites: []core.Site{simSite}, Drivers: map[string]driver.Driver{"sim": drv},
+		Engine: engine.DefaultConfig(), PollEvery: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))}
+	if opt != nil {
+		opt(&o)
+	}
+	d, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
