@@ -106,6 +106,8 @@ func problemFor(err error) Problem {
 		return Problem{Status: http.StatusConflict, Type: "exists", Detail: "already exists"}
 	case errors.Is(err, store.ErrBadCursor):
 		return Problem{Status: http.StatusBadRequest, Type: "invalid-field", Detail: "cursor: invalid cursor", Errors: []FieldError{{Field: "cursor", Detail: "invalid cursor"}}}
+	case store.DiskFull(err):
+		return Problem{Status: http.StatusInsufficientStorage, Type: "disk-full", Detail: "the store's disk is full: nothing was stored; retry once an operator has freed space"}
 	case errors.Is(err, daemon.ErrNotLeader):
 		return Problem{Status: http.StatusServiceUnavailable, Type: "unavailable", Detail: "this controller does not lead and only the leader can do this: retry, or ask the leader (gf controllers)"}
 	case errors.Is(err, daemon.ErrConflict):
@@ -136,6 +138,7 @@ var titles = map[string]string{
 	"exists":             "Already exists",
 	"conflict":           "Conflict",
 	"unavailable":        "Service unavailable",
+	"disk-full":          "Insufficient storage",
 	"internal":           "Internal error",
 	"too-large":          "Request too large",
 	"rate-limited":       "Too many requests",
