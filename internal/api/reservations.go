@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
@@ -153,6 +154,9 @@ func (s *Server) validReservation(ctx context.Context, u core.User, req reservat
 	if d <= 0 {
 		return core.Reservation{}, invalidField("duration", "want a duration > 0, got %q", req.Duration)
 	}
+	if err := s.reservationRoom(ctx, site, model, req.Accelerators, largest, start, start.Add(d), req.Name); err != nil {
+		return core.Reservation{}, err
+	}
 	var projects []string
 	for _, name := range req.Projects {
 		if _, err := s.st.GetProject(ctx, name); errors.Is(err, store.ErrNotFound) {
@@ -170,6 +174,42 @@ func (s *Server) validReservation(ctx context.Context, u core.User, req reservat
 	}
 	return core.Reservation{ID: id, Site: site.ID, Model: model, Accelerators: req.Accelerators, Start: start, End: start.Add(d),
 		Projects: projects, CreatedAt: now, CreatedBy: u.Name}, nil
+}
+
+// reservationRoom refuses a reservation that cannot get nodes in its
+// window whatever the running jobs do: the reservations of the site that
+// overlap it in time, on the same model, already hold so many whole nodes
+// that acc accelerators no longer fit in the largest pool's capacity. (One
+// whose window follows another's on the same nodes is accepted: it gets
+// them when the earlier one ends.) A reservation named like the new one is
+// the one a 409 will name, not counted.
+func (s *Server) reservationRoom(ctx context.Context, site core.Site, model string, acc, capacity int, start, end time.Time, name string) error {
+	rs, err := s.st.ListReservations(ctx)
+	if err != nil {
+		return err
+	}
+	perNode := 1
+	for _, p := range site.Pools {
+		if p.AccelPerNode > 0 && (model == "" || p.Model == model) {
+			perNode = max(perNode, p.AccelPerNode)
+		}
+	}
+	whole := func(n int) int { return (n + perNode - 1) / perNode * perNode }
+	held := 0
+	var names []string
+	for _, r := range rs {
+		if r.Site != site.ID || r.ID == name || !r.Start.Before(end) || !start.Before(r.End) ||
+			model != "" && r.Model != "" && r.Model != model {
+			continue
+		}
+		held += whole(r.Accelerators)
+		names = append(names, fmt.Sprintf("%s (%d)", r.ID, r.Accelerators))
+	}
+	if held > 0 && held+whole(acc) > capacity {
+		return invalidField("accelerators", "%d accelerators do not fit site %s from %s to %s: reservations %s overlap that window and hold %d of %d",
+			acc, site.ID, start.Format(time.RFC3339), end.Format(time.RFC3339), strings.Join(names, ", "), held, capacity)
+	}
+	return nil
 }
 
 // reservationVisible reports whether u may see r: administrators and

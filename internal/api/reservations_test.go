@@ -53,8 +53,11 @@ func TestReservationsCreate(t *testing.T) {
 	}{
 		{"operator of the site", op, ok(map[string]any{"name": "op-moon"}), 201, ""},
 		{"allocator", alloc, ok(map[string]any{"name": "alloc-moon", "start": time.Now().Add(2 * time.Hour).UTC().Format(time.RFC3339)}), 201, ""},
-		{"admin, a generated id", ts.admin, ok(nil), 201, ""},
-		{"admin, the same start: a second generated id", ts.admin, ok(nil), 201, ""},
+		{"admin, a generated id", ts.admin, ok(map[string]any{"accelerators": 1, "site": "other"}), 201, ""},
+		{"admin, the same start: a second generated id", ts.admin, ok(map[string]any{"accelerators": 1, "site": "other"}), 201, ""},
+		// op-moon and alloc-moon hold both nodes of local over this
+		// window: refused, not booked without nodes.
+		{"the window's nodes all reserved", ts.admin, ok(map[string]any{"start": "now+90minutes"}), 422, "accelerators"},
 		{"operator of another site", op, ok(map[string]any{"site": "other"}), 403, ""},
 		{"a user", ada, ok(nil), 403, ""},
 		{"the id taken", ts.admin, ok(map[string]any{"name": "op-moon"}), 409, ""},
@@ -84,16 +87,16 @@ func TestReservationsCreate(t *testing.T) {
 			if tc.want != 201 {
 				return
 			}
-			if r.ID == "" || r.Site != "local" || r.Accelerators != 2 || r.End.Sub(r.Start) != time.Hour {
-				t.Errorf("created %+v: want an id, site local, 2 accelerators, an hour", r)
+			if r.ID == "" || r.Site != tc.body["site"] || r.Accelerators != tc.body["accelerators"] || r.End.Sub(r.Start) != time.Hour {
+				t.Errorf("created %+v: want an id, site %v, %v accelerators, an hour", r, tc.body["site"], tc.body["accelerators"])
 			}
-			// The first two take the site's two nodes (the engine sets
-			// them aside from now on); the others find no room, and say so.
-			if i < 2 && (r.State != core.ReservationDraining || len(r.Nodes) != 1) {
+			// Each takes a node of its own (the engine sets them aside
+			// from now on, ahead of their windows).
+			if r.State != core.ReservationDraining || len(r.Nodes) != 1 || r.Problem != "" {
 				t.Errorf("created %+v: want it draining one node", r)
 			}
-			if i >= 2 && (r.State != core.ReservationPlanned || r.Problem == "" || !strings.HasPrefix(r.ID, "local-")) {
-				t.Errorf("created %+v: want a generated id, planned, with the problem", r)
+			if i >= 2 && !strings.HasPrefix(r.ID, "other-") {
+				t.Errorf("created %+v: want a generated id", r)
 			}
 		})
 	}

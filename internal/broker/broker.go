@@ -550,16 +550,16 @@ func askHost(sp *core.JobSpec) string {
 // Decide picks the site for job j. est is asked about sites that pass every
 // filter. The decision is deterministic: equal inputs give equal
 // decisions, ties go to the lower site id.
-func (b *Broker) Decide(j *core.Job, est Estimator) Decision { return b.decide(j, est, false) }
+func (b *Broker) Decide(j *core.Job, est Estimator) Decision { return b.decide(j, est, false, nil) }
 
 // DecideWinner is Decide for callers that will only ever read the
 // winner's verdict (the digital twin): the Decision lists the winner
 // alone, or, when no site can take the job, every site's verdict as
 // Decide does (its Reason needs them). It builds no other site's verdict
 // and reuses its scratch space, so it allocates only the winner's.
-func (b *Broker) DecideWinner(j *core.Job, est Estimator) Decision { return b.decide(j, est, true) }
+func (b *Broker) DecideWinner(j *core.Job, est Estimator) Decision { return b.decide(j, est, true, nil) }
 
-func (b *Broker) decide(j *core.Job, est Estimator, winnerOnly bool) Decision {
+func (b *Broker) decide(j *core.Job, est Estimator, winnerOnly bool, memo *Memo) Decision {
 	sp := &j.Spec
 	need := sp.Accelerators
 	if need <= 0 {
@@ -595,57 +595,18 @@ func (b *Broker) decide(j *core.Job, est Estimator, winnerOnly bool) Decision {
 	}
 	minPrice, minCO2 := math.Inf(1), math.Inf(1)
 	for _, i := range sc.live {
-		s := &b.sites[i]
-		hours := b.wall(s, sp).Hours() * float64(need) / 1000
-		price := s.PricePerAccelHour * hours
-		pue := s.PUE
-		if pue <= 0 {
-			pue = 1
-		}
-		kwh := hours * b.powerKW(s, sp.Model) * pue
-		co2 := s.CarbonGPerKWh * kwh / 1000
-		wait := max(est.Wait(i), 0).Seconds()
-		data := 1.0
-		if n := len(sp.Datasets); n > 0 {
-			held := 0
-			for _, ds := range sp.Datasets {
-				if at := b.datasets[ds]; at != nil && at[i] {
-					held++
-				}
-			}
-			data = float64(held) / float64(n)
-		}
-		head := min(max(est.Headroom(i), 0), 1)
 		c := comps[sc.slot[i] : sc.slot[i]+5 : sc.slot[i]+5]
-		c[0] = Component{Name: CompStart, Value: wait, Unit: "s", Score: 1 / (1 + wait/b.waitScale), Weight: b.w.Start}
-		c[1] = Component{Name: CompPrice, Value: price, Unit: "EUR", Weight: b.w.Price}
-		c[2] = Component{Name: CompCarbon, Value: co2, Unit: "kgCO2e", Weight: b.w.Carbon}
-		c[3] = Component{Name: CompData, Value: data, Unit: "share", Score: data, Weight: b.w.Data}
-		c[4] = Component{Name: CompFairShare, Value: head, Unit: "share", Score: head, Weight: b.w.FairShare}
-		minPrice, minCO2 = min(minPrice, price), min(minCO2, co2)
+		b.components(i, sp, need, est, c)
+		minPrice, minCO2 = min(minPrice, c[1].Value), min(minCO2, c[2].Value)
 	}
 	for _, i := range sc.live {
-		c := comps[sc.slot[i] : sc.slot[i]+5]
-		c[1].Score = ratio(minPrice, c[1].Value)
-		c[2].Score = ratio(minCO2, c[2].Value)
-		var t float64
-		for _, x := range c {
-			t += x.Score * x.Weight
-		}
-		sc.score[i] = t
+		sc.score[i] = total(comps[sc.slot[i]:sc.slot[i]+5], minPrice, minCO2)
 	}
 	if winnerOnly && len(sc.live) > 0 {
-		// The first best, as the stable sort below would put first.
-		i := sc.live[0]
-		for _, k := range sc.live[1:] {
-			if cmp.Compare(sc.score[k], sc.score[i]) > 0 {
-				i = k
-			}
+		if memo != nil {
+			memo.keep(sc, comps, minPrice, minCO2, est)
 		}
-		s := &b.sites[i]
-		o := sc.slot[i]
-		v := SiteVerdict{Site: s.ID, Country: s.Country, Score: sc.score[i], Components: slices.Clone(comps[o : o+5])}
-		return Decision{Winner: s.ID, Sites: []SiteVerdict{v}}
+		return b.winner(sc.live, sc.score, sc.slot, comps)
 	}
 	// Best first; the stable sort keeps id order among equal scores.
 	slices.SortStableFunc(sc.live, func(x, y int) int { return cmp.Compare(sc.score[y], sc.score[x]) })
@@ -670,6 +631,65 @@ func (b *Broker) decide(j *core.Job, est Estimator, winnerOnly bool) Decision {
 		d.Reason = noSite(d.Sites)
 	}
 	return d
+}
+
+// components sets c, the five components of site i's verdict for the job
+// spec sp, but the scores of price and carbon, which are relative to the
+// cheapest eligible site (total sets them).
+func (b *Broker) components(i int, sp *core.JobSpec, need core.Milli, est Estimator, c []Component) {
+	s := &b.sites[i]
+	hours := b.wall(s, sp).Hours() * float64(need) / 1000
+	price := s.PricePerAccelHour * hours
+	pue := s.PUE
+	if pue <= 0 {
+		pue = 1
+	}
+	kwh := hours * b.powerKW(s, sp.Model) * pue
+	co2 := s.CarbonGPerKWh * kwh / 1000
+	wait := max(est.Wait(i), 0).Seconds()
+	data := 1.0
+	if n := len(sp.Datasets); n > 0 {
+		held := 0
+		for _, ds := range sp.Datasets {
+			if at := b.datasets[ds]; at != nil && at[i] {
+				held++
+			}
+		}
+		data = float64(held) / float64(n)
+	}
+	head := min(max(est.Headroom(i), 0), 1)
+	c[0] = Component{Name: CompStart, Value: wait, Unit: "s", Score: 1 / (1 + wait/b.waitScale), Weight: b.w.Start}
+	c[1] = Component{Name: CompPrice, Value: price, Unit: "EUR", Weight: b.w.Price}
+	c[2] = Component{Name: CompCarbon, Value: co2, Unit: "kgCO2e", Weight: b.w.Carbon}
+	c[3] = Component{Name: CompData, Value: data, Unit: "share", Score: data, Weight: b.w.Data}
+	c[4] = Component{Name: CompFairShare, Value: head, Unit: "share", Score: head, Weight: b.w.FairShare}
+}
+
+// total scores price and carbon of c against the cheapest eligible site's
+// and returns the weighted sum of c's scores.
+func total(c []Component, minPrice, minCO2 float64) float64 {
+	c[1].Score = ratio(minPrice, c[1].Value)
+	c[2].Score = ratio(minCO2, c[2].Value)
+	var t float64
+	for _, x := range c {
+		t += x.Score * x.Weight
+	}
+	return t
+}
+
+// winner is the decision for the first best of the live sites (in id
+// order), as Decide's stable sort would put first, listing it alone.
+func (b *Broker) winner(live []int, score []float64, slot []int, comps []Component) Decision {
+	i := live[0]
+	for _, k := range live[1:] {
+		if cmp.Compare(score[k], score[i]) > 0 {
+			i = k
+		}
+	}
+	s := &b.sites[i]
+	o := slot[i]
+	v := SiteVerdict{Site: s.ID, Country: s.Country, Score: score[i], Components: slices.Clone(comps[o : o+5])}
+	return Decision{Winner: s.ID, Sites: []SiteVerdict{v}}
 }
 
 // wall is the job's walltime at s: its own, else the site's default.

@@ -53,3 +53,36 @@ func TestNamedReservation(t *testing.T) {
 		}
 	}
 }
+
+// A window booked right after another on the same nodes holds none while
+// the first holds them (holds are not shared between windows), says so,
+// and takes them when the first ends; its job starts at its start.
+func TestReservationAfterAnotherGetsItsNodes(t *testing.T) {
+	e := New(Config{BackfillDepth: 4}, []core.Site{site("s", core.Pool{Name: "gpu", Model: "h100", Nodes: 2, AccelPerNode: 4, NodesPerBlock: 2})})
+	first, second := t0.Add(time.Hour), t0.Add(3*time.Hour)
+	e.Apply(Reservation{Name: "moon", Site: "s", Accelerators: 8, Start: first, End: second, Projects: []string{"m"}, Named: true})
+	e.Apply(Reservation{Name: "maint", Site: "s", Accelerators: 8, Start: second, End: second.Add(time.Hour), Projects: []string{"m"}, Named: true})
+	e.Apply(mkjob(1, "8").Nodes(2).Project("o", "m").Walltime(30 * time.Minute).Obj2(func(j *core.Job) { j.Spec.Reservation = "maint" }))
+	e.Step(t0)
+	byName := func() map[string]ReservationStatus {
+		out := map[string]ReservationStatus{}
+		for _, r := range e.Reservations() {
+			out[r.Name] = r
+		}
+		return out
+	}
+	if rs := byName(); len(rs["moon"].Nodes) != 2 || len(rs["maint"].Nodes) != 0 || rs["maint"].Problem == "" {
+		t.Fatalf("before moon ends: %+v, want moon on both nodes and maint on none, saying why", rs)
+	}
+	if in, _ := e.Step(second.Add(-time.Minute)); len(starts(in)) != 0 {
+		t.Fatalf("before maint's window: starts %v, want none", starts(in))
+	}
+	in, _ := e.Step(second)
+	rs := byName()
+	if _, ok := rs["moon"]; ok || len(rs["maint"].Nodes) != 2 || rs["maint"].Problem != "" || !rs["maint"].Active {
+		t.Fatalf("at maint's start: %+v, want moon gone and maint active on both nodes", rs)
+	}
+	if got := starts(in); len(got[1]) != 2 {
+		t.Errorf("at maint's start, starts %v: want job 1 on its two nodes", got)
+	}
+}

@@ -51,11 +51,13 @@ type Engine struct {
 	// and revived, up to maxDeadShapes of them.
 	deadShapes int
 
-	holds    []*hold // backfill and preemption holds, creation order
-	resv     []*advance
-	fair     *sched.FairTree
-	accounts map[sched.Account]*account
-	acctList []*account
+	holds     []*hold // backfill and preemption holds, creation order
+	resv      []*advance
+	resvFreed bool       // a reservation let go of its nodes: those holding none try again
+	onLaunch  func(*job) // a Federation's: a pending job was placed
+	fair      *sched.FairTree
+	accounts  map[sched.Account]*account
+	acctList  []*account
 	// acctMemo remembers recent accounts by a cheap digest of the key,
 	// so that most jobs find theirs without hashing three strings; the
 	// map stays the truth (a slot is checked against the whole key).
@@ -1492,6 +1494,9 @@ func (e *Engine) reopen(j *job, h *hold) {
 
 // launch commits j's placement and emits its Start.
 func (e *Engine) launch(j *job, pl sched.Placement, now time.Time) {
+	if e.onLaunch != nil {
+		e.onLaunch(j)
+	}
 	held := j.hold
 	e.dropHold(j)
 	e.hold(j, pl, now)

@@ -194,6 +194,7 @@ func (e *Engine) unreserve(name string) {
 			a.h.hs.Release()
 			e.epoch++
 			e.holdVer++
+			e.resvFreed = true
 		}
 		e.resv = slices.Delete(e.resv, i, i+1)
 		return
@@ -201,6 +202,9 @@ func (e *Engine) unreserve(name string) {
 }
 
 // advanceReservations starts and ends advance reservations by the clock.
+// When one that held nodes ends or is deleted, those that got none try
+// again: a window booked after another on the same nodes gets them as
+// the earlier one lets go (holds are not yet shared between windows).
 func (e *Engine) advanceReservations(now time.Time) {
 	for _, a := range slices.Clone(e.resv) {
 		if !now.Before(a.End) {
@@ -208,6 +212,21 @@ func (e *Engine) advanceReservations(now time.Time) {
 			continue
 		}
 		a.active = !now.Before(a.Start)
+	}
+	if !e.resvFreed {
+		return
+	}
+	e.resvFreed = false
+	for _, a := range slices.Clone(e.resv) {
+		if a.h == nil {
+			active := a.active
+			e.reserve(a.Reservation)
+			for _, b := range e.resv {
+				if b.Name == a.Name {
+					b.active = active
+				}
+			}
+		}
 	}
 }
 

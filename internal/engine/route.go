@@ -38,12 +38,16 @@ type Routing struct {
 	// past the estimate it was routed on before the broker decides again
 	// (it may pick the same site). 0 = never re-route on slip.
 	MaxSlip time.Duration
+	// SlipEvery is how often pending jobs are checked for slip: the check
+	// needs every pending job's estimated start, a simulation of the
+	// whole queue, so it is not made on every pass. 0 = on every pass.
+	SlipEvery time.Duration
 }
 
 // LiveRouting is the routing `gf serve` runs, and so the digital twin's
 // by default: re-route a pending job when its estimated start slips by
-// more than two hours.
-func LiveRouting() Routing { return Routing{MaxSlip: 2 * time.Hour} }
+// more than two hours, checked once a minute.
+func LiveRouting() Routing { return Routing{MaxSlip: 2 * time.Hour, SlipEvery: time.Minute} }
 
 // Requeue asks the shell to take back a job that was running (or
 // starting) on a site that went down: stop it if the site still answers,
@@ -83,8 +87,12 @@ type Federation struct {
 	routes  map[core.JobID]*routed
 	states  map[string]string // site states the router last acted on
 	requeue map[core.JobID]bool
-	dirty   bool // a site changed state since the last Step
+	dirty   bool      // a site changed state since the last Step
+	slipAt  time.Time // when pending jobs were last checked for slip
 	pic     picture
+	memos   map[memoKey]*broker.Memo // this routing pass's, by job shape
+	spare   []*broker.Memo
+	counted map[core.JobID]demand // pending jobs whose demand the picture counts
 }
 
 type routed struct {
@@ -108,6 +116,9 @@ func NewFederation(cfg Config, r Routing, sites []core.Site) *Federation {
 		f.states[s.ID] = state(s.State)
 	}
 	f.Engine.trackPools()
+	f.Engine.onLaunch = f.launched
+	f.counted = map[core.JobID]demand{}
+	f.pic.layout(f)
 	return f
 }
 
@@ -141,14 +152,24 @@ func (f *Federation) Apply(ev Event) {
 			f.dirty = true
 		}
 	case Ended:
+		f.uncount(ev.ID)
 		f.ended(ev.ID, ev.Requeue)
 	case *Ended:
+		f.uncount(ev.ID)
 		f.ended(ev.ID, ev.Requeue)
 	case Cancelled:
+		f.uncount(ev.ID)
 		delete(f.requeue, ev.ID)
 		f.forget(ev.ID)
+	case Started:
+		f.uncount(ev.ID)
+	case *Started:
+		f.uncount(ev.ID)
 	}
 	f.Engine.Apply(ev)
+	if _, ok := ev.(OrgKindSet); ok {
+		f.reclass()
+	}
 }
 
 func (f *Federation) ended(id core.JobID, requeue bool) {
@@ -235,6 +256,7 @@ func (f *Federation) route(now time.Time, changed bool) {
 		why string
 	}
 	var todo []move
+	f.pic.refresh(f, now)
 	for _, j := range e.fresh {
 		if j.State != core.StatePending {
 			continue
@@ -255,13 +277,18 @@ func (f *Federation) route(now time.Time, changed bool) {
 			todo = append(todo, move{j, "sites changed"})
 		default:
 			e.setSite(j, r.site) // classify (resubmit, requeue) resets the request
+			if c, ok := f.counted[j.ID]; !ok || f.b.Sites()[c.site].ID != r.site {
+				f.count(j, r.site)
+			}
 		}
 	}
-	if f.rcfg.MaxSlip > 0 {
+	slip := f.rcfg.MaxSlip > 0 && (f.slipAt.IsZero() || now.Sub(f.slipAt) >= f.rcfg.SlipEvery)
+	if slip {
+		f.slipAt = now
 		e.ensureEstimates()
 	}
 	for _, j := range e.order {
-		if !changed && f.rcfg.MaxSlip <= 0 {
+		if !changed && !slip {
 			break // every job in the order was routed when it was fresh
 		}
 		if j.State != core.StatePending || j.Spec.Site != "" {
@@ -275,18 +302,18 @@ func (f *Federation) route(now time.Time, changed bool) {
 			todo = append(todo, move{j, "site " + f.b.State(r.site)})
 		case changed && r.Winner == "":
 			todo = append(todo, move{j, "sites changed"})
-		case f.rcfg.MaxSlip > 0 && !j.wt().est.IsZero() && j.wt().est.After(r.baseline.Add(f.rcfg.MaxSlip)) && now.Sub(r.At) >= f.rcfg.MaxSlip:
+		case slip && !j.wt().est.IsZero() && j.wt().est.After(r.baseline.Add(f.rcfg.MaxSlip)) && now.Sub(r.At) >= f.rcfg.MaxSlip:
 			todo = append(todo, move{j, "estimated start slipped"})
 		}
 	}
 	if len(todo) == 0 {
 		return
 	}
-	skip := make(map[*job]bool, len(todo))
+	// Jobs about to be decided again do not count against their own site.
 	for _, m := range todo {
-		skip[m.j] = true
+		f.uncount(m.j.ID)
 	}
-	f.pic.build(f, now, skip)
+	f.newPass()
 	for _, m := range todo {
 		f.decide(m.j, m.why, now)
 	}
@@ -297,7 +324,7 @@ func (f *Federation) decide(j *job, why string, now time.Time) {
 	est := &estimator{p: &f.pic, need: need(&j.Spec), model: j.Spec.Model, class: f.classOf(j), spec: &j.Spec, wall: j.wall}
 	var d broker.Decision
 	if f.rcfg.WinnerOnly {
-		d = f.b.DecideWinner(&j.Job, est)
+		d = f.b.DecideWinnerMemo(&j.Job, est, f.memoFor(j, est.class))
 	} else {
 		d = f.b.Decide(&j.Job, est)
 	}
@@ -311,13 +338,53 @@ func (f *Federation) decide(j *job, why string, now time.Time) {
 		i, _ := f.b.Index(d.Winner)
 		at := now.Add(est.Wait(i))
 		r.site, r.baseline, r.EstimatedStart = d.Winner, at, &at
-		f.pic.add(i, est)
 	}
 	if old != nil && old.site != r.site {
 		r.Moves++
 	}
 	f.routes[j.ID] = r
 	f.Engine.moveTo(j, r.site)
+	if d.Winner != "" {
+		f.count(j, d.Winner)
+	}
+}
+
+// memoKey is a job's shape for the broker (broker.KeyOf) and for the
+// router's estimator (its class and planned walltime): jobs with equal
+// keys get equal decisions from equal pictures.
+type memoKey struct {
+	broker.ShapeKey
+	class string
+	wall  time.Duration
+}
+
+// memoFor is the broker's memo for j's shape in this routing pass.
+// Memos live for one pass: the picture is rebuilt at the next.
+func (f *Federation) memoFor(j *job, class string) *broker.Memo {
+	k := memoKey{broker.KeyOf(&j.Spec), class, j.wall}
+	if m := f.memos[k]; m != nil {
+		return m
+	}
+	if f.memos == nil {
+		f.memos = map[memoKey]*broker.Memo{}
+	}
+	var m *broker.Memo
+	if len(f.spare) > 0 {
+		m, f.spare = f.spare[len(f.spare)-1], f.spare[:len(f.spare)-1]
+	} else {
+		m = &broker.Memo{}
+	}
+	m.Reset()
+	f.memos[k] = m
+	return m
+}
+
+// newPass drops the memos of the last routing pass, keeping their memory.
+func (f *Federation) newPass() {
+	for k, m := range f.memos {
+		f.spare = append(f.spare, m)
+		delete(f.memos, k)
+	}
 }
 
 // pinned checks a job pinned to a site, which the broker does not route,
@@ -329,8 +396,10 @@ func (f *Federation) pinned(j *job, now time.Time) {
 		if old := f.routes[j.ID]; old != nil && old.site == noSite {
 			delete(f.routes, j.ID) // its spec changed (a resubmission)
 		}
+		f.count(j, j.Spec.Site)
 		return
 	}
+	f.uncount(j.ID)
 	f.routes[j.ID] = &routed{Route: Route{Decision: broker.Decision{Reason: r}, At: now, Why: "submitted"}, site: noSite}
 	f.Engine.moveTo(j, noSite)
 }
@@ -354,21 +423,25 @@ type picture struct {
 	now    int64
 	wall   int64        // default walltime, seconds, for extrapolating
 	free   []core.Milli // per pool
-	queued []core.Milli // per pool
-	work   []float64    // per pool: queued accelerator-seconds (milli x s)
+	queued []core.Milli // per pool: demand routed there and still pending
+	work   []int64      // per pool: queued accelerator-seconds (milli x s)
 	total  []core.Milli // per pool
 	model  []string     // per pool
 	idx    *endIndex    // per pool: when running jobs end (the engine's)
 	perK   []int        // per pool: devices per node
 	multi  []int        // per pool: pending one-node jobs of several devices routed there
+	// queued, work, multi and pend are kept as jobs are routed and leave
+	// the queue (count, uncount); the rest is read afresh on each pass.
 	cl     *sched.Cluster
 	// nodeAt caches, per pool and device count, when a node is expected
 	// to have that many devices free (sched.EarliestStart walks the
 	// pool's blocks): kept across passes for nodeTTL of virtual time.
 	nodeAt map[int]nodeTime
-	sites  [][]int // per broker site index: pool indices
-	class  []map[string]core.Milli
-	shares map[string]float64 // normalised class shares
+	sites  [][]int  // per broker site index: pool indices
+	ver    []uint64 // per broker site index: bumped when its estimates may change
+	class  []map[string]core.Milli // per site: what each org class holds there
+	pend   []map[string]core.Milli // per site: what each org class waits for there
+	shares map[string]float64      // normalised class shares
 }
 
 type nodeTime struct{ at, computed int64 }
@@ -398,28 +471,20 @@ func (p *picture) nodeWait(pi, d int) int64 {
 	return max(at-p.now, 0)
 }
 
-func (p *picture) build(f *Federation, now time.Time, skip map[*job]bool) {
+// refresh reads what changes from pass to pass without the router: the
+// pools' free accelerators, what each org class holds per site (kept by
+// the engine as jobs are placed and released, trackPools), when the
+// pools' running jobs end.
+func (p *picture) refresh(f *Federation, now time.Time) {
 	e := f.Engine
-	cl := e.cluster
 	p.now, p.wall = now.Unix(), int64(e.cfg.walltime()/time.Second)
-	if p.sites == nil {
-		p.layout(f)
-	}
-	clear(p.queued)
-	clear(p.work)
-	clear(p.multi)
-	for i, pl := range cl.Pools {
+	for i, pl := range e.cluster.Pools {
 		p.free[i] = core.Milli(pl.Free()) * 1000
 		p.total[i] = core.Milli(pl.Total()) * 1000
 	}
-	for _, c := range p.class {
-		clear(c)
-	}
-	// What each class holds per site, and when the pools free capacity,
-	// are kept by the engine as jobs are placed and released (trackPools),
-	// not gathered from every running job on each pass.
 	p.idx = e.ends
 	for si := range p.sites {
+		clear(p.class[si])
 		for _, pi := range p.sites[si] {
 			for c, m := range e.poolClass[pi] {
 				if m != 0 {
@@ -427,34 +492,77 @@ func (p *picture) build(f *Federation, now time.Time, skip map[*job]bool) {
 				}
 			}
 		}
+		p.ver[si]++
 	}
-	// Demand already routed and still pending, in priority order then
-	// arrival, so that its attribution to pools is deterministic. Jobs
-	// about to be decided again do not count against their own site.
-	queue := func(j *job) {
-		if j.State != core.StatePending || skip[j] || j.req.Site == "" || j.req.Site == noSite {
-			return
+}
+
+// demand is what a pending job adds to the picture, as counted.
+type demand struct {
+	site, pool int // broker site index; pool index, -1 for none
+	need       core.Milli
+	work       int64
+	multi      bool
+	class      string
+}
+
+// count adds pending job j's demand to site's picture, attributed to the
+// pool of that site that would start it soonest now (replacing what it
+// counted before). It stays counted there until it leaves the queue or is
+// decided again.
+func (f *Federation) count(j *job, site string) {
+	f.uncount(j.ID)
+	si, ok := f.b.Index(site)
+	if !ok {
+		return
+	}
+	p := &f.pic
+	d := demand{site: si, pool: p.poolFor(si, j.Spec.Model, &j.Spec), need: need(&j.Spec), class: f.classOf(j)}
+	d.work = int64(d.need) * int64(j.wall/time.Second)
+	if d.pool >= 0 {
+		d.multi = p.oneNode(d.pool, &j.Spec) > 1
+	}
+	p.apply(d, 1)
+	f.counted[j.ID] = d
+}
+
+// uncount takes job id's demand out of the picture, if counted.
+func (f *Federation) uncount(id core.JobID) {
+	if d, ok := f.counted[id]; ok {
+		f.pic.apply(d, -1)
+		delete(f.counted, id)
+	}
+}
+
+// launched is the engine's word that pending job j was placed.
+func (f *Federation) launched(j *job) { f.uncount(j.ID) }
+
+// reclass counts the pending jobs of orgs whose kind changed under their
+// new class.
+func (f *Federation) reclass() {
+	for id, d := range f.counted {
+		j := f.Engine.jobs.get(id)
+		if j == nil {
+			continue
 		}
-		si, ok := f.b.Index(j.req.Site)
-		if !ok {
-			return
+		if c := f.classOf(j); c != d.class {
+			f.pic.apply(d, -1)
+			d.class = c
+			f.pic.apply(d, 1)
+			f.counted[id] = d
 		}
-		m := need(&j.Spec)
-		if pi := p.poolFor(si, j.Spec.Model, &j.Spec); pi >= 0 {
-			p.queued[pi] += m
-			p.work[pi] += float64(m) * j.wall.Seconds()
-			if p.oneNode(pi, &j.Spec) > 1 {
-				p.multi[pi]++
-			}
+	}
+}
+
+func (p *picture) apply(d demand, sign int) {
+	if d.pool >= 0 {
+		p.queued[d.pool] += core.Milli(sign) * d.need
+		p.work[d.pool] += int64(sign) * d.work
+		if d.multi {
+			p.multi[d.pool] += sign
 		}
-		p.class[si][f.classOf(j)] += m
 	}
-	for _, j := range e.order {
-		queue(j)
-	}
-	for _, j := range e.fresh {
-		queue(j)
-	}
+	p.pend[d.site][d.class] += core.Milli(sign) * d.need
+	p.ver[d.site]++
 }
 
 // layout sets what a picture keeps from one pass to the next: the per-pool
@@ -464,7 +572,7 @@ func (p *picture) layout(f *Federation) {
 	cl := f.Engine.cluster
 	n := len(cl.Pools)
 	p.free, p.queued, p.total = make([]core.Milli, n), make([]core.Milli, n), make([]core.Milli, n)
-	p.work = make([]float64, n)
+	p.work = make([]int64, n)
 	p.model = make([]string, n)
 	p.perK, p.multi, p.cl = make([]int, n), make([]int, n), cl
 	for i, pl := range cl.Pools {
@@ -473,9 +581,11 @@ func (p *picture) layout(f *Federation) {
 	}
 	sites := f.b.Sites()
 	p.sites = make([][]int, len(sites))
+	p.ver = make([]uint64, len(sites))
 	p.class = make([]map[string]core.Milli, len(sites))
+	p.pend = make([]map[string]core.Milli, len(sites))
 	for i, s := range sites {
-		p.class[i] = map[string]core.Milli{}
+		p.class[i], p.pend[i] = map[string]core.Milli{}, map[string]core.Milli{}
 		p.sites[i] = []int{}
 		for _, pl := range cl.Pools {
 			if pl.Site.ID == s.ID {
@@ -516,7 +626,7 @@ func (p *picture) poolFor(si int, model string, sp *core.JobSpec) int {
 	return best
 }
 
-var _ broker.Estimator = (*estimator)(nil)
+var _ broker.VersionedEstimator = (*estimator)(nil)
 
 // fits reports whether pool pi has model and is large enough for the job.
 func (p *picture) fits(pi int, model string, sp *core.JobSpec) bool {
@@ -586,24 +696,13 @@ func (p *picture) drainWait(pi int, need core.Milli) int64 {
 	// queue at full width, each job taking the queue's mean walltime.
 	wall := float64(p.wall)
 	if p.queued[pi] > 0 {
-		wall = p.work[pi] / float64(p.queued[pi])
+		wall = float64(p.work[pi]) / float64(p.queued[pi])
 	}
 	rounds := 1.0
 	if p.total[pi] > 0 {
 		rounds = math.Ceil(float64(deficit-freed) / float64(p.total[pi]))
 	}
 	return last - p.now + int64(rounds*wall)
-}
-
-func (p *picture) add(si int, est *estimator) {
-	if pi := p.poolFor(si, est.model, est.spec); pi >= 0 {
-		p.queued[pi] += est.need
-		p.work[pi] += float64(est.need) * est.wall.Seconds()
-		if p.oneNode(pi, est.spec) > 1 {
-			p.multi[pi]++
-		}
-	}
-	p.class[si][est.class] += est.need
 }
 
 // estimator answers the broker for one job from the picture.
@@ -632,6 +731,11 @@ func (x *estimator) Wait(i int) time.Duration {
 	return time.Duration(best) * time.Second
 }
 
+// Version changes whenever Wait(i) or Headroom(i) may: when a job is
+// routed to site i (add). Memos live for one pass, over which nothing
+// else changes the picture.
+func (x *estimator) Version(i int) uint64 { return x.p.ver[i] }
+
 func (x *estimator) Headroom(i int) float64 {
 	var total core.Milli
 	for _, pi := range x.p.sites[i] {
@@ -641,7 +745,7 @@ func (x *estimator) Headroom(i int) float64 {
 	if share <= 0 {
 		return 0
 	}
-	return min(max(1-float64(x.p.class[i][x.class])/share, 0), 1)
+	return min(max(1-float64(x.p.class[i][x.class]+x.p.pend[i][x.class])/share, 0), 1)
 }
 
 // Pending is the engine's list, with the broker's reason for jobs no site

@@ -77,6 +77,10 @@ func siteStateRun(t *testing.T, seed uint64, newEngine func(Config, []core.Site)
 				i := rng.IntN(len(resv))
 				e.Apply(ReservationDeleted{Name: resv[i]})
 				resv = slices.Delete(resv, i, i+1)
+			case k < 5 && next > 1 && rng.IntN(2) == 0: // a job is cancelled, pending or not
+				id := core.JobID(1 + rng.IntN(int(next-1)))
+				delete(running, id)
+				e.Apply(Cancelled{ID: id, At: now})
 			case k < 6 && len(running) > 0: // a running job ends
 				var rs []core.JobID
 				for id := range running {
@@ -105,6 +109,12 @@ func siteStateRun(t *testing.T, seed uint64, newEngine func(Config, []core.Site)
 			}
 		}
 		in, _ := e.Step(now)
+		f, fed := e.(*Federation)
+		if fed {
+			if err := f.checkPicture(); err != nil {
+				t.Fatalf("step %d (%s), after the pass: the router's picture: %v\n%s", step, now.Format("15:04"), err, lines(log))
+			}
+		}
 		for _, it := range in {
 			switch it := it.(type) {
 			case Start:
@@ -118,6 +128,11 @@ func siteStateRun(t *testing.T, seed uint64, newEngine func(Config, []core.Site)
 				delete(running, it.ID)
 				e.Apply(Ended{ID: it.ID, State: core.StateFailed, At: now, Requeue: true})
 			}
+		}
+	}
+	if f, fed := e.(*Federation); fed {
+		if err := f.checkPicture(); err != nil {
+			t.Fatalf("at the end: the router's picture: %v", err)
 		}
 	}
 	if starts == 0 {
