@@ -341,21 +341,24 @@ func quantileMs(sorted []time.Duration, q float64) float64 {
 	return float64(sorted[i]) / 1e6
 }
 
-// cancelAll cancels the bench's jobs, concurrency at a time; it returns
-// how many were cancelled.
+// cancelAll cancels the bench's jobs, cancelChunk a request
+// (POST /api/v1/jobs:cancel, the pending ones in one transaction), a few
+// requests at once; it returns how many were cancelled.
 func cancelAll(ctx context.Context, c *client.Client, ids []core.JobID, concurrency int) int {
 	var n atomic.Int64
-	work := make(chan core.JobID)
+	work := make(chan []core.JobID)
 	var wg sync.WaitGroup
-	for range concurrency {
+	for range min(concurrency, 4) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for id := range work {
+			for chunk := range work {
 				for try := 0; try < 60; try++ {
-					_, err := c.CancelJob(ctx, id)
-					if err == nil {
-						n.Add(1)
+					js, err := c.CancelJobs(ctx, chunk)
+					for _, j := range js {
+						if j.State == core.StateCancelled {
+							n.Add(1)
+						}
 					}
 					if !throttled(err) {
 						break
@@ -365,13 +368,16 @@ func cancelAll(ctx context.Context, c *client.Client, ids []core.JobID, concurre
 			}
 		}()
 	}
-	for _, id := range ids {
-		work <- id
+	for lo := 0; lo < len(ids); lo += cancelChunk {
+		work <- ids[lo:min(lo+cancelChunk, len(ids))]
 	}
 	close(work)
 	wg.Wait()
 	return int(n.Load())
 }
+
+// cancelChunk is how many jobs one cancel request of the bench names.
+const cancelChunk = 1000
 
 // idSet collects the ids of the jobs the bench submitted.
 type idSet struct {

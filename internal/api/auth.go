@@ -89,6 +89,7 @@ func (s *Server) authFailed(r *http.Request, pattern, reason string) {
 var submitRoutes = map[string]bool{
 	"POST /api/v1/jobs":             true,
 	"POST /api/v1/jobs:batch":       true,
+	"POST /api/v1/jobs:cancel":      true,
 	"DELETE /api/v1/jobs/{id}":      true,
 	"POST /api/v1/jobs/{id}/cancel": true,
 }

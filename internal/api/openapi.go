@@ -23,6 +23,7 @@ var schemaTypes = map[string]any{
 	"ProjectUsage":      core.ProjectUsage{},
 	"JobSpec":           core.JobSpec{},
 	"JobBatch":          batchRequest{},
+	"JobIDs":            cancelBatchRequest{},
 	"JobList":           list[core.Job]{},
 	"Event":             core.Event{},
 	"EventList":         list[core.Event]{},

@@ -169,6 +169,7 @@ func routes() []route {
 		{method: "POST", path: "/api/v1/jobs", summary: "Submit a job (body at most MaxJobBody); 200 with the same job when Idempotency-Key repeats", handler: (*Server).submitJob, body: "JobSpec", answer: "Job", maxBody: MaxJobBody, ok: []int{201, 200}, fails: []int{422},
 			params: []param{{name: "Idempotency-Key", in: "header", doc: "a retry with the same key answers the job it created", schema: map[string]any{"type": "string", "maxLength": maxIdempotencyKey}}}},
 		{method: "POST", path: "/api/v1/jobs:batch", summary: "Submit many jobs in one transaction (at most MaxBatch jobs, body at most MaxBatchBody)", handler: (*Server).submitBatch, body: "JobBatch", answer: "JobList", maxBody: MaxBatchBody, ok: []int{201, 200}, fails: []int{422}},
+		{method: "POST", path: "/api/v1/jobs:cancel", summary: "Cancel many jobs (at most MaxBatch ids), each as POST /api/v1/jobs/{id}/cancel cancels one, the pending ones in one transaction; an unknown or unseen id refuses the batch (422 ids[i])", handler: (*Server).cancelBatch, body: "JobIDs", answer: "JobList", fails: []int{403, 422}},
 		{method: "GET", path: "/api/v1/jobs", summary: "List jobs, newest first; a page ends at limit jobs or MaxPageBytes", handler: (*Server).listJobs, answer: "JobList", fails: []int{400, 404, 422},
 			params: []param{
 				query("state", "comma-separated states: pending, starting, running, completed, failed, cancelled, timeout", stringParam),

@@ -151,6 +151,21 @@ func (c *Client) CancelJob(ctx context.Context, id core.JobID) (*core.Job, error
 	return &j, nil
 }
 
+// CancelJobs cancels many jobs in one request (POST /api/v1/jobs:cancel,
+// at most 10,000 ids), each as CancelJob cancels one, and returns them as
+// they are after, in the order of ids. An id the caller may not see
+// refuses the whole request (422 naming ids[i]).
+func (c *Client) CancelJobs(ctx context.Context, ids []core.JobID) ([]core.Job, error) {
+	r := request{method: http.MethodPost, path: "/jobs:cancel", idempotent: true, body: struct {
+		IDs []core.JobID `json:"ids"`
+	}{ids}}
+	var p Page[core.Job]
+	if err := c.do(ctx, r, &p); err != nil {
+		return nil, err
+	}
+	return p.Items, nil
+}
+
 // Log streams.
 const (
 	Stdout = "stdout"

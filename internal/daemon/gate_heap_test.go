@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/store"
 )
 
 // Many held jobs wake in order at their times on a virtual clock; a job
@@ -148,3 +149,62 @@ func TestCancelledHeldJobIsNotWoken(t *testing.T) {
 }
 
 func head(ids []core.JobID) []core.JobID { return ids[:min(len(ids), 5)] }
+
+// CancelMany cancels held jobs in one transaction and a running one at its
+// site, answers an ended one as it is, audits each change, and leaves the
+// gate holding none of them.
+func TestCancelManyHeldAndRunning(t *testing.T) {
+	h := start(t, t.TempDir(), nil)
+	ctx := context.Background()
+	var ids []core.JobID
+	for range 300 {
+		ids = append(ids, h.submit(t, tenant("a", core.JobSpec{Command: []string{"true"}, Accelerators: 1000, Begin: "now+1hour"})))
+	}
+	done := h.submit(t, tenant("a", core.JobSpec{Command: []string{"true"}, Accelerators: 1000}))
+	h.wait(t, done, ended)
+	run := h.submit(t, tenant("a", core.JobSpec{Command: []string{"sleep", "30"}, Accelerators: 1000}))
+	h.wait(t, run, func(j core.Job) bool { return j.State == core.StateRunning })
+	ids = append(ids, done, run, ids[0]) // an id twice
+	out, err := h.d.CancelMany(ctx, ids, "tester", func(id core.JobID) *store.AuditEntry {
+		return &store.AuditEntry{Actor: "tester", Action: "job.cancel", Object: "job/" + id.String()}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != len(ids) {
+		t.Fatalf("%d jobs answered for %d ids", len(out), len(ids))
+	}
+	for i, j := range out {
+		if j.ID != ids[i] {
+			t.Fatalf("answer %d is job %d, want %d", i, j.ID, ids[i])
+		}
+		switch j.ID {
+		case done:
+			if j.State != core.StateCompleted {
+				t.Errorf("ended job answered %s, want completed", j.State)
+			}
+		case run:
+		default:
+			if j.State != core.StateCancelled || j.Reason != "cancelled by tester" {
+				t.Errorf("held job %d: %s %q, want cancelled by tester", j.ID, j.State, j.Reason)
+			}
+			var held bool
+			if err := h.d.do(ctx, func(context.Context) { _, held = h.d.gate.held[j.ID] }); err != nil { // the loop owns the gate
+				t.Fatal(err)
+			}
+			if held {
+				t.Errorf("held job %d still in the gate", j.ID)
+			}
+		}
+	}
+	if j := h.wait(t, run, ended); j.State != core.StateCancelled {
+		t.Errorf("running job: %s, want cancelled", j.State)
+	}
+	entries, err := h.st.FindAudit(ctx, store.AuditFilter{Action: "job.cancel", Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 301 { // the 300 held and the running one; not the ended one, not twice
+		t.Errorf("%d cancel entries, want 301", len(entries))
+	}
+}

@@ -41,7 +41,7 @@ const (
 )
 
 // submitScope are the mutations a token of scope submit may make.
-var submitScope = []string{"POST /api/v1/jobs", "POST /api/v1/jobs:batch", "DELETE /api/v1/jobs/{id}", "POST /api/v1/jobs/{id}/cancel"}
+var submitScope = []string{"POST /api/v1/jobs", "POST /api/v1/jobs:batch", "POST /api/v1/jobs:cancel", "DELETE /api/v1/jobs/{id}", "POST /api/v1/jobs/{id}/cancel"}
 
 // principalOrder is the order each route is asked in: the tokens that must
 // fail first, the administrator last, so that a mutation's first granted
@@ -102,6 +102,7 @@ var matrix = map[string]grant{
 	"GET /api/v1/jobs/{id}/explain":                 {a: aJob, b: bView},
 	"DELETE /api/v1/jobs/{id}":                      {a: "admin op mem", b: bView},
 	"POST /api/v1/jobs/{id}/cancel":                 {a: "admin op mem", b: bView},
+	"POST /api/v1/jobs:cancel":                      {a: "admin op mem", b: bView},
 	"GET /api/v1/tokens":                            {a: all},
 	"POST /api/v1/tokens":                           {a: all},
 	"DELETE /api/v1/tokens/{id}":                    {a: "admin mem", b: bView}, // a spare token of alice; of bob
@@ -144,9 +145,10 @@ var matrix = map[string]grant{
 // caller may not see is refused 422 naming that field, as an unknown one
 // is (never 2xx).
 var bodyRefs = map[string]string{
-	"POST /api/v1/jobs":       "project",
-	"POST /api/v1/jobs:batch": "project",
-	"POST /api/v1/proposals":  "project",
+	"POST /api/v1/jobs":        "project",
+	"POST /api/v1/jobs:batch":  "project",
+	"POST /api/v1/jobs:cancel": "ids[0]",
+	"POST /api/v1/proposals":   "project",
 }
 
 // granted reports whether principal p may call route on side B or A.
@@ -375,6 +377,7 @@ func (w *world) fill(method, path string, side int) (string, any, error) {
 		"POST /api/v1/projects/{name}/members": map[string]any{"user": [2]string{"dora2", "dan2"}[side], "role": "member"},
 		"POST /api/v1/jobs":                    job,
 		"POST /api/v1/jobs:batch":              map[string]any{"jobs": []any{job}},
+		"POST /api/v1/jobs:cancel":             map[string]any{"ids": []json.Number{json.Number(w.jobCancel[side])}},
 		"POST /api/v1/tokens":                  map[string]any{"label": name},
 		"POST /api/v1/calls":                   map[string]any{"title": name, "mode": "fast-lane", "models": []string{"h100"}, "total_hours": 1000},
 		"POST /api/v1/proposals": map[string]any{"call": w.callView[0], "project": project, "title": name, "hours": map[string]float64{"h100": 10},
