@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,14 @@ type benchPhase struct {
 	MaxMs       float64 `json:"max_ms"`
 	FirstError  string  `json:"first_error,omitempty"`
 	Concurrency int     `json:"concurrency"`
+	// ServerCPUSeconds is the CPU time the server process spent during the
+	// phase (its process_cpu_seconds_total on /metrics, before and after;
+	// 0 when not served): on a shared machine, what a request costs the
+	// server, whatever else runs.
+	ServerCPUSeconds float64 `json:"server_cpu_seconds,omitempty"`
+	// ServerCPUMsPerJob is ServerCPUSeconds per job submitted (per request
+	// in the baseline and query phases), in milliseconds.
+	ServerCPUMsPerJob float64 `json:"server_cpu_ms_per_job,omitempty"`
 }
 
 // benchReport is gf bench api's answer.
@@ -152,7 +161,14 @@ func (o *benchOpts) run(ctx context.Context, env *cliEnv) error {
 	var ids idSet
 	health := func(ctx context.Context) error { return healthz(ctx, tr, ep.url) }
 	for _, phase := range strings.Split(o.phases, ",") {
+		cpu0, ok0 := serverCPU(ctx, tr, ep.url)
 		p := o.phase(ctx, c, health, phase, &ids)
+		if cpu1, ok1 := serverCPU(ctx, tr, ep.url); ok0 && ok1 {
+			p.ServerCPUSeconds = cpu1 - cpu0
+			if n := max(p.Jobs, p.Requests); n > 0 {
+				p.ServerCPUMsPerJob = p.ServerCPUSeconds * 1000 / float64(n)
+			}
+		}
 		rep.Phases = append(rep.Phases, p)
 		if ctx.Err() != nil {
 			break
@@ -163,13 +179,17 @@ func (o *benchOpts) run(ctx context.Context, env *cliEnv) error {
 	}
 	return emit(env, rep, func(w io.Writer) error {
 		tw := newTable(w)
-		fmt.Fprintln(tw, "PHASE\tCLIENTS\tREQUESTS\tERRORS\tREQ/S\tJOBS/S\tP50 MS\tP90 MS\tP99 MS\tMAX MS")
+		fmt.Fprintln(tw, "PHASE\tCLIENTS\tREQUESTS\tERRORS\tREQ/S\tJOBS/S\tP50 MS\tP90 MS\tP99 MS\tMAX MS\tSERVER CPU MS/JOB")
 		for _, p := range rep.Phases {
 			jobs := "-"
 			if p.Jobs > 0 {
 				jobs = fmt.Sprintf("%.0f", p.JobsPerSec)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%s\t%.2f\t%.2f\t%.2f\t%.2f\n", p.Phase, p.Concurrency, p.Requests, p.Errors, p.PerSecond, jobs, p.P50Ms, p.P90Ms, p.P99Ms, p.MaxMs)
+			cpu := "-"
+			if p.ServerCPUMsPerJob > 0 {
+				cpu = fmt.Sprintf("%.3f", p.ServerCPUMsPerJob)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%s\n", p.Phase, p.Concurrency, p.Requests, p.Errors, p.PerSecond, jobs, p.P50Ms, p.P90Ms, p.P99Ms, p.MaxMs, cpu)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -323,6 +343,31 @@ func healthz(ctx context.Context, tr http.RoundTripper, base string) error {
 		return fmt.Errorf("GET /healthz: %s", resp.Status)
 	}
 	return nil
+}
+
+// serverCPU reads the server's process_cpu_seconds_total from its
+// /metrics; ok is false when it serves none.
+func serverCPU(ctx context.Context, tr http.RoundTripper, base string) (float64, bool) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/metrics", nil)
+	if err != nil {
+		return 0, false
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return 0, false
+	}
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, "process_cpu_seconds_total "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
 }
 
 // throttled reports a 429: the token's rate limit refused the request.

@@ -31,6 +31,11 @@ func TestE2EBenchAPI(t *testing.T) {
 		if p.Requests != 40 || p.Errors != 0 || p.Jobs != want[p.Phase] {
 			t.Errorf("%s: %d requests, %d errors, %d jobs; want 40, 0, %d", p.Phase, p.Requests, p.Errors, p.Jobs, want[p.Phase])
 		}
+		// The server's CPU comes from /metrics in 10 ms ticks: 2,000 jobs
+		// in batches cost it more than one.
+		if p.ServerCPUSeconds < 0 || p.Phase == "batch" && (p.ServerCPUSeconds <= 0 || p.ServerCPUMsPerJob <= 0) {
+			t.Errorf("%s: server CPU %v s, %v ms a job: want it read from /metrics", p.Phase, p.ServerCPUSeconds, p.ServerCPUMsPerJob)
+		}
 		if p.P50Ms <= 0 || p.P50Ms > p.P99Ms || p.P99Ms > p.MaxMs || p.PerSecond <= 0 {
 			t.Errorf("%s: percentiles %v/%v/%v, %v/s", p.Phase, p.P50Ms, p.P99Ms, p.MaxMs, p.PerSecond)
 		}
