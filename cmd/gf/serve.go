@@ -52,6 +52,7 @@ type serveOptions struct {
 	secret    string // --oidc-client-secret: the portal's client secret (confidential client); "": public, PKCE alone
 	audit     auditServeOptions
 	id        string // --controller-id
+	clock     clockOptions
 }
 
 func (o *serveOptions) flags(fs *pflag.FlagSet) {
@@ -71,6 +72,7 @@ func (o *serveOptions) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.secret, "oidc-client-secret", "", "with --oidc-issuer: the client secret of the portal's browser login, for a confidential client (default: none, a public client with PKCE)")
 	fs.StringVar(&o.id, "controller-id", "", "this controller's name among several sharing one PostgreSQL (gf controllers); default HOST:DATA-DIRECTORY")
 	fs.StringToStringVar(&o.oidc.OrgMap, "oidc-org-map", nil, "with --oidc-issuer: organisation claim values to gf organisations, e.g. cnr.it=cnr,uni-lj.si=uni-lj (default: the value itself)")
+	o.clock.flags(fs)
 }
 
 func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) error {
@@ -121,6 +123,15 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 	for _, w := range cfg.Warnings {
 		log.Info("config", "note", w)
 	}
+	vc, err := o.clock.clock(cfg.Sites, time.Now)
+	if err != nil {
+		return err
+	}
+	now := time.Now // the daemon's and the sim drivers' clock
+	if vc != nil {
+		now = vc.Now
+		log.Info("virtual clock", "epoch", vc.epoch.Format(time.RFC3339Nano), "wall_start", vc.start.UTC().Format(time.RFC3339Nano), "speed", vc.speed, "step", vc.step)
+	}
 	metering, err := meter.FromYAML(cfg.File, cfg.Metering)
 	if err != nil {
 		return err
@@ -146,12 +157,12 @@ func (o *serveOptions) run(ctx context.Context, env *cliEnv, args []string) erro
 	if err != nil {
 		return err
 	}
-	drivers, closeDrivers, err := openDrivers(cfg.Sites, dir)
+	drivers, closeDrivers, err := openDrivers(cfg.Sites, dir, now)
 	if err != nil {
 		return err
 	}
 	defer closeDrivers()
-	d, err := daemon.New(daemon.Options{Store: st, Sites: cfg.Sites, Drivers: drivers, Engine: engineCfg, Routing: engine.LiveRouting(), Logger: log,
+	d, err := daemon.New(daemon.Options{Store: st, Sites: cfg.Sites, Drivers: drivers, Engine: engineCfg, Routing: engine.LiveRouting(), Logger: log, Clock: now,
 		Meter: metering,
 		// Expired awards too: their projects' jobs wait saying so.
 		Awards:        func(ctx context.Context) ([]core.Award, error) { return st.ListAwards(ctx, "") },
@@ -252,8 +263,9 @@ func (o *serveOptions) loadConfig() (*config.Config, error) {
 	return config.Default(config.DefaultOptions{VirtualAccelerators: o.virtual}), nil
 }
 
-// openDrivers makes one driver per site that has compute.
-func openDrivers(sites []core.Site, dir string) (map[string]driver.Driver, func(), error) {
+// openDrivers makes one driver per site that has compute; sim drivers
+// read the time from now (the daemon's clock).
+func openDrivers(sites []core.Site, dir string, now func() time.Time) (map[string]driver.Driver, func(), error) {
 	drivers := map[string]driver.Driver{}
 	closeAll := func() {
 		for _, d := range drivers {
@@ -280,7 +292,7 @@ func openDrivers(sites []core.Site, dir string) (map[string]driver.Driver, func(
 			}
 			drivers[s.ID] = d
 		case "sim":
-			drivers[s.ID] = sim.New(time.Now)
+			drivers[s.ID] = sim.New(now)
 		case "slurm":
 			d, err := slurm.New(s)
 			if err != nil {
