@@ -93,6 +93,7 @@ type Federation struct {
 	memos   map[memoKey]*broker.Memo // this routing pass's, by job shape
 	spare   []*broker.Memo
 	counted map[core.JobID]demand // pending jobs whose demand the picture counts
+	est     estimator
 }
 
 type routed struct {
@@ -285,7 +286,12 @@ func (f *Federation) route(now time.Time, changed bool) {
 	slip := f.rcfg.MaxSlip > 0 && (f.slipAt.IsZero() || now.Sub(f.slipAt) >= f.rcfg.SlipEvery)
 	if slip {
 		f.slipAt = now
-		e.ensureEstimates()
+		// Only a job routed at least MaxSlip ago may have slipped: when
+		// none waits, the estimates (a simulation of the whole queue over
+		// every running job's end) would decide nothing.
+		if slip = f.routedBefore(now.Add(-f.rcfg.MaxSlip)); slip {
+			e.ensureEstimates()
+		}
 	}
 	for _, j := range e.order {
 		if !changed && !slip {
@@ -319,9 +325,24 @@ func (f *Federation) route(now time.Time, changed bool) {
 	}
 }
 
+// routedBefore reports whether a pending job in the order was routed by
+// the broker at or before t.
+func (f *Federation) routedBefore(t time.Time) bool {
+	for _, j := range f.Engine.order {
+		if j.State != core.StatePending || j.Spec.Site != "" {
+			continue
+		}
+		if r := f.routes[j.ID]; r != nil && !r.At.After(t) {
+			return true
+		}
+	}
+	return false
+}
+
 // decide asks the broker about j and moves it to the winner.
 func (f *Federation) decide(j *job, why string, now time.Time) {
-	est := &estimator{p: &f.pic, need: need(&j.Spec), model: j.Spec.Model, class: f.classOf(j), spec: &j.Spec, wall: j.wall}
+	est := &f.est // reused: as an interface value it would escape, once per decision
+	*est = estimator{p: &f.pic, need: need(&j.Spec), model: j.Spec.Model, class: f.classOf(j), spec: &j.Spec, wall: j.wall}
 	var d broker.Decision
 	if f.rcfg.WinnerOnly {
 		d = f.b.DecideWinnerMemo(&j.Job, est, f.memoFor(j, est.class))
