@@ -453,13 +453,13 @@ type picture struct {
 	multi  []int        // per pool: pending one-node jobs of several devices routed there
 	// queued, work, multi and pend are kept as jobs are routed and leave
 	// the queue (count, uncount); the rest is read afresh on each pass.
-	cl     *sched.Cluster
+	cl *sched.Cluster
 	// nodeAt caches, per pool and device count, when a node is expected
 	// to have that many devices free (sched.EarliestStart walks the
 	// pool's blocks): kept across passes for nodeTTL of virtual time.
 	nodeAt map[int]nodeTime
-	sites  [][]int  // per broker site index: pool indices
-	ver    []uint64 // per broker site index: bumped when its estimates may change
+	sites  [][]int                 // per broker site index: pool indices
+	ver    []uint64                // per broker site index: bumped when its estimates may change
 	class  []map[string]core.Milli // per site: what each org class holds there
 	pend   []map[string]core.Milli // per site: what each org class waits for there
 	shares map[string]float64      // normalised class shares
