@@ -865,7 +865,8 @@ func (d *Daemon) turn(ctx context.Context) time.Time {
 }
 
 func (d *Daemon) start(ctx context.Context, in engine.Start) {
-	j, err := d.st.GetJob(ctx, in.ID)
+	var j core.Job
+	_, err := d.persist(ctx, "start: load job", func() (err error) { j, err = d.st.GetJob(ctx, in.ID); return err })
 	if err != nil {
 		d.log.Error("start: load job", "job", in.ID, "err", err)
 		d.eng.Apply(engine.Ended{ID: in.ID, State: core.StateFailed, At: d.clock()})
@@ -888,7 +889,17 @@ func (d *Daemon) start(ctx context.Context, in engine.Start) {
 			placed += fmt.Sprintf("; walltime %s, the site's default", w)
 		}
 	}
-	ok, err := d.st.UpdateJobIf(ctx, j, core.StatePending, core.Event{JobID: j.ID, Time: now, Type: "placed", State: j.State, Message: placed})
+	var ok bool
+	retried, err := d.persist(ctx, "start: record placement", func() (err error) {
+		ok, err = d.st.UpdateJobIf(ctx, j, core.StatePending, core.Event{JobID: j.ID, Time: now, Type: "placed", State: j.State, Message: placed})
+		return err
+	})
+	if err == nil && !ok && retried {
+		// A try whose answer was lost may have placed it.
+		if cur, err := d.st.GetJob(ctx, j.ID); err == nil && cur.State == core.StateStarting && cur.Alloc != nil && describeAlloc(*cur.Alloc) == describeAlloc(alloc) {
+			ok = true
+		}
+	}
 	if err != nil || !ok {
 		if err != nil {
 			d.log.Error("start: record placement", "job", j.ID, "err", err)
@@ -935,7 +946,9 @@ func (d *Daemon) start(ctx context.Context, in engine.Start) {
 	j.Handle = handle
 	d.active[j.ID] = j
 	d.metrics.Started.Add(1)
-	if err := d.st.UpdateJob(ctx, j, core.Event{JobID: j.ID, Time: d.clock().UTC(), Type: "launched", State: j.State, Message: "handle " + handle}); err != nil {
+	if _, err := d.persist(ctx, "start: record handle", func() error {
+		return d.st.UpdateJob(ctx, j, core.Event{JobID: j.ID, Time: d.clock().UTC(), Type: "launched", State: j.State, Message: "handle " + handle})
+	}); err != nil {
 		d.log.Error("start: record handle", "job", j.ID, "err", err)
 	}
 }
@@ -1079,7 +1092,9 @@ func (d *Daemon) handleUpdate(ctx context.Context, u driver.Update) {
 		if j.Alloc != nil {
 			d.eng.Apply(engine.Started{ID: j.ID, Alloc: *j.Alloc, At: at})
 		}
-		if err := d.st.UpdateJob(ctx, j, core.Event{JobID: j.ID, Time: at, Type: "started", State: j.State, Message: "running on " + j.Site}); err != nil {
+		if _, err := d.persist(ctx, "record start", func() error {
+			return d.st.UpdateJob(ctx, j, core.Event{JobID: j.ID, Time: at, Type: "started", State: j.State, Message: "running on " + j.Site})
+		}); err != nil {
 			d.log.Error("record start", "job", j.ID, "err", err)
 		}
 		d.logJob("job started", j)
@@ -1142,7 +1157,9 @@ func (d *Daemon) finish(ctx context.Context, j core.Job, u driver.Update, why ca
 			j.Attempt++
 		}
 		j.UpdateTime = now
-		if err := d.updateJobEnd(ctx, j, core.Event{JobID: j.ID, Time: end, Type: "requeued", State: j.State, Message: reason}, m); err != nil {
+		if _, err := d.persist(ctx, "record requeue", func() error {
+			return d.updateJobEnd(ctx, j, core.Event{JobID: j.ID, Time: end, Type: "requeued", State: j.State, Message: reason}, m)
+		}); err != nil {
 			d.log.Error("record requeue", "job", j.ID, "err", err)
 		}
 		d.logJob("job requeued", j, "from_site", site, "reason", reason, "attempt", j.Attempt)
@@ -1172,7 +1189,10 @@ func (d *Daemon) finish(ctx context.Context, j core.Job, u driver.Update, why ca
 	if j.Reason != "" {
 		msg += ": " + j.Reason
 	}
-	if err := d.updateJobEnd(ctx, j, core.Event{JobID: j.ID, Time: end, Type: "ended", State: st, Message: msg}, d.meterRun(ctx, j, end, string(st))); err != nil {
+	m := d.meterRun(ctx, j, end, string(st))
+	if _, err := d.persist(ctx, "record end", func() error {
+		return d.updateJobEnd(ctx, j, core.Event{JobID: j.ID, Time: end, Type: "ended", State: st, Message: msg}, m)
+	}); err != nil {
 		d.log.Error("record end", "job", j.ID, "err", err)
 	}
 	d.aiactEnded(ctx, j) // the AI Act ledger (aiact.go)

@@ -442,3 +442,39 @@ func (d *Daemon) cancelFollowing(ctx context.Context, id core.JobID, actor strin
 	d.metrics.ended(core.StateCancelled)
 	return j, nil
 }
+
+// persistFor bounds how long the loop retries a write of a job's
+// transition that the store does not take.
+const persistFor = 30 * time.Second
+
+// persist runs write, and again while it fails for a reason that may
+// pass (the store restarting or out of reach, its disk full), every
+// 100 ms doubling to 2 s, for at most persistFor. The loop waits for the
+// store rather than go on with the engine and the store disagreeing: a
+// run's end not written left its accelerators held in the store for ever
+// while the engine gave them to the next job, and a placement not
+// written made the engine forget a job the store has pending. It stops
+// at once when the write fails for good (fenced: this daemon no longer
+// leads; the job gone; already there, from a try whose answer was
+// lost) or ctx ends (the term ended). retried says
+// whether write ran more than once: the first run may have committed
+// with its answer lost.
+func (d *Daemon) persist(ctx context.Context, what string, write func() error) (retried bool, err error) {
+	deadline := time.Now().Add(persistFor)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		err = write()
+		if err == nil || errors.Is(err, store.ErrFenced) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExists) || errors.Is(err, store.ErrClosed) ||
+			ctx.Err() != nil || time.Now().After(deadline) {
+			return retried, err
+		}
+		if !retried {
+			d.log.Warn(what+": the store did not take the write; retrying", "err", err)
+		}
+		retried = true
+		select {
+		case <-ctx.Done():
+			return retried, err
+		case <-time.After(wait):
+		}
+	}
+}
