@@ -110,9 +110,22 @@ func pgMajor(path string) int {
 	return n
 }
 
+// run runs one of the cluster's programs and returns its output. The
+// output goes through a file, not a pipe: the server pg_ctl starts would
+// hold a pipe open, and the wait for its end would last as long.
 func (c *pgCluster) run(prog string, args ...string) ([]byte, error) {
 	argv := append(append(append([]string{}, c.as...), filepath.Join(c.bin, prog)), args...)
-	return exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	out, err := os.CreateTemp(c.sock, "run-*.out")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(out.Name())
+	defer out.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = out, out
+	err = cmd.Run()
+	b, _ := os.ReadFile(out.Name())
+	return b, err
 }
 
 // restart stops the server (fast: clients are disconnected, their
