@@ -563,6 +563,28 @@ var GigafactoryTuning = FragTuning{Tie: 10, NodeLeftWeight: 0.01, DeviceFirst: t
 // an accelerator) as equal, so float rounding cannot decide a placement.
 const fragEps = 1e-6
 
+// fragDelta is a candidate's score: the fragmentation increase, plus the
+// tuning's terms. FragIndex and fragAware both score through it, so they
+// agree to the bit.
+func fragDelta(fragAfter, fragBefore float64, nodeLeft core.Milli, fillAfter, fillBefore float64, t FragTuning) float64 {
+	delta := fragAfter - fragBefore
+	if t.NodeLeftWeight != 0 {
+		delta += t.NodeLeftWeight * float64(nodeLeft)
+	}
+	if t.FillWeight != 0 {
+		delta += t.FillWeight * (fillAfter - fillBefore)
+	}
+	return delta
+}
+
+// fragBetter reports whether a candidate scored delta with fit f beats the
+// best so far (score, best; ok = there is one): a lower score by more than
+// eps, or a score within eps and a tighter fit. The scan is in node, then
+// candidate order, so equal inputs give equal choices.
+func fragBetter(ok bool, delta, score, eps float64, f, best fragFit, less func(a, b fragFit) bool) bool {
+	return !ok || delta < score-eps || (delta <= score+eps && less(f, best))
+}
+
 // fragAware is FragAware with optional caches of each node's current
 // fragmentation (before[i]; NaN = unknown) and fill waste (fillBefore[i];
 // NaN = unknown), and of FillWaste tables.
@@ -611,63 +633,17 @@ func fragAware(nodes []NodeFree, r NodeRequest, m RequestMix, before, fillBefore
 			scratch = append(scratch[:0], n.Free...)
 			after := NodeFree{Model: n.Model, Free: scratch, CPUMilli: n.CPUMilli, MemMiB: n.MemMiB}
 			after.Take(r, devs)
-			delta := m.Fragmentation(&after) - b
+			fragAfter := m.Fragmentation(&after)
 			f := fragFitOf(n, r, devs)
-			if t.NodeLeftWeight != 0 {
-				delta += t.NodeLeftWeight * float64(f.nodeLeft)
-			}
+			var fillAfter float64
 			if t.FillWeight != 0 {
-				delta += t.FillWeight * (fc.node(m, &after) - fb)
+				fillAfter = fc.node(m, &after)
 			}
-			better := !ok || delta < c.Score-eps ||
-				(delta <= c.Score+eps && less(f, best))
-			if better {
+			delta := fragDelta(fragAfter, b, f.nodeLeft, fillAfter, fb, t)
+			if fragBetter(ok, delta, c.Score, eps, f, best, less) {
 				c, best, ok = NodeChoice{Node: i, Devices: append([]int(nil), devs...), Score: delta}, f, true
 			}
 		}
 	}
 	return c, ok
-}
-
-// FragIndex is FragAware over a cluster whose nodes change one placement at
-// a time: it caches each node's fragmentation so a decision costs one
-// evaluation per feasible node and candidate instead of two.
-type FragIndex struct {
-	Nodes      []NodeFree
-	RequestMix RequestMix
-	Tuning     FragTuning // zero: plain FragAware
-	before     []float64
-	fillBefore []float64
-	fill       fillCache
-}
-
-// NewFragIndex indexes nodes (which it then owns) against the mix.
-func NewFragIndex(nodes []NodeFree, m RequestMix) *FragIndex {
-	x := &FragIndex{Nodes: nodes, RequestMix: m, before: make([]float64, len(nodes)), fillBefore: make([]float64, len(nodes))}
-	for i := range x.before {
-		x.before[i], x.fillBefore[i] = math.NaN(), math.NaN()
-	}
-	return x
-}
-
-// Choose returns FragAware's choice for r without committing it.
-func (x *FragIndex) Choose(r NodeRequest) (NodeChoice, bool) {
-	return fragAware(x.Nodes, r, x.RequestMix, x.before, x.fillBefore, x.Tuning, &x.fill)
-}
-
-// Take commits r on the chosen node and devices.
-func (x *FragIndex) Take(c NodeChoice, r NodeRequest) {
-	x.Nodes[c.Node].Take(r, c.Devices)
-	x.before[c.Node], x.fillBefore[c.Node] = math.NaN(), math.NaN()
-}
-
-// Release returns r's resources on a node and devices (a departure).
-func (x *FragIndex) Release(c NodeChoice, r NodeRequest) {
-	n := &x.Nodes[c.Node]
-	n.CPUMilli += r.CPUMilli
-	n.MemMiB += r.MemMiB
-	for _, d := range c.Devices {
-		n.Free[d] += r.PerDevice
-	}
-	x.before[c.Node], x.fillBefore[c.Node] = math.NaN(), math.NaN()
 }

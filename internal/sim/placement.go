@@ -3,7 +3,10 @@ package sim
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/sched"
@@ -30,6 +33,9 @@ type PlacementConfig struct {
 	// Coverage is the share of GPU pods whose request types make up the
 	// fragmentation reference mix (the most common types first); 0 = all.
 	Coverage float64
+	// Workers runs this many (seed, policy) runs at once; 0 = GOMAXPROCS.
+	// The results do not depend on it.
+	Workers int
 }
 
 // PlacementResult is one policy's outcome over every seed.
@@ -124,12 +130,33 @@ func RunPlacement(cfg PlacementConfig) ([]PlacementResult, error) {
 		mixes[i] = sched.MixOf(reqs, opts)
 		results[i].Policy = pol
 	}
-	for _, seed := range cfg.Seeds {
+	// Every (seed, policy) run is independent: a worker pool runs them in
+	// parallel, and the results are gathered in seed order afterwards, so
+	// the output (the mean's sum order included) is the sequential one.
+	workloads := make([][]trace.Job, len(cfg.Seeds))
+	for k, seed := range cfg.Seeds {
 		rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-		pods := Workload(cfg.Pods, capacity, cfg.Demand, rng)
-		for i, pol := range cfg.Policies {
-			nodes := cloneNodes(base)
-			s := placeAll(nodes, pods, pol, mixes[i])
+		workloads[k] = Workload(cfg.Pods, capacity, cfg.Demand, rng)
+	}
+	runs := make([]PlacementSeed, len(cfg.Seeds)*len(cfg.Policies))
+	// Each worker keeps one index per policy from run to run
+	// (sched.FragIndex.Reset): what it memoises does not depend on the seed.
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, len(runs))
+	kept := make([][]*sched.FragIndex, workers)
+	for w := range kept {
+		kept[w] = make([]*sched.FragIndex, len(cfg.Policies))
+	}
+	parallel(len(runs), workers, func(w, j int) {
+		k, i := j/len(cfg.Policies), j%len(cfg.Policies)
+		runs[j] = placeAll(cloneNodes(base), workloads[k], cfg.Policies[i], mixes[i], &kept[w][i])
+	})
+	for k, seed := range cfg.Seeds {
+		for i := range cfg.Policies {
+			s := runs[k*len(cfg.Policies)+i]
 			s.Seed = seed
 			s.AllocationRatio /= float64(capacity)
 			s.RequestedRatio /= float64(capacity)
@@ -138,6 +165,23 @@ func RunPlacement(cfg PlacementConfig) ([]PlacementResult, error) {
 		}
 	}
 	return results, nil
+}
+
+// parallel calls run(w, j) for j in 0..n-1 on workers goroutines, w being
+// the worker (0..workers-1), and returns when every call has.
+func parallel(n, workers int, run func(w, j int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := int(next.Add(1)) - 1; j < n; j = int(next.Add(1)) - 1 {
+				run(w, j)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func cloneNodes(ns []sched.NodeFree) []sched.NodeFree {
@@ -150,10 +194,17 @@ func cloneNodes(ns []sched.NodeFree) []sched.NodeFree {
 }
 
 // placeAll places pods in order; ratios are returned in thousandths and
-// scaled by the caller.
-func placeAll(nodes []sched.NodeFree, pods []trace.Job, policy string, mix sched.RequestMix) PlacementSeed {
+// scaled by the caller. *kept, when set, is the index of an earlier run
+// with the same policy and mix, reused; else it is set to this run's.
+func placeAll(nodes []sched.NodeFree, pods []trace.Job, policy string, mix sched.RequestMix, kept **sched.FragIndex) PlacementSeed {
 	s := PlacementSeed{Pods: len(pods)}
-	idx := sched.NewFragIndex(nodes, mix)
+	idx := *kept
+	if idx == nil {
+		idx = sched.NewFragIndex(nodes, mix)
+		*kept = idx
+	} else {
+		idx.Reset(nodes)
+	}
 	if policy == PlaceGigafactory {
 		idx.Tuning = sched.GigafactoryTuning
 	}
