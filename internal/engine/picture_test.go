@@ -43,10 +43,7 @@ func (f *Federation) checkPicture() error {
 	}
 	p := &f.pic
 	queued, work, multi := make([]core.Milli, len(p.queued)), make([]int64, len(p.work)), make([]int, len(p.multi))
-	pend := make([]map[string]core.Milli, len(p.pend))
-	for i := range pend {
-		pend[i] = map[string]core.Milli{}
-	}
+	pend := make([][nClasses]core.Milli, len(p.pend))
 	for _, d := range f.counted {
 		if d.pool >= 0 {
 			queued[d.pool] += d.need
@@ -61,10 +58,8 @@ func (f *Federation) checkPicture() error {
 		return fmt.Errorf("pool sums queued %v work %v multi %v, counted afresh %v %v %v", p.queued, p.work, p.multi, queued, work, multi)
 	}
 	for si := range pend {
-		for c, m := range p.pend[si] {
-			if pend[si][c] != m {
-				return fmt.Errorf("site %d class %s waits for %d, counted afresh %d", si, c, m, pend[si][c])
-			}
+		if pend[si] != p.pend[si] {
+			return fmt.Errorf("site %d: the classes wait for %v, counted afresh %v", si, p.pend[si], pend[si])
 		}
 	}
 	return nil

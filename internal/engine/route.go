@@ -342,7 +342,7 @@ func (f *Federation) routedBefore(t time.Time) bool {
 // decide asks the broker about j and moves it to the winner.
 func (f *Federation) decide(j *job, why string, now time.Time) {
 	est := &f.est // reused: as an interface value it would escape, once per decision
-	*est = estimator{p: &f.pic, need: need(&j.Spec), model: j.Spec.Model, class: f.classOf(j), spec: &j.Spec, wall: j.wall}
+	*est = estimator{p: &f.pic, need: need(&j.Spec), model: j.Spec.Model, class: classIndex(f.classOf(j)), spec: &j.Spec, wall: j.wall}
 	var d broker.Decision
 	if f.rcfg.WinnerOnly {
 		d = f.b.DecideWinnerMemo(&j.Job, est, f.memoFor(j, est.class))
@@ -375,13 +375,13 @@ func (f *Federation) decide(j *job, why string, now time.Time) {
 // keys get equal decisions from equal pictures.
 type memoKey struct {
 	broker.ShapeKey
-	class string
+	class int
 	wall  time.Duration
 }
 
 // memoFor is the broker's memo for j's shape in this routing pass.
 // Memos live for one pass: the picture is rebuilt at the next.
-func (f *Federation) memoFor(j *job, class string) *broker.Memo {
+func (f *Federation) memoFor(j *job, class int) *broker.Memo {
 	k := memoKey{broker.KeyOf(&j.Spec), class, j.wall}
 	if m := f.memos[k]; m != nil {
 		return m
@@ -458,11 +458,11 @@ type picture struct {
 	// to have that many devices free (sched.EarliestStart walks the
 	// pool's blocks): kept across passes for nodeTTL of virtual time.
 	nodeAt map[int]nodeTime
-	sites  [][]int                 // per broker site index: pool indices
-	ver    []uint64                // per broker site index: bumped when its estimates may change
-	class  []map[string]core.Milli // per site: what each org class holds there
-	pend   []map[string]core.Milli // per site: what each org class waits for there
-	shares map[string]float64      // normalised class shares
+	sites  [][]int                // per broker site index: pool indices
+	ver    []uint64               // per broker site index: bumped when its estimates may change
+	class  [][nClasses]core.Milli // per site: what each org class holds there
+	pend   [][nClasses]core.Milli // per site: what each org class waits for there
+	shares [nClasses]float64      // normalised class shares, by classIndex
 }
 
 type nodeTime struct{ at, computed int64 }
@@ -505,16 +505,31 @@ func (p *picture) refresh(f *Federation, now time.Time) {
 	}
 	p.idx = e.ends
 	for si := range p.sites {
-		clear(p.class[si])
+		p.class[si] = [nClasses]core.Milli{}
 		for _, pi := range p.sites[si] {
 			for c, m := range e.poolClass[pi] {
 				if m != 0 {
-					p.class[si][c] += m
+					p.class[si][classIndex(c)] += m
 				}
 			}
 		}
 		p.ver[si]++
 	}
+}
+
+// The org classes, indexed for the picture's per-site sums.
+const nClasses = 4
+
+var classNames = [nClasses]string{sched.ClassResearch, sched.ClassSME, sched.ClassIndustry, sched.ClassPublic}
+
+// classIndex is class's index in classNames (sched.ClassOf gives one of them).
+func classIndex(class string) int {
+	for i, c := range classNames {
+		if c == class {
+			return i
+		}
+	}
+	return 0
 }
 
 // demand is what a pending job adds to the picture, as counted.
@@ -523,7 +538,7 @@ type demand struct {
 	need       core.Milli
 	work       int64
 	multi      bool
-	class      string
+	class      int // classIndex
 }
 
 // count adds pending job j's demand to site's picture, attributed to the
@@ -537,7 +552,7 @@ func (f *Federation) count(j *job, site string) {
 		return
 	}
 	p := &f.pic
-	d := demand{site: si, pool: p.poolFor(si, j.Spec.Model, &j.Spec), need: need(&j.Spec), class: f.classOf(j)}
+	d := demand{site: si, pool: p.poolFor(si, j.Spec.Model, &j.Spec), need: need(&j.Spec), class: classIndex(f.classOf(j))}
 	d.work = int64(d.need) * int64(j.wall/time.Second)
 	if d.pool >= 0 {
 		d.multi = p.oneNode(d.pool, &j.Spec) > 1
@@ -565,7 +580,7 @@ func (f *Federation) reclass() {
 		if j == nil {
 			continue
 		}
-		if c := f.classOf(j); c != d.class {
+		if c := classIndex(f.classOf(j)); c != d.class {
 			f.pic.apply(d, -1)
 			d.class = c
 			f.pic.apply(d, 1)
@@ -603,10 +618,9 @@ func (p *picture) layout(f *Federation) {
 	sites := f.b.Sites()
 	p.sites = make([][]int, len(sites))
 	p.ver = make([]uint64, len(sites))
-	p.class = make([]map[string]core.Milli, len(sites))
-	p.pend = make([]map[string]core.Milli, len(sites))
+	p.class = make([][nClasses]core.Milli, len(sites))
+	p.pend = make([][nClasses]core.Milli, len(sites))
 	for i, s := range sites {
-		p.class[i], p.pend[i] = map[string]core.Milli{}, map[string]core.Milli{}
 		p.sites[i] = []int{}
 		for _, pl := range cl.Pools {
 			if pl.Site.ID == s.ID {
@@ -614,11 +628,10 @@ func (p *picture) layout(f *Federation) {
 			}
 		}
 	}
-	p.shares = map[string]float64{}
 	cs := f.Engine.cfg.FairShare.ClassShares
 	var sum float64
-	for _, c := range []string{sched.ClassResearch, sched.ClassSME, sched.ClassIndustry, sched.ClassPublic} {
-		v, ok := cs[c]
+	for c, name := range classNames {
+		v, ok := cs[name]
 		if !ok || v < 0 {
 			v = 1
 		}
@@ -731,7 +744,7 @@ type estimator struct {
 	p     *picture
 	need  core.Milli
 	model string
-	class string
+	class int // classIndex
 	spec  *core.JobSpec
 	wall  time.Duration
 }
