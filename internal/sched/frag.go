@@ -2,6 +2,7 @@ package sched
 
 import (
 	"math"
+	"math/bits"
 	"sort"
 
 	"github.com/gigafactory/gigafactory/internal/core"
@@ -355,16 +356,40 @@ func (a fragFit) lessDeviceFirst(b fragFit) bool {
 func BestFit(nodes []NodeFree, r NodeRequest) (c NodeChoice, ok bool) {
 	var best fragFit
 	var buf [][]int
+	var arr [8]uint64
+	masks := arr[:0]
+	var pick uint64 // the choice's devices, unless it is on a node of more than 64
 	for i := range nodes {
 		n := &nodes[i]
 		if !n.Fits(r) {
 			continue
 		}
-		for _, devs := range fragCandidates(n, r, buf) {
-			f := fragFitOf(n, r, devs)
-			if !ok || f.less(best) {
-				c, best, ok = NodeChoice{Node: i, Devices: append([]int(nil), devs...), Score: float64(f.nodeLeft)}, f, true
+		if len(n.Free) > 64 {
+			for _, devs := range fragCandidates(n, r, buf) {
+				f := fragFitOf(n, r, devs)
+				if !ok || f.less(best) {
+					c, best, ok, pick = NodeChoice{Node: i, Devices: append([]int(nil), devs...), Score: float64(f.nodeLeft)}, f, true, 0
+				}
 			}
+			continue
+		}
+		// The same candidates in the same order as fragCandidates, as
+		// device masks, without allocating.
+		masks = fragCandMasks(n, r, masks[:0])
+		for _, m := range masks {
+			f := fragFit{nodeLeft: n.FreeAccel() - r.Accelerators(), cpuLeft: n.CPUMilli - r.CPUMilli}
+			for mm := m; mm != 0; mm &= mm - 1 {
+				f.devLeft += n.Free[bits.TrailingZeros64(mm)] - r.PerDevice
+			}
+			if !ok || f.less(best) {
+				c, best, ok, pick = NodeChoice{Node: i, Score: float64(f.nodeLeft)}, f, true, m
+			}
+		}
+	}
+	if ok && len(nodes[c.Node].Free) <= 64 && pick != 0 {
+		c.Devices = make([]int, 0, bits.OnesCount64(pick))
+		for mm := pick; mm != 0; mm &= mm - 1 {
+			c.Devices = append(c.Devices, bits.TrailingZeros64(mm))
 		}
 	}
 	return c, ok

@@ -205,3 +205,50 @@ func TestFragIndexWideNodes(t *testing.T) {
 		idx.Take(got, r)
 	}
 }
+
+// bestFitReference is BestFit as it was before it used device masks:
+// fragCandidates' device lists, one allocation per better candidate.
+func bestFitReference(nodes []NodeFree, r NodeRequest) (c NodeChoice, ok bool) {
+	var best fragFit
+	for i := range nodes {
+		n := &nodes[i]
+		if !n.Fits(r) {
+			continue
+		}
+		for _, devs := range fragCandidates(n, r, nil) {
+			f := fragFitOf(n, r, devs)
+			if !ok || f.less(best) {
+				c, best, ok = NodeChoice{Node: i, Devices: append([]int(nil), devs...), Score: float64(f.nodeLeft)}, f, true
+			}
+		}
+	}
+	return c, ok
+}
+
+// BestFit chooses as the reference over random placement sequences, on
+// clusters with and without a node of more than 64 devices.
+func TestBestFitMatchesReference(t *testing.T) {
+	for seed := range uint64(16) {
+		nodes, reqs := fragWorld(seed)
+		if seed%4 == 0 {
+			wide := make([]core.Milli, 72)
+			for d := range wide {
+				wide[d] = 1000
+			}
+			nodes = append(nodes, freeNode("A", 1<<20, 1<<22, wide...))
+		}
+		rng := rand.New(rand.NewPCG(seed, 4))
+		for step := range 400 {
+			r := reqs[rng.IntN(len(reqs))]
+			want, okW := bestFitReference(nodes, r)
+			got, okG := BestFit(nodes, r)
+			if okW != okG || want.Node != got.Node || !slices.Equal(want.Devices, got.Devices) || want.Score != got.Score ||
+				(want.Devices == nil) != (got.Devices == nil) {
+				t.Fatalf("seed %d step %d %+v: reference %+v/%v, BestFit %+v/%v", seed, step, r, want, okW, got, okG)
+			}
+			if okW {
+				nodes[want.Node].Take(r, want.Devices)
+			}
+		}
+	}
+}
