@@ -46,8 +46,8 @@ type Routing struct {
 
 // LiveRouting is the routing `gf serve` runs, and so the digital twin's
 // by default: re-route a pending job when its estimated start slips by
-// more than two hours, checked once a minute.
-func LiveRouting() Routing { return Routing{MaxSlip: 2 * time.Hour, SlipEvery: time.Minute} }
+// more than two hours, checked every ten minutes (a twelfth of the slip).
+func LiveRouting() Routing { return Routing{MaxSlip: 2 * time.Hour, SlipEvery: 10 * time.Minute} }
 
 // Requeue asks the shell to take back a job that was running (or
 // starting) on a site that went down: stop it if the site still answers,
@@ -332,7 +332,7 @@ func (f *Federation) routedBefore(t time.Time) bool {
 		if j.State != core.StatePending || j.Spec.Site != "" {
 			continue
 		}
-		if r := f.routes[j.ID]; r != nil && !r.At.After(t) {
+		if r := f.routes[j.ID]; r != nil && r.site != noSite && !r.At.After(t) {
 			return true
 		}
 	}
