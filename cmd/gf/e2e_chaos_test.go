@@ -596,3 +596,55 @@ func storedKeys(t *testing.T, db *sql.DB) map[string]int64 {
 	}
 	return out
 }
+
+// TestLeaderExplainThroughFollower: a job's explanation, which only the
+// leader's scheduler has, asked of a follower, is forwarded to the
+// leader at its address in the controllers table and answered there
+// (200, the explanation); a request forwarded once already is not
+// forwarded again (503), so two controllers never pass one back and
+// forth.
+func TestLeaderExplainThroughFollower(t *testing.T) {
+	a, b, token, _ := twoControllers(t)
+	code, body, err := b.call(token, "POST", "/api/v1/jobs", chaosJob(0, "1h"), "Idempotency-Key", "storm-0")
+	if err != nil || code/100 != 2 {
+		t.Fatalf("submit to the follower: %d %s %v", code, body, err)
+	}
+	var j struct {
+		ID int64 `json:"id"`
+	}
+	if err := json.Unmarshal(body, &j); err != nil || j.ID == 0 {
+		t.Fatalf("submit answer %s", body)
+	}
+	path := fmt.Sprintf("/api/v1/jobs/%d/explain", j.ID)
+	var ex struct {
+		Job struct {
+			ID int64 `json:"id"`
+		} `json:"job"`
+		Known  bool `json:"known"`
+		Status *struct {
+			State string `json:"state"`
+		} `json:"status"`
+	}
+	// The leader picks the job up from the store within a second.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		code, body, err = b.call(token, "GET", path, "")
+		if err == nil && code == 200 && json.Unmarshal(body, &ex) == nil && ex.Known {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("explain asked of the follower: %d %s %v\nb:\n%s", code, body, err, b.logs())
+		}
+	}
+	if ex.Job.ID != j.ID || ex.Status == nil {
+		t.Fatalf("explanation through the follower: %s", body)
+	}
+	// Requests are logged by their route's pattern.
+	if !strings.Contains(a.logs(), "path=/api/v1/jobs/{id}/explain status=200") {
+		t.Errorf("the leader's log shows no explain answered: the follower answered by itself\na:\n%s", a.logs())
+	}
+	code, body, err = b.call(token, "GET", path, "", "X-Gigafactory-Forwarded", "1")
+	if err != nil || code != 503 {
+		t.Errorf("explain forwarded once already, asked of the follower: %d %s %v, want 503", code, body, err)
+	}
+	t.Logf("explain of job %d through the follower: state %q", j.ID, ex.Status.State)
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/daemon"
 	"github.com/gigafactory/gigafactory/internal/engine"
 	"github.com/gigafactory/gigafactory/internal/jobpath"
 	"github.com/gigafactory/gigafactory/internal/spec"
@@ -317,6 +318,9 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, status, list[core.Job]{Items: stored})
 }
 
+// statusWait is how long fillStatus waits for the scheduler.
+const statusWait = 2 * time.Second
+
 // fillStatus adds the engine's reason and estimated start to pending jobs.
 func (s *Server) fillStatus(ctx context.Context, jobs []core.Job) {
 	var ids []core.JobID
@@ -328,6 +332,11 @@ func (s *Server) fillStatus(ctx context.Context, jobs []core.Job) {
 	if len(ids) == 0 {
 		return
 	}
+	// Bounded: while the loop waits for the store (daemon.persist: a
+	// database restarting, a full disk) a list comes back with the
+	// stored reasons rather than not at all.
+	ctx, cancel := context.WithTimeout(ctx, statusWait)
+	defer cancel()
 	st, err := s.d.Statuses(ctx, ids)
 	if err != nil {
 		return
@@ -478,6 +487,9 @@ func (s *Server) explainJob(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ex, err := s.d.Explain(r.Context(), j.ID)
+	if errors.Is(err, daemon.ErrNotLeader) {
+		return s.forwardToLeader(w, r) // a follower asks the leader
+	}
 	if err != nil {
 		return err
 	}

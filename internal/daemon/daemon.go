@@ -900,6 +900,13 @@ func (d *Daemon) start(ctx context.Context, in engine.Start) {
 			ok = true
 		}
 	}
+	if err != nil && !errors.Is(err, store.ErrFenced) {
+		// Still pending in the store: pending again in the engine too
+		// (not forgotten), to be placed once the store takes writes.
+		d.log.Error("start: record placement", "job", j.ID, "err", err)
+		d.eng.Apply(engine.Ended{ID: j.ID, State: core.StatePending, At: now, Requeue: true})
+		return
+	}
 	if err != nil || !ok {
 		if err != nil {
 			d.log.Error("start: record placement", "job", j.ID, "err", err)
