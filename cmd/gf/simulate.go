@@ -55,7 +55,7 @@ func simulateCommand(env *cliEnv) *cobra.Command {
 	fs.StringVar(&f.trace, "trace", "", "philly:PATH, csv:PATH or openb:NODES_CSV,PODS_CSV (.gz allowed)")
 	fs.StringVar(&f.network, "network", "eu", "replay: eu (built-in reference network), philly (a Philly-scale cluster, 2,488 GPUs), philly:GPUS (the same with GPUS GPUs) or a federation config FILE")
 	fs.StringVar(&f.config, "config", "", "replay: federation config FILE: its scheduler section configures the engine exactly as gf serve --config FILE does, and its sites are the network unless --network is given")
-	fs.StringVar(&f.policy, "policy", "", "comma-separated policies side by side: replay live (default: what gf serve runs, broker and engine configuration), lean (live's engine without the broker), fifo, backfill, gigafactory (fragmentation-aware placement); placement bestfit,fgd,gigafactory (default bestfit,gigafactory)")
+	fs.StringVar(&f.policy, "policy", "", "comma-separated policies side by side: replay live (default: what gf serve runs, broker and engine configuration), lean (live's engine without the broker), fifo, backfill, tiresias (2D-LAS reference), gigafactory (fragmentation-aware placement); placement bestfit,fgd,gigafactory (default bestfit,gigafactory)")
 	fs.StringVar(&f.seeds, "seeds", "42", "seed, list (1,2,3) or range (42-51); placement runs each and reports the mean, replay seeds synthesis with the first")
 	fs.Float64Var(&f.demand, "demand", 1.3, "placement: place pods until requests reach this multiple of the cluster's accelerators")
 	fs.StringVar(&f.scenario, "scenario", "", "replay: scenario FILE (YAML: horizon_s, outages: [{site, at_s, for_s}])")

@@ -62,6 +62,13 @@ type Preemption struct {
 	// Tiers ranks access modes (QoS); a job may preempt only preemptible
 	// jobs of strictly lower tier. nil = DefaultTiers.
 	Tiers map[string]int
+	// Attained lets a job preempt, within its tier, a running job of a
+	// later attained-service queue (Tiresias: Priority.LAS), when that job
+	// is preemptible or checkpointable, has run MinRuntime, and its org
+	// class stands no further below its share than the job's (fair share
+	// between classes is never undone by it). The victim waits again
+	// with its attained service kept. Needs Priority.AttainedWeight.
+	Attained bool
 }
 
 // DefaultTiers: playground < normal < large-scale < fast-lane, moonshot.
@@ -88,22 +95,42 @@ type Quotas struct {
 	ProjectBudgetHours map[string]float64
 }
 
-// DefaultConfig returns the recommended configuration: EASY backfill with
-// 16 reservations, fair share dominating the priority, recomputed every
-// minute, preemption of lower tiers after 10 minutes of runtime.
+// DefaultConfig returns the recommended configuration: the job
+// completion time kept short within fair share. The org class furthest
+// below its share goes first (ClassWeight above every other factor);
+// inside a class, Tiresias's least attained service (sched.DefaultLAS:
+// queues below 1 and 10 accelerator-hours, with its starvation guard),
+// then the user's fair share, QoS, age and size. EASY backfill with 16
+// reservations, recomputed every minute; preemption of lower tiers, and
+// of later attained-service queues within a tier (preemptible or
+// checkpointable jobs only), after 10 minutes of runtime.
 func DefaultConfig() Config {
+	pr := sched.DefaultPriority()
+	pr.ClassWeight = DefaultClassWeight
+	pr.AttainedWeight = DefaultAttainedWeight
+	pr.LAS = sched.DefaultLAS()
 	return Config{
 		DefaultWalltime:  24 * time.Hour,
 		BackfillDepth:    16,
 		PriorityInterval: time.Minute,
-		Priority:         sched.DefaultPriority(),
+		Priority:         pr,
 		FairShare: sched.FairShareConfig{
 			HalfLife:    7 * 24 * time.Hour,
 			ClassShares: map[string]float64{sched.ClassResearch: 40, sched.ClassSME: 20, sched.ClassIndustry: 20, sched.ClassPublic: 20},
 		},
-		Preemption: Preemption{Enabled: true, MinRuntime: 10 * time.Minute, Grace: 5 * time.Minute, Signal: "SIGUSR1"},
+		Preemption: Preemption{Enabled: true, MinRuntime: 10 * time.Minute, Grace: 5 * time.Minute, Signal: "SIGUSR1", Attained: true},
 	}
 }
+
+// The default policy's class and attained-service weights: one step of
+// the class factor (a quarter, with four classes) outweighs every other
+// factor together, and one step of the attained factor (a half, with
+// three queues) outweighs sched.DefaultPriority's factors together, so
+// the order is class, then queue, then the multifactor priority.
+const (
+	DefaultClassWeight    = 1_000_000
+	DefaultAttainedWeight = 100_000
+)
 
 // Placement policies for one-node jobs, as the operator names them (the
 // config's scheduler.placement).

@@ -73,7 +73,7 @@ type Engine struct {
 	// preemption, kept apart so that looking for victims does not walk
 	// every running job.
 	preemptible  map[core.JobID]*job
-	victimList   []*job // preemptible sorted by id, built once per pass
+	victimList   []*job // preemptible, in the map's order, built once per pass
 	preemptPass  uint64
 	preemptTries int
 
@@ -184,6 +184,11 @@ type jobWait struct {
 	reason string     // fixed reason (unknown job shapes)
 	resv   string     // why a job naming an advance reservation waits (inReservation)
 	est    time.Time
+	// Attained service (LAS) of a job that ran and was requeued:
+	// accelerator-seconds and time run, and when the last run ended.
+	attained float64
+	ran      time.Duration
+	queued   time.Time
 }
 
 var noWait jobWait // read-only: wt's answer for a job with no jobWait
@@ -631,7 +636,7 @@ func (e *Engine) hold(j *job, pl sched.Placement, at time.Time) {
 	p.running += m
 	e.classes[j.cls] += m
 	j.charged = true
-	if j.Spec.Preemptible {
+	if j.Spec.Preemptible || j.Spec.Checkpointable && e.cfg.Preemption.Attained {
 		e.preemptible[j.ID] = j
 	}
 }
@@ -769,6 +774,7 @@ func (e *Engine) ended(id core.JobID, at time.Time, requeue bool) {
 	}
 	j.preempt = false
 	if requeue {
+		e.attain(j, at)
 		e.dropBox(j)
 		j.State = core.StatePending
 		j.Alloc = nil
@@ -941,10 +947,12 @@ func (e *Engine) reprioritise(now time.Time) {
 
 func (e *Engine) priorityInput(j *job) sched.PriorityInput {
 	f, rank, users := e.fair.Factor(j.acct.key)
-	return sched.PriorityInput{
+	in := sched.PriorityInput{
 		ID: j.ID, Submit: j.SubmitTime, QoS: j.Spec.QoS, Milli: j.req.Milli,
 		Account: j.acct.key, Total: e.total, FairShare: f, FSRank: rank, FSUsers: users,
 	}
+	e.lasInput(j, &in)
+	return in
 }
 
 // flushAll charges every account's running use up to now, and what
@@ -974,6 +982,7 @@ func (e *Engine) prioValue(j *job, now time.Time) float64 {
 	if !e.rankFair() {
 		// The fair-share term is 0 whatever the factor: skip the tree.
 		in := sched.PriorityInput{ID: j.ID, Submit: j.SubmitTime, QoS: j.Spec.QoS, Milli: j.req.Milli, Account: j.acct.key, Total: e.total}
+		e.lasInput(j, &in)
 		return e.cfg.Priority.Value(&in, now)
 	}
 	in := e.priorityInput(j)
@@ -984,7 +993,9 @@ func (e *Engine) prioValue(j *job, now time.Time) float64 {
 // FairShareWeight is 0 (fifo, or age/QoS/size only) ranking the tree on
 // every pass would cost O(accounts log accounts) for nothing; the tree is
 // then ranked only when someone asks for a breakdown (Explain).
-func (e *Engine) rankFair() bool { return e.cfg.Priority.FairShareWeight != 0 }
+func (e *Engine) rankFair() bool {
+	return e.cfg.Priority.FairShareWeight != 0 || e.cfg.Priority.ClassWeight != 0
+}
 
 // merge inserts new pending jobs into the order and their shapes.
 func (e *Engine) merge(now time.Time) {
@@ -1485,7 +1496,8 @@ func (e *Engine) reopen(j *job, h *hold) {
 	}
 	p := e.cluster.Pools[h.pool]
 	for _, n := range h.nodes {
-		if p.NodeFreeDevices(int(n)) > 0 {
+		// A shared device may have room for a fraction with none free.
+		if p.NodeFreeDevices(int(n)) > 0 || p.NodeShared(int(n)) {
 			e.reopened, e.reopenAt = true, j
 			return
 		}

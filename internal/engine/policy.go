@@ -55,21 +55,58 @@ func (e *Engine) preemptFor(j *job, g *group, now time.Time) bool {
 		for _, v := range e.preemptible {
 			e.victimList = append(e.victimList, v)
 		}
-		slices.SortFunc(e.victimList, func(a, b *job) int { return cmp.Compare(a.ID, b.ID) })
 	}
 	if e.preemptTries >= max(e.cfg.BackfillDepth, 4) {
 		return false
 	}
 	e.preemptTries++
-	var cands []*job
-	for _, v := range e.victimList {
-		if v.placed && !v.preempt && v.tier < j.tier && now.Sub(v.start) >= pc.MinRuntime {
-			cands = append(cands, v)
-		}
+	las := pc.Attained && e.cfg.Priority.AttainedWeight != 0
+	nq := e.cfg.Priority.LAS.Queues()
+	var jq int
+	var jc float64
+	if las {
+		w := j.wt()
+		jq, _ = e.cfg.Priority.LAS.Queue(w.attained, w.ran, w.queued, now)
+		jc, _, _, _ = e.fair.ClassFactor(j.acct.key)
+		las = jq < nq-1 // nobody is in a later queue than the last
 	}
-	if len(cands) == 0 {
+	// The candidates, sorted by id below (the victim list is in the map's
+	// order): the same victims whatever order the map gives.
+	type cand struct {
+		v      *job
+		factor float64 // LAS: the later its queue, the cheaper a victim
+	}
+	var cs []cand
+	for _, v := range e.victimList {
+		if !v.placed || v.preempt || now.Sub(v.start) < pc.MinRuntime {
+			continue
+		}
+		if v.tier < j.tier && v.Spec.Preemptible {
+			cs = append(cs, cand{v, 1})
+			continue
+		}
+		if !las || v.tier > j.tier || !v.Spec.Preemptible && !v.Spec.Checkpointable {
+			continue
+		}
+		// Tiresias: a job of a later queue gives way, unless its class
+		// stands further below its share than j's.
+		vq, _ := e.cfg.Priority.LAS.Queue(v.wt().attained+float64(v.plMilli)/1000*now.Sub(v.start).Seconds(), 0, time.Time{}, now)
+		if vq <= jq {
+			continue
+		}
+		if vc, _, _, _ := e.fair.ClassFactor(v.acct.key); vc > jc {
+			continue
+		}
+		cs = append(cs, cand{v, float64(nq - vq)})
+	}
+	if len(cs) == 0 {
 		g.preemptRun = e.pass
 		return false
+	}
+	slices.SortFunc(cs, func(a, b cand) int { return cmp.Compare(a.v.ID, b.v.ID) })
+	cands := make([]*job, len(cs))
+	for i, c := range cs {
+		cands[i] = c.v
 	}
 	vs := make([]sched.Victim, len(cands))
 	for i, v := range cands {
@@ -77,6 +114,7 @@ func (e *Engine) preemptFor(j *job, g *group, now time.Time) bool {
 		if v.Spec.Checkpointable {
 			cost *= 0.1 // loses only the work since its checkpoint
 		}
+		cost *= cs[i].factor
 		vs[i] = sched.Victim{Index: i, Pl: &v.pl, Cost: cost}
 	}
 	// A reservation the job already holds is given up only if preemption
@@ -120,6 +158,35 @@ func (e *Engine) preemptFor(j *job, g *group, now time.Time) bool {
 	j.hold = h
 	j.ww().est = until
 	return true
+}
+
+// attain adds the run of j, requeued at at, to its attained service
+// (LAS), and notes that it waits from then. Only requeued jobs need it:
+// kept in their wait record, which most jobs never get.
+func (e *Engine) attain(j *job, at time.Time) {
+	if at.IsZero() {
+		at = e.now
+	}
+	if j.start.IsZero() {
+		return
+	}
+	w := j.ww()
+	if d := at.Sub(j.start); d > 0 {
+		w.attained += float64(j.plMilli) / 1000 * d.Seconds()
+		w.ran += d
+	}
+	w.queued = at
+}
+
+// lasInput fills in what the class and attained factors of j's priority
+// read: its class's standing (when weighed) and its attained service.
+func (e *Engine) lasInput(j *job, in *sched.PriorityInput) {
+	if e.cfg.Priority.ClassWeight != 0 {
+		in.ClassFactor, in.Class, in.ClassRank, in.Classes = e.fair.ClassFactor(j.acct.key)
+	}
+	if w := j.w; w != nil {
+		in.Attained, in.Ran, in.Queued = w.attained, w.ran, w.queued
+	}
 }
 
 // reserve creates or replaces an advance reservation.

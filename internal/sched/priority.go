@@ -277,6 +277,11 @@ func (t *FairTree) Rank(now time.Time) {
 			slices.SortStableFunc(x.order, func(a, b *acct) int { return cmp.Compare(b.lf, a.lf) })
 			order = x.order
 		}
+		if x == t.root {
+			for i, c := range order {
+				c.rank = i
+			}
+		}
 		for _, c := range order {
 			if c.share > 0 || len(c.children) > 0 {
 				walk(c)
@@ -295,6 +300,19 @@ func (t *FairTree) Factor(a Account) (factor float64, rank, users int) {
 		return 1, 0, 0
 	}
 	return float64(t.users-l.rank) / float64(t.users), l.rank + 1, t.users
+}
+
+// ClassFactor is the class factor of a's org class in [0,1]: 1 for the
+// class first in Fair Tree order (furthest below its share), falling
+// linearly to 1/classes for the last; with its name, 1-based place and
+// the number of classes.
+func (t *FairTree) ClassFactor(a Account) (factor float64, class string, rank, classes int) {
+	c := t.leaf(a).path[0]
+	n := len(t.root.children)
+	if n == 0 {
+		return 1, c.name, 0, 0
+	}
+	return float64(n-c.rank) / float64(n), c.name, c.rank + 1, n
 }
 
 // Dirty reports whether usage or accounts changed since the last Rank.
@@ -317,6 +335,18 @@ type PriorityConfig struct {
 	// QoS maps an access mode to its factor. Missing modes use
 	// DefaultQoSFactors.
 	QoS map[string]float64
+	// ClassWeight weighs the class factor: the standing of the job's org
+	// class (the fair tree's first level) among the classes, 1 for the
+	// class furthest below its share. Weighed above every other factor,
+	// it makes fair share between classes the outer order, with the
+	// other factors ordering inside a class (engine.DefaultConfig).
+	ClassWeight float64
+	// AttainedWeight weighs the attained-service factor (LAS): 1 in the
+	// first queue, 0 in the last.
+	AttainedWeight float64
+	// LAS configures the attained-service queues and the starvation
+	// guard.
+	LAS LASConfig
 }
 
 // DefaultQoSFactors rank the access modes: fast-lane first, then
@@ -363,13 +393,33 @@ type PriorityInput struct {
 	FairShare float64    // from FairTree.Factor
 	FSRank    int
 	FSUsers   int
+	// Class factor (FairTree.ClassFactor): the account's org class, its
+	// place among the classes in fair-tree order, and how many there are.
+	ClassFactor float64
+	Class       string
+	ClassRank   int
+	Classes     int
+	// Attained is the accelerator-seconds the job has run so far (over
+	// every run, when it was preempted and requeued), Ran the time, and
+	// Queued when it was last queued after running (zero if it never ran).
+	Attained float64
+	Ran      time.Duration
+	Queued   time.Time
 }
 
 // Value computes a job's priority at now: the sum Priority reports,
 // without the breakdown (the scheduler's hot path).
 func (c *PriorityConfig) Value(in *PriorityInput, now time.Time) float64 {
 	age, q, size := c.factors(in, now)
-	return age*c.AgeWeight + in.FairShare*c.FairShareWeight + q*c.QoSWeight + size*c.SizeWeight
+	v := age*c.AgeWeight + in.FairShare*c.FairShareWeight + q*c.QoSWeight + size*c.SizeWeight
+	if c.ClassWeight != 0 {
+		v += in.ClassFactor * c.ClassWeight
+	}
+	if c.AttainedWeight != 0 {
+		f, _, _ := c.attainedFactor(in, now)
+		v += f * c.AttainedWeight
+	}
+	return v
 }
 
 func (c *PriorityConfig) factors(in *PriorityInput, now time.Time) (age, q, size float64) {
@@ -402,6 +452,17 @@ func (c PriorityConfig) Priority(in PriorityInput, now time.Time) Breakdown {
 	}
 	if in.QoS != "" {
 		b.Factors[2].Note = in.QoS
+	}
+	if c.ClassWeight != 0 {
+		f := Factor{Name: "class", Value: in.ClassFactor, Weight: c.ClassWeight}
+		if in.Classes > 0 {
+			f.Note = "class " + in.Class + " is " + strconv.Itoa(in.ClassRank) + " of " + strconv.Itoa(in.Classes) + " in fair-tree order"
+		}
+		b.Factors = append(b.Factors, f)
+	}
+	if c.AttainedWeight != 0 {
+		v, q, promoted := c.attainedFactor(&in, now)
+		b.Factors = append(b.Factors, Factor{Name: "attained", Value: v, Weight: c.AttainedWeight, Note: c.attainedNote(&in, q, promoted, now)})
 	}
 	for i := range b.Factors {
 		f := &b.Factors[i]

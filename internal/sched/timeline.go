@@ -91,6 +91,13 @@ func (p *Pool) Held(i int) bool { return p.nodes[i].hs != nil }
 // NodeFreeDevices is the number of devices of node i held by no job.
 func (p *Pool) NodeFreeDevices(i int) int { return p.freeOf(i) }
 
+// NodeShared reports whether node i has a device shared by fractional
+// jobs: room for a fraction may be left there with no device free.
+func (p *Pool) NodeShared(i int) bool {
+	k := lowerBound(p.partial, int32(i)<<6)
+	return k < len(p.partial) && p.partial[k] < int32(i+1)<<6
+}
+
 // nodeAt returns when node i has w free devices, from its devices'
 // expected ends (0 = now).
 func (p *Pool) nodeAt(i, w int) int64 {

@@ -321,9 +321,9 @@ type endEntry struct {
 	start   time.Duration
 	submit  time.Duration
 	milli   core.Milli
-	cls     *ClassResult
-	r       *running // nil unless pushed with keep
-	gen     uint32   // r.gen when pushed; stale once r.gen moves on
+	cls     *tenantStats // the job's tenant (and through it its class)
+	r       *running     // nil unless pushed with keep
+	gen     uint32       // r.gen when pushed; stale once r.gen moves on
 	site    int16
 	timeout bool
 	requeue bool

@@ -17,7 +17,21 @@ const (
 	PolicyFIFO        = "fifo"
 	PolicyBackfill    = "backfill"
 	PolicyGigafactory = "gigafactory"
+	PolicyTiresias    = "tiresias"
 )
+
+// PhillyCheckpointable is a named assumption of Philly replays: every job
+// of the trace (deep-learning training, as Tiresias assumes) can be
+// checkpointed, so a policy that preempts (gigafactory, tiresias, live)
+// may stop it for a job of an earlier attained-service queue; it stops
+// Grace after the signal (the time it checkpoints, which is lost), keeps
+// the work it had done and runs what is left when it starts again. The
+// trace records no such flag; its jobs are not marked preemptible.
+const PhillyCheckpointable = true
+
+// PhillyCheckpointableNote states PhillyCheckpointable in a summary's
+// assumptions.
+const PhillyCheckpointableNote = "Philly jobs are checkpointable (deep-learning training, Tiresias's assumption): a preempted job stops after the grace period, which is lost, and resumes with the work it had done"
 
 // liveEngineConfig is the engine configuration `gf serve` runs: the
 // operator's scheduler section when given, else engine.DefaultConfig().
@@ -56,7 +70,14 @@ type Scheduling struct {
 //     fair share, QoS, age, size) with EASY backfill (one reservation, the
 //     head of the queue), flat fair share between organisations, no
 //     preemption.
-//   - gigafactory: engine.DefaultConfig() and, when mix is not empty,
+//   - tiresias: the reference 2D-LAS (Gu et al., NSDI'19): attained
+//     accelerator-seconds in discretised queues (sched.DefaultLAS, with its
+//     starvation guard), first come first served within a queue, jobs of
+//     a later queue preempted (preemptible or checkpointable ones, after
+//     the same minimum runtime and grace as the default), greedy: no
+//     reservations, flat fair share that orders nothing.
+//   - gigafactory: engine.DefaultConfig() (class fair share outermost,
+//     LAS inside a class, EASY backfill, preemption) and, when mix is not empty,
 //     fragmentation-aware placement of one-node jobs against the
 //     workload's mix (sched.FragAware), which `gf serve` does not run.
 func PolicyScheduling(name string, op *engine.Config, orgKind map[string]string, mix sched.RequestMix, broker bool) (Scheduling, error) {
@@ -80,12 +101,21 @@ func PolicyScheduling(name string, op *engine.Config, orgKind map[string]string,
 			Priority:         sched.DefaultPriority(),
 			FairShare:        sched.FairShareConfig{HalfLife: 7 * 24 * time.Hour},
 		}
+	case PolicyTiresias:
+		d := engine.DefaultConfig()
+		s.Engine = engine.Config{
+			DefaultWalltime:  24 * time.Hour,
+			PriorityInterval: time.Minute,
+			Priority:         sched.PriorityConfig{AttainedWeight: engine.DefaultAttainedWeight, LAS: sched.DefaultLAS()},
+			FairShare:        sched.FairShareConfig{HalfLife: 7 * 24 * time.Hour},
+			Preemption:       d.Preemption,
+		}
 	case PolicyGigafactory:
 		s.Engine = engine.DefaultConfig()
 		s.Engine.FairShare.OrgKind = orgKind
 		s.Engine.Fragmentation = mix
 	default:
-		return Scheduling{}, fmt.Errorf("unknown policy %q (live, lean, fifo, backfill, gigafactory)", name)
+		return Scheduling{}, fmt.Errorf("unknown policy %q (live, lean, fifo, backfill, tiresias, gigafactory)", name)
 	}
 	if !s.Broker {
 		s.Routing = engine.Routing{}

@@ -30,6 +30,19 @@ func (a *Arrival) runFor() (d time.Duration, timeout bool) {
 	return a.Duration, false
 }
 
+// runLeft is x's next run: what is left of its work after the runs it
+// checkpointed (all of it for a job that never ran), cut at the walltime.
+func (x *running) runLeft() (d time.Duration, timeout bool) {
+	if x.done == 0 {
+		return x.arr.runFor()
+	}
+	d = max(x.arr.Duration-x.done, 0)
+	if w := x.arr.Walltime; w > 0 && x.done+d > w {
+		return max(w-x.done, 0), true
+	}
+	return d, false
+}
+
 // TraceWalltimes is the one deliberate difference between the twin and
 // live, recorded in each policy's config in summary.json
 // ("trace_walltimes"): live's sites cut a job that gives no walltime off
@@ -129,9 +142,12 @@ type running struct {
 	site    int
 	active  bool // started and not yet ended
 	timeout bool
-	requeue bool   // preempted: the run ends early and the job waits again
-	gen     uint32 // bumped when taken out of the end heap early
-	cls     *ClassResult
+	requeue bool // preempted: the run ends early and the job waits again
+	// done is the work of earlier runs a checkpointable job keeps when
+	// preempted: its next run is only what is left (runLeft).
+	done time.Duration
+	gen  uint32 // bumped when taken out of the end heap early
+	cls  *tenantStats
 }
 
 // Replay drives the engine over the job stream in virtual time: arrivals
@@ -600,6 +616,11 @@ func (r *replay) carryOut(intents []engine.Intent) error {
 			}
 			if x := runningJob(in.ID); x != nil {
 				r.ends.remove(x)
+				if x.arr.Checkpointable {
+					// It checkpoints when signalled: the work up to now is
+					// kept, the grace it spends checkpointing is not.
+					x.done += r.now - x.start
+				}
 				x.end, x.timeout, x.requeue = r.now+in.Grace, false, true
 				r.ends.push(x, true)
 				r.st.preempted++
@@ -628,7 +649,7 @@ func (r *replay) start(in *engine.Start) error {
 	if !ok {
 		return fmt.Errorf("replay: engine started job %d on unknown site %q", in.ID, in.Alloc.Site)
 	}
-	run, timeout := x.arr.runFor()
+	run, timeout := x.runLeft()
 	x.start, x.end, x.site, x.timeout, x.requeue = r.now, r.now+run, site, timeout, false
 	x.active = true
 	r.nActive++
@@ -680,7 +701,7 @@ func coreJob(id core.JobID, a Arrival) core.Job {
 		ID: id, Project: a.Tenant, Org: a.Tenant, User: a.Tenant,
 		Spec: core.JobSpec{
 			Accelerators: a.Milli, Model: a.Model, Walltime: core.Duration(a.Walltime),
-			QoS: qos, Preemptible: a.Preemptible, Residency: a.Residency,
+			QoS: qos, Preemptible: a.Preemptible, Checkpointable: a.Checkpointable, Residency: a.Residency,
 		},
 		State:      core.StatePending,
 		SubmitTime: at,

@@ -258,6 +258,10 @@ func runReplay(opts Options) (*Summary, error) {
 		sum.BadRows = append(sum.BadRows, e.Error())
 	}
 	if strings.HasPrefix(opts.Trace, "philly:") {
+		for i := range base {
+			base[i].Checkpointable = PhillyCheckpointable
+		}
+		sum.Assumptions = append(sum.Assumptions, PhillyCheckpointableNote)
 		if pub, err := PublishedStats("Philly"); err == nil {
 			sum.Calibration = &Calibration{Published: pub, Workload: StatsOf(base),
 				Note: "the job table keeps one record per job; the published figures count every GPU job (112,956) including failed and cancelled attempts, hence twice the GPU-seconds"}

@@ -43,10 +43,16 @@ type PolicyResult struct {
 	UtilisationBySite map[string]float64 `json:"utilisation_by_site"`
 	Fragmentation     float64            `json:"fragmentation"` // time-mean share of free accelerators not on entirely free nodes
 
-	Wait            Dist                    `json:"wait_s"`
-	JCT             Dist                    `json:"jct_s"`
-	BoundedSlowdown float64                 `json:"bounded_slowdown"` // mean of max(1, JCT / max(run, 10 s))
-	ByClass         map[string]*ClassResult `json:"by_class"`
+	Wait            Dist    `json:"wait_s"`
+	JCT             Dist    `json:"jct_s"`
+	BoundedSlowdown float64 `json:"bounded_slowdown"` // mean of max(1, JCT / max(run, 10 s))
+	// JainTenants is Jain's fairness index over tenants, (Σx)²/(n·Σx²),
+	// of x = 1 / the tenant's mean bounded slowdown (the pace its jobs
+	// went at against running alone): 1 when every tenant's jobs were
+	// slowed alike, 1/n when one tenant took all the delay away from the
+	// others.
+	JainTenants float64                 `json:"jain_tenants"`
+	ByClass     map[string]*ClassResult `json:"by_class"`
 	// Energy is the runs' energy, carbon and cost, by site and in total.
 	Energy *EnergyResult `json:"energy"`
 
@@ -114,6 +120,17 @@ type stats struct {
 	fragN     int
 	all       ClassResult // network-wide sums (no samples: see finish)
 	endedN    int
+	// tenants: each tenant's figures, for JainTenants.
+	tenants map[string]*tenantStats
+}
+
+// tenantStats is one tenant's sum of bounded slowdowns over its ended
+// jobs, and its class's figures: a run keeps it (running.cls), and its end
+// (endEntry.cls), so that neither looks a name up.
+type tenantStats struct {
+	class *ClassResult
+	bsld  float64
+	n     int
 }
 
 func newStats(sites []core.Site, policy string) *stats {
@@ -124,6 +141,7 @@ func newStats(sites []core.Site, policy string) *stats {
 		used:     make([]float64, len(sites)),
 		running:  make([]int, len(sites)),
 		usedInt:  make([]float64, len(sites)),
+		tenants:  map[string]*tenantStats{},
 	}
 	for i, s := range sites {
 		st.capacity[i] = float64(s.Totals())
@@ -153,25 +171,41 @@ func (st *stats) advance(t time.Duration) {
 	st.last = t
 }
 
-// submitted counts an arrival and returns its class's figures, which the
+// submitted counts an arrival and returns its tenant's figures, which the
 // run keeps (running.cls) so that later events need no lookup by name.
-func (st *stats) submitted(a Arrival) *ClassResult {
+func (st *stats) submitted(a Arrival) *tenantStats {
 	st.res.Jobs++
-	c := st.class(a.Class)
+	t := st.tenants[a.Tenant]
+	if t == nil {
+		t = st.tenant(a)
+	}
+	c := t.class
 	c.Jobs++
 	as := float64(a.Milli) / 1000 * a.Duration.Seconds()
 	c.offered += as
 	st.offered += as
 	c.waiting += float64(a.Milli) / 1000
-	return c
+	return t
+}
+
+// tenant returns a's tenant's figures, made on its first arrival. A
+// tenant whose arrivals name another class (not one of the traces: a
+// tenant has one class) is counted under its first.
+func (st *stats) tenant(a Arrival) *tenantStats {
+	t := st.tenants[a.Tenant]
+	if t == nil {
+		t = &tenantStats{class: st.class(a.Class)}
+		st.tenants[a.Tenant] = t
+	}
+	return t
 }
 
 // requeued puts a job's demand back in the queue.
-func (st *stats) requeued(r *running) { r.cls.waiting += float64(r.arr.Milli) / 1000 }
+func (st *stats) requeued(r *running) { r.cls.class.waiting += float64(r.arr.Milli) / 1000 }
 
 func (st *stats) started(r *running, now time.Duration) {
 	st.res.Started++
-	c := r.cls
+	c := r.cls.class
 	c.waiting -= float64(r.arr.Milli) / 1000
 	c.held += float64(r.arr.Milli) / 1000
 	st.used[r.site] += float64(r.arr.Milli) / 1000
@@ -185,7 +219,7 @@ func (st *stats) released(e *endEntry, now time.Duration) {
 		st.used[e.site] = 0
 	}
 	st.running[e.site]--
-	c := e.cls
+	c := e.cls.class
 	c.held -= float64(e.milli) / 1000
 	c.delivered += float64(e.milli) / 1000 * (now - e.start).Seconds()
 }
@@ -193,14 +227,14 @@ func (st *stats) released(e *endEntry, now time.Duration) {
 // warm reads the histogram counts that ended(e, now, ...) will change,
 // and returns what it read: Replay warms a time's ends all at once.
 func (st *stats) warm(e *endEntry, now time.Duration) uint64 {
-	c := e.cls
+	c := e.cls.class
 	return c.waits.warm((e.start - e.submit).Seconds()) + c.jcts.warm((now - e.submit).Seconds())
 }
 
 // ended records the final state of the job whose run e ended and, when w
 // is not nil, writes its jobs.csv row (from r, the job's record).
 func (st *stats) ended(e *endEntry, now time.Duration, state core.State, w io.Writer, r *running) {
-	c := e.cls
+	c := e.cls.class
 	switch state {
 	case core.StateCompleted:
 		st.res.Completed++
@@ -211,10 +245,20 @@ func (st *stats) ended(e *endEntry, now time.Duration, state core.State, w io.Wr
 	default:
 		st.res.Failed++
 	}
-	wait := (e.start - e.submit).Seconds()
+	// A job that was preempted and resumed (sim.PhillyCheckpointable) ran
+	// r.done before its last start: its wait is the time it made no
+	// progress (queued, requeued, checkpointing), its run all it ran.
+	var done time.Duration
+	if r != nil {
+		done = r.done
+	}
+	ran := now - e.start + done
 	jct := (now - e.submit).Seconds()
-	run := max((now - e.start).Seconds(), 10)
+	wait := (e.start - e.submit - done).Seconds()
+	run := max(ran.Seconds(), 10)
 	bsld := max(1, jct/run)
+	e.cls.bsld += bsld
+	e.cls.n++
 	// The samples are kept once, per class; the network's distribution is
 	// their union, gathered in finish (dist sorts, so order is moot).
 	c.waits.add(wait)
@@ -327,6 +371,7 @@ func (st *stats) finish(end time.Duration) {
 	if n := st.endedN; n > 0 {
 		r.BoundedSlowdown = round6(st.all.bsld / float64(n))
 	}
+	r.JainTenants = round6(jainTenants(st.tenants))
 	var delivered float64
 	for _, c := range r.ByClass {
 		delivered += c.delivered
@@ -347,6 +392,37 @@ func (st *stats) finish(end time.Duration) {
 		}
 		c.waits, c.jcts = samples{}, samples{}
 	}
+}
+
+// jainTenants is Jain's index of 1 / each tenant's mean bounded slowdown,
+// summed in tenant order (stable bytes in summary.json).
+func jainTenants(ts map[string]*tenantStats) float64 {
+	names := make([]string, 0, len(ts))
+	for k := range ts {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	var xs []float64
+	for _, k := range names {
+		if t := ts[k]; t.n > 0 {
+			xs = append(xs, float64(t.n)/t.bsld)
+		}
+	}
+	return Jain(xs)
+}
+
+// Jain is Jain's fairness index of xs, (Σx)²/(n·Σx²): 1 when all are
+// equal, 1/n when one holds everything; 0 for none.
+func Jain(xs []float64) float64 {
+	var s, s2 float64
+	for _, x := range xs {
+		s += x
+		s2 += x * x
+	}
+	if s2 == 0 {
+		return 0
+	}
+	return s * s / (float64(len(xs)) * s2)
 }
 
 func sortedClasses(m map[string]*ClassResult) []string {

@@ -28,7 +28,9 @@ type Arrival struct {
 	Walltime    time.Duration
 	Residency   []string
 	Preemptible bool
-	Moonshot    bool
+	// Checkpointable jobs keep their work when preempted (PhillyCheckpointable).
+	Checkpointable bool
+	Moonshot       bool
 }
 
 // Stream is a source of arrivals in submit order; Next returns io.EOF at
