@@ -262,8 +262,9 @@ func newWorld(t *testing.T, s *server) *world {
 	for i, sub := range []struct{ project, site string }{{"rocket", "sitex"}, {"probe", "sitey"}} {
 		for j, dst := range []*[2]string{&w.resv, &w.resvDel} {
 			name := fmt.Sprintf("resv-%s-%d", sub.project, j)
+			// Windows apart: each takes the site's one node.
 			s.mustDo(201, s.admin, "POST", "/api/v1/reservations", map[string]any{"name": name, "site": sub.site, "accelerators": 1,
-				"start": "now+3hours", "duration": "60", "projects": []string{sub.project}})
+				"start": fmt.Sprintf("now+%dhours", 3+2*j), "duration": "60", "projects": []string{sub.project}})
 			dst[i] = name
 		}
 	}
@@ -388,7 +389,7 @@ func (w *world) fill(method, path string, side int) (string, any, error) {
 		"POST /api/v1/proposals/{id}/award":     map[string]any{"hours": map[string]float64{"h100": 10}},
 		"POST /api/v1/conflicts":                map[string]any{"org": "someone", "reason": name},
 		"POST /api/v1/awards/{id}/extend":       map[string]any{"valid_to": time.Now().Add(time.Duration(100+w.n) * 24 * time.Hour)},
-		"POST /api/v1/reservations":             map[string]any{"site": site, "accelerators": 1, "start": "now+3hours", "duration": "60", "projects": []string{project}},
+		"POST /api/v1/reservations":             map[string]any{"site": site, "accelerators": 1, "start": "now+9hours", "duration": "60", "projects": []string{project}},
 	}
 	return filled, bodies[method+" "+path], nil
 }
