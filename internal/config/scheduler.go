@@ -27,6 +27,11 @@ import (
 //	    size: 500
 //	    max_age: 7-00:00:00     # the age factor saturates here
 //	    qos_factors: {fast-lane: 1, moonshot: 0.8}
+//	    class: 1000000          # org class standing (fair share between classes, outermost)
+//	    attained: 100000        # least attained service (Tiresias), inside a class
+//	    attained_queues: [3600, 36000]  # queue bounds, accelerator-seconds, ascending
+//	    starvation_factor: 2    # promote a requeued job waiting > this x its run time
+//	    starvation_cap: 6h      # or waiting this long (0s = no cap)
 //	  fairshare:
 //	    half_life: 168h
 //	    class_shares: {research: 40, sme: 20, industry: 20, public: 20}
@@ -41,6 +46,7 @@ import (
 //	    grace: 5m
 //	    signal: SIGUSR1
 //	    tiers: {playground: 0, normal: 1, large-scale: 2, fast-lane: 3, moonshot: 3}
+//	    attained: true          # preempt later attained-service queues within a tier
 //	  quotas:
 //	    project_accelerators: {climate: 4096}
 //	    class_accelerators: {industry: 20000}
@@ -48,9 +54,10 @@ import (
 var (
 	schedulerFields = []string{"priority", "fairshare", "backfill_depth", "priority_interval", "default_walltime",
 		"placement", "fragmentation_candidates", "preemption", "quotas"}
-	priorityFields   = []string{"age", "fairshare", "qos", "size", "max_age", "qos_factors"}
+	priorityFields = []string{"age", "fairshare", "qos", "size", "max_age", "qos_factors", "class", "attained",
+		"attained_queues", "starvation_factor", "starvation_cap"}
 	fairShareFields  = []string{"half_life", "class_shares"}
-	preemptionFields = []string{"enabled", "min_runtime", "grace", "signal", "tiers"}
+	preemptionFields = []string{"enabled", "min_runtime", "grace", "signal", "tiers", "attained"}
 	quotaFields      = []string{"project_accelerators", "class_accelerators", "project_budget_hours"}
 
 	// Placements are the placement policies scheduler.placement names.
@@ -70,6 +77,9 @@ const (
 	maxCandidates    = 1024
 	maxQuota         = 100_000_000
 	maxBudgetHours   = 1e12
+	maxQueues        = 16
+	maxAttained      = 1e15 // accelerator-seconds
+	maxStarvation    = 1e6
 )
 
 // Engine returns the engine configuration the config's scheduler section
@@ -162,6 +172,16 @@ func parsePriority(l *diag.List, path string, n *yaml.Node, pc *sched.PriorityCo
 			pc.SizeWeight = number(l, f, val, 0, maxWeight)
 		case "max_age":
 			pc.MaxAge = duration(l, f, val, true)
+		case "class":
+			pc.ClassWeight = number(l, f, val, 0, maxWeight)
+		case "attained":
+			pc.AttainedWeight = number(l, f, val, 0, maxWeight)
+		case "attained_queues":
+			pc.LAS.Thresholds = attainedQueues(l, f, val)
+		case "starvation_factor":
+			pc.LAS.StarvationFactor = number(l, f, val, 0, maxStarvation)
+		case "starvation_cap":
+			pc.LAS.StarvationCap = duration(l, f, val, false)
 		case "qos_factors":
 			m := numberMap(l, f, val, QoSNames, 0, 1)
 			if len(m) > 0 {
@@ -173,6 +193,37 @@ func parsePriority(l *diag.List, path string, n *yaml.Node, pc *sched.PriorityCo
 			}
 		}
 	}
+}
+
+// attainedQueues decodes the attained-service queue bounds: a list of
+// at most maxQueues positive, ascending accelerator-second counts ([] =
+// one queue).
+func attainedQueues(l *diag.List, field string, n *yaml.Node) []float64 {
+	if diag.IsNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		l.Add(diag.Line(n), field, "want a list of accelerator-seconds, ascending, got %s", diag.Describe(n))
+		return nil
+	}
+	if len(n.Content) > maxQueues {
+		l.Add(diag.Line(n), field, "at most %d bounds, got %d", maxQueues, len(n.Content))
+		return nil
+	}
+	out := []float64{}
+	for i, c := range n.Content {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		v := number(l, f, diag.Resolve(c), 1, maxAttained)
+		if v == 0 {
+			return nil
+		}
+		if len(out) > 0 && v <= out[len(out)-1] {
+			l.Add(diag.Line(c), f, "must be above the bound before it (%g), got %g", out[len(out)-1], v)
+			return nil
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 func parseFairShare(l *diag.List, path string, n *yaml.Node, fs *sched.FairShareConfig) {
@@ -205,6 +256,8 @@ func parsePreemption(l *diag.List, path string, n *yaml.Node, pr *engine.Preempt
 			pr.Grace = duration(l, f, val, true)
 		case "signal":
 			pr.Signal = oneOf(l, f, val, Signals)
+		case "attained":
+			pr.Attained, _ = diag.Bool(l, f, val)
 		case "tiers":
 			if m := numberMap(l, f, val, QoSNames, 0, maxTier); len(m) > 0 {
 				t := maps.Clone(engine.DefaultTiers)

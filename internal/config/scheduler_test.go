@@ -70,7 +70,14 @@ func TestEngineKeys(t *testing.T) {
 			c.Priority.QoS[core.QoSNormal] = 0.5
 			c.Priority.QoS[""] = 0.5
 		}},
-		"fairshare.half_life": {"scheduler:\n  fairshare: {half_life: 72h}\n", func(c *engine.Config) { c.FairShare.HalfLife = 72 * time.Hour }},
+		"priority.class":             {"scheduler:\n  priority: {class: 0}\n", func(c *engine.Config) { c.Priority.ClassWeight = 0 }},
+		"priority.attained":          {"scheduler:\n  priority: {attained: 5000}\n", func(c *engine.Config) { c.Priority.AttainedWeight = 5000 }},
+		"priority.attained_queues":   {"scheduler:\n  priority: {attained_queues: [600, 6000, 60000]}\n", func(c *engine.Config) { c.Priority.LAS.Thresholds = []float64{600, 6000, 60000} }},
+		"priority.attained_queues 1": {"scheduler:\n  priority: {attained_queues: []}\n", func(c *engine.Config) { c.Priority.LAS.Thresholds = []float64{} }},
+		"priority.starvation_factor": {"scheduler:\n  priority: {starvation_factor: 0}\n", func(c *engine.Config) { c.Priority.LAS.StarvationFactor = 0 }},
+		"priority.starvation_cap":    {"scheduler:\n  priority: {starvation_cap: 2h}\n", func(c *engine.Config) { c.Priority.LAS.StarvationCap = 2 * time.Hour }},
+		"preemption.attained":        {"scheduler:\n  preemption: {attained: false}\n", func(c *engine.Config) { c.Preemption.Attained = false }},
+		"fairshare.half_life":        {"scheduler:\n  fairshare: {half_life: 72h}\n", func(c *engine.Config) { c.FairShare.HalfLife = 72 * time.Hour }},
 		"fairshare.class_shares": {"scheduler:\n  fairshare:\n    class_shares: {research: 50, public: 10}\n", func(c *engine.Config) {
 			c.FairShare.ClassShares = map[string]float64{sched.ClassResearch: 50, sched.ClassSME: 20, sched.ClassIndustry: 20, sched.ClassPublic: 10}
 		}},
@@ -145,6 +152,12 @@ func TestEngineErrors(t *testing.T) {
 			[]string{`cfg.yaml:12: scheduler.fairshare.half_life: ambiguous walltime "7"`}},
 		"bad duration": {"scheduler:\n  preemption: {min_runtime: soon}\n",
 			[]string{`cfg.yaml:12: scheduler.preemption.min_runtime: want a duration like 1h30m`}},
+		"attained queues not ascending": {"scheduler:\n  priority:\n    attained_queues: [3600, 600]\n",
+			[]string{`cfg.yaml:13: scheduler.priority.attained_queues[1]: must be above the bound before it (3600), got 600`}},
+		"attained queue not positive": {"scheduler:\n  priority:\n    attained_queues: [0]\n",
+			[]string{`cfg.yaml:13: scheduler.priority.attained_queues[0]: must be at least 1, got 0`}},
+		"attained queues not a list": {"scheduler:\n  priority: {attained_queues: 3600}\n",
+			[]string{`cfg.yaml:12: scheduler.priority.attained_queues: want a list of accelerator-seconds, ascending`}},
 		"zero grace": {"scheduler:\n  preemption: {grace: 0s}\n",
 			[]string{`cfg.yaml:12: scheduler.preemption.grace: must be positive, got 0s`}},
 		"unknown class": {"scheduler:\n  fairshare:\n    class_shares: {reserch: 40}\n",
