@@ -105,7 +105,7 @@ func runSimulate(ctx context.Context, env *cliEnv, f *simulateFlags) error {
 		Mode: f.mode, Trace: f.trace, Strict: f.strict, Seeds: seeds, Demand: f.demand,
 		Horizon: f.horizon, Tick: f.tick, Multiplier: f.multiplier, Load: f.load, MoonshotsPerDay: f.moonshots,
 		MaxJobs: f.maxJobs, Broker: f.broker, Out: f.out, NoJobsCSV: f.noJobsCSV, Deterministic: f.deterministic,
-		Clock: time.Now,
+		Clock: time.Now, Context: ctx,
 	}
 	if f.policy != "" {
 		opts.Policies = strings.Split(f.policy, ",")
@@ -248,9 +248,9 @@ func printSummary(w io.Writer, s *sim.Summary) {
 	}
 	fmt.Fprintf(w, "replay of %s on %s (%d accelerators): %d jobs, %d skipped rows, %.1f s wall\n",
 		s.Trace, s.Network, s.Capacity, s.Jobs, s.SkippedRows, s.WallSeconds)
-	fmt.Fprintf(w, "  %-12s %9s %9s %10s %10s %10s %10s %12s\n", "policy", "util", "load", "wait mean", "wait p50", "wait p99", "bsld", "events/s")
+	fmt.Fprintf(w, "  %-12s %9s %9s %10s %10s %10s %10s %10s %7s %12s\n", "policy", "util", "load", "wait mean", "wait p50", "wait p99", "JCT mean", "bsld", "jain", "events/s")
 	for _, p := range s.Policies {
-		fmt.Fprintf(w, "  %-12s %8.1f%% %8.1f%% %9.0fs %9.0fs %9.0fs %10.2f %12.0f\n", p.Policy, 100*p.Utilisation, 100*p.OfferedLoad,
-			p.Wait.Mean, p.Wait.P50, p.Wait.P99, p.BoundedSlowdown, p.EventsPerSecond)
+		fmt.Fprintf(w, "  %-12s %8.1f%% %8.1f%% %9.0fs %9.0fs %9.0fs %9.0fs %10.2f %7.3f %12.0f\n", p.Policy, 100*p.Utilisation, 100*p.OfferedLoad,
+			p.Wait.Mean, p.Wait.P50, p.Wait.P99, p.JCT.Mean, p.BoundedSlowdown, p.JainTenants, p.EventsPerSecond)
 	}
 }

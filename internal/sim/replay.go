@@ -2,6 +2,7 @@ package sim
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -59,7 +60,11 @@ var warmSink atomic.Uint64
 
 // ReplayConfig is one replay of one policy.
 type ReplayConfig struct {
-	Policy string
+	// Context stops the run, with its error, when it is done (gf simulate
+	// passes its signal context, so ^C ends a month's replay); nil runs
+	// to the end.
+	Context context.Context
+	Policy  string
 	// Engine is the operator's engine configuration (the config file's
 	// scheduler section) for the live and lean policies; nil =
 	// engine.DefaultConfig(), as `gf serve` without one.
@@ -140,7 +145,8 @@ type running struct {
 	start   time.Duration
 	end     time.Duration
 	site    int
-	active  bool // started and not yet ended
+	pool    string // the run's pool ("a,b" for a gang across pools), for jobs.csv
+	active  bool   // started and not yet ended
 	timeout bool
 	requeue bool // preempted: the run ends early and the job waits again
 	// done is the work of earlier runs a checkpointable job keeps when
@@ -170,7 +176,12 @@ func Replay(cfg ReplayConfig) (*PolicyResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	for {
+	for n := 0; ; n++ {
+		if cfg.Context != nil && n%4096 == 0 {
+			if err := cfg.Context.Err(); err != nil {
+				return nil, fmt.Errorf("replay stopped at %s of virtual time: %w", r.nowT.Sub(Epoch), err)
+			}
+		}
 		t, ok := r.next()
 		if !ok {
 			break
@@ -652,6 +663,9 @@ func (r *replay) start(in *engine.Start) error {
 	run, timeout := x.runLeft()
 	x.start, x.end, x.site, x.timeout, x.requeue = r.now, r.now+run, site, timeout, false
 	x.active = true
+	if r.cfg.JobsOut != nil {
+		x.pool = in.Alloc.Pool
+	}
 	r.nActive++
 	r.ends.push(x, r.keep)
 	r.evStarted = engine.Started{ID: in.ID, Alloc: in.Alloc, At: r.nowT}

@@ -3,6 +3,7 @@ package sim
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,10 +20,11 @@ import (
 
 // Options is one `gf simulate` run.
 type Options struct {
-	Mode     string // "replay" (default) or "placement"
-	Trace    string // --trace: philly:PATH, csv:PATH, openb:NODES,PODS
-	Strict   bool   // bad trace rows are fatal
-	Network  string // name for the summary ("eu", a file, "philly-scale")
+	Context  context.Context // a replay stops with its error when it is done; nil = never
+	Mode     string          // "replay" (default) or "placement"
+	Trace    string          // --trace: philly:PATH, csv:PATH, openb:NODES,PODS
+	Strict   bool            // bad trace rows are fatal
+	Network  string          // name for the summary ("eu", a file, "philly-scale")
 	Sites    []core.Site
 	Policies []string
 	Seeds    []uint64 // placement: one run per seed; replay: Seeds[0] seeds synthesis
@@ -386,6 +388,7 @@ func runReplay(opts Options) (*Summary, error) {
 			Sample: max(sampleSpan/400, time.Minute),
 			Policy: pol, Sites: opts.Sites, Jobs: stream, Outages: outages, Horizon: horizon, OrgKind: orgKind, Tick: opts.Tick, Mix: mix,
 			JobsOut: jobsOut, Progress: progress, Clock: opts.Clock, Broker: opts.Broker, Engine: opts.Engine, Fast: true,
+			Context: opts.Context,
 		})
 		if flush != nil {
 			if ferr := flush(); ferr != nil && err == nil {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
@@ -286,13 +287,19 @@ func (st *stats) ended(e *endEntry, now time.Duration, state core.State, w io.Wr
 		b = append(b, site.Country...)
 		b = append(b, ',')
 		b = append(b, e.milli.String()...)
+		b = append(b, ',')
+		if strings.Contains(r.pool, ",") {
+			b = strconv.AppendQuote(b, r.pool) // a gang across pools: "a,b"
+		} else {
+			b = append(b, r.pool...)
+		}
 		b = append(b, '\n')
 		w.Write(b)
 	}
 }
 
 // JobsHeader is the first line of jobs.csv.
-const JobsHeader = "id,tenant,class,submit_s,start_s,end_s,site,country,accelerators\n"
+const JobsHeader = "id,tenant,class,submit_s,start_s,end_s,site,country,accelerators,pool\n"
 
 // sample records the time series at t and the cluster's fragmentation.
 func (st *stats) sample(t time.Duration, eng scheduler, queued int) {
