@@ -37,29 +37,59 @@ type Infeasible struct {
 // pool of the eligible sites has, is refused by FilterConstraint with the
 // features there are.
 func Feasible(sites []core.Site, sp *core.JobSpec) *Infeasible {
+	return NewFeasibility(sites).Check(sp)
+}
+
+// Feasibility answers Feasible for one network, its broker built once:
+// building one costs more than a check (pools, reasons, maps per site), and
+// a batch submission checks every job against the same sites. Check only
+// reads it, so one Feasibility serves concurrent requests; build a new one
+// when the sites change (their states do not count).
+type Feasibility struct {
+	b *Broker
+}
+
+// NewFeasibility builds the broker Feasible applies, every site taken as
+// active.
+func NewFeasibility(sites []core.Site) *Feasibility {
 	active := slices.Clone(sites)
 	for i := range active {
 		active[i].State = core.SiteActive
 	}
-	b := New(Config{}, active)
+	return &Feasibility{b: New(Config{}, active)}
+}
+
+// filterStage is each filter's position in filterOrder.
+var filterStage = func() map[string]int {
+	m := make(map[string]int, len(filterOrder))
+	for i, f := range filterOrder {
+		m[f] = i
+	}
+	return m
+}()
+
+// Check is Feasible(sites, sp) for the sites f was built from.
+func (f *Feasibility) Check(sp *core.JobSpec) *Infeasible {
+	b := f.b
 	need := sp.Accelerators
 	if need <= 0 {
 		need = 1000
 	}
-	stage := map[string]int{}
-	for i, f := range filterOrder {
-		stage[f] = i
+	// Most jobs fit somewhere: find the first site that takes the job
+	// before gathering every site's verdict for the refusal.
+	for _, i := range b.byName {
+		s := &b.sites[i]
+		if fl, _ := b.filter(s, sp, need, ^uint8(0), b.wall(s, sp)); fl == "" {
+			return b.unknownFeatures(sp, need)
+		}
 	}
 	out := &Infeasible{Sites: make([]SiteVerdict, 0, len(b.sites))}
 	deepest := -1
 	for _, i := range b.byName {
 		s := &b.sites[i]
-		f, r := b.filter(s, sp, need, ^uint8(0), b.wall(s, sp))
-		if f == "" {
-			return b.unknownFeatures(sp, need)
-		}
-		out.Sites = append(out.Sites, SiteVerdict{Site: s.ID, Country: s.Country, Filtered: true, Filter: f, Reason: r})
-		deepest = max(deepest, stage[f])
+		fl, r := b.filter(s, sp, need, ^uint8(0), b.wall(s, sp))
+		out.Sites = append(out.Sites, SiteVerdict{Site: s.ID, Country: s.Country, Filtered: true, Filter: fl, Reason: r})
+		deepest = max(deepest, filterStage[fl])
 	}
 	if deepest < 0 {
 		out.Reason = "there are no sites in the network"

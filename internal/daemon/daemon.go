@@ -374,11 +374,7 @@ func (d *Daemon) Submit(ctx context.Context, jobs []core.Job) ([]core.Job, []boo
 		}
 	}
 	d.metrics.Submitted.Add(int64(len(evs)))
-	for i, j := range stored {
-		if created[i] {
-			d.logJob("job submitted", j)
-		}
-	}
+	d.logSubmitted(stored, created)
 	// A follower leaves them in the store, where the leader finds them.
 	if len(evs) > 0 && !d.following() {
 		d.enqueue(evs...)
@@ -1215,6 +1211,38 @@ func (d *Daemon) finish(ctx context.Context, j core.Job, u driver.Update, why ca
 	d.metrics.ended(st)
 	d.changed(ctx, j)
 	d.kick()
+}
+
+// logSubmitted writes the submission's log line: one a job for a single
+// job, one for a batch or an array (its count and first and last ids), whose
+// jobs are each in the audit log; a line a job cost a twentieth of a batched
+// submission's CPU.
+func (d *Daemon) logSubmitted(stored []core.Job, created []bool) {
+	var first, last *core.Job
+	n := 0
+	for i := range stored {
+		if created[i] {
+			if first == nil {
+				first = &stored[i]
+			}
+			last = &stored[i]
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+	case len(stored) == 1:
+		d.logJob("job submitted", *first)
+	default:
+		project := first.Project
+		for i := range stored {
+			if created[i] && stored[i].Project != project {
+				project = "(several)"
+				break
+			}
+		}
+		d.log.Info("jobs submitted", "jobs", n, "first", int64(first.ID), "last", int64(last.ID), "user", first.User, "project", project)
+	}
 }
 
 // logJob writes one line for a job's transition, with the fields every

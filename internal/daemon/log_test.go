@@ -90,3 +90,43 @@ func TestJobTransitionsAreLogged(t *testing.T) {
 		t.Errorf("the cancel of job %d was not logged with who cancelled it: %+v", waiting, byJob[int64(waiting)])
 	}
 }
+
+// A batch is one line, "jobs submitted", with its count and first and last
+// ids; a single job keeps its own line.
+func TestBatchSubmissionIsOneLine(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	h := startWith(t, t.TempDir(), nil, func(o *Options) { o.Logger = log })
+	ctx := context.Background()
+	batch := make([]core.Job, 3)
+	for i := range batch {
+		batch[i] = core.Job{Project: "p", User: "alice", Spec: core.JobSpec{Command: []string{"true"}, Begin: "2099-01-01T00:00:00"}}
+	}
+	stored, _, err := h.d.Submit(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.stop()
+	h.stop = nil
+	type line struct {
+		Msg         string `json:"msg"`
+		Jobs        int    `json:"jobs"`
+		First, Last int64
+		User        string `json:"user"`
+		Project     string `json:"project"`
+	}
+	var got []line
+	for _, raw := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var l line
+		if err := json.Unmarshal([]byte(raw), &l); err != nil {
+			t.Fatalf("not a JSON line: %q: %v", raw, err)
+		}
+		if strings.Contains(l.Msg, "submitted") {
+			got = append(got, l)
+		}
+	}
+	want := []line{{Msg: "jobs submitted", Jobs: 3, First: int64(stored[0].ID), Last: int64(stored[2].ID), User: "alice", Project: "p"}}
+	if len(got) != 1 || got[0] != want[0] {
+		t.Errorf("submission lines = %+v, want %+v", got, want)
+	}
+}
