@@ -35,8 +35,8 @@ const notAvailable = "requested node configuration is not available: "
 // the network could ever run; field prefixes error field names. A
 // network without sites refuses nothing here: there is nothing to
 // compare with, and the job waits as it always did.
-func (s *Server) checkFeasible(sp *core.JobSpec, field string) error {
-	sites := s.d.Sites()
+func checkFeasible(net submitNet, sp *core.JobSpec, field string) error {
+	sites := net.sites
 	if len(sites) == 0 {
 		return nil
 	}
@@ -47,7 +47,7 @@ func (s *Server) checkFeasible(sp *core.JobSpec, field string) error {
 		}
 		sp.Model = m
 	}
-	no := broker.Feasible(sites, sp)
+	no := net.feas.Check(sp)
 	if no == nil {
 		if reason := topologyNever(sp, sites); reason != "" {
 			return invalidField(field+"topology", "%s%s", notAvailable, reason)
@@ -59,7 +59,7 @@ func (s *Server) checkFeasible(sp *core.JobSpec, field string) error {
 		// say that, not that it is too large.
 		loose := *sp
 		loose.Topology = ""
-		if broker.Feasible(sites, &loose) == nil {
+		if net.feas.Check(&loose) == nil {
 			if reason := topologyNever(sp, sites); reason != "" {
 				return invalidField(field+"topology", "%s%s", notAvailable, reason)
 			}

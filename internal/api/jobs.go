@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/gigafactory/gigafactory/internal/broker"
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/daemon"
 	"github.com/gigafactory/gigafactory/internal/engine"
@@ -60,7 +63,7 @@ func (s *Server) project(ctx context.Context, name string) (core.Project, error)
 
 // newJob turns a validated spec into a job for user u, checking the project
 // and the user's right to charge it. field prefixes error field names.
-func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field string) (core.Job, error) {
+func (s *Server) newJob(ctx context.Context, net submitNet, u core.User, sp core.JobSpec, field string) (core.Job, error) {
 	if sp.Project == "" {
 		sp.Project = DefaultProject
 	}
@@ -105,7 +108,7 @@ func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field
 	}
 	// Models as the sites name them; then no site may be unable ever to
 	// run the job (feasible.go).
-	if err := s.checkFeasible(&sp, field); err != nil {
+	if err := checkFeasible(net, &sp, field); err != nil {
 		return core.Job{}, err
 	}
 	if sp.WorkDir != "" || sp.Output != "" || sp.Error != "" {
@@ -120,6 +123,54 @@ func (s *Server) newJob(ctx context.Context, u core.User, sp core.JobSpec, field
 		name = defaultName(sp)
 	}
 	return core.Job{Name: name, Project: p.Name, Org: p.Org, User: u.Name, Spec: sp, Warnings: warnings}, nil
+}
+
+// submitNet is the network a submission's jobs are checked against, read
+// once a request: the sites and the broker that judges feasibility.
+type submitNet struct {
+	sites []core.Site
+	feas  *broker.Feasibility
+}
+
+// feasCache keeps the broker Feasible applies while the sites stay the
+// same: building it cost more than checking a job against it.
+type feasCache struct {
+	mu    sync.Mutex
+	sites []core.Site
+	f     *broker.Feasibility
+}
+
+// network returns the sites and their feasibility broker, rebuilt when the
+// sites differ in anything but their state (which feasibility ignores).
+func (s *Server) network() submitNet {
+	sites := s.d.Sites()
+	c := &s.feas
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.f == nil || !sameNetwork(c.sites, sites) {
+		c.sites, c.f = sites, broker.NewFeasibility(sites)
+	}
+	return submitNet{sites: sites, feas: c.f}
+}
+
+// sameNetwork reports whether a and b are the same sites but for their
+// states and loads. Pools shared by both (the daemon's copies alias its
+// own) are not compared element by element.
+func sameNetwork(a, b []core.Site) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		x.State, y.State, x.Load, y.Load = "", "", nil, nil
+		if len(x.Pools) == len(y.Pools) && (len(x.Pools) == 0 || &x.Pools[0] == &y.Pools[0]) {
+			x.Pools, y.Pools = nil, nil
+		}
+		if !reflect.DeepEqual(x, y) {
+			return false
+		}
+	}
+	return true
 }
 
 func defaultName(sp core.JobSpec) string {
@@ -204,7 +255,7 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	j, err := s.newJob(ctx, u, sp, "")
+	j, err := s.newJob(ctx, s.network(), u, sp, "")
 	if err != nil {
 		return err
 	}
@@ -261,6 +312,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	jobs := make([]core.Job, len(req.Jobs))
+	net := s.network() // one network for the whole batch
 	var all spec.Errors
 	for i, raw := range req.Jobs {
 		prefix := fmt.Sprintf("jobs[%d].", i)
@@ -281,7 +333,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		j, err := s.newJob(ctx, u, sp, prefix)
+		j, err := s.newJob(ctx, net, u, sp, prefix)
 		if err != nil {
 			return err
 		}

@@ -42,6 +42,7 @@ type Server struct {
 
 	projMu   sync.Mutex
 	projects map[string]cachedProject
+	feas     feasCache // the feasibility broker, while the sites stay the same (jobs.go)
 }
 
 type cachedProject struct {

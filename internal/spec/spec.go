@@ -808,14 +808,26 @@ func lineOf(lines map[string]int, path string) int {
 // duplicate keys are seen and refused. With lines, each node records the
 // line its value starts on; without, lines are 0 (a request body).
 func jsonNode(data []byte, lines bool) (*yaml.Node, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	j := &jsonReader{dec: dec, data: data, lines: lines, line: 1}
+	return jsonNodeFrom(data, lines, json.Valid(data))
+}
+
+// jsonNodeFrom is jsonNode reading valid JSON with a jsonLexer (fast) and
+// anything else with a json.Decoder (its errors).
+func jsonNodeFrom(data []byte, lines, fast bool) (*yaml.Node, error) {
+	var src tokenSource
+	if fast {
+		src = &jsonLexer{data: data}
+	} else {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		src = dec
+	}
+	j := &jsonReader{dec: src, data: data, lines: lines, line: 1}
 	n, err := j.value(0, "")
 	if err != nil {
 		return nil, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if _, err := src.Token(); err != io.EOF {
 		return nil, errors.New("unexpected data after the top-level value")
 	}
 	return n, nil
@@ -834,7 +846,7 @@ func childPath(path, k string) string {
 
 // jsonReader walks a JSON token stream, counting lines as it goes.
 type jsonReader struct {
-	dec   *json.Decoder
+	dec   tokenSource
 	data  []byte
 	lines bool
 	pos   int // bytes of data already counted
