@@ -2,11 +2,18 @@ package api
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gigafactory/gigafactory/internal/daemon"
 	"github.com/gigafactory/gigafactory/internal/spec"
@@ -21,6 +28,8 @@ type Problem struct {
 	Detail   string       `json:"detail,omitempty"`
 	Instance string       `json:"instance,omitempty"`
 	Errors   []FieldError `json:"errors,omitempty"`
+
+	retryAfter int // seconds: the Retry-After header, when not 0
 }
 
 // FieldError names one offending field of a request.
@@ -108,6 +117,9 @@ func problemFor(err error) Problem {
 		return Problem{Status: http.StatusBadRequest, Type: "invalid-field", Detail: "cursor: invalid cursor", Errors: []FieldError{{Field: "cursor", Detail: "invalid cursor"}}}
 	case store.DiskFull(err):
 		return Problem{Status: http.StatusInsufficientStorage, Type: "disk-full", Detail: "the store's disk is full: nothing was stored; retry once an operator has freed space"}
+	case storeUnreachable(err):
+		return Problem{Status: http.StatusServiceUnavailable, Type: "unavailable", Detail: "the store cannot be reached: nothing was done; retry shortly",
+			retryAfter: storeRetryAfter}
 	case errors.Is(err, daemon.ErrNotLeader):
 		return Problem{Status: http.StatusServiceUnavailable, Type: "unavailable", Detail: "this controller does not lead and only the leader can do this: retry, or ask the leader (gf controllers)"}
 	case errors.Is(err, daemon.ErrConflict):
@@ -116,6 +128,33 @@ func problemFor(err error) Problem {
 		return Problem{Status: http.StatusServiceUnavailable, Type: "unavailable", Detail: "the request was cancelled or timed out"}
 	}
 	return Problem{Status: http.StatusInternalServerError, Type: "internal", Detail: "internal error"}
+}
+
+// storeRetryAfter is the Retry-After of a store that cannot be reached:
+// a PostgreSQL restart takes a few seconds.
+const storeRetryAfter = 2
+
+// storeUnreachable reports whether err says that the store could not be
+// reached, rather than that it refused the request: a connection refused,
+// reset or broken (database/sql's bad connection), a closed pool, a
+// PostgreSQL that shuts down, crashed or is starting up (SQLSTATE 57P01-03,
+// and class 08, connection exceptions). Nothing was done, and the same
+// request may succeed in a moment, so the answer is 503 with Retry-After,
+// not 500.
+func storeUnreachable(err error) bool {
+	var pe *pgconn.PgError
+	var ce *pgconn.ConnectError
+	var oe *net.OpError
+	switch {
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone), errors.Is(err, net.ErrClosed),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.As(err, &ce), errors.As(err, &oe):
+		return true
+	case errors.As(err, &pe):
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	// database/sql's closed pool has no exported error to compare with.
+	return strings.Contains(err.Error(), "sql: database is closed")
 }
 
 // rootOnly says whether every error of se is about the input as a whole,
@@ -156,6 +195,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	if errors.As(err, &ae) && ae.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(ae.retryAfter))
+	} else if p.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.retryAfter))
 	}
 	if p.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gigafactory"`)
