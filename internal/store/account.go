@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
@@ -394,6 +395,46 @@ func (db *DB) UserByToken(ctx context.Context, tokenHash []byte) (core.User, err
 // expiry: it authenticates no more, as if it were revoked.
 var ErrExpired = errors.New("expired")
 
+// authQuery is the one read every API request makes (Authenticate).
+const authQuery = `SELECT u.name, u.email, u.org, u.role, u.created_at, u.kind, u.sites, t.id, t.label, t.created_at, t.last_used, t.scope, t.expires_at
+FROM tokens t JOIN users u ON u.name = t.user_name WHERE t.hash = ?`
+
+// prepared is a statement prepared once for a pool and reused: SQLite
+// (modernc) compiles a query's text on every call otherwise, which was
+// nearly all of Authenticate's cost, a seventh of a single submission's
+// server CPU. database/sql prepares it again on each connection it uses.
+type prepared struct {
+	mu sync.Mutex
+	st *sql.Stmt
+}
+
+// queryRow runs query through the prepared statement, preparing it on
+// first use; when it cannot be prepared (the store unreachable), it runs
+// the query as text and prepares again next time.
+func (p *prepared) queryRow(ctx context.Context, pool *sql.DB, query string, args ...any) *sql.Row {
+	p.mu.Lock()
+	st := p.st
+	p.mu.Unlock()
+	if st == nil {
+		// Not under the lock: a store that does not answer must not hold
+		// every other request's authentication.
+		if s, err := pool.PrepareContext(ctx, query); err == nil {
+			p.mu.Lock()
+			if p.st == nil {
+				p.st = s
+			} else {
+				_ = s.Close() // another request prepared it first
+			}
+			st = p.st
+			p.mu.Unlock()
+		}
+	}
+	if st == nil {
+		return pool.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
 // Authenticate returns the user a token hash belongs to and the token's
 // row; ErrNotFound if none, and also (with ErrExpired) if the token has
 // expired. It records the token's use, at most once per minute per token,
@@ -404,8 +445,7 @@ func (db *DB) Authenticate(ctx context.Context, tokenHash []byte) (core.User, To
 	var created, tcreated int64
 	var sites string
 	var id, used, expires sql.NullInt64
-	err := db.r.QueryRowContext(ctx, db.q(`SELECT u.name, u.email, u.org, u.role, u.created_at, u.kind, u.sites, t.id, t.label, t.created_at, t.last_used, t.scope, t.expires_at
-FROM tokens t JOIN users u ON u.name = t.user_name WHERE t.hash = ?`), hex.EncodeToString(tokenHash)).
+	err := db.auth.queryRow(ctx, db.r, db.q(authQuery), hex.EncodeToString(tokenHash)).
 		Scan(&u.Name, &u.Email, &u.Org, &u.Role, &created, &u.Kind, &sites, &id, &t.Label, &tcreated, &used, &t.Scope, &expires)
 	if err != nil {
 		// The hash is a credential: do not echo it.

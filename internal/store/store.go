@@ -60,6 +60,7 @@ type DB struct {
 	sqlitePath string
 
 	queries sync.Map // SQL text with ? -> text for this dialect
+	auth    prepared // Authenticate's statement (account.go)
 
 	gc     *committer
 	signer atomic.Pointer[auditSigner] // nil: audit checkpoints off
