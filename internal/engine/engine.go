@@ -946,7 +946,7 @@ func (e *Engine) reprioritise(now time.Time) {
 }
 
 func (e *Engine) priorityInput(j *job) sched.PriorityInput {
-	f, rank, users := e.fair.Factor(j.acct.key)
+	f, rank, users := e.fair.LeafFactor(j.acct.leaf)
 	in := sched.PriorityInput{
 		ID: j.ID, Submit: j.SubmitTime, QoS: j.Spec.QoS, Milli: j.req.Milli,
 		Account: j.acct.key, Total: e.total, FairShare: f, FSRank: rank, FSUsers: users,

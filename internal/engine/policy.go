@@ -67,7 +67,7 @@ func (e *Engine) preemptFor(j *job, g *group, now time.Time) bool {
 	if las {
 		w := j.wt()
 		jq, _ = e.cfg.Priority.LAS.Queue(w.attained, w.ran, w.queued, now)
-		jc, _, _, _ = e.fair.ClassFactor(j.acct.key)
+		jc = e.fair.LeafClassFactor(j.acct.leaf)
 		las = jq < nq-1 // nobody is in a later queue than the last
 	}
 	// The candidates, sorted by id below (the victim list is in the map's
@@ -94,7 +94,7 @@ func (e *Engine) preemptFor(j *job, g *group, now time.Time) bool {
 		if vq <= jq {
 			continue
 		}
-		if vc, _, _, _ := e.fair.ClassFactor(v.acct.key); vc > jc {
+		if e.fair.LeafClassFactor(v.acct.leaf) > jc {
 			continue
 		}
 		cs = append(cs, cand{v, float64(nq - vq)})
@@ -182,7 +182,7 @@ func (e *Engine) attain(j *job, at time.Time) {
 // read: its class's standing (when weighed) and its attained service.
 func (e *Engine) lasInput(j *job, in *sched.PriorityInput) {
 	if e.cfg.Priority.ClassWeight != 0 {
-		in.ClassFactor, in.Class, in.ClassRank, in.Classes = e.fair.ClassFactor(j.acct.key)
+		in.ClassFactor, in.Class, in.ClassRank, in.Classes = e.fair.LeafClass(j.acct.leaf)
 	}
 	if w := j.w; w != nil {
 		in.Attained, in.Ran, in.Queued = w.attained, w.ran, w.queued

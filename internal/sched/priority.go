@@ -307,12 +307,37 @@ func (t *FairTree) Factor(a Account) (factor float64, rank, users int) {
 // linearly to 1/classes for the last; with its name, 1-based place and
 // the number of classes.
 func (t *FairTree) ClassFactor(a Account) (factor float64, class string, rank, classes int) {
-	c := t.leaf(a).path[0]
+	return t.LeafClass(t.Leaf(a))
+}
+
+// LeafClass is ClassFactor for the account whose Leaf l is (from this
+// tree), without a lookup by name.
+func (t *FairTree) LeafClass(l Leaf) (factor float64, class string, rank, classes int) {
+	c := l.a.path[0]
 	n := len(t.root.children)
 	if n == 0 {
 		return 1, c.name, 0, 0
 	}
 	return float64(n-c.rank) / float64(n), c.name, c.rank + 1, n
+}
+
+// LeafClassFactor is ClassFactor's factor for the account whose Leaf l
+// is (from this tree), without a lookup by name.
+func (t *FairTree) LeafClassFactor(l Leaf) float64 {
+	n := len(t.root.children)
+	if n == 0 {
+		return 1
+	}
+	return float64(n-l.a.path[0].rank) / float64(n)
+}
+
+// LeafFactor is Factor for the account whose Leaf l is (from this tree),
+// without a lookup by name.
+func (t *FairTree) LeafFactor(l Leaf) (factor float64, rank, users int) {
+	if t.users == 0 {
+		return 1, 0, 0
+	}
+	return float64(t.users-l.a.rank) / float64(t.users), l.a.rank + 1, t.users
 }
 
 // Dirty reports whether usage or accounts changed since the last Rank.

@@ -62,11 +62,12 @@ func placementReport(b *strings.Builder, s *Summary) {
 }
 
 func replayReport(b *strings.Builder, s *Summary) {
-	b.WriteString("<h2>Policies</h2><table><tr><th>policy</th><th>jobs</th><th>completed</th><th>utilisation</th><th>offered load</th><th>wait mean</th><th>wait p50</th><th>wait p99</th><th>JCT mean</th><th>bounded slowdown</th><th>fragmentation</th></tr>")
+	b.WriteString("<h2>Policies</h2><table><tr><th>policy</th><th>jobs</th><th>completed</th><th>utilisation</th><th>offered load</th><th>wait mean</th><th>wait p50</th><th>wait p90</th><th>wait p99</th><th>JCT mean</th><th>JCT p50</th><th>JCT p90</th><th>JCT p99</th><th>bounded slowdown</th><th>Jain (tenants)</th><th>preemptions</th><th>fragmentation</th></tr>")
 	for _, p := range s.Policies {
-		fmt.Fprintf(b, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%.1f%%</td><td>%.1f%%</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%.2f</td><td>%.1f%%</td></tr>",
+		fmt.Fprintf(b, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%.1f%%</td><td>%.1f%%</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%.2f</td><td>%.3f</td><td>%d</td><td>%.1f%%</td></tr>",
 			html.EscapeString(p.Policy), p.Jobs, p.Completed, 100*p.Utilisation, 100*p.OfferedLoad,
-			human(p.Wait.Mean), human(p.Wait.P50), human(p.Wait.P99), human(p.JCT.Mean), p.BoundedSlowdown, 100*p.Fragmentation)
+			human(p.Wait.Mean), human(p.Wait.P50), human(p.Wait.P90), human(p.Wait.P99),
+			human(p.JCT.Mean), human(p.JCT.P50), human(p.JCT.P90), human(p.JCT.P99), p.BoundedSlowdown, p.JainTenants, p.Preemptions, 100*p.Fragmentation)
 	}
 	b.WriteString("</table>")
 	for _, p := range s.Policies {
