@@ -557,7 +557,9 @@ func (b *Broker) Decide(j *core.Job, est Estimator) Decision { return b.decide(j
 // alone, or, when no site can take the job, every site's verdict as
 // Decide does (its Reason needs them). It builds no other site's verdict
 // and reuses its scratch space, so it allocates only the winner's.
-func (b *Broker) DecideWinner(j *core.Job, est Estimator) Decision { return b.decide(j, est, true, nil) }
+func (b *Broker) DecideWinner(j *core.Job, est Estimator) Decision {
+	return b.decide(j, est, true, nil)
+}
 
 func (b *Broker) decide(j *core.Job, est Estimator, winnerOnly bool, memo *Memo) Decision {
 	sp := &j.Spec
