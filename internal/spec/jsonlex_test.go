@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -102,4 +103,28 @@ func FuzzJSONLexer(f *testing.F) {
 			}
 		}
 	})
+}
+
+// isoDate reads what the isoTime regexp matches, and only that, to the
+// same numbers.
+func TestISODateMatchesRegexp(t *testing.T) {
+	atoi := func(x string) int { n, _ := strconv.Atoi(x); return n }
+	cases := []string{"2027-12-08t03:52:17", "2027-12-08t03:52", "2027-12-08", "2027-02-30", "0000-00-00t99:99:99",
+		"2027-12-08t03:52:1", "2027-12-08t03:5", "2027-12-08 03:52:17", "2027-12-08T03:52:17", "2027-12-8", "27-12-08",
+		"2027-12-08t03:52:17z", "2027-12-08t03-52-17", "2027/12/08", "２０２７-12-08", "2027-12-08t03:52:1x", "abcd-ef-gh", "",
+		"now+1hour", "16:00", "12/24", "2027-12-08t", "2027-12-08t03:52:", "-027-12-08"}
+	for _, v := range cases {
+		y, mo, d, h, mi, sec, ok := isoDate(v)
+		m := isoTime.FindStringSubmatch(v)
+		if ok != (m != nil) {
+			t.Errorf("%q: isoDate ok %v, regexp matched %v", v, ok, m != nil)
+			continue
+		}
+		if ok {
+			want := [6]int{atoi(m[1]), atoi(m[2]), atoi(m[3]), atoi(m[5]), atoi(m[6]), atoi(m[8])}
+			if got := [6]int{y, mo, d, h, mi, sec}; got != want {
+				t.Errorf("%q: isoDate %v, regexp %v", v, got, want)
+			}
+		}
+	}
 }

@@ -330,7 +330,7 @@ func checkOutputPattern(v string) error {
 
 var (
 	relTime  = regexp.MustCompile(`^now(\+([0-9]{1,9})(seconds|second|minutes|minute|hours|hour|days|day|weeks|week|s|m|h|d|w)?)?$`)
-	isoTime  = regexp.MustCompile(`^([0-9]{4})-([0-9]{2})-([0-9]{2})(t([0-9]{2}):([0-9]{2})(:([0-9]{2}))?)?$`)
+	isoTime  = regexp.MustCompile(`^([0-9]{4})-([0-9]{2})-([0-9]{2})(t([0-9]{2}):([0-9]{2})(:([0-9]{2}))?)?$`) // the forms isoDate reads; its test's oracle
 	clock    = regexp.MustCompile(`^([0-9]{1,2}):([0-9]{2})(:([0-9]{2}))?(am|pm)?$`)
 	slashDay = regexp.MustCompile(`^([0-9]{1,2})/([0-9]{1,2})(/([0-9]{2}))?$`)
 )
@@ -365,7 +365,11 @@ func ParseSlurmDate(s string, now time.Time) (time.Time, error) {
 	case "teatime":
 		return at(16), nil
 	}
-	if m := relTime.FindStringSubmatch(v); m != nil {
+	var m []string
+	if strings.HasPrefix(v, "now") { // relTime's own start: most dates are not relative
+		m = relTime.FindStringSubmatch(v)
+	}
+	if m != nil {
 		if m[1] == "" {
 			return now, nil
 		}
@@ -386,8 +390,8 @@ func ParseSlurmDate(s string, now time.Time) (time.Time, error) {
 		}
 		return t, nil
 	}
-	if m := isoTime.FindStringSubmatch(v); m != nil {
-		return valid(atoi(m[1]), atoi(m[2]), atoi(m[3]), atoi(m[5]), atoi(m[6]), atoi(m[8]))
+	if y, mo, d, h, mi, sec, ok := isoDate(v); ok {
+		return valid(y, mo, d, h, mi, sec) // isoTime's forms, without the regexp (every job of a batch may have one)
 	}
 	if m := clock.FindStringSubmatch(v); m != nil {
 		h := atoi(m[1])
@@ -418,6 +422,62 @@ func ParseSlurmDate(s string, now time.Time) (time.Time, error) {
 		return t, err
 	}
 	return time.Time{}, fmt.Errorf("want a time such as now+1hour, 16:00, 2026-12-24T18:00 or tomorrow, got %q", s)
+}
+
+// isoDate reads exactly what isoTime matches, YYYY-MM-DD[tHH:MM[:SS]]
+// (lower case: ParseSlurmDate lowers its input), as numbers; the regexp
+// and its submatches cost more than the rest of a spec's checks.
+// TestISODateMatchesRegexp holds it to isoTime.
+func isoDate(v string) (y, mo, d, h, mi, sec int, ok bool) {
+	num := func(from, to int) (int, bool) {
+		n := 0
+		for i := from; i < to; i++ {
+			c := v[i]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	switch len(v) {
+	case 10, 16, 19:
+	default:
+		return 0, 0, 0, 0, 0, 0, false
+	}
+	if v[4] != '-' || v[7] != '-' {
+		return 0, 0, 0, 0, 0, 0, false
+	}
+	var okY, okMo, okD bool
+	y, okY = num(0, 4)
+	mo, okMo = num(5, 7)
+	d, okD = num(8, 10)
+	if !okY || !okMo || !okD {
+		return 0, 0, 0, 0, 0, 0, false
+	}
+	if len(v) == 10 {
+		return y, mo, d, 0, 0, 0, true
+	}
+	if v[10] != 't' || v[13] != ':' {
+		return 0, 0, 0, 0, 0, 0, false
+	}
+	var okH, okMi bool
+	h, okH = num(11, 13)
+	mi, okMi = num(14, 16)
+	if !okH || !okMi {
+		return 0, 0, 0, 0, 0, 0, false
+	}
+	if len(v) == 16 {
+		return y, mo, d, h, mi, 0, true
+	}
+	if v[16] != ':' {
+		return 0, 0, 0, 0, 0, 0, false
+	}
+	var okS bool
+	if sec, okS = num(17, 19); !okS {
+		return 0, 0, 0, 0, 0, 0, false
+	}
+	return y, mo, d, h, mi, sec, true
 }
 
 // dateCheckTime is the moment against which Validate checks the syntax of
