@@ -25,7 +25,7 @@ func TestExplainShowsCurrentPriority(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ex.Status == nil || ex.Priority == nil || len(ex.Priority.Factors) != 4 { // DefaultConfig: age, fairshare, qos, size
+	if ex.Status == nil || ex.Priority == nil || len(ex.Priority.Factors) != 6 { // DefaultConfig: age, fairshare, qos, size, class, attained
 		t.Fatalf("explanation without status or factors: %+v", ex)
 	}
 	sum := 0.0

@@ -95,20 +95,20 @@ type Quotas struct {
 	ProjectBudgetHours map[string]float64
 }
 
-// DefaultConfig returns the recommended configuration: EASY backfill with
-// 16 reservations, fair share dominating the priority, recomputed every
-// minute, preemption of lower tiers after 10 minutes of runtime.
-//
-// The job-completion-time policy of issue 18 (org class first, then
-// Tiresias's least attained service with preemption of later queues:
-// LASConfig) is built and configurable (the scheduler section's
-// priority.class, priority.attained, preemption.attained; the twin's
-// `tiresias` policy), but not the default: on the Philly trace at 624
-// GPUs it left a third of the jobs unfinished after 1,500 h where this
-// configuration finishes them (docs/PERFORMANCE.md, "Philly replay").
+// DefaultConfig returns the recommended configuration: the job
+// completion time kept short within fair share. The org class furthest
+// below its share goes first (ClassWeight above every other factor);
+// inside a class, Tiresias's least attained service (sched.DefaultLAS:
+// queues below 1 and 10 accelerator-hours, with its starvation guard),
+// then the user's fair share, QoS, age and size. EASY backfill with 16
+// reservations, recomputed every minute; preemption of lower tiers, and
+// of later attained-service queues within a tier (preemptible or
+// checkpointable jobs only), after 10 minutes of runtime.
 func DefaultConfig() Config {
 	pr := sched.DefaultPriority()
-	pr.LAS = sched.DefaultLAS() // the queues, used once priority.attained weighs them
+	pr.ClassWeight = DefaultClassWeight
+	pr.AttainedWeight = DefaultAttainedWeight
+	pr.LAS = sched.DefaultLAS()
 	return Config{
 		DefaultWalltime:  24 * time.Hour,
 		BackfillDepth:    16,
@@ -118,27 +118,11 @@ func DefaultConfig() Config {
 			HalfLife:    7 * 24 * time.Hour,
 			ClassShares: map[string]float64{sched.ClassResearch: 40, sched.ClassSME: 20, sched.ClassIndustry: 20, sched.ClassPublic: 20},
 		},
-		Preemption: Preemption{Enabled: true, MinRuntime: 10 * time.Minute, Grace: 5 * time.Minute, Signal: "SIGUSR1"},
+		Preemption: Preemption{Enabled: true, MinRuntime: 10 * time.Minute, Grace: 5 * time.Minute, Signal: "SIGUSR1", Attained: true},
 	}
 }
 
-// LASConfig is DefaultConfig with the job-completion-time policy of issue
-// 18: the org class furthest below its share goes first (ClassWeight above
-// every other factor); inside a class, Tiresias's least attained service
-// (sched.DefaultLAS: queues below 1 and 10 accelerator-hours, with its
-// starvation guard), then the multifactor priority; preemption of later
-// attained-service queues within a tier (preemptible or checkpointable
-// jobs only) after 10 minutes of runtime. Not yet the default (see
-// DefaultConfig).
-func LASConfig() Config {
-	c := DefaultConfig()
-	c.Priority.ClassWeight = DefaultClassWeight
-	c.Priority.AttainedWeight = DefaultAttainedWeight
-	c.Preemption.Attained = true
-	return c
-}
-
-// LASConfig's class and attained-service weights: one step of
+// The default policy's class and attained-service weights: one step of
 // the class factor (a quarter, with four classes) outweighs every other
 // factor together, and one step of the attained factor (a half, with
 // three queues) outweighs sched.DefaultPriority's factors together, so

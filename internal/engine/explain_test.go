@@ -80,8 +80,8 @@ func TestExplainIsCurrent(t *testing.T) {
 			if !ok || !ok2 {
 				t.Fatalf("at +%s: job %d unknown", step.at, id)
 			}
-			// DefaultConfig: age, fairshare, qos, size.
-			if len(b.Factors) != 4 || b.Total != sumPoints(b) {
+			// DefaultConfig: age, fairshare, qos, size, class, attained.
+			if len(b.Factors) != 6 || b.Total != sumPoints(b) {
 				t.Errorf("at +%s: job %d: total %v, factors %+v summing to %v", step.at, id, b.Total, b.Factors, sumPoints(b))
 			}
 			switch {

@@ -28,7 +28,7 @@ func TestLASPreemption(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := New(LASConfig(), []core.Site{site("s", pool("gpu", 1, 8))})
+			e := New(DefaultConfig(), []core.Site{site("s", pool("gpu", 1, 8))})
 			long := core.Job{ID: 1, Org: "o", Project: "p", User: "u", State: core.StatePending, SubmitTime: t0, Spec: tt.spec}
 			e.Apply(Submitted{Job: long})
 			in, _ := e.Step(t0)

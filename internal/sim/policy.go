@@ -76,10 +76,8 @@ type Scheduling struct {
 //     a later queue preempted (preemptible or checkpointable ones, after
 //     the same minimum runtime and grace as the default), greedy: no
 //     reservations, flat fair share that orders nothing.
-//   - gigafactory: engine.DefaultConfig() (multifactor priority led by
-//     fair share, EASY backfill, preemption of lower tiers; the
-//     class-then-LAS order of engine.LASConfig is opt-in, not yet the
-//     default) and, when mix is not empty,
+//   - gigafactory: engine.DefaultConfig() (class fair share outermost,
+//     LAS inside a class, EASY backfill, preemption) and, when mix is not empty,
 //     fragmentation-aware placement of one-node jobs against the
 //     workload's mix (sched.FragAware), which `gf serve` does not run.
 func PolicyScheduling(name string, op *engine.Config, orgKind map[string]string, mix sched.RequestMix, broker bool) (Scheduling, error) {
@@ -104,7 +102,7 @@ func PolicyScheduling(name string, op *engine.Config, orgKind map[string]string,
 			FairShare:        sched.FairShareConfig{HalfLife: 7 * 24 * time.Hour},
 		}
 	case PolicyTiresias:
-		d := engine.LASConfig()
+		d := engine.DefaultConfig()
 		s.Engine = engine.Config{
 			DefaultWalltime:  24 * time.Hour,
 			PriorityInterval: time.Minute,
