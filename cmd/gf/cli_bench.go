@@ -66,6 +66,11 @@ type benchPhase struct {
 	// ServerCPUMsPerJob is ServerCPUSeconds per job submitted (per request
 	// in the baseline and query phases), in milliseconds.
 	ServerCPUMsPerJob float64 `json:"server_cpu_ms_per_job,omitempty"`
+	// ServerJobsPerCPUSecond is 1000 / ServerCPUMsPerJob: the jobs (or
+	// requests) a second the server would handle with one core of its own,
+	// what the throughput would be on an idle machine if the server were
+	// bound by its CPU.
+	ServerJobsPerCPUSecond float64 `json:"server_jobs_per_cpu_second,omitempty"`
 }
 
 // benchReport is gf bench api's answer.
@@ -168,6 +173,9 @@ func (o *benchOpts) run(ctx context.Context, env *cliEnv) error {
 			if n := max(p.Jobs, p.Requests); n > 0 {
 				p.ServerCPUMsPerJob = p.ServerCPUSeconds * 1000 / float64(n)
 			}
+			if p.ServerCPUMsPerJob > 0 {
+				p.ServerJobsPerCPUSecond = 1000 / p.ServerCPUMsPerJob
+			}
 		}
 		rep.Phases = append(rep.Phases, p)
 		if ctx.Err() != nil {
@@ -179,17 +187,18 @@ func (o *benchOpts) run(ctx context.Context, env *cliEnv) error {
 	}
 	return emit(env, rep, func(w io.Writer) error {
 		tw := newTable(w)
-		fmt.Fprintln(tw, "PHASE\tCLIENTS\tREQUESTS\tERRORS\tREQ/S\tJOBS/S\tP50 MS\tP90 MS\tP99 MS\tMAX MS\tSERVER CPU MS/JOB")
+		fmt.Fprintln(tw, "PHASE\tCLIENTS\tREQUESTS\tERRORS\tREQ/S\tJOBS/S\tP50 MS\tP90 MS\tP99 MS\tMAX MS\tSERVER CPU MS/JOB\tJOBS/CPU-S")
 		for _, p := range rep.Phases {
 			jobs := "-"
 			if p.Jobs > 0 {
 				jobs = fmt.Sprintf("%.0f", p.JobsPerSec)
 			}
-			cpu := "-"
+			cpu, perCPU := "-", "-"
 			if p.ServerCPUMsPerJob > 0 {
 				cpu = fmt.Sprintf("%.3f", p.ServerCPUMsPerJob)
+				perCPU = fmt.Sprintf("%.0f", p.ServerJobsPerCPUSecond)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%s\n", p.Phase, p.Concurrency, p.Requests, p.Errors, p.PerSecond, jobs, p.P50Ms, p.P90Ms, p.P99Ms, p.MaxMs, cpu)
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\n", p.Phase, p.Concurrency, p.Requests, p.Errors, p.PerSecond, jobs, p.P50Ms, p.P90Ms, p.P99Ms, p.MaxMs, cpu, perCPU)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

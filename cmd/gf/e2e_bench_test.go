@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 
@@ -35,6 +36,9 @@ func TestE2EBenchAPI(t *testing.T) {
 		// in batches cost it more than one.
 		if p.ServerCPUSeconds < 0 || p.Phase == "batch" && (p.ServerCPUSeconds <= 0 || p.ServerCPUMsPerJob <= 0) {
 			t.Errorf("%s: server CPU %v s, %v ms a job: want it read from /metrics", p.Phase, p.ServerCPUSeconds, p.ServerCPUMsPerJob)
+		}
+		if p.ServerCPUMsPerJob > 0 && math.Abs(p.ServerJobsPerCPUSecond*p.ServerCPUMsPerJob-1000) > 1e-6 {
+			t.Errorf("%s: %v jobs a CPU-second for %v ms a job, want 1000/ms", p.Phase, p.ServerJobsPerCPUSecond, p.ServerCPUMsPerJob)
 		}
 		if p.P50Ms <= 0 || p.P50Ms > p.P99Ms || p.P99Ms > p.MaxMs || p.PerSecond <= 0 {
 			t.Errorf("%s: percentiles %v/%v/%v, %v/s", p.Phase, p.P50Ms, p.P99Ms, p.MaxMs, p.PerSecond)
