@@ -1,7 +1,9 @@
 package broker_test
 
 import (
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,4 +160,45 @@ func TestFeasibleCPUs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// One Feasibility serves concurrent requests (the API keeps one while the
+// sites stay the same): checks from several goroutines give what a fresh
+// Feasible gives, accepted and refused alike. Run with -race.
+func TestFeasibilitySharedMatchesFeasible(t *testing.T) {
+	sites := config.EU().Sites
+	specs := []core.JobSpec{
+		job(8, "NVIDIA H100").obj().Spec,
+		job(8, "NVIDIA B300").obj().Spec,
+		job(200000, "").obj().Spec,
+		job(8, "").constraint("mi250x&nvme").obj().Spec,
+		job(8, "").res("SE").wall(100 * time.Hour).obj().Spec,
+		job(30000, "").pin("jaif").obj().Spec,
+		job(0, "").obj().Spec,
+	}
+	want := make([]*broker.Infeasible, len(specs))
+	for i := range specs {
+		want[i] = broker.Feasible(sites, &specs[i])
+	}
+	if want[0] != nil || want[1] == nil {
+		t.Fatalf("the cases do not mix accepted and refused jobs: %v, %v", want[0], want[1])
+	}
+	f := broker.NewFeasibility(sites)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := 0; round < 20; round++ {
+				for i := range specs {
+					sp := specs[i]
+					if got := f.Check(&sp); !reflect.DeepEqual(got, want[i]) {
+						t.Errorf("spec %d: shared Check = %+v, Feasible = %+v", i, got, want[i])
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
