@@ -277,7 +277,7 @@ func newReplay(cfg ReplayConfig) (*replay, error) {
 	if len(cfg.Sites) > maxReplaySites {
 		return nil, fmt.Errorf("replay: %d sites, at most %d", len(cfg.Sites), maxReplaySites)
 	}
-	r := &replay{cfg: cfg, st: newStats(cfg.Sites, cfg.Policy), siteIdx: map[string]int{}, ends: newEndQueue(),
+	r := &replay{cfg: cfg, st: newStats(cfg.Sites, cfg.Policy, classShares(s)), siteIdx: map[string]int{}, ends: newEndQueue(),
 		waiting: map[core.JobID]*running{}, freshBase: 1, wake: -1, lastStep: -1, nowT: Epoch}
 	if cfg.Clock != nil {
 		r.wallStart = cfg.Clock()
@@ -765,4 +765,14 @@ func outageEvents(os []Outage, siteIdx map[string]int) ([]outageEvent, error) {
 		return cmp.Compare(a.site, b.site)
 	})
 	return evs, nil
+}
+
+// classShares is the class shares fairness is judged against: the
+// policy's engine's, else those `gf serve` runs by default (a policy
+// that ignores classes is still measured against them).
+func classShares(s Scheduling) map[string]float64 {
+	if cs := s.Engine.FairShare.ClassShares; len(cs) > 0 {
+		return cs
+	}
+	return engine.DefaultConfig().FairShare.ClassShares
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
+	"github.com/gigafactory/gigafactory/internal/sched"
 )
 
 // PolicyResult is one policy's figures; it is what summary.json holds per
@@ -78,11 +80,22 @@ type ClassResult struct {
 	// class was served less than its demand while the network was
 	// contended.
 	FairShareDeviation float64 `json:"fair_share_deviation"`
+	// ShareDeviation is, averaged over the same samples, the class's
+	// share of the accelerators held minus its entitlement: the
+	// configured class shares (the engine's ClassShares, else
+	// engine.DefaultConfig's) water-filled over what each class holds or
+	// waits for (a class that asks for less than its share is entitled to
+	// what it asks; the rest goes to the others by their shares), as a
+	// share of the accelerators held. Classes the engine counts as one
+	// (startups with SMEs: sched.ClassOf) share one entitlement, split
+	// between them by their demand. 0 = served exactly its fair share.
+	ShareDeviation float64 `json:"share_deviation"`
 
 	offered, delivered float64
 	held, waiting      float64 // accelerators now
 	devSum             float64
 	devN               int
+	shareSum           float64
 	waits, jcts        samples
 	bsld               float64
 }
@@ -123,6 +136,7 @@ type stats struct {
 	endedN    int
 	// tenants: each tenant's figures, for JainTenants.
 	tenants map[string]*tenantStats
+	shares  map[string]float64 // configured class shares, for ShareDeviation
 }
 
 // tenantStats is one tenant's sum of bounded slowdowns over its ended
@@ -134,8 +148,9 @@ type tenantStats struct {
 	n     int
 }
 
-func newStats(sites []core.Site, policy string) *stats {
+func newStats(sites []core.Site, policy string, shares map[string]float64) *stats {
 	st := &stats{
+		shares:   shares,
 		res:      &PolicyResult{Policy: policy, UtilisationBySite: map[string]float64{}, ByClass: map[string]*ClassResult{}},
 		sites:    sites,
 		capacity: make([]float64, len(sites)),
@@ -326,9 +341,11 @@ func (st *stats) sample(t time.Duration, eng scheduler, queued int) {
 		wanted += c.held + c.waiting
 	}
 	if held > 0 && wanted > held+1e-9 {
-		for _, c := range st.res.ByClass {
+		ent := st.entitlements(held)
+		for name, c := range st.res.ByClass {
 			if c.held+c.waiting > 0 {
 				c.devSum += c.held/held - (c.held+c.waiting)/wanted
+				c.shareSum += (c.held - ent[name]) / held
 				c.devN++
 			}
 		}
@@ -396,6 +413,7 @@ func (st *stats) finish(end time.Duration) {
 		}
 		if c.devN > 0 {
 			c.FairShareDeviation = round6(c.devSum / float64(c.devN))
+			c.ShareDeviation = round6(c.shareSum / float64(c.devN))
 		}
 		c.waits, c.jcts = samples{}, samples{}
 	}
@@ -457,4 +475,64 @@ func round6(x float64) float64 {
 	}
 	v, _ := strconv.ParseFloat(fmt.Sprintf("%.6g", x), 64)
 	return v
+}
+
+// entitlements water-fills held accelerators over the engine's classes
+// by their configured shares, capped by each class's demand (held +
+// waiting), and splits a class's entitlement between the report classes
+// it counts together by their demand. Keyed by report class.
+func (st *stats) entitlements(held float64) map[string]float64 {
+	demand := map[string]float64{} // by engine class
+	for name, c := range st.res.ByClass {
+		demand[sched.ClassOf(name)] += c.held + c.waiting
+	}
+	ent := map[string]float64{}
+	left := held
+	open := map[string]bool{}
+	for g, d := range demand {
+		if d > 0 {
+			open[g] = true
+		}
+	}
+	for len(open) > 0 && left > 1e-9 {
+		var w float64
+		for g := range open {
+			w += st.share(g)
+		}
+		if w <= 0 {
+			break
+		}
+		lambda := left / w
+		capped := false
+		for _, g := range slices.Sorted(maps.Keys(open)) {
+			if d := demand[g] - ent[g]; d <= lambda*st.share(g) {
+				ent[g] += d
+				left -= d
+				delete(open, g)
+				capped = true
+			}
+		}
+		if !capped {
+			for g := range open {
+				ent[g] += lambda * st.share(g)
+			}
+			break
+		}
+	}
+	out := make(map[string]float64, len(st.res.ByClass))
+	for name, c := range st.res.ByClass {
+		g := sched.ClassOf(name)
+		if d := demand[g]; d > 0 {
+			out[name] = ent[g] * (c.held + c.waiting) / d
+		}
+	}
+	return out
+}
+
+// share is engine class g's configured share (1 when none is set).
+func (st *stats) share(g string) float64 {
+	if v, ok := st.shares[g]; ok && v >= 0 {
+		return v
+	}
+	return 1
 }
