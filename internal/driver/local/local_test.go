@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -71,6 +72,27 @@ func shJob(id core.JobID, script string) core.Job {
 }
 
 // waitEnd polls d until job id reports a terminal update and returns it.
+// waitEnds polls until every job of ids has ended and returns their
+// terminal updates, whichever order they come in.
+func waitEnds(t *testing.T, d *Driver, ids []core.JobID, within time.Duration) map[core.JobID]driver.Update {
+	t.Helper()
+	out := map[core.JobID]driver.Update{}
+	deadline := time.Now().Add(within)
+	for len(out) < len(ids) && time.Now().Before(deadline) {
+		us, _ := d.Poll(context.Background())
+		for _, u := range us {
+			if slices.Contains(ids, u.JobID) && u.State.Terminal() {
+				out[u.JobID] = u
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(out) < len(ids) {
+		t.Fatalf("of jobs %v, only %d ended within %v", ids, len(out), within)
+	}
+	return out
+}
+
 func waitEnd(t *testing.T, d *Driver, id core.JobID, within time.Duration) driver.Update {
 	t.Helper()
 	deadline := time.Now().Add(within)

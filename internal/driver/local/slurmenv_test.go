@@ -211,27 +211,30 @@ func TestSignalBeforeWalltime(t *testing.T) {
 	t.Parallel()
 	d := newDriver(t, t.TempDir())
 	shell := scriptJob(30, `trap 'echo shell got USR1; exit 0' USR1; while :; do sleep 0.05; done`)
-	// The signal comes 15 s after the start: long enough for the traps and
-	// the step to be in place on a loaded machine (1 s was not, once, nor
-	// 5 s under a full `make test`: a signal sent before the step's shell
-	// exists is lost, as it would be under Slurm).
-	shell.Spec.Walltime = core.Duration(60 * time.Second)
-	shell.Spec.Signal = &core.JobSignal{Name: "USR1", Seconds: 45, BatchOnly: true}
+	// The signal comes 5 s after the start: long enough for the traps and
+	// the step to be in place on a loaded machine (1 s was not, once).
+	shell.Spec.Walltime = core.Duration(40 * time.Second)
+	shell.Spec.Signal = &core.JobSignal{Name: "USR1", Seconds: 35, BatchOnly: true}
 	shell.Spec.Error = "err"
 	steps := scriptJob(31, `trap 'echo shell got USR2' USR2
 sh -c 'trap "echo step got USR2; exit 0" USR2; while :; do sleep 0.05; done'
 echo step ended`)
-	steps.Spec.Walltime = core.Duration(60 * time.Second)
-	steps.Spec.Signal = &core.JobSignal{Name: "USR2", Seconds: 45}
+	steps.Spec.Walltime = core.Duration(40 * time.Second)
+	steps.Spec.Signal = &core.JobSignal{Name: "USR2", Seconds: 35}
 	steps.Spec.Error = "err"
 	start(t, d, shell)
 	start(t, d, steps)
+	// Both end at about the same time, and Poll reports an end once:
+	// wait for the two together, or one's end is taken while waiting for
+	// the other's (the cause of this test's rare failures).
+	ends := waitEnds(t, d, []core.JobID{shell.ID, steps.ID}, 30*time.Second)
 	for _, tc := range []struct {
 		job  core.Job
 		want string
 	}{{shell, "shell got USR1\n"}, {steps, "step got USR2\nstep ended\n"}} {
-		if u := waitEnd(t, d, tc.job.ID, 50*time.Second); u.State != core.StateCompleted {
-			t.Errorf("job %d ended %s (%s), want completed by its trap", tc.job.ID, u.State, u.Reason)
+		if u := ends[tc.job.ID]; u.State != core.StateCompleted {
+			t.Errorf("job %d ended %s (%s), want completed by its trap; stdout %q, stderr %q", tc.job.ID, u.State, u.Reason,
+				readLog(t, d, tc.job, "stdout"), readLog(t, d, tc.job, "stderr"))
 		}
 		if got := readLog(t, d, tc.job, "stdout"); got != tc.want {
 			t.Errorf("job %d printed %q, want %q", tc.job.ID, got, tc.want)
