@@ -241,16 +241,8 @@ func TestChaosSQLiteDiskFull(t *testing.T) {
 			t.Errorf("unmount %s: %v", dir, err)
 		}
 	})
-	cfg := filepath.Join(filepath.Dir(dir), "gf.yaml")
-	if err := os.WriteFile(cfg, []byte(chaosConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c := startServe(t, "sqlite", dir, "--config", cfg)
-	tok, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(tok))
+	c := startServe(t, "sqlite", dir, "--config", writeChaosConfig(t, filepath.Dir(dir)))
+	token := adminToken(t, dir)
 	submit := func(i int) (int, int64, string) {
 		code, body, err := c.call(token, "POST", "/api/v1/jobs", chaosJob(i, "300ms"), "Idempotency-Key", fmt.Sprintf("storm-%d", i))
 		if err != nil {
@@ -378,16 +370,9 @@ func TestChaosShutdownDrains(t *testing.T) {
 	gfBinary(t)
 	root := t.TempDir()
 	dir := filepath.Join(root, "data")
-	cfg := filepath.Join(root, "gf.yaml")
-	if err := os.WriteFile(cfg, []byte(chaosConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeChaosConfig(t, root)
 	c := startServe(t, "sqlite", dir, "--config", cfg)
-	tok, err := os.ReadFile(filepath.Join(dir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := strings.TrimSpace(string(tok))
+	token := adminToken(t, dir)
 	// The storm goes on until the server refuses connections (a client
 	// stops at its first refusal), from at most limit keys; slow
 	// submissions are sent half before SIGTERM and half after: in flight

@@ -155,16 +155,9 @@ func twoControllers(t *testing.T) (a, b *controller, token string, db *sql.DB) {
 func twoControllersOn(t *testing.T, dsn string) (a, b *controller, token string) {
 	t.Helper()
 	root := t.TempDir()
-	cfg := filepath.Join(root, "gf.yaml")
-	if err := os.WriteFile(cfg, []byte(chaosConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeChaosConfig(t, root)
 	a = startController(t, dsn, cfg, "a", filepath.Join(root, "a"))
-	tok, err := os.ReadFile(filepath.Join(a.dir, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	token = strings.TrimSpace(string(tok))
+	token = adminToken(t, a.dir)
 	// The network's audit key and administrator token are one: b gets
 	// copies (without admin.token, a controller writes a new one and
 	// revokes the old).
@@ -186,6 +179,27 @@ func twoControllersOn(t *testing.T, dsn string) (a, b *controller, token string)
 		t.Fatalf("b sees %q leading, want a (%d %s %v)\na:\n%s\nb:\n%s", l, code, body, err, a.logs(), b.logs())
 	}
 	return a, b, token
+}
+
+// writeChaosConfig writes chaosConfig to dir/gf.yaml and returns its path.
+func writeChaosConfig(t *testing.T, dir string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "gf.yaml")
+	if err := os.WriteFile(cfg, []byte(chaosConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// adminToken is the administrator token a gf serve wrote to its data
+// directory.
+func adminToken(t *testing.T, data string) string {
+	t.Helper()
+	tok, err := os.ReadFile(filepath.Join(data, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(tok))
 }
 
 // waitLeader polls c until it reports want leading, and returns when.
