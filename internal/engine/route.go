@@ -436,10 +436,11 @@ func need(sp *core.JobSpec) core.Milli {
 	return sp.Accelerators
 }
 
-// picture is the router's coarse view of capacity over time, built once
-// per routing pass: per pool the free accelerators, the demand already
-// routed there and still pending, and when running jobs end; per site the
-// accelerators each org class holds or waits for.
+// picture is the router's coarse view of capacity over time: per pool the
+// free accelerators and when running jobs end (read each pass, refresh),
+// the demand routed there and still pending (kept as jobs come and go,
+// count/uncount); per site the accelerators each org class holds or
+// waits for.
 type picture struct {
 	now    int64
 	wall   int64        // default walltime, seconds, for extrapolating
@@ -765,9 +766,9 @@ func (x *estimator) Wait(i int) time.Duration {
 	return time.Duration(best) * time.Second
 }
 
-// Version changes whenever Wait(i) or Headroom(i) may: when a job is
-// routed to site i (add). Memos live for one pass, over which nothing
-// else changes the picture.
+// Version changes whenever Wait(i) or Headroom(i) may: when a job's
+// demand is counted at site i or taken out (count, uncount) and when the
+// pass reads the sites afresh (refresh). Memos live for one pass.
 func (x *estimator) Version(i int) uint64 { return x.p.ver[i] }
 
 func (x *estimator) Headroom(i int) float64 {
