@@ -5,6 +5,7 @@ import (
 	"github.com/gigafactory/gigafactory/internal/aiact"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gigafactory/gigafactory/internal/core"
 	"github.com/gigafactory/gigafactory/internal/store"
@@ -40,6 +41,9 @@ func TestMetersPerAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.wait(t, id, func(j core.Job) bool { return j.State == core.StateRunning })
+	// Let the second run last a while: cancelled in the second it started,
+	// it can end at its start time and so have used nothing to record.
+	time.Sleep(1100 * time.Millisecond)
 	if _, err := h.d.Cancel(ctx, id, "u"); err != nil {
 		t.Fatal(err)
 	}
